@@ -1,0 +1,18 @@
+/* lua_bindings.h — the list of bindings files that make up tide.core.
+ *
+ * Each adds its functions, methods and metamethods in a tide_open_X (see lua_tensor.h). To add
+ * a bindings file: declare its opener here and list it in tide_openers (lua_openers.c). */
+#ifndef TIDE_LUA_BINDINGS_H
+#define TIDE_LUA_BINDINGS_H
+
+#include <lua.h>
+
+typedef void (*tide_opener)(lua_State *L, int module, int methods, int meta);
+
+extern const tide_opener tide_openers[];   /* NULL-terminated */
+
+int luaopen_tide_core(lua_State *L);
+
+void tide_open_tensor(lua_State *L, int module, int methods, int meta);
+
+#endif

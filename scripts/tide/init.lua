@@ -1,0 +1,27 @@
+-- tide: tensors, distributed tensors and MPI collectives for Lua.
+--
+-- `local tide = require "tide"` gives the C core's functions (tide.zeros, tide.matmul, ...)
+-- and the Lua library's modules, loaded on first use (tide.nn, tide.placement, ...).
+local core = require "tide.core"
+
+local tide = {}
+for name, fn in pairs(core) do
+  tide[name] = fn
+end
+
+-- Submodules written in Lua load lazily, so `require "tide"` stays cheap.
+setmetatable(tide, {
+  __index = function(t, name)
+    local ok, mod = pcall(require, "tide." .. name)
+    if ok then
+      rawset(t, name, mod)
+      return mod
+    end
+    if not tostring(mod):find("module 'tide." .. name .. "' not found", 1, true) then
+      error(mod, 2)
+    end
+    return nil
+  end,
+})
+
+return tide

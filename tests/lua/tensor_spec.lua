@@ -1,0 +1,141 @@
+-- Tensors from Lua: creation, views, element access, copies, memory, and their errors.
+local tide = require "tide"
+
+describe("tensor creation", function()
+  it("makes zeros, ones, full and empty of every dtype", function()
+    for _, dt in ipairs { "f32", "f64", "i32", "i64", "u8" } do
+      local z = tide.zeros({ 2, 3 }, dt)
+      assert.are.equal(dt, z:dtype())
+      assert.are.same({ 2, 3 }, z:shape())
+      assert.are.same({ { 0, 0, 0 }, { 0, 0, 0 } }, z:totable())
+      assert.are.same({ 1, 1 }, tide.ones(2, dt):totable())
+      assert.are.same({ { 7 } }, tide.full({ 1, 1 }, 7, dt):totable())
+      assert.are.equal(4, tide.empty(4, dt):numel())
+    end
+  end)
+
+  it("builds a tensor from a nested table, f32 by default", function()
+    local t = tide.tensor { { 1, 2, 3 }, { 4, 5, 6 } }
+    assert.are.equal("f32", t:dtype())
+    assert.are.same({ 2, 3 }, t:shape())
+    assert.are.equal(6, t:get(2, 3))
+    assert.are.equal(5, t:get { 2, 2 })
+    local i = tide.tensor({ 2 ^ 40 + 1 }, "i64")
+    assert.are.equal(math.tointeger(2 ^ 40 + 1), i[1])
+  end)
+
+  it("rejects ragged tables and bad entries", function()
+    assert.has_error(function() tide.tensor { { 1, 2 }, { 3 } } end,
+      "tensor: ragged nested table (dim 2 has 1 entries here, 2 at its first)")
+    assert.has_error(function() tide.tensor { 1, "x" } end,
+      "tensor: expected a number at depth 1, got string")
+    assert.has_error(function() tide.zeros({ 2 }, "f16") end,
+      "unknown dtype 'f16' (expected f32, f64, i32, i64 or u8)")
+    assert.has_error(function() tide.zeros({ 2, -1 }) end, "tensor: negative size -1 in dim 2")
+  end)
+end)
+
+describe("tensor views", function()
+  local function grid()
+    return tide.tensor { { 1, 2, 3, 4 }, { 5, 6, 7, 8 }, { 9, 10, 11, 12 } }
+  end
+
+  it("selects rows with t[i] and numbers from 1-D tensors", function()
+    local t = grid()
+    assert.are.same({ 5, 6, 7, 8 }, t[2]:totable())
+    assert.are.equal(7, t[2][3])
+    assert.are.equal(12, t[-1][-1])
+    assert.are.equal(3, #t)
+  end)
+
+  it("shares storage: writing through a view changes the source", function()
+    local t = grid()
+    local col = t:narrow(2, 2, 2)
+    assert.is_true(col:is_view())
+    assert.is_false(col:is_contiguous())
+    col:fill_(0)
+    assert.are.same({ 1, 0, 0, 4 }, t[1]:totable())
+    t[3] = 9
+    assert.are.same({ 9, 9, 9, 9 }, t[3]:totable())
+    t:select(2, 1):set(2, -5)
+    assert.are.equal(-5, t:get(2, 1))
+  end)
+
+  it("transposes, permutes and reshapes", function()
+    local t = grid()
+    assert.are.same({ { 1, 5, 9 }, { 2, 6, 10 }, { 3, 7, 11 }, { 4, 8, 12 } }, t:t():totable())
+    assert.are.same(t:t():totable(), t:transpose(1, 2):totable())
+    local p = tide.zeros { 2, 3, 4 }
+    assert.are.same({ 4, 2, 3 }, p:permute(3, 1, 2):shape())
+    assert.are.same({ 4, 3 }, t:view(4, 3):shape())
+    assert.are.same({ 12 }, t:view(-1):shape())
+    assert.are.same({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, t:t():t():reshape(12):totable())
+    assert.are.same({ 1, 5, 9, 2, 6, 10, 3, 7, 11, 4, 8, 12 }, t:t():reshape(12):totable())
+    assert.are.same({ 1, 3, 4 }, t:unsqueeze(1):shape())
+    assert.are.same({ 3, 4, 1 }, t:unsqueeze(-1):shape())
+    assert.are.same({ 3, 4 }, t:unsqueeze(1):squeeze():shape())
+    assert.are.same({ { 1, 2 }, { 1, 2 } }, tide.tensor({ 1, 2 }):expand(2, 2):totable())
+  end)
+
+  it("copies, clones and casts", function()
+    local t = grid()
+    local c = t:t():contiguous()
+    assert.is_true(c:is_contiguous())
+    assert.are.same(t:t():totable(), c:totable())
+    local k = t:clone()
+    k:zero_()
+    assert.are.equal(1, t:get(1, 1))
+    local i = tide.tensor({ 1.7, -2.2 }):to("i32")
+    assert.are.equal("i32", i:dtype())
+    assert.are.same({ 1, -2 }, i:totable())
+    local dst = tide.zeros({ 2, 3 }, "f64")
+    dst:copy_(tide.tensor { 1, 2, 3 })
+    assert.are.same({ { 1, 2, 3 }, { 1, 2, 3 } }, dst:totable())
+  end)
+
+  it("raises clear errors for bad dims, indices and shapes", function()
+    local t = grid()
+    assert.has_error(function() return t[4] end,
+      "tensor index: index 4 out of range (expected 1..3 or -3..-1)")
+    assert.has_error(function() return t[0] end,
+      "tensor index: index 0 out of range (expected 1..3 or -3..-1)")
+    assert.has_error(function() t:narrow(3, 1, 1) end,
+      "narrow: dim 3 out of range (expected 1..2 or -2..-1)")
+    assert.has_error(function() t:narrow(1, 2, 5) end,
+      "narrow: range [2, 6] out of bounds for size 3 in dim 1")
+    assert.has_error(function() t:view(5, 5) end,
+      "view: cannot reshape 3x4 (12 elements) into 5x5 (25 elements)")
+    assert.has_error(function() t:t():view(12) end,
+      "view: a non-contiguous 4x3 tensor cannot be viewed as 12 without a copy (use reshape or contiguous)")
+    assert.has_error(function() t:get(1) end, "get: expected 2 indices for a 2-dim tensor, got 1")
+    assert.has_error(function() t:copy_(tide.zeros(5)) end, "expand: cannot expand 5 to 3x4 (dim 2: 5 vs 4)")
+    assert.has_error(function() t:permute(1, 1) end,
+      "permute: expected a permutation of 1..2, got dim 1 at position 2")
+    assert.has_error(function() t:narrow("x", 1, 1) end)
+  end)
+end)
+
+describe("tensor memory", function()
+  it("frees storage at close and refuses a closed tensor", function()
+    local before = tide.memory().live
+    do
+      local t <close> = tide.zeros(1024 * 1024)
+      assert.is_true(tide.memory().live >= before + 4 * 1024 * 1024)
+    end
+    assert.are.equal(before, tide.memory().live)
+    local t = tide.zeros(3)
+    t:close()
+    t:close()
+    assert.has_error(function() t:numel() end, "attempt to use a closed tensor")
+  end)
+
+  it("keeps a 1 GiB allocation loop bounded", function()
+    local peak_before = tide.memory().live
+    for _ = 1, 64 do
+      local t = tide.empty(4 * 1024 * 1024)   -- 16 MiB each, never closed by hand
+      t:fill_(1)
+    end
+    collectgarbage()
+    assert.is_true(tide.memory().live <= peak_before + 16 * 1024 * 1024)
+  end)
+end)

@@ -1,0 +1,67 @@
+# Every test, discovered by file name so that adding a test never means editing this file:
+#   tests/c/test_*.c          a C program linked with libtide           label "c"
+#   tests/lua/*_spec.lua      busted in one lua5.4 process              label "lua"
+#   tests/mpi/*_spec.lua      busted under mpirun, 2 and 4 ranks, over shared memory and TCP
+#                             (a failure on any rank fails the test)    label "mpi"
+find_program(LUA_EXE NAMES lua5.4 REQUIRED)
+find_program(BUSTED_EXE NAMES busted REQUIRED)
+
+# ENVIRONMENT is a ;-separated list, so the ; inside Lua's search paths are escaped.
+string(REPLACE ";" "\\;" lua_path_escaped "${TIDE_SOURCE_LPATH};${CMAKE_SOURCE_DIR}/tests/?.lua;;")
+set(TIDE_TEST_ENV
+  "LUA_PATH=${lua_path_escaped}"
+  "LUA_CPATH=${TIDE_BUILD_CPATH}\\;\\;"
+  "TIDE_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+  "TIDE_BUILD_DIR=${CMAKE_BINARY_DIR}"
+  "TIDE_EXE=${CMAKE_BINARY_DIR}/tide"
+  "MPIRUN=${MPIEXEC_EXECUTABLE}"
+  "OMPI_ALLOW_RUN_AS_ROOT=1" "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+  "OMPI_MCA_rmaps_base_oversubscribe=1"
+  "OPENBLAS_NUM_THREADS=1")
+if(TIDE_SANITIZE)
+  # lua5.4 itself is not instrumented: preload the runtime, and keep MPI's and Lua's own
+  # one-time allocations out of the leak report (tests/lsan.supp names them).
+  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
+                  OUTPUT_VARIABLE ASAN_LIB OUTPUT_STRIP_TRAILING_WHITESPACE)
+  list(APPEND TIDE_TEST_ENV "LD_PRELOAD=${ASAN_LIB}"
+       "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0"
+       "ASAN_OPTIONS=detect_leaks=1")
+endif()
+
+file(GLOB C_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/c/test_*.c)
+foreach(src ${C_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE tide)
+  add_test(NAME c_${name} COMMAND ${name})
+  set_tests_properties(c_${name} PROPERTIES LABELS c TIMEOUT 120 ENVIRONMENT "${TIDE_TEST_ENV}")
+endforeach()
+
+file(GLOB LUA_SPECS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/lua/*_spec.lua)
+foreach(spec ${LUA_SPECS})
+  get_filename_component(name ${spec} NAME_WE)
+  add_test(NAME lua_${name} COMMAND ${LUA_EXE} ${BUSTED_EXE} -o utfTerminal ${spec}
+           WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+  set_tests_properties(lua_${name} PROPERTIES LABELS lua TIMEOUT 300 ENVIRONMENT "${TIDE_TEST_ENV}")
+endforeach()
+
+file(GLOB MPI_SPECS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/mpi/*_spec.lua)
+foreach(spec ${MPI_SPECS})
+  get_filename_component(name ${spec} NAME_WE)
+  foreach(np 2 4)
+    foreach(transport shm tcp)
+      if(transport STREQUAL "tcp")
+        set(btl "tcp,self")
+      else()
+        set(btl "vader,self")
+      endif()
+      set(test mpi_${name}_np${np}_${transport})
+      add_test(NAME ${test}
+               COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe -np ${np} --mca btl ${btl}
+                       ${LUA_EXE} ${BUSTED_EXE} -o TAP ${spec}
+               WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+      set_tests_properties(${test} PROPERTIES LABELS mpi TIMEOUT 300 PROCESSORS 2
+                           ENVIRONMENT "${TIDE_TEST_ENV};TIDE_TEST_RANKS=${np}")
+    endforeach()
+  endforeach()
+endforeach()
