@@ -14,5 +14,16 @@ extern const tide_opener tide_openers[];   /* NULL-terminated */
 int luaopen_tide_core(lua_State *L);
 
 void tide_open_tensor(lua_State *L, int module, int methods, int meta);
+void tide_open_ops(lua_State *L, int module, int methods, int meta);
+void tide_open_linalg(lua_State *L, int module, int methods, int meta);
+void tide_open_index(lua_State *L, int module, int methods, int meta);
+void tide_open_random(lua_State *L, int module, int methods, int meta);
+void tide_open_io(lua_State *L, int module, int methods, int meta);
+void tide_open_format(lua_State *L, int module, int methods, int meta);
+void tide_open_comm(lua_State *L, int module, int methods, int meta);
+void tide_open_trace(lua_State *L, int module, int methods, int meta);
+void tide_open_nn(lua_State *L, int module, int methods, int meta);
+void tide_open_dtensor(lua_State *L, int module, int methods, int meta);
+void tide_open_cluster(lua_State *L, int module, int methods, int meta);
 
 #endif

@@ -3,5 +3,16 @@
 
 const tide_opener tide_openers[] = {
     tide_open_tensor,
+    tide_open_ops,
+    tide_open_linalg,
+    tide_open_index,
+    tide_open_random,
+    tide_open_io,
+    tide_open_format,
+    tide_open_comm,
+    tide_open_trace,
+    tide_open_nn,
+    tide_open_dtensor,
+    tide_open_cluster,
     NULL,
 };

@@ -149,8 +149,9 @@ void tide_lua_checkopts(lua_State *L, int arg, const char *const *known, const c
                 luaL_addstring(&b, *k);
             }
             luaL_pushresult(&b);
-            luaL_error(L, "%s: unknown option '%s' (expected one of: %s)", op,
-                       luaL_tolstring(L, -2, NULL), lua_tostring(L, -2));
+            const char *names = lua_tostring(L, -1);
+            const char *key = luaL_tolstring(L, -2, NULL);
+            luaL_error(L, "%s: unknown option '%s' (expected one of: %s)", op, key, names);
         }
     }
 }

@@ -1,6 +1,7 @@
 /* tensor.c — storage lifetime, memory accounting, shapes and the tensor's views. */
 #include "tensor.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +20,6 @@ static void count_alloc(size_t n)
     size_t peak = atomic_load(&peak_bytes);
     while (now > peak && !atomic_compare_exchange_weak(&peak_bytes, &peak, now))
         ;
-}
-
-static void free_owned(void *data, void *ctx)
-{
-    size_t nbytes = (size_t)(uintptr_t)ctx;
-    atomic_fetch_sub(&live_bytes, nbytes);
-    free(data);
 }
 
 int64_t tide_numel(const tide_tensor *t)
@@ -125,6 +119,83 @@ static void set_contiguous_shape(tide_tensor *t, tide_dtype dtype, int ndim, con
     tide_contiguous_strides(ndim, shape, t->stride);
 }
 
+/* Storage and its data in one aligned block (the header padded to TIDE_ALIGN), so a small
+ * tensor costs one malloc: the per-call cost of `a + b` on tiny tensors depends on it. */
+#define HEADER_BYTES ((sizeof(tide_storage) + TIDE_ALIGN - 1) / TIDE_ALIGN * TIDE_ALIGN)
+
+/* Blocks of CACHE_MIN bytes and more come from mmap in glibc, so every `c = a + b` on a big
+ * tensor would fault in fresh pages (half the time of the add itself at 64 MiB). A few freed
+ * big blocks are kept for reuse instead, as PyTorch's caching allocators do; the cache is
+ * bounded (CACHE_SLOTS blocks, CACHE_MAX_BYTES in all), so a loop of allocations still runs in
+ * bounded memory. Cached bytes do not count as live. */
+#define CACHE_MIN ((size_t)8 << 20)
+#define CACHE_SLOTS 4
+#define CACHE_MAX_BYTES ((size_t)512 << 20)
+
+static struct {
+    pthread_mutex_t lock;
+    tide_storage *block[CACHE_SLOTS];
+    size_t bytes;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static tide_storage *cache_take(size_t rounded)
+{
+    tide_storage *s = NULL;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS && !s; i++)
+        if (cache.block[i] && cache.block[i]->nbytes == rounded) {
+            s = cache.block[i];
+            cache.block[i] = NULL;
+            cache.bytes -= rounded;
+        }
+    pthread_mutex_unlock(&cache.lock);
+    return s;
+}
+
+/* Keeps s for reuse, evicting the oldest entry when full; frees what does not fit. */
+static void cache_put(tide_storage *s)
+{
+    tide_storage *evicted = s;
+    pthread_mutex_lock(&cache.lock);
+    if (s->nbytes <= CACHE_MAX_BYTES) {
+        evicted = cache.block[0];
+        for (int i = 0; i < CACHE_SLOTS - 1; i++)
+            cache.block[i] = cache.block[i + 1];
+        cache.block[CACHE_SLOTS - 1] = s;
+        cache.bytes += s->nbytes - (evicted ? evicted->nbytes : 0);
+        for (int i = 0; i < CACHE_SLOTS - 1 && cache.bytes > CACHE_MAX_BYTES; i++)
+            if (cache.block[i]) {
+                cache.bytes -= cache.block[i]->nbytes;
+                free(cache.block[i]);
+                cache.block[i] = NULL;
+            }
+    }
+    pthread_mutex_unlock(&cache.lock);
+    free(evicted);
+}
+
+void tide_memory_release_cache(void)
+{
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        free(cache.block[i]);
+        cache.block[i] = NULL;
+    }
+    cache.bytes = 0;
+    pthread_mutex_unlock(&cache.lock);
+}
+
+static void free_inline(void *data, void *ctx)
+{
+    (void)data;
+    tide_storage *s = ctx;
+    atomic_fetch_sub(&live_bytes, s->nbytes);
+    if (s->nbytes >= CACHE_MIN)
+        cache_put(s);
+    else
+        free(s);
+}
+
 tide_status tide_tensor_alloc(tide_tensor *t, tide_dtype dtype, int ndim, const int64_t *shape)
 {
     int64_t n = 0;
@@ -135,14 +206,18 @@ tide_status tide_tensor_alloc(tide_tensor *t, tide_dtype dtype, int ndim, const 
     size_t rounded = (bytes + TIDE_ALIGN - 1) / TIDE_ALIGN * TIDE_ALIGN;
     if (rounded == 0)
         rounded = TIDE_ALIGN;
-    void *data = aligned_alloc(TIDE_ALIGN, rounded);
-    if (!data)
+    if (rounded > SIZE_MAX - HEADER_BYTES)
+        return tide_fail("tensor: %zu bytes cannot be allocated", bytes);
+    tide_storage *s = rounded >= CACHE_MIN ? cache_take(rounded) : NULL;
+    if (!s)
+        s = aligned_alloc(TIDE_ALIGN, HEADER_BYTES + rounded);
+    if (!s)
         return tide_fail("tensor: out of memory allocating %zu bytes", bytes);
-    tide_storage *s = storage_new(data, rounded, free_owned, (void *)(uintptr_t)rounded);
-    if (!s) {
-        free(data);
-        return tide_fail("tensor: out of memory");
-    }
+    s->data = (char *)s + HEADER_BYTES;
+    s->nbytes = rounded;
+    s->refcount = 1;
+    s->free_data = free_inline;
+    s->free_ctx = s;
     count_alloc(rounded);
     t->storage = s;
     set_contiguous_shape(t, dtype, ndim, shape);
@@ -177,11 +252,15 @@ void tide_tensor_release(tide_tensor *t)
     if (!s)
         return;
     t->storage = NULL;
-    if (--s->refcount == 0) {
-        if (s->free_data)
-            s->free_data(s->data, s->free_ctx);
-        free(s);
+    if (--s->refcount > 0)
+        return;
+    if (s->free_data == free_inline) {
+        free_inline(s->data, s);
+        return;
     }
+    if (s->free_data)
+        s->free_data(s->data, s->free_ctx);
+    free(s);
 }
 
 void tide_tensor_share(tide_tensor *dst, const tide_tensor *src)

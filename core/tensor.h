@@ -79,6 +79,8 @@ void tide_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 size_t tide_memory_live(void);
 size_t tide_memory_peak(void);
 void tide_memory_reset_peak(void);
+/* Frees the few big blocks kept for reuse (see tensor.c). */
+void tide_memory_release_cache(void);
 
 /* --- views (share storage) --- */
 tide_status tide_narrow(tide_tensor *out, const tide_tensor *src, int dim, int64_t start,

@@ -1,7 +1,7 @@
 # Every test, discovered by file name so that adding a test never means editing this file:
 #   tests/c/test_*.c          a C program linked with libtide           label "c"
 #   tests/lua/*_spec.lua      busted in one lua5.4 process              label "lua"
-#   tests/mpi/*_spec.lua      busted under mpirun, 2 and 4 ranks, over shared memory and TCP
+#   tests/mpi/*_spec.lua      busted under mpirun: 1 rank, and 2 and 4 ranks over shared memory and TCP
 #                             (a failure on any rank fails the test)    label "mpi"
 find_program(LUA_EXE NAMES lua5.4 REQUIRED)
 find_program(BUSTED_EXE NAMES busted REQUIRED)
@@ -24,8 +24,8 @@ if(TIDE_SANITIZE)
   execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
                   OUTPUT_VARIABLE ASAN_LIB OUTPUT_STRIP_TRAILING_WHITESPACE)
   list(APPEND TIDE_TEST_ENV "LD_PRELOAD=${ASAN_LIB}"
-       "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0"
-       "ASAN_OPTIONS=detect_leaks=1")
+       "LSAN_OPTIONS=suppressions=${CMAKE_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0"
+       "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0")
 endif()
 
 file(GLOB C_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/c/test_*.c)
@@ -48,8 +48,11 @@ endforeach()
 file(GLOB MPI_SPECS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/mpi/*_spec.lua)
 foreach(spec ${MPI_SPECS})
   get_filename_component(name ${spec} NAME_WE)
-  foreach(np 2 4)
+  foreach(np 1 2 4)
     foreach(transport shm tcp)
+      if(np EQUAL 1 AND transport STREQUAL "tcp")
+        continue()      # one rank sends nothing over any transport
+      endif()
       if(transport STREQUAL "tcp")
         set(btl "tcp,self")
       else()
@@ -64,4 +67,15 @@ foreach(spec ${MPI_SPECS})
                            ENVIRONMENT "${TIDE_TEST_ENV};TIDE_TEST_RANKS=${np}")
     endforeach()
   endforeach()
+endforeach()
+
+# Benchmarks' C twins (tests/bench/<name>.c -> build/bench/<name>): plain C against MPI and
+# OpenBLAS, built with the same flags as tide, so each benchmark can report tide / C.
+file(GLOB BENCH_TWINS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/bench/*.c)
+foreach(src ${BENCH_TWINS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(bench_${name} ${src})
+  target_link_libraries(bench_${name} PRIVATE MPI::MPI_C PkgConfig::OPENBLAS m)
+  set_target_properties(bench_${name} PROPERTIES OUTPUT_NAME ${name}
+                        RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
 endforeach()

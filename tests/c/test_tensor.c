@@ -94,11 +94,27 @@ static void test_memory_accounting(void)
     CHECK_FAILS(tide_tensor_alloc(&t, TIDE_F32, 1, neg), "negative size -2");
 }
 
+static void test_big_block_reuse(void)
+{
+    tide_tensor a = TIDE_TENSOR_EMPTY, b = TIDE_TENSOR_EMPTY;
+    int64_t shape[1] = {4 << 20};                      /* 16 MiB of f32 */
+    size_t before = tide_memory_live();
+    CHECK_OK(tide_tensor_alloc(&a, TIDE_F32, 1, shape));
+    void *first = tide_data(&a);
+    tide_tensor_release(&a);
+    CHECK(tide_memory_live() == before);               /* cached bytes are not live */
+    CHECK_OK(tide_tensor_alloc(&b, TIDE_F32, 1, shape));
+    CHECK(tide_data(&b) == first);                     /* the freed block came back */
+    tide_tensor_release(&b);
+    tide_memory_release_cache();
+}
+
 int main(void)
 {
     test_alloc_and_views();
     test_view_rules();
     test_broadcast_copy_and_cast();
     test_memory_accounting();
+    test_big_block_reuse();
     return check_report("test_tensor");
 }

@@ -1,0 +1,96 @@
+-- Distributed k-means: every rank clusters its own rows, the ranks agree on the centres with
+-- one allreduce per iteration.
+--
+--   tide examples/kmeans.lua                           1,000,000 x 32 blobs, k = 64, one rank
+--   tide run -n 2 examples/kmeans.lua --iters 20       two ranks
+--   tide run -n 2 examples/kmeans.lua --npy data.npy --k 64 [--init-npy centres.npy]
+--
+-- Flags: --n N --d D --k K (data size and clusters), --std S (blob spread, default 1),
+-- --iters I (max Lloyd iterations, default 20), --tol T (default 0: run all iterations),
+-- --init k-means|||k-means++|random, --seed S, --dtype f32|f64, --npy PATH (a .npy matrix
+-- instead of blobs: rank 0 reads it and scatters the rows), --init-npy PATH (initial centres
+-- from a .npy k x d matrix), --minibatch B (mini-batch k-means with B rows per rank per step).
+local tide = require "tide"
+local cluster = require "tide.cluster"
+
+local args = { n = 1000000, d = 32, k = 64, std = 1, iters = 20, tol = 0, init = "k-means||",
+  seed = 0, dtype = "f32" }
+local argv = arg or { ... }
+local i = 1
+while i <= #argv do
+  local key = argv[i]:match("^%-%-(.+)$")
+  if not key or argv[i + 1] == nil then error("usage: kmeans.lua [--flag value] ... (see the header)") end
+  key = key:gsub("-", "_")
+  local v = argv[i + 1]
+  args[key] = tonumber(v) and math.tointeger(tonumber(v)) or tonumber(v) or v
+  i = i + 2
+end
+
+local comm = tide.world
+local rank0 = comm.rank == 0
+local function say(fmt, ...)
+  if rank0 then print(fmt:format(...)) end
+end
+
+-- The data: this rank's rows only.
+local x, truth
+local t0 = tide.cluster_kernels.now()
+if args.npy then
+  local whole = rank0 and tide.load(args.npy) or nil
+  if tide.dtensor and tide.dtensor.scatter then
+    x = tide.dtensor.scatter(whole, 0, comm)
+  else
+    whole = whole or tide.load(args.npy)
+    local n = whole:size(1)
+    local base, extra = n // comm.size, n % comm.size
+    local first = comm.rank * base + math.min(comm.rank, extra)
+    x = whole:narrow(1, first + 1, base + (comm.rank < extra and 1 or 0)):clone()
+  end
+  say("data: %s (%s)", args.npy, table.concat((x.global_shape and x:global_shape() or x:shape()), "x"))
+else
+  x, truth = cluster.blobs { n = args.n, d = args.d, k = args.k, std = args.std,
+    seed = args.seed, dtype = args.dtype, comm = comm }
+  say("data: %d x %d %s Gaussian blobs around %d centres, std %g, %d rank(s)", args.n, args.d,
+    args.dtype, args.k, args.std, comm.size)
+end
+say("made the data in %.2f s", tide.cluster_kernels.now() - t0)
+
+local init = args.init
+if args.init_npy then init = tide.load(args.init_npy) end
+local opts = { init = init, max_iter = args.iters, tol = args.tol, seed = args.seed,
+  callback = function(r)
+    say("iter %3d  inertia %.6e  shift %.2e  changed %8d  %.4f s", r.iteration, r.inertia,
+      r.shift, r.changed or r.rows, r.seconds)
+  end }
+if tide.is_tensor(x) then opts.comm = comm end   -- a dtensor carries its own
+
+t0 = tide.cluster_kernels.now()
+local model
+if args.minibatch then
+  opts.batch_size = args.minibatch
+  model = cluster.minibatch_kmeans(x, args.k, opts)
+else
+  model = cluster.kmeans(x, args.k, opts)
+end
+local total = tide.cluster_kernels.now() - t0
+
+local loop = 0
+for _, r in ipairs(model.history) do loop = loop + r.seconds end
+say("%d iterations, %.4f s per iteration; initialisation and final pass %.2f s",
+  model.iterations, loop / math.max(model.iterations, 1), total - loop)
+say("final inertia %.8e", model.inertia)
+if truth and rank0 then
+  -- how far each true centre is from the nearest centre found
+  local d = model.centroids:to("f64")
+  local worst = 0
+  for j = 1, truth:size(1) do
+    local best = math.huge
+    for c = 1, d:size(1) do
+      local s = 0
+      for t = 1, truth:size(2) do s = s + (d:get(c, t) - truth:get(j, t)) ^ 2 end
+      best = math.min(best, s)
+    end
+    worst = math.max(worst, math.sqrt(best))
+  end
+  print(("true centres: the farthest is %.4f from a centre found"):format(worst))
+end

@@ -1,0 +1,264 @@
+-- tide.ddp: data-parallel training. Every rank holds the whole model, runs it on its own part
+-- of each batch, and the gradients are averaged across ranks before the optimizer step, so
+-- the model stays the same on every rank.
+--
+--   local model = ddp.wrap(nn.Sequential(...), tide.world, {bucket_mb = 1})
+--   local opt = optim.SGD(model, {lr = 0.1})
+--   model:zero_grad()
+--   local out = model:forward(x)                 -- x: this rank's rows of the batch
+--   crit:forward(out, y)
+--   model:backward(x, crit:backward(out, y))     -- returns with gradients averaged
+--   opt:step()
+--
+-- How: wrap broadcasts rank 0's parameters to every rank. Then the gradients are laid out in
+-- buckets: flat buffers of at most bucket_mb megabytes, filled with the parameters in reverse
+-- order of the model (the order backward produces them), each gradient tensor becoming a view
+-- into its bucket. During backward each module with parameters reports when its gradients
+-- are complete; as soon as every gradient of a bucket is, a non-blocking allreduce of the
+-- whole bucket starts, so the reduction of the later layers overlaps the backward of the
+-- earlier ones. At the end backward waits for all of them and divides by the rank count.
+-- model.comm_wait_s adds up the seconds backward spent waiting for those reductions.
+-- Buckets start in a fixed order on every rank (the collectives must match).
+local tide = require "tide"
+
+local ddp = {}
+
+-- Wall-clock seconds, for comm_wait_s.
+local clock = tide.kernels.now
+
+local DDP = {}
+DDP.__index = DDP
+DDP.__name = "ddp.DistributedDataParallel"
+
+local function check_opts(opts, known, where)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      error(("%s: unknown option '%s' (expected one of: %s)"):format(where, tostring(k),
+        table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+
+-- wrap(model, comm = tide.world, {bucket_mb = 1, broadcast = true}) -> a module that runs
+-- model data-parallel over comm. model needs :parameters() and :backward(); its leaf modules
+-- (model:_leaves()) report ready gradients for the overlap, otherwise buckets start at the
+-- end of backward.
+function ddp.wrap(model, comm, opts)
+  local where = "ddp.wrap"
+  if type(model) ~= "table" or type(model.parameters) ~= "function" then
+    error(where .. ": expected a module with :parameters(), got " .. type(model), 2)
+  end
+  comm = comm or tide.world
+  if (type(comm) ~= "table" and type(comm) ~= "userdata") or comm.iallreduce == nil then
+    error(where .. ": expected a communicator (with :iallreduce), got " .. type(comm), 2)
+  end
+  opts = check_opts(opts, { bucket_mb = true, broadcast = true }, where)
+  local mb = opts.bucket_mb or 1
+  if type(mb) ~= "number" or mb <= 0 then
+    error(where .. ": bucket_mb must be a positive number, got " .. tostring(mb), 2)
+  end
+  local self = setmetatable({ module = model, comm = comm, bucket_bytes = mb * 2 ^ 20,
+    training = true, comm_wait_s = 0 }, DDP)
+  local params = model:parameters()
+  if opts.broadcast ~= false then
+    for _, p in ipairs(params) do comm:broadcast(p, 0) end
+  end
+  self:_build_buckets()
+  return self
+end
+
+-- Groups gradients into buckets (reverse model order, same dtype, up to bucket_bytes) and
+-- makes every gradient a view into its bucket's flat buffer.
+function DDP:_build_buckets()
+  local leaves = self.module._leaves and self.module:_leaves() or {}
+  local entries = {}        -- one per gradient, in reverse model order
+  if #leaves > 0 then
+    for li = #leaves, 1, -1 do
+      local m = leaves[li]
+      for pi = #m._params, 1, -1 do
+        entries[#entries + 1] = { module = m, name = "grad_" .. m._params[pi] }
+      end
+    end
+  else
+    local _, gs = self.module:parameters()
+    for i = #gs, 1, -1 do entries[#entries + 1] = { grads = gs, index = i } end
+  end
+  local buckets, cur = {}, nil
+  for _, e in ipairs(entries) do
+    local g = e.module and e.module[e.name] or e.grads[e.index]
+    e.tensor = g
+    local bytes = g:numel() * (g:dtype() == "f64" and 8 or 4)
+    if cur == nil or cur.dtype ~= g:dtype() or (cur.bytes > 0 and cur.bytes + bytes > self.bucket_bytes) then
+      cur = { entries = {}, numel = 0, bytes = 0, dtype = g:dtype() }
+      buckets[#buckets + 1] = cur
+    end
+    cur.entries[#cur.entries + 1] = e
+    e.offset = cur.numel
+    cur.numel = cur.numel + g:numel()
+    cur.bytes = cur.bytes + bytes
+  end
+  local owner = {}          -- leaf module -> the buckets its gradients are in
+  for bi, b in ipairs(buckets) do
+    b.flat = tide.zeros({ b.numel }, b.dtype)
+    for _, e in ipairs(b.entries) do
+      local view = b.flat:narrow(1, e.offset + 1, e.tensor:numel()):view(e.tensor:shape())
+      view:copy_(e.tensor)
+      if e.module then
+        e.module[e.name] = view
+        local list = owner[e.module] or {}
+        owner[e.module] = list
+        if list[#list] ~= bi then list[#list + 1] = bi end
+      else
+        e.grads[e.index] = view
+      end
+      e.tensor = view
+    end
+    b.pending = #b.entries
+  end
+  self.buckets = buckets
+  self._owner = owner
+  self._leaves = leaves
+  for m, list in pairs(owner) do
+    local counts = {}
+    for _, bi in ipairs(list) do
+      local c = 0
+      for _, e in ipairs(buckets[bi].entries) do
+        if e.module == m then c = c + 1 end
+      end
+      counts[#counts + 1] = { bi, c }
+    end
+    m._grad_hook = function() self:_ready(counts) end
+  end
+end
+
+-- A module's gradients are complete: count them off their buckets and start every bucket
+-- that is complete, in bucket order.
+function DDP:_ready(counts)
+  if not self._in_backward then return end
+  local buckets = self.buckets
+  for _, bc in ipairs(counts) do
+    local b = buckets[bc[1]]
+    b.pending = b.pending - bc[2]
+  end
+  self:_launch_ready()
+end
+
+function DDP:_launch_ready()
+  local buckets, comm = self.buckets, self.comm
+  local nxt = self._next
+  while nxt <= #buckets and buckets[nxt].pending <= 0 do
+    local b = buckets[nxt]
+    b.request = comm:iallreduce(b.flat, "sum")
+    nxt = nxt + 1
+  end
+  self._next = nxt
+end
+
+function DDP:_begin()
+  for _, b in ipairs(self.buckets) do
+    b.pending, b.request = #b.entries, nil
+  end
+  self._next = 1
+  self._in_backward = true
+end
+
+-- Starts the buckets not yet started, waits for all of them, and averages.
+function DDP:_finish()
+  self._in_backward = false
+  for _, m in ipairs(self._leaves) do          -- modules backward did not reach: zeros
+    if m._grads_stale then m:_zero_own_grads() end
+  end
+  for _, b in ipairs(self.buckets) do b.pending = 0 end
+  self:_launch_ready()
+  local size = self.comm.size
+  local t0 = clock()
+  for _, b in ipairs(self.buckets) do
+    b.request:wait()
+    b.request = nil
+  end
+  self.comm_wait_s = self.comm_wait_s + (clock() - t0)
+  if size > 1 then
+    for _, b in ipairs(self.buckets) do b.flat:mul_(1 / size) end
+  end
+end
+
+function DDP:forward(x)
+  local out = self.module:forward(x)
+  self.output = out
+  return out
+end
+
+-- The wrapped module's backward, with gradients averaged across ranks when it returns.
+function DDP:backward(x, grad_out, opts)
+  self:_begin()
+  local ok, gi = pcall(self.module.backward, self.module, x, grad_out, opts)
+  if not ok then
+    self._in_backward = false
+    error(gi, 0)
+  end
+  self:_finish()
+  self.grad_input = gi
+  return gi
+end
+
+-- Averages the gradients across ranks now (after backward calls made on the module itself,
+-- for instance to accumulate several batches before one reduction).
+function DDP:sync_grads()
+  self:_begin()
+  self:_finish()
+end
+
+function DDP:parameters() return self.module:parameters() end
+
+function DDP:zero_grad()
+  self.module:zero_grad()
+  return self
+end
+
+function DDP:train()
+  self.training = true
+  self.module:train()
+  return self
+end
+
+function DDP:evaluate()
+  self.training = false
+  self.module:evaluate()
+  return self
+end
+
+function DDP:state() return self.module:state() end
+
+function DDP:load_state(s)
+  self.module:load_state(s)
+  return self
+end
+
+function DDP:num_parameters() return self.module:num_parameters() end
+
+-- The bucket layout: a list of {numel =, bytes =, tensors =} in reduction order.
+function DDP:bucket_info()
+  local info = {}
+  for i, b in ipairs(self.buckets) do
+    info[i] = { numel = b.numel, bytes = b.bytes, tensors = #b.entries }
+  end
+  return info
+end
+
+function DDP:__tostring()
+  local m = self.module
+  local inner = m.describe and m:describe("  ") or tostring(m)
+  return ("ddp(%d ranks, %d buckets) %s"):format(self.comm.size, #self.buckets, inner)
+end
+
+DDP.describe = DDP.__tostring
+
+return ddp

@@ -1,0 +1,343 @@
+-- tide.dtensor: tensors sharded by rows across a communicator, or replicated on it.
+--
+-- Each rank holds a block of whole rows (dt.local_, a tensor); the dtensor knows every rank's
+-- row count, so dt:global_shape(), dt:row_counts() and dt:row_offset() need no messages. Ranks
+-- are 0-based (MPI's); dims and row indices are 1-based (Lua's). Functions marked collective
+-- must be called on every rank of the communicator, in the same order.
+--
+--   dtensor.from_local(t, comm)      t is this rank's rows (shared, not copied). Collective.
+--   dtensor.replicated(t, comm)      every rank holds the same t. Collective.
+--   dtensor.scatter(t, root, comm)   root's t cut into blocks (t: nil elsewhere). Collective.
+--   dtensor.zeros/rand/randn(global_shape, {dtype=, seed=, generator=, comm=})
+--       each rank makes only its block of rows; the global tensor is the same for any rank
+--       count: element k (row-major) draws counter k of {seed = s} (what one process draws
+--       with tide.rand(shape, {seed = s, same_on_all_ranks = true})), or the generator's
+--       counters from where it stands (it then advances past the whole tensor on every rank).
+--   dtensor.redistribute({x = dt, key = keys, ...}, dest)   rows to ranks, one alltoallv.
+--
+-- Methods: dt:gather(root) (the whole tensor on root, nil elsewhere), dt:full() (on every
+-- rank), dt:redistribute(dest), dt:sum/mean/max/min([dim]), dt:norm([p], [dim]),
+-- dt:matmul(w), dt:map(fn), dt:comm(), dt:moved(), dt:is_replicated(), dt:dtype().
+-- Reductions over every element or over dim 1 (the rows) are collective and give every rank
+-- the same (replicated) number or tensor; over another dim they give a dtensor sharded like dt.
+local tide = require "tide"
+
+local core = tide._dtensor
+local methods = core.methods
+local M = {}
+
+M.is_dtensor = core.is_dtensor
+
+local function comm_or_world(comm)
+  return comm or tide.world
+end
+
+function M.from_local(t, comm)
+  return core.from_local(t, comm_or_world(comm))
+end
+
+function M.replicated(t, comm)
+  return core.replicated(t, comm_or_world(comm))
+end
+
+function M.scatter(t, root, comm)
+  return core.scatter(t, root or 0, comm_or_world(comm))
+end
+
+-- ---------------------------------------------------------------- creation
+
+local fill_opts = { dtype = true, seed = true, generator = true, comm = true }
+
+-- the generator dtensor fills use when given neither seed nor generator: stream 0, so every
+-- rank holds the same one (SPMD: every rank makes the same calls)
+local default_generator
+
+local function create(kind, op, shape, opts)
+  opts = opts or {}
+  if type(shape) ~= "table" then
+    error(op .. ": expected a global shape (a table of sizes), got " .. type(shape), 3)
+  end
+  if type(opts) ~= "table" then
+    error(op .. ": expected an options table, got " .. type(opts), 3)
+  end
+  for k in pairs(opts) do
+    if not fill_opts[k] then
+      error(string.format("%s: unknown option '%s' (expected one of: comm, dtype, generator, seed)",
+        op, tostring(k)), 3)
+    end
+  end
+  local comm = comm_or_world(opts.comm)
+  if kind == "zeros" then
+    return core.fill(comm, shape, opts.dtype, kind)
+  end
+  if opts.seed ~= nil and opts.generator ~= nil then
+    error(op .. ": give seed or generator, not both", 3)
+  end
+  local key, first
+  local gen = opts.generator
+  if opts.seed ~= nil then
+    if math.type(opts.seed) ~= "integer" then
+      error(op .. ": option 'seed' must be an integer, got " .. tostring(opts.seed), 3)
+    end
+    key, first = tide.rng(opts.seed, { same_on_all_ranks = true }):key(), 0
+  else
+    if gen == nil then
+      default_generator = default_generator or tide.rng(0, { same_on_all_ranks = true })
+      gen = default_generator
+    end
+    key, first = gen:key(), gen:counter()
+  end
+  local a, b = 0, 1
+  local dt = core.fill(comm, shape, opts.dtype, kind, key, first, a, b)
+  if gen then
+    local n = 1
+    for _, s in ipairs(shape) do
+      n = n * s
+    end
+    gen:advance(n)
+  end
+  return dt
+end
+
+function M.zeros(shape, opts)
+  return create("zeros", "dtensor.zeros", shape, opts)
+end
+
+function M.rand(shape, opts)
+  return create("uniform", "dtensor.rand", shape, opts)
+end
+
+function M.randn(shape, opts)
+  return create("normal", "dtensor.randn", shape, opts)
+end
+
+-- ---------------------------------------------------------------- moving rows
+
+-- Entries of a redistribute table in a deterministic order: a list as it is, named entries
+-- by sorted name (every rank then packs the same tensors in the same order).
+local function entries(tbl, op)
+  if type(tbl) ~= "table" then
+    error(op .. ": expected a table of dtensors and tensors, got " .. type(tbl), 3)
+  end
+  local names = {}
+  if #tbl > 0 then
+    for i = 1, #tbl do
+      names[i] = i
+    end
+  else
+    for k in pairs(tbl) do
+      if type(k) ~= "string" then
+        error(op .. ": expected a list or a table with string names, got a " .. type(k) .. " key", 3)
+      end
+      names[#names + 1] = k
+    end
+    table.sort(names)
+  end
+  if #names == 0 then
+    error(op .. ": expected at least one tensor to move", 3)
+  end
+  local list = {}
+  for i, k in ipairs(names) do
+    list[i] = tbl[k]
+  end
+  return names, list
+end
+
+--- The first dtensor of a redistribute table (in its deterministic order).
+function M.first(tbl, op)
+  local _, list = entries(tbl, op or "dtensor.first")
+  for _, v in ipairs(list) do
+    if M.is_dtensor(v) then
+      return v
+    end
+  end
+  error((op or "dtensor.first") .. ": expected a dtensor among the tensors", 2)
+end
+
+--- Moves local row i of every entry of tbl to rank dest[i] (dest: i32 or i64, 0-based ranks,
+--- one per local row) in one alltoallv; entries are dtensors or tensors of this rank's rows
+--- (keys, labels, weights aligned with them). Returns a table of the same form: new dtensors
+--- for dtensors, this rank's new rows for tensors. Received rows come ordered by source rank,
+--- then source order, so aligned entries stay aligned. Collective.
+function M.redistribute(tbl, dest, comm)
+  local names, list = entries(tbl, "redistribute")
+  local moved = core.redistribute(list, dest, comm)
+  local out = {}
+  for i, k in ipairs(names) do
+    out[k] = M.is_dtensor(list[i]) and moved[i] or moved[i].local_
+  end
+  return out
+end
+
+function methods:redistribute(dest)
+  return core.redistribute({ self }, dest)[1]
+end
+
+-- ---------------------------------------------------------------- reductions
+
+-- 1-based dim (negative from the end) -> 1..ndim, raising the tensor ops' message otherwise
+local function norm_dim(dt, dim, op)
+  local ndim = #dt.local_:shape()
+  if math.type(dim) ~= "integer" then
+    error(op .. ": expected an integer dim, got " .. tostring(dim), 3)
+  end
+  local d = dim < 0 and dim + ndim + 1 or dim
+  if d < 1 or d > ndim then
+    error(string.format("%s: dim %d out of range (expected 1..%d or -%d..-1)", op, dim, ndim, ndim), 3)
+  end
+  return d
+end
+
+local function row_shape(t)
+  local s = t:shape()
+  table.remove(s, 1)
+  return s
+end
+
+local function lowest(dtype, want_max)
+  local float = dtype == "f32" or dtype == "f64"
+  if want_max then
+    return float and -math.huge or (dtype == "u8" and 0 or dtype == "i32" and -2147483648 or math.mininteger)
+  end
+  return float and math.huge or (dtype == "u8" and 255 or dtype == "i32" and 2147483647 or math.maxinteger)
+end
+
+local function global_numel(dt)
+  local n = 1
+  for _, s in ipairs(dt:global_shape()) do
+    n = n * s
+  end
+  return n
+end
+
+-- a sum over every element or over the rows (dim 1), as every rank sees it
+local function total_sum(dt, dim)
+  local l = dt.local_
+  if dt:is_replicated() then
+    return dim and l:sum(1) or l:sum()
+  end
+  local comm = dt:comm()
+  if dim then
+    return comm:allreduce(l:sum(1), "sum")
+  end
+  return comm:allreduce(l:sum(), "sum")
+end
+
+function methods:sum(dim)
+  if dim ~= nil and norm_dim(self, dim, "sum") ~= 1 then
+    return core.like(self, self.local_:sum(norm_dim(self, dim, "sum")))
+  end
+  return total_sum(self, dim)
+end
+
+function methods:mean(dim)
+  if dim ~= nil and norm_dim(self, dim, "mean") ~= 1 then
+    return core.like(self, self.local_:mean(norm_dim(self, dim, "mean")))
+  end
+  if dim then
+    local s = total_sum(self, dim)
+    return s / self:global_shape()[1]
+  end
+  return total_sum(self) / global_numel(self)
+end
+
+local function extreme(dt, dim, want_max)
+  local op = want_max and "max" or "min"
+  local name = want_max and "max" or "min"
+  local l = dt.local_
+  if dim ~= nil and norm_dim(dt, dim, op) ~= 1 then
+    local values = l[name](l, norm_dim(dt, dim, op))
+    return core.like(dt, values)
+  end
+  if (dim and dt:global_shape()[1] == 0) or (not dim and global_numel(dt) == 0) then
+    error(op .. ": cannot reduce an empty dtensor", 3)
+  end
+  if dt:is_replicated() then
+    return dim and (l[name](l, 1)) or l[name](l)
+  end
+  local comm = dt:comm()
+  local mine
+  if dim then
+    mine = l:size(1) > 0 and (l[name](l, 1)) or tide.full(row_shape(l), lowest(l:dtype(), want_max), l:dtype())
+  else
+    mine = l:numel() > 0 and l[name](l) or lowest(l:dtype(), want_max)
+  end
+  return comm:allreduce(mine, op)
+end
+
+--- dt:max() -> the largest element; dt:max(1) -> the largest of each column (values only);
+--- dt:max(d > 1) -> a dtensor of each row's largest values.
+function methods:max(dim)
+  return extreme(self, dim, true)
+end
+
+function methods:min(dim)
+  return extreme(self, dim, false)
+end
+
+--- dt:norm([p = 2], [dim]): the p-norm of every element, or of each column (dim 1), or of
+--- each row's entries along dim > 1 (a dtensor). p may be math.huge (the largest |x|).
+function methods:norm(p, dim)
+  p = p or 2
+  if type(p) ~= "number" or p < 0 then
+    error("norm: expected p >= 0, got " .. tostring(p), 2)
+  end
+  local l = self.local_
+  if dim ~= nil and norm_dim(self, dim, "norm") ~= 1 then
+    return core.like(self, l:norm(p, norm_dim(self, dim, "norm")))
+  end
+  if self:is_replicated() then
+    return dim and l:norm(p, 1) or l:norm(p)
+  end
+  local comm = self:comm()
+  local part = dim and l:norm(p, 1) or l:norm(p)
+  if p == math.huge then
+    return comm:allreduce(part, "max")
+  elseif p == 0 then
+    return comm:allreduce(part, "sum")
+  end
+  -- the ranks' norms combine as (sum of norm^p)^(1/p)
+  if dim then
+    return comm:allreduce(part:pow(p), "sum"):pow(1 / p)
+  end
+  return comm:allreduce(part ^ p, "sum") ^ (1 / p)
+end
+
+-- ---------------------------------------------------------------- row-wise maps
+
+--- dt:matmul(w): this rank's rows times w (a tensor, or a replicated dtensor, the same on
+--- every rank): a dtensor sharded like dt. Not collective.
+function methods:matmul(w)
+  if M.is_dtensor(w) then
+    if not w:is_replicated() then
+      error("matmul: expected a replicated right operand, got a sharded dtensor", 2)
+    end
+    w = w.local_
+  end
+  if self:is_replicated() then
+    return M.replicated(self.local_:matmul(w), self:comm())
+  end
+  return core.like(self, self.local_:matmul(w))
+end
+
+--- dt:map(fn): fn(local rows) -> a tensor of this rank's new rows (any row count, the same
+--- row shape and dtype on every rank): a new dtensor. Collective.
+function methods:map(fn)
+  if type(fn) ~= "function" then
+    error("map: expected a function, got " .. type(fn), 2)
+  end
+  local r = fn(self.local_)
+  if not tide.is_tensor(r) then
+    error("map: the function returned " .. type(r) .. ", expected a tensor", 2)
+  end
+  if self:is_replicated() then
+    return M.replicated(r, self:comm())
+  end
+  return M.from_local(r, self:comm())
+end
+
+function methods:numel()
+  return global_numel(self)
+end
+
+return M

@@ -1,0 +1,617 @@
+-- tide.nn: neural-network modules in the style of Torch7's nn, over tide's C kernels.
+--
+--   local nn = require "tide.nn"
+--   local model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+--   local crit = nn.CrossEntropyLoss()
+--   local loss = crit:forward(model:forward(x), y)      -- x: batch x 784, y: i64 labels 1..10
+--   model:zero_grad()
+--   model:backward(x, crit:backward(model.output, y))   -- accumulates parameter gradients
+--
+-- Conventions:
+-- * Inputs are batch-first 2-D tensors (batch x features); every computation is a whole-tensor
+--   C kernel or BLAS call, never a loop over samples.
+-- * Class labels are 1-based (1..classes), as Torch7's ClassNLLCriterion, and i32 or i64.
+-- * m:forward(x) returns m.output; m:backward(x, grad_out) returns m.grad_input. Both are
+--   buffers the module owns and reuses while the batch size stays the same: the next forward
+--   (backward) overwrites them, so clone what you keep.
+-- * m:backward accumulates into the parameter gradients (call zero_grad between steps) and
+--   returns the gradient with respect to its input. Pass {input_grad = false} when that
+--   gradient is not needed (the first layer of a network): the matrix product is skipped.
+-- * Options are trailing tables; an unknown key is an error.
+local tide = require "tide"
+
+local K = tide.kernels
+local nn = {}
+
+-- ------------------------------------------------------------------ helpers
+
+local function shape_str(t)
+  local s = t:shape()
+  if #s == 0 then return "scalar" end
+  return table.concat(s, "x")
+end
+
+local function check_opts(opts, known, where)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      error(("%s: unknown option '%s' (expected one of: %s)"):format(where, tostring(k),
+        table.concat(names, ", ")), 3)
+    end
+  end
+  return opts
+end
+nn._check_opts = check_opts
+
+local function check_tensor(x, where, what)
+  if not tide.is_tensor(x) then
+    error(("%s: expected a tensor as %s, got %s"):format(where, what or "input", type(x)), 3)
+  end
+end
+
+local function check_2d(x, where)
+  check_tensor(x, where)
+  if x:dim() ~= 2 then
+    error(("%s: expected a 2-D input (batch x features), got %s"):format(where, shape_str(x)), 3)
+  end
+end
+
+-- A 2-D buffer of rows x cols held in self[key], reallocated only when the shape or dtype
+-- changes.
+local function buffer2(self, key, rows, cols, dtype)
+  local b = self[key]
+  if b == nil or self[key .. "_rows"] ~= rows or self[key .. "_cols"] ~= cols
+      or b:dtype() ~= dtype then
+    b = tide.empty({ rows, cols }, dtype)
+    self[key], self[key .. "_rows"], self[key .. "_cols"] = b, rows, cols
+  end
+  return b
+end
+
+-- A buffer shaped like x (any number of dims).
+local function buffer_like(self, key, x)
+  local b = self[key]
+  if b == nil or b:dtype() ~= x:dtype() or shape_str(b) ~= shape_str(x) then
+    b = tide.empty(x:shape(), x:dtype())
+    self[key] = b
+  end
+  return b
+end
+
+local function want_input_grad(opts, where)
+  if opts == nil then return true end
+  if type(opts) ~= "table" then
+    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
+  end
+  for k in pairs(opts) do
+    if k ~= "input_grad" then
+      error(("%s: unknown option '%s' (expected one of: input_grad)"):format(where, tostring(k)), 3)
+    end
+  end
+  return opts.input_grad ~= false
+end
+
+-- ------------------------------------------------------------------ Module: the base class
+--
+-- A module with parameters lists their field names in self._params; the gradient of
+-- self[name] is self["grad_" .. name]. Containers list children in self.modules.
+
+local Module = {}
+Module.__index = Module
+nn.Module = Module
+
+-- A new class inheriting from parent (Module by default), named for error messages.
+function nn.class(name, parent)
+  local cls = setmetatable({}, { __index = parent or Module })
+  cls.__index = cls
+  cls.__tostring = function(self) return self:describe("") end
+  cls.__name = name
+  return cls
+end
+
+function Module:describe() return self.__name end
+
+function Module:forward(x) error(self.__name .. ": forward is not implemented", 2) end
+
+function Module:backward(x, grad_out) error(self.__name .. ": backward is not implemented", 2) end
+
+-- Every parameter, in a fixed order (children in order, then each module's _params in order),
+-- and the gradient that goes with each: two lists of the same length.
+function Module:parameters()
+  local ps, gs = {}, {}
+  self:_collect(ps, gs)
+  return ps, gs
+end
+
+function Module:_collect(ps, gs)
+  if self.modules then
+    for _, m in ipairs(self.modules) do m:_collect(ps, gs) end
+  end
+  if self._grads_stale then self:_zero_own_grads() end
+  for _, name in ipairs(self._params or {}) do
+    ps[#ps + 1] = self[name]
+    gs[#gs + 1] = self["grad_" .. name]
+  end
+end
+
+-- Leaf modules that hold parameters, in forward order, for tide.ddp.
+function Module:_leaves(out)
+  out = out or {}
+  if self.modules then
+    for _, m in ipairs(self.modules) do m:_leaves(out) end
+  end
+  if self._params and #self._params > 0 then out[#out + 1] = self end
+  return out
+end
+
+-- Called by a module with parameters once its backward has accumulated their gradients, so
+-- tide.ddp can start reducing them while the backward pass goes on.
+function Module:_grads_ready()
+  local hook = self._grad_hook
+  if hook then hook(self) end
+end
+
+-- Zeroes every gradient. Modules that can overwrite their gradients in the next backward
+-- (Linear) only mark them, which saves a pass over memory per step; parameters() and
+-- the next backward see zeros all the same, but a gradient tensor read directly between
+-- zero_grad and backward still shows its old values.
+function Module:zero_grad()
+  for _, m in ipairs(self:_leaves()) do
+    if m._lazy_zero then
+      m._grads_stale = true
+    else
+      m:_zero_own_grads()
+    end
+  end
+  return self
+end
+
+function Module:_zero_own_grads()
+  for _, name in ipairs(self._params) do self["grad_" .. name]:zero_() end
+  self._grads_stale = false
+end
+
+function Module:train()
+  self.training = true
+  for _, m in ipairs(self.modules or {}) do m:train() end
+  return self
+end
+
+function Module:evaluate()
+  self.training = false
+  for _, m in ipairs(self.modules or {}) do m:evaluate() end
+  return self
+end
+
+-- The number of parameter elements.
+function Module:num_parameters()
+  local n = 0
+  local ps = self:parameters()
+  for _, p in ipairs(ps) do n = n + p:numel() end
+  return n
+end
+
+-- name -> a copy of each parameter; names are dotted paths ("1.weight" is the weight of the
+-- first module of a Sequential).
+function Module:state()
+  local s = {}
+  self:_state(s, "")
+  return s
+end
+
+function Module:_state(s, prefix)
+  for i, m in ipairs(self.modules or {}) do m:_state(s, prefix .. i .. ".") end
+  for _, name in ipairs(self._params or {}) do s[prefix .. name] = self[name]:clone() end
+end
+
+-- Copies the tensors of a state (as m:state() returns) into the parameters. Every parameter
+-- must be present with its shape; an extra entry is an error.
+function Module:load_state(s)
+  if type(s) ~= "table" then
+    error(("%s.load_state: expected a table of tensors, got %s"):format(self.__name, type(s)), 2)
+  end
+  local mine = {}
+  self:_params_by_name(mine, "")
+  local names = {}
+  for k in pairs(s) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    if not mine[k] then
+      error(("%s.load_state: unexpected entry '%s'"):format(self.__name, tostring(k)), 2)
+    end
+  end
+  local want = {}
+  for k in pairs(mine) do want[#want + 1] = k end
+  table.sort(want)
+  for _, k in ipairs(want) do
+    local src, dst = s[k], mine[k]
+    if not tide.is_tensor(src) then
+      error(("%s.load_state: missing tensor '%s'"):format(self.__name, k), 2)
+    end
+    if shape_str(src) ~= shape_str(dst) then
+      error(("%s.load_state: '%s' has shape %s, expected %s"):format(self.__name, k,
+        shape_str(src), shape_str(dst)), 2)
+    end
+  end
+  for _, k in ipairs(want) do mine[k]:copy_(s[k]) end
+  return self
+end
+
+function Module:_params_by_name(out, prefix)
+  for i, m in ipairs(self.modules or {}) do m:_params_by_name(out, prefix .. i .. ".") end
+  for _, name in ipairs(self._params or {}) do out[prefix .. name] = self[name] end
+end
+
+-- Converts parameters (and drops buffers) to dtype "f32" or "f64"; gradients are zeroed.
+function Module:to(dtype)
+  if dtype ~= "f32" and dtype ~= "f64" then
+    error(("%s.to: expected \"f32\" or \"f64\", got %s"):format(self.__name, tostring(dtype)), 2)
+  end
+  for _, m in ipairs(self.modules or {}) do m:to(dtype) end
+  for _, name in ipairs(self._params or {}) do
+    self[name] = self[name]:to(dtype)
+    self["grad_" .. name] = tide.zeros(self[name]:shape(), dtype)
+  end
+  self.dtype = dtype
+  self:_reset_buffers()
+  return self
+end
+
+function Module:_reset_buffers()
+  self.output, self.grad_input, self._wt = nil, nil, nil
+end
+
+-- ------------------------------------------------------------------ Linear
+
+local Linear = nn.class("nn.Linear")
+local BETA0 = { beta = 0 }
+nn.Linear_class = Linear
+
+-- Linear(in, out, {bias = true, dtype = "f32"}): y = x W^T + b with W of out x in.
+-- Weights and bias are drawn U(-1/sqrt(in), 1/sqrt(in)) from tide's seeded default generator
+-- (torch's default Kaiming-uniform init), so tide.manual_seed(s) fixes them.
+function nn.Linear(n_in, n_out, opts)
+  opts = check_opts(opts, { bias = true, dtype = true }, "nn.Linear")
+  if math.type(n_in) ~= "integer" or n_in < 1 then
+    error("nn.Linear: in must be a positive integer, got " .. tostring(n_in), 2)
+  end
+  if math.type(n_out) ~= "integer" or n_out < 1 then
+    error("nn.Linear: out must be a positive integer, got " .. tostring(n_out), 2)
+  end
+  local dtype = opts.dtype or "f32"
+  if dtype ~= "f32" and dtype ~= "f64" then
+    error("nn.Linear: dtype must be \"f32\" or \"f64\", got " .. tostring(dtype), 2)
+  end
+  local self = setmetatable({ n_in = n_in, n_out = n_out, dtype = dtype, training = true,
+    _lazy_zero = true }, Linear)
+  local bound = 1 / math.sqrt(n_in)
+  self.weight = tide.empty({ n_out, n_in }, dtype):uniform_(-bound, bound)
+  self.grad_weight = tide.zeros({ n_out, n_in }, dtype)
+  if opts.bias == false then
+    self._params = { "weight" }
+  else
+    self.bias = tide.empty({ n_out }, dtype):uniform_(-bound, bound)
+    self.grad_bias = tide.zeros({ n_out }, dtype)
+    self._params = { "weight", "bias" }
+  end
+  return self
+end
+
+function Linear:describe()
+  return ("nn.Linear(%d -> %d%s)"):format(self.n_in, self.n_out,
+    self.bias and "" or ", without bias")
+end
+
+function Linear:_check_input(x)
+  check_2d(x, "nn.Linear")
+  if x:size(2) ~= self.n_in then
+    error(("nn.Linear: expected input of width %d, got %d"):format(self.n_in, x:size(2)), 3)
+  end
+  if x:dtype() ~= self.dtype then
+    error(("nn.Linear: expected %s input (the module's dtype), got %s"):format(self.dtype,
+      x:dtype()), 3)
+  end
+end
+
+function Linear:forward(x)
+  self:_check_input(x)
+  local out = buffer2(self, "output", x:size(1), self.n_out, self.dtype)
+  local wt = self._wt
+  if wt == nil then
+    wt = self.weight:t()      -- a transposed view: BLAS reads it in place, no copy
+    self._wt = wt
+  end
+  if self.bias then
+    out:copy_(self.bias)      -- broadcast over rows, then out += x W^T
+    out:addmm_(x, wt)
+  else
+    out:addmm_(x, wt, BETA0)
+  end
+  return out
+end
+
+function Linear:backward(x, grad_out, opts)
+  local need = want_input_grad(opts, "nn.Linear.backward")
+  self:_check_input(x)
+  check_tensor(grad_out, "nn.Linear.backward", "grad_out")
+  if grad_out:dim() ~= 2 or grad_out:size(1) ~= x:size(1) or grad_out:size(2) ~= self.n_out then
+    error(("nn.Linear.backward: expected grad_out of shape %dx%d, got %s"):format(x:size(1),
+      self.n_out, shape_str(grad_out)), 2)
+  end
+  -- dW += grad_out^T x and db += the sum of grad_out's rows; after zero_grad, = instead of +=
+  local fresh = self._grads_stale == true
+  self.grad_weight:addmm_(grad_out:t(), x, fresh and BETA0 or nil)
+  if self.bias then K.add_colsum_(self.grad_bias, grad_out, fresh) end
+  self._grads_stale = false
+  self:_grads_ready()
+  if not need then return nil end
+  local gi = buffer2(self, "grad_input", x:size(1), self.n_in, self.dtype)
+  gi:addmm_(grad_out, self.weight, BETA0)            -- dx = grad_out W
+  return gi
+end
+
+-- ------------------------------------------------------------------ activations
+
+local function activation(name, forward_fn, backward_kernel, from_output)
+  local cls = nn.class("nn." .. name)
+  nn[name .. "_class"] = cls
+  nn[name] = function(opts)
+    check_opts(opts, {}, "nn." .. name)
+    return setmetatable({ training = true }, cls)
+  end
+  function cls:forward(x)
+    check_tensor(x, "nn." .. name)
+    local out = buffer_like(self, "output", x)
+    forward_fn(x, out)
+    return out
+  end
+  function cls:backward(x, grad_out, opts)
+    if not want_input_grad(opts, "nn." .. name .. ".backward") then return nil end
+    check_tensor(grad_out, "nn." .. name .. ".backward", "grad_out")
+    local gi = buffer_like(self, "grad_input", grad_out)
+    backward_kernel(grad_out, from_output and self.output or x, gi)
+    return gi
+  end
+  return cls
+end
+
+activation("ReLU", function(x, out) K.relu(x, out) end, K.relu_backward, false)
+activation("Tanh", function(x, out) K.tanh(x, out) end, K.tanh_backward, true)
+activation("Sigmoid", function(x, out) K.sigmoid(x, out) end, K.sigmoid_backward, true)
+
+-- ------------------------------------------------------------------ Dropout
+
+local Dropout = nn.class("nn.Dropout")
+
+-- Dropout(p): in training, zeroes each element with probability p and scales the others by
+-- 1/(1-p) (inverted dropout), with a mask drawn from tide's default generator; in evaluation
+-- it is the identity.
+function nn.Dropout(p, opts)
+  check_opts(opts, {}, "nn.Dropout")
+  p = p == nil and 0.5 or p
+  if type(p) ~= "number" or p < 0 or p > 1 then
+    error("nn.Dropout: p must be a number in [0, 1], got " .. tostring(p), 2)
+  end
+  return setmetatable({ p = p, training = true }, Dropout)
+end
+
+function Dropout:describe() return ("nn.Dropout(%g)"):format(self.p) end
+
+function Dropout:forward(x)
+  check_tensor(x, "nn.Dropout")
+  if not self.training or self.p == 0 then
+    self.output = x
+    return x
+  end
+  local mask = buffer_like(self, "mask", x)
+  mask:uniform_(0, 1)
+  K.dropout_mask_(mask, self.p)
+  local out = buffer_like(self, "_out", x)
+  K.mul(x, mask, out)
+  self.output = out
+  return out
+end
+
+function Dropout:backward(x, grad_out, opts)
+  if not want_input_grad(opts, "nn.Dropout.backward") then return nil end
+  if not self.training or self.p == 0 then
+    self.grad_input = grad_out
+    return grad_out
+  end
+  local gi = buffer_like(self, "grad_input", grad_out)
+  K.mul(grad_out, self.mask, gi)
+  return gi
+end
+
+-- ------------------------------------------------------------------ LogSoftMax
+
+local LogSoftMax = nn.class("nn.LogSoftMax")
+
+function nn.LogSoftMax(opts)
+  check_opts(opts, {}, "nn.LogSoftMax")
+  return setmetatable({ training = true }, LogSoftMax)
+end
+
+function LogSoftMax:forward(x)
+  check_2d(x, "nn.LogSoftMax")
+  local out = buffer_like(self, "output", x)
+  x:log_softmax(out)
+  return out
+end
+
+function LogSoftMax:backward(x, grad_out, opts)
+  if not want_input_grad(opts, "nn.LogSoftMax.backward") then return nil end
+  local gi = buffer_like(self, "grad_input", grad_out)
+  K.log_softmax_backward(grad_out, self.output, gi)
+  return gi
+end
+
+-- ------------------------------------------------------------------ Sequential
+
+local Sequential = nn.class("nn.Sequential")
+
+-- Sequential(m1, m2, ...) or Sequential{m1, m2, ...}: each module's output feeds the next.
+function nn.Sequential(...)
+  local mods = { ... }
+  if #mods == 1 and getmetatable(mods[1]) == nil and type(mods[1]) == "table" then
+    mods = mods[1]
+  end
+  local self = setmetatable({ modules = {}, training = true }, Sequential)
+  for i, m in ipairs(mods) do
+    if type(m) ~= "table" or type(m.forward) ~= "function" then
+      error(("nn.Sequential: module %d is not a module (got %s)"):format(i, type(m)), 2)
+    end
+    self.modules[i] = m
+  end
+  return self
+end
+
+function Sequential:add(m)
+  if type(m) ~= "table" or type(m.forward) ~= "function" then
+    error("nn.Sequential.add: expected a module, got " .. type(m), 2)
+  end
+  self.modules[#self.modules + 1] = m
+  return self
+end
+
+function Sequential:describe(indent)
+  indent = indent or ""
+  local lines = { "nn.Sequential {" }
+  for i, m in ipairs(self.modules) do
+    lines[#lines + 1] = ("%s  (%d): %s"):format(indent, i, m:describe(indent .. "  "))
+  end
+  lines[#lines + 1] = indent .. "}"
+  return table.concat(lines, "\n")
+end
+
+function Sequential:forward(x)
+  local inputs = self._inputs
+  if inputs == nil then
+    inputs = {}
+    self._inputs = inputs
+  end
+  for i, m in ipairs(self.modules) do
+    inputs[i] = x
+    x = m:forward(x)
+  end
+  self.output = x
+  return x
+end
+
+local NO_INPUT_GRAD = { input_grad = false }
+
+-- Runs the modules' backwards in reverse order, from the inputs the last forward saw.
+function Sequential:backward(x, grad_out, opts)
+  local need = want_input_grad(opts, "nn.Sequential.backward")
+  local mods, inputs = self.modules, self._inputs
+  if inputs == nil or inputs[1] ~= x then
+    error("nn.Sequential.backward: call forward with this input first", 2)
+  end
+  local g = grad_out
+  for i = #mods, 1, -1 do
+    local o = nil
+    if i == 1 and not need then o = NO_INPUT_GRAD end
+    g = mods[i]:backward(inputs[i], g, o)
+  end
+  self.grad_input = g
+  return g
+end
+
+function Sequential:_reset_buffers()
+  self.output, self.grad_input, self._inputs = nil, nil, nil
+end
+
+-- ------------------------------------------------------------------ losses (criteria)
+--
+-- crit:forward(input, target) -> loss (a Lua number); crit:backward(input, target) -> the
+-- gradient of the loss with respect to input.
+
+local CrossEntropyLoss = nn.class("nn.CrossEntropyLoss")
+
+-- CrossEntropyLoss{reduction = "mean" | "sum"}: log-softmax and negative log-likelihood fused
+-- in one kernel. input: batch x classes logits; target: i32/i64 labels 1..classes.
+function nn.CrossEntropyLoss(opts)
+  opts = check_opts(opts, { reduction = true }, "nn.CrossEntropyLoss")
+  local red = opts.reduction or "mean"
+  if red ~= "mean" and red ~= "sum" then
+    error(("nn.CrossEntropyLoss: reduction must be \"mean\" or \"sum\", got %s"):format(
+      tostring(red)), 2)
+  end
+  return setmetatable({ reduction = red, _opts = { reduction = red, grad = true } },
+    CrossEntropyLoss)
+end
+
+function CrossEntropyLoss:describe()
+  return ("nn.CrossEntropyLoss(%s)"):format(self.reduction)
+end
+
+local function ce(self, input, target)
+  check_2d(input, "nn.CrossEntropyLoss")
+  check_tensor(target, "nn.CrossEntropyLoss", "target")
+  local opts = self._opts
+  opts.out = buffer_like(self, "grad_input", input)
+  local ok, loss, grad = pcall(K.cross_entropy, input, target, opts)
+  if not ok then
+    error((tostring(loss):gsub("^cross_entropy: ", "nn.CrossEntropyLoss: ")), 3)
+  end
+  self._input, self._target = input, target
+  self.output = loss
+  return loss, grad
+end
+
+function CrossEntropyLoss:forward(input, target)
+  return (ce(self, input, target))
+end
+
+function CrossEntropyLoss:backward(input, target)
+  -- forward already computed the gradient of these very tensors
+  if self._input ~= input or self._target ~= target then ce(self, input, target) end
+  return self.grad_input
+end
+
+local MSELoss = nn.class("nn.MSELoss")
+
+-- MSELoss{reduction = "mean" | "sum"}: the mean (or sum) of squared differences.
+function nn.MSELoss(opts)
+  opts = check_opts(opts, { reduction = true }, "nn.MSELoss")
+  local red = opts.reduction or "mean"
+  if red ~= "mean" and red ~= "sum" then
+    error(("nn.MSELoss: reduction must be \"mean\" or \"sum\", got %s"):format(tostring(red)), 2)
+  end
+  return setmetatable({ reduction = red }, MSELoss)
+end
+
+function MSELoss:describe() return ("nn.MSELoss(%s)"):format(self.reduction) end
+
+local function mse_check(input, target)
+  check_tensor(input, "nn.MSELoss")
+  check_tensor(target, "nn.MSELoss", "target")
+  if shape_str(input) ~= shape_str(target) then
+    error(("nn.MSELoss: input has shape %s but target has shape %s"):format(shape_str(input),
+      shape_str(target)), 3)
+  end
+end
+
+function MSELoss:forward(input, target)
+  mse_check(input, target)
+  local loss = K.sq_dist(input, target)
+  if self.reduction == "mean" then loss = loss / input:numel() end
+  self.output = loss
+  return loss
+end
+
+function MSELoss:backward(input, target)
+  mse_check(input, target)
+  local gi = buffer_like(self, "grad_input", input)
+  local scale = self.reduction == "mean" and 2 / input:numel() or 2
+  K.scaled_diff(input, target, scale, gi)             -- gi = scale * (input - target)
+  return gi
+end
+
+return nn

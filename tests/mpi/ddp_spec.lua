@@ -1,0 +1,147 @@
+-- tide.ddp under mpirun (2 and 4 ranks): data-parallel training with per-rank batch B/N ends
+-- with the parameters of single-process training with batch B. Every rank also computes that
+-- single-process reference itself, on the whole batch, with no communication.
+local tide = require "tide"
+local nn, optim, data, ddp = tide.nn, tide.optim, tide.data, tide.ddp
+
+local world = tide.world
+local N, rank = world.size, world.rank
+local B, STEPS = 32, 20
+local set = data.synthetic_classification { n = B * STEPS, d = 20, classes = 5, seed = 11 }
+
+local function build()
+  return nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 16), nn.Tanh(),
+    nn.Linear(16, 5))
+end
+
+local function flat_values(ps)
+  local out = {}
+  for _, p in ipairs(ps) do
+    local function walk(v)
+      if type(v) == "table" then
+        for _, e in ipairs(v) do walk(e) end
+      else
+        out[#out + 1] = v
+      end
+    end
+    walk(p:totable())
+  end
+  return out
+end
+
+local function max_abs_diff(a, b)
+  assert.are.equal(#a, #b)
+  local m = 0
+  for i = 1, #a do m = math.max(m, math.abs(a[i] - b[i])) end
+  return m
+end
+
+-- Trains STEPS steps; batch(k) gives step k's (x, y). Returns the model.
+local function train(model, batch, make_opt)
+  local crit = nn.CrossEntropyLoss()
+  local opt = make_opt(model)
+  for k = 1, STEPS do
+    local x, y = batch(k)
+    model:zero_grad()
+    local out = model:forward(x)
+    crit:forward(out, y)
+    model:backward(x, crit:backward(out, y), { input_grad = false })
+    opt:step()
+  end
+  return model
+end
+
+local function full_batch(k)
+  return set.x:narrow(1, (k - 1) * B + 1, B), set.y:narrow(1, (k - 1) * B + 1, B)
+end
+
+local function my_share(k)
+  local b = B // N
+  local start = (k - 1) * B + rank * b + 1
+  return set.x:narrow(1, start, b), set.y:narrow(1, start, b)
+end
+
+-- The reference: one process, batch B, weights from seed 1's stream 0.
+local function reference(make_opt)
+  tide.manual_seed(1, { same_on_all_ranks = true })
+  return flat_values(train(build(), full_batch, make_opt):parameters())
+end
+
+-- Data-parallel: each rank starts from its own random weights (seed 1, its own stream), so
+-- only wrap's broadcast of rank 0's weights (stream 0, the reference's) can make them agree.
+local function distributed(make_opt, opts)
+  tide.manual_seed(1)
+  local model = ddp.wrap(build(), world, opts)
+  train(model, my_share, make_opt)
+  return model
+end
+
+local function sgd(m) return optim.SGD(m, { lr = 0.1, momentum = 0.9 }) end
+
+-- Are these tensors bit-identical on every rank?
+local function same_everywhere(ps)
+  for _, p in ipairs(ps) do
+    local hi, lo = p:clone(), p:clone()
+    world:allreduce(hi, "max")
+    world:allreduce(lo, "min")
+    if max_abs_diff(flat_values { hi }, flat_values { lo }) ~= 0 then return false end
+  end
+  return true
+end
+
+describe("ddp at " .. N .. " ranks", function()
+  it("matches one process with the whole batch after 20 SGD steps (max abs diff < 1e-5)", function()
+    assert.is_true(B % N == 0)
+    local want = reference(sgd)
+    for _, mb in ipairs { 1, 0.001 } do          -- one bucket; a bucket per tensor or two
+      local model = distributed(sgd, { bucket_mb = mb })
+      if mb < 0.01 then assert.is_true(#model:bucket_info() > 2) end
+      local got = flat_values(model:parameters())
+      local diff = max_abs_diff(want, got)
+      assert(diff < 1e-5, ("bucket_mb %g: max abs diff %g"):format(mb, diff))
+      local ps, gs = model:parameters()
+      assert.is_true(same_everywhere(ps), "parameters differ between ranks")
+      assert.is_true(same_everywhere(gs), "gradients differ between ranks")
+    end
+  end)
+
+  it("matches with Adam too", function()
+    local function adam(m) return optim.Adam(m, { lr = 0.01 }) end
+    local diff = max_abs_diff(reference(adam), flat_values(distributed(adam):parameters()))
+    assert(diff < 1e-5, "max abs diff " .. diff)
+  end)
+
+  it("averages on demand with sync_grads after the module's own backward", function()
+    tide.manual_seed(3, { same_on_all_ranks = true })
+    local ref = build()
+    local crit = nn.CrossEntropyLoss()
+    local x, y = full_batch(1)
+    crit:forward(ref:forward(x), y)
+    ref:backward(x, crit:backward(ref.output, y))
+    local _, want = ref:parameters()
+
+    tide.manual_seed(3, { same_on_all_ranks = true })
+    local model = ddp.wrap(build(), world, { bucket_mb = 0.001 })
+    local xs, ys = my_share(1)
+    model:zero_grad()
+    crit:forward(model.module:forward(xs), ys)
+    model.module:backward(xs, crit:backward(model.module.output, ys))
+    local _, before = model:parameters()
+    local local_grad = flat_values(before)
+    model:sync_grads()
+    local _, got = model:parameters()
+    assert.is_true(max_abs_diff(flat_values(want), flat_values(got)) < 1e-6)
+    if N > 1 then assert.is_true(max_abs_diff(local_grad, flat_values(got)) > 1e-6) end
+  end)
+
+  it("refuses what is not a module or a communicator", function()
+    assert.has_error(function() ddp.wrap(42, world) end,
+      "ddp.wrap: expected a module with :parameters(), got number")
+    assert.has_error(function() ddp.wrap(build(), {}) end,
+      "ddp.wrap: expected a communicator (with :iallreduce), got table")
+    assert.has_error(function() ddp.wrap(build(), world, { bucket_mb = 0 }) end,
+      "ddp.wrap: bucket_mb must be a positive number, got 0")
+    assert.has_error(function() ddp.wrap(build(), world, { buckets = 2 }) end,
+      "ddp.wrap: unknown option 'buckets' (expected one of: broadcast, bucket_mb)")
+  end)
+end)
