@@ -258,16 +258,17 @@ static int k_pick(lua_State *L)
     return 1;
 }
 
-/* plusplus(x, weight|nil, k, seed) -> i64 tensor of k 1-based rows */
+/* plusplus(x, weight|nil, k, seed [, trials]) -> i64 tensor of k 1-based rows */
 static int k_plusplus(lua_State *L)
 {
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_tensor *w = opt_arg_tensor(L, 2);
     lua_Integer k = luaL_checkinteger(L, 3);
     uint64_t seed = check_seed(L, 4);
+    int trials = (int)luaL_optinteger(L, 5, 0);
     luaL_argcheck(L, k >= 1, 3, "expected k >= 1");
     int64_t *rows = scratch(L, sizeof(int64_t) * (size_t)k);
-    tide_lua_check(L, tide_kmeans_plusplus(x, w, k, seed, rows));
+    tide_lua_check(L, tide_kmeans_plusplus(x, w, k, trials, seed, rows));
     push_rows(L, rows, k);
     return 1;
 }

@@ -197,9 +197,12 @@ static int l_like(lua_State *L)
     tide_tensor *t = tide_lua_checktensor(L, 2);
     if (dt->replicated)
         luaL_error(L, "dtensor.like: expected a sharded dtensor, got a replicated one");
-    if (t->ndim < 1 || t->shape[0] != dt->local.shape[0])
-        luaL_error(L, "dtensor.like: expected %I local rows, got %s", (lua_Integer)dt->local.shape[0],
-                   t->ndim < 1 ? "a scalar" : lua_pushfstring(L, "%I", (lua_Integer)t->shape[0]));
+    if (t->ndim < 1)
+        luaL_error(L, "dtensor.like: expected %I local rows, got a scalar",
+                   (lua_Integer)dt->local.shape[0]);
+    if (t->shape[0] != dt->local.shape[0])
+        luaL_error(L, "dtensor.like: expected %I local rows, got %I",
+                   (lua_Integer)dt->local.shape[0], (lua_Integer)t->shape[0]);
     lua_getiuservalue(L, 1, 1);
     tide_dtensor *out = new_dtensor(L, lua_gettop(L));
     out->counts = malloc(sizeof(int64_t) * (size_t)dt->nranks);

@@ -4,7 +4,8 @@
  * Mutation rule: a method ending in `_` writes into its receiver and returns it; the others
  * return a new tensor. A number operand is a scalar (Lua integers stay exact; a Lua float with
  * an integer tensor gives f32, see ops_elementwise.h). Dims are 1-based, negative from the end;
- * indices returned by max/min/argmax/argmin are 1-based.
+ * indices returned by max/min/argmax/argmin are 1-based. There is no __eq/__lt/__le: Lua would
+ * turn their result into a boolean, so `a == b` stays identity and masks come from a:eq(b).
  *
  * Every function here carries the tensor metatable as upvalue 1, so that telling a tensor from
  * another value is one pointer comparison: `a + b` on small tensors is dominated by the cost of
@@ -47,18 +48,18 @@ static tide_tensor *new_box(lua_State *L)
     return t;
 }
 
-static int get_scalar(lua_State *L, int idx, tide_scalar *s)
+static int get_scalar(lua_State *L, int idx, tide_number *s)
 {
     if (lua_type(L, idx) != LUA_TNUMBER)
         return 0;
     if (lua_isinteger(L, idx))
-        *s = tide_scalar_int(lua_tointeger(L, idx));
+        *s = tide_number_int(lua_tointeger(L, idx));
     else
-        *s = tide_scalar_float(lua_tonumber(L, idx));
+        *s = tide_number_float(lua_tonumber(L, idx));
     return 1;
 }
 
-static void push_scalar(lua_State *L, tide_scalar s)
+static void push_scalar(lua_State *L, tide_number s)
 {
     if (s.is_float)
         lua_pushnumber(L, s.f);
@@ -72,11 +73,11 @@ static int bad_operand(lua_State *L, const char *op, int idx)
 }
 
 /* s * alpha, exact (wrapping) for two integers. */
-static tide_scalar scalar_mul(tide_scalar s, tide_scalar alpha)
+static tide_number scalar_mul(tide_number s, tide_number alpha)
 {
     if (!s.is_float && !alpha.is_float)
-        return tide_scalar_int((int64_t)((uint64_t)s.i * (uint64_t)alpha.i));
-    return tide_scalar_float(s.f * alpha.f);
+        return tide_number_int((int64_t)((uint64_t)s.i * (uint64_t)alpha.i));
+    return tide_number_float(s.f * alpha.f);
 }
 
 /* ---------------------------------------------------------------- binary arithmetic */
@@ -88,7 +89,7 @@ static const char *const inplace_names[] = {"add_", "sub_", "mul_", "div_", "pow
 static int arith_meta(lua_State *L, tide_binop op)
 {
     tide_tensor *a = opt_tensor(L, 1), *b = opt_tensor(L, 2);
-    tide_scalar s;
+    tide_number s;
     if (a && b) {
         tide_tensor *out = new_box(L);
         tide_lua_check(L, tide_binary(out, op, a, b));
@@ -112,7 +113,7 @@ static int arith_method(lua_State *L, tide_binop op, int inplace)
     const char *name = inplace ? inplace_names[op] : tide_binop_name(op);
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = opt_tensor(L, 2);
-    tide_scalar s, alpha = tide_scalar_int(1);
+    tide_number s, alpha = tide_number_int(1);
     int has_alpha = !lua_isnoneornil(L, 3);
     if (has_alpha) {
         if (op != TIDE_OP_ADD && op != TIDE_OP_SUB)
@@ -191,7 +192,7 @@ static int clamp(lua_State *L, int inplace)
 {
     const char *name = inplace ? "clamp_" : "clamp";
     tide_tensor *a = tide_lua_checktensor(L, 1);
-    tide_scalar lo = tide_scalar_int(0), hi = tide_scalar_int(0);
+    tide_number lo = tide_number_int(0), hi = tide_number_int(0);
     int has_lo = !lua_isnoneornil(L, 2), has_hi = !lua_isnoneornil(L, 3);
     if (has_lo && !get_scalar(L, 2, &lo))
         return luaL_error(L, "%s: min must be a number or nil, got %s", name, luaL_typename(L, 2));
@@ -215,7 +216,7 @@ static int compare(lua_State *L, tide_cmpop op)
 {
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = opt_tensor(L, 2);
-    tide_scalar s;
+    tide_number s;
     if (!b && !get_scalar(L, 2, &s))
         return bad_operand(L, tide_cmpop_name(op), 2);
     tide_tensor *out = new_box(L);
@@ -230,8 +231,8 @@ static int m_le(lua_State *L) { return compare(L, TIDE_CMP_LE); }
 static int m_gt(lua_State *L) { return compare(L, TIDE_CMP_GT); }
 static int m_ge(lua_State *L) { return compare(L, TIDE_CMP_GE); }
 
-/* A 0-dim tensor holding the number at idx, in dtype dt; pushed as a box. */
-static tide_tensor *scalar_tensor(lua_State *L, tide_scalar s, tide_dtype dt)
+/* A 0-dim tensor holding s in dtype dt, pushed as a box (so the GC owns it). */
+static tide_tensor *scalar_tensor(lua_State *L, tide_number s, tide_dtype dt)
 {
     tide_tensor *t = new_box(L);
     tide_lua_check(L, tide_tensor_alloc(t, dt, 0, NULL));
@@ -250,7 +251,7 @@ static int l_where(lua_State *L)
     if (!mask)
         return luaL_error(L, "where: expected a u8 mask tensor, got %s", luaL_typename(L, 1));
     tide_tensor *a = opt_tensor(L, 2), *b = opt_tensor(L, 3);
-    tide_scalar sa = tide_scalar_int(0), sb = tide_scalar_int(0);
+    tide_number sa = tide_number_int(0), sb = tide_number_int(0);
     if (!a && !get_scalar(L, 2, &sa))
         return bad_operand(L, "where", 2);
     if (!b && !get_scalar(L, 3, &sb))
@@ -276,7 +277,7 @@ static int masked_fill(lua_State *L, int inplace)
     const char *name = inplace ? "masked_fill_" : "masked_fill";
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_tensor *mask = opt_tensor(L, 2);
-    tide_scalar v;
+    tide_number v;
     if (!mask)
         return luaL_error(L, "%s: expected a u8 mask tensor, got %s", name, luaL_typename(L, 2));
     if (!get_scalar(L, 3, &v))
@@ -348,7 +349,7 @@ static int m_sum(lua_State *L)
     reduce_args r;
     reduce_parse(L, 2, t, "sum", 0, &r);
     if (!r.has_dim) {
-        tide_scalar s;
+        tide_number s;
         tide_lua_check(L, tide_sum_all(t, &s));
         push_scalar(L, s);
         return 1;
@@ -363,7 +364,7 @@ static int m_prod(lua_State *L)
     reduce_args r;
     reduce_parse(L, 2, t, "prod", 0, &r);
     if (!r.has_dim) {
-        tide_scalar s;
+        tide_number s;
         tide_lua_check(L, tide_prod_all(t, &s));
         push_scalar(L, s);
         return 1;
@@ -446,7 +447,7 @@ static int minmax(lua_State *L, int want_max)
     reduce_args r;
     reduce_parse(L, 2, t, op, 0, &r);
     if (!r.has_dim) {
-        tide_scalar v;
+        tide_number v;
         tide_lua_check(L, (want_max ? tide_max_all : tide_min_all)(t, &v, NULL));
         push_scalar(L, v);
         return 1;

@@ -1,9 +1,11 @@
 /* dtensor.c — row-sharded tensors: layouts, creation, gathering and redistribution. */
 #include "dtensor.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "random.h"
 
@@ -293,9 +295,10 @@ tide_status tide_dtensor_allgather(tide_tensor *out, const tide_dtensor *dt)
 
 /* ---------------------------------------------------------------- redistribute */
 
-/* Checks the arguments on this rank and counts the rows for each destination. */
+/* Checks the arguments on this rank, reads dest into d_of (contiguous i32, malloc'd) and counts
+ * the rows for each destination. */
 static tide_status plan_sends(const tide_dtensor *const *in, int n, const tide_tensor *dest,
-                              int64_t *send, const char *op)
+                              int64_t *send, int32_t **d_of, const char *op)
 {
     const tide_dtensor *a = in[0];
     int64_t rows = a->local.shape[0];
@@ -315,83 +318,118 @@ static tide_status plan_sends(const tide_dtensor *const *in, int n, const tide_t
         return tide_fail("%s: expected dest as an i32 or i64 vector of %lld ranks (one per "
                          "local row), got %s %s", op, (long long)rows,
                          tide_shape_str(dest, s, sizeof s), tide_dtype_name(dest->dtype));
+    int32_t *d = *d_of = malloc(sizeof(int32_t) * (size_t)(rows > 0 ? rows : 1));
+    if (!d)
+        return tide_fail("%s: out of memory for %lld destinations", op, (long long)rows);
+    int64_t stride = dest->stride[0];
+    if (dest->dtype == TIDE_I32) {
+        const int32_t *src = tide_data(dest);
+        for (int64_t i = 0; i < rows; i++)
+            d[i] = src[i * stride];
+    } else {
+        const int64_t *src = tide_data(dest);
+        for (int64_t i = 0; i < rows; i++) {
+            int64_t v = src[i * stride];
+            d[i] = v < 0 || v > INT32_MAX ? -1 : (int32_t)v;
+            if (d[i] < 0)
+                return tide_fail("%s: dest %lld of row %lld is not a rank (expected 0..%d)", op,
+                                 (long long)v, (long long)i + 1, a->nranks - 1);
+        }
+    }
     memset(send, 0, sizeof(int64_t) * (size_t)a->nranks);
     for (int64_t i = 0; i < rows; i++) {
-        int64_t d = tide_get_i64(dest, &i);
-        if (d < 0 || d >= a->nranks)
-            return tide_fail("%s: dest %lld of row %lld is not a rank (expected 0..%d)", op,
-                             (long long)d, (long long)i + 1, a->nranks - 1);
-        send[d]++;
+        if (d[i] < 0 || d[i] >= a->nranks)
+            return tide_fail("%s: dest %d of row %lld is not a rank (expected 0..%d)", op,
+                             (int)d[i], (long long)i + 1, a->nranks - 1);
+        send[d[i]]++;
     }
     return TIDE_OK;
 }
 
-/* Copies each row (rb bytes) of src to its slot; 4- and 8-byte rows (keys, ranks, labels)
- * avoid a memcpy call per row. */
-#define PACK_LOOP(T)                                                                       \
-    for (int64_t i = 0; i < rows; i++)                                                     \
-        ((T *)base[d_of[i]])[slot[i]] = ((const T *)src)[i];
+/* Appends each row (rb bytes) of src to its destination's run; base[d] moves past what it
+ * received. Runs of several tensors need not be aligned, so rows go by memcpy; a constant size
+ * (4- and 8-byte rows: keys, ranks, labels) compiles to a single move. */
+#define PACK_LOOP(RB)                                                                      \
+    for (int64_t i = 0; i < rows; i++) {                                                   \
+        memcpy(base[d_of[i]], src + i * (RB), (size_t)(RB));                               \
+        base[d_of[i]] += (RB);                                                             \
+    }
 
 static void pack_tensor(const char *src, int64_t rb, int64_t rows, const int32_t *d_of,
-                        const int64_t *slot, char *const *base)
+                        char **base)
 {
-    if (rb == 4) {
-        PACK_LOOP(uint32_t)
-    } else if (rb == 8) {
-        PACK_LOOP(uint64_t)
-    } else {
-        for (int64_t i = 0; i < rows; i++)
-            memcpy(base[d_of[i]] + slot[i] * rb, src + i * rb, (size_t)rb);
+    if (rb == 4)
+        PACK_LOOP(4)
+    else if (rb == 8)
+        PACK_LOOP(8)
+    else
+        PACK_LOOP(rb)
+}
+
+/* The send buffer lives on between calls (per thread, grown to the largest send so far): a
+ * fresh buffer of a large move costs a page fault per 4 KB, as much as the copy into it.
+ * tide_dtensor_trim frees it. */
+static _Thread_local void *scratch;
+static _Thread_local size_t scratch_bytes;
+
+void tide_dtensor_trim(void)
+{
+    free(scratch);
+    scratch = NULL;
+    scratch_bytes = 0;
+}
+
+static void *send_scratch(size_t n)
+{
+    if (n > scratch_bytes) {
+        tide_dtensor_trim();
+        size_t size = (n + (1u << 21) - 1) & ~(size_t)((1u << 21) - 1);   /* whole 2 MB pages */
+        scratch = aligned_alloc(1u << 21, size);
+        if (!scratch)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        madvise(scratch, size, MADV_HUGEPAGE);
+#endif
+        scratch_bytes = size;
     }
+    return scratch;
 }
 
 /* Packs the send buffer: a segment per destination rank (in rank order), each holding tensor
  * 1's rows for that rank, then tensor 2's, ... One tensor packs in its own dtype and shape
  * (so what arrives is already the output); several pack as u8 rows of all their bytes. */
 static tide_status pack_all(tide_tensor *sendbuf, const tide_dtensor *const *in, int n,
-                            const tide_tensor *dest, const int64_t *send, int64_t rb_all,
+                            const int32_t *d_of, const int64_t *send, int64_t rb_all,
                             const char *op)
 {
     int P = in[0]->nranks;
     int64_t rows = in[0]->local.shape[0];
-    int64_t *fill = calloc((size_t)P, sizeof(int64_t));
-    int32_t *d_of = malloc(sizeof(int32_t) * (size_t)(rows > 0 ? rows : 1));
-    int64_t *slot = malloc(sizeof(int64_t) * (size_t)(rows > 0 ? rows : 1));
     char **base = malloc(sizeof(char *) * (size_t)P);
-    tide_tensor src = TIDE_TENSOR_EMPTY;
-    tide_status st = fill && d_of && slot && base
-                     ? TIDE_OK : tide_fail("%s: out of memory packing %lld rows", op,
-                                           (long long)rows);
-    if (st == TIDE_OK) {
-        int64_t shape[TIDE_MAX_DIMS] = {rows, rb_all};
-        if (n == 1)
-            memcpy(shape, in[0]->local.shape, sizeof shape);
-        st = n == 1 ? tide_tensor_alloc(sendbuf, in[0]->local.dtype, in[0]->local.ndim, shape)
-                    : tide_tensor_alloc(sendbuf, TIDE_U8, 2, shape);
-    }
-    if (st == TIDE_OK) {
-        for (int64_t i = 0; i < rows; i++) {
-            int32_t d = (int32_t)tide_get_i64(dest, &i);
-            d_of[i] = d;
-            slot[i] = fill[d]++;
+    if (!base)
+        return tide_fail("%s: out of memory packing %lld rows", op, (long long)rows);
+    int64_t shape[TIDE_MAX_DIMS] = {rows, rb_all};
+    if (n == 1)
+        memcpy(shape, in[0]->local.shape, sizeof shape);
+    void *buf = send_scratch((size_t)(rows * rb_all));
+    tide_status st = !buf ? tide_fail("%s: out of memory for %lld bytes of rows to send", op,
+                                      (long long)(rows * rb_all))
+                     : n == 1 ? tide_tensor_wrap(sendbuf, buf, in[0]->local.dtype,
+                                                 in[0]->local.ndim, shape, NULL, NULL)
+                              : tide_tensor_wrap(sendbuf, buf, TIDE_U8, 2, shape, NULL, NULL);
+    int64_t within = 0;   /* bytes into each segment where tensor k's rows start */
+    for (int k = 0; k < n && st == TIDE_OK; k++) {
+        tide_tensor src = TIDE_TENSOR_EMPTY;
+        int64_t rb = row_bytes(&in[k]->local), at = 0;
+        for (int d = 0; d < P; d++) {
+            base[d] = (char *)tide_data(sendbuf) + at + within * send[d];
+            at += send[d] * rb_all;
         }
-        int64_t within = 0;   /* bytes into each segment where tensor k's rows start */
-        for (int k = 0; k < n && st == TIDE_OK; k++) {
-            int64_t rb = row_bytes(&in[k]->local), at = 0;
-            for (int d = 0; d < P; d++) {
-                base[d] = (char *)tide_data(sendbuf) + at + within * send[d];
-                at += send[d] * rb_all;
-            }
-            st = tide_contiguous(&src, &in[k]->local);
-            if (st == TIDE_OK)
-                pack_tensor(tide_data(&src), rb, rows, d_of, slot, base);
-            tide_tensor_release(&src);
-            within += rb;
-        }
+        st = tide_contiguous(&src, &in[k]->local);
+        if (st == TIDE_OK)
+            pack_tensor(tide_data(&src), rb, rows, d_of, base);
+        tide_tensor_release(&src);
+        within += rb;
     }
-    free(fill);
-    free(d_of);
-    free(slot);
     free(base);
     return st;
 }
@@ -481,9 +519,11 @@ tide_status tide_dtensor_redistribute(tide_dtensor *out, const tide_dtensor *con
     for (int k = 0; k < n; k++)
         rb_all += row_bytes(&in[k]->local);
     tide_tensor sendbuf = TIDE_TENSOR_EMPTY, recv = TIDE_TENSOR_EMPTY;
-    tide_status st = plan_sends(in, n, dest, send, op);
+    int32_t *d_of = NULL;
+    tide_status st = plan_sends(in, n, dest, send, &d_of, op);
     if (st == TIDE_OK)
-        st = pack_all(&sendbuf, in, n, dest, send, rb_all, op);
+        st = pack_all(&sendbuf, in, n, d_of, send, rb_all, op);
+    free(d_of);
     /* a bad argument (or no memory) on one rank fails every rank, none is left waiting */
     st = agree_ok(comm, st, &bad, op);
     int exchanged = 0;   /* every rank got here: the rest must run its collective too */

@@ -15,7 +15,7 @@
  * - redistribute moves the rows of any number of tensors aligned row by row with ONE
  *   MPI_Alltoallv (rows are packed per destination, tensor after tensor), so keys, labels and
  *   payloads stay aligned; received rows are ordered by source rank, then by source order.
- *   It also records the rows and bytes this rank sent to other ranks.
+ *   It also records the rows and bytes moved between ranks (all ranks together).
  * - all traffic goes through comm.h's collectives (so the debug fingerprints, the watchdog and
  *   the timeline see it). The communicator is borrowed: the caller keeps it alive while the
  *   dtensor lives (the Lua bindings hold a reference). */
@@ -77,5 +77,9 @@ tide_status tide_dtensor_allgather(tide_tensor *out, const tide_dtensor *dt);
  * ordered by source rank then source order. */
 tide_status tide_dtensor_redistribute(tide_dtensor *out, const tide_dtensor *const *in, int n,
                                       const tide_tensor *dest);
+
+/* redistribute keeps its send buffer between calls (per thread, as large as the largest send
+ * so far), so that a large move does not pay for fresh pages each time; this frees it. */
+void tide_dtensor_trim(void);
 
 #endif

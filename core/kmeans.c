@@ -27,6 +27,12 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* aligned_alloc wants a size that is a multiple of the alignment */
+static void *alloc64(size_t bytes)
+{
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
 static int64_t chunk_rows(int64_t k, size_t elem)
 {
     int64_t m = G_BUDGET_BYTES / (k * (int64_t)elem);
@@ -269,9 +275,9 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
                                   const tide_kmeans_io *io, tide_kmeans_stats *st)             \
     {                                                                                          \
         int64_t chunk = chunk_rows(k, sizeof(T));                                              \
-        T *g = k > 1 ? aligned_alloc(64, (size_t)(k * chunk) * sizeof(T)) : NULL;              \
-        T *best = aligned_alloc(64, (size_t)chunk * sizeof(T) + sizeof(T) * (size_t)k);        \
-        int32_t *lab = aligned_alloc(64, (size_t)chunk * sizeof(int32_t));                     \
+        T *g = k > 1 ? alloc64((size_t)(k * chunk) * sizeof(T)) : NULL;                        \
+        T *best = alloc64((size_t)chunk * sizeof(T) + sizeof(T) * (size_t)k);                  \
+        int32_t *lab = alloc64((size_t)chunk * sizeof(int32_t));                               \
         if ((k > 1 && !g) || !best || !lab) {                                                  \
             free(g);                                                                           \
             free(best);                                                                        \
@@ -695,7 +701,7 @@ PP_POTENTIAL(float)
 PP_POTENTIAL(double)
 
 tide_status tide_kmeans_plusplus(const tide_tensor *x, const tide_tensor *weight, int64_t k,
-                                 uint64_t seed, int64_t *rows)
+                                 int trials, uint64_t seed, int64_t *rows)
 {
     const char *op = "kmeans_plusplus";
     TIDE_TRY(check_data(x, op));
@@ -715,7 +721,8 @@ tide_status tide_kmeans_plusplus(const tide_tensor *x, const tide_tensor *weight
     const double *w = f64_or_null(weight);
     int f32 = x->dtype == TIDE_F32;
     const void *xd = tide_data(&xc);
-    int trials = 2 + (int)log((double)k);
+    if (trials < 1)
+        trials = 2 + (int)log((double)k);
     uint64_t draw = 0;
 
     /* first centre: uniform over the weight */

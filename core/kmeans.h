@@ -102,9 +102,10 @@ tide_status tide_kmeans_trials(const tide_tensor *x, const tide_tensor *cands,
                                const tide_tensor *mind, const tide_tensor *weight, double *sums);
 
 /* Weighted k-means++ on a small local set x (m×d) with f64 weights (NULL: all 1): k rows
- * (0-based) into rows, chosen greedily among 2 + ⌊ln k⌋ candidates per step as scikit-learn
- * does. Points of weight 0 are never chosen while others remain. Fails when k > m. */
+ * (0-based) into rows, each step keeping the best of `trials` candidates drawn ∝ w·D² (the
+ * one that lowers Σ w·D² most; trials < 1: 2 + ⌊ln k⌋, as scikit-learn). Points of weight 0
+ * are never chosen while others remain. Fails when k > m. */
 tide_status tide_kmeans_plusplus(const tide_tensor *x, const tide_tensor *weight, int64_t k,
-                                 uint64_t seed, int64_t *rows);
+                                 int trials, uint64_t seed, int64_t *rows);
 
 #endif

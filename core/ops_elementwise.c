@@ -177,7 +177,7 @@ enum { OP_AXPY = TIDE_OP_MINIMUM + 1 };
 #define DIV_CASE_B
 
 #define DEF_BINARY(E, name, T)                                                            \
-    static void binary_##name(tide_iter *it, int op, const tide_scalar *al)               \
+    static void binary_##name(tide_iter *it, int op, const tide_number *al)               \
     {                                                                                     \
         typedef T ty;                                                                     \
         typedef UNS_##name uty;                                                           \
@@ -197,7 +197,7 @@ enum { OP_AXPY = TIDE_OP_MINIMUM + 1 };
 TIDE_FOREACH_DTYPE(DEF_BINARY)
 #undef DEF_BINARY
 
-typedef void (*binary_kernel)(tide_iter *, int, const tide_scalar *);
+typedef void (*binary_kernel)(tide_iter *, int, const tide_number *);
 static const binary_kernel binary_kernels[TIDE_NDTYPES] = {
 #define ENTRY(E, name, T) [E] = binary_##name,
     TIDE_FOREACH_DTYPE(ENTRY)
@@ -250,8 +250,8 @@ enum { UN_CLAMP = TIDE_UN_SIGMOID + 1 };
 #define FLOAT_CASES_B(K)
 
 #define DEF_UNARY(E, name, T)                                                             \
-    static void unary_##name(tide_iter *it, int op, const tide_scalar *lo_s,              \
-                             const tide_scalar *hi_s)                                     \
+    static void unary_##name(tide_iter *it, int op, const tide_number *lo_s,              \
+                             const tide_number *hi_s)                                     \
     {                                                                                     \
         typedef T ty;                                                                     \
         typedef UNS_##name uty;                                                           \
@@ -268,7 +268,7 @@ enum { UN_CLAMP = TIDE_UN_SIGMOID + 1 };
 TIDE_FOREACH_DTYPE(DEF_UNARY)
 #undef DEF_UNARY
 
-typedef void (*unary_kernel)(tide_iter *, int, const tide_scalar *, const tide_scalar *);
+typedef void (*unary_kernel)(tide_iter *, int, const tide_number *, const tide_number *);
 static const unary_kernel unary_kernels[TIDE_NDTYPES] = {
 #define ENTRY(E, name, T) [E] = unary_##name,
     TIDE_FOREACH_DTYPE(ENTRY)
@@ -346,7 +346,7 @@ TIDE_FOREACH_DTYPE(DEF_WHERE)
 
 /* t = mask ? v : t over rows of (t, mask) */
 #define DEF_MASKED_FILL(E, name, T)                                                       \
-    static void masked_fill_##name(tide_iter *it, const tide_scalar *vs)                  \
+    static void masked_fill_##name(tide_iter *it, const tide_number *vs)                  \
     {                                                                                     \
         const T v = SCALAR_AS(name, T, *vs);                                              \
         while (tide_iter_next(it)) {                                                      \
@@ -384,7 +384,7 @@ static void run_where(tide_iter *it, tide_dtype dt)
     }
 }
 
-static void run_masked_fill(tide_iter *it, tide_dtype dt, const tide_scalar *v)
+static void run_masked_fill(tide_iter *it, tide_dtype dt, const tide_number *v)
 {
     switch (dt) {
 #define CASE(E, name, T) case E: masked_fill_##name(it, v); break;
@@ -429,7 +429,7 @@ typedef struct scalar_box {
     union { float f32; double f64; int32_t i32; int64_t i64; uint8_t u8; } v;
 } scalar_box;
 
-static void box_init(scalar_box *b, tide_dtype dt, tide_scalar s, int ndim, const int64_t *shape)
+static void box_init(scalar_box *b, tide_dtype dt, tide_number s, int ndim, const int64_t *shape)
 {
     memset(b, 0, sizeof *b);
     switch (dt) {
@@ -448,13 +448,13 @@ static void box_init(scalar_box *b, tide_dtype dt, tide_scalar s, int ndim, cons
 }
 
 /* The dtype a scalar takes next to a tensor of dtype dt (see the header). */
-static tide_dtype scalar_dtype(tide_scalar s, tide_dtype dt)
+static tide_dtype scalar_dtype(tide_number s, tide_dtype dt)
 {
     return s.is_float && !tide_dtype_is_float(dt) ? TIDE_F32 : dt;
 }
 
 /* s as a scalar for an integer dtype: integer-valued floats convert, others are refused. */
-static tide_status scalar_for(tide_dtype dt, tide_scalar *s, const char *op)
+static tide_status scalar_for(tide_dtype dt, tide_number *s, const char *op)
 {
     if (tide_dtype_is_float(dt) || !s->is_float)
         return TIDE_OK;
@@ -462,7 +462,7 @@ static tide_status scalar_for(tide_dtype dt, tide_scalar *s, const char *op)
     double hi = dt == TIDE_U8 ? 256 : dt == TIDE_I32 ? 2147483648.0 : 9223372036854775808.0;
     if (!(s->f >= lo && s->f < hi) || s->f != floor(s->f))
         return tide_fail("%s: value %.17g does not fit dtype %s", op, s->f, tide_dtype_name(dt));
-    *s = tide_scalar_int((int64_t)s->f);
+    *s = tide_number_int((int64_t)s->f);
     return TIDE_OK;
 }
 
@@ -537,7 +537,7 @@ static tide_status check_overlap(const tide_tensor *out, const tide_tensor *in, 
  * (holding a reference, released by operand_release) or a scalar box. */
 typedef struct operand {
     const tide_tensor *src;     /* NULL for a scalar */
-    tide_scalar s;
+    tide_number s;
     tide_tensor view;
     scalar_box box;
 } operand;
@@ -548,7 +548,7 @@ static void operand_tensor(operand *o, const tide_tensor *t)
     o->src = t;
 }
 
-static void operand_scalar(operand *o, tide_scalar s)
+static void operand_scalar(operand *o, tide_number s)
 {
     memset(o, 0, sizeof *o);
     o->s = s;
@@ -558,7 +558,7 @@ static tide_status operand_prepare(operand *o, tide_dtype dt, int ndim, const in
                                    const char *op)
 {
     if (!o->src) {
-        tide_scalar s = o->s;
+        tide_number s = o->s;
         TIDE_TRY(scalar_for(dt, &s, op));
         box_init(&o->box, dt, s, ndim, shape);
         return TIDE_OK;
@@ -620,7 +620,7 @@ static void flat_iter(tide_iter *it, int nargs, char *const *ptrs, int64_t n, in
 }
 
 static tide_status binary_run(tide_tensor *out, int op, const char *name, operand *a,
-                              operand *b, tide_scalar alpha)
+                              operand *b, tide_number alpha)
 {
     int ndim, allocated;
     int64_t shape[TIDE_MAX_DIMS];
@@ -666,19 +666,19 @@ tide_status tide_binary(tide_tensor *out, tide_binop op, const tide_tensor *a,
         tide_iter it;
         char *ptrs[3] = {tide_data(out), tide_data(a), tide_data(b)};
         flat_iter(&it, 3, ptrs, tide_numel(a), (int64_t)tide_dtype_size(a->dtype));
-        tide_scalar none = tide_scalar_int(0);
+        tide_number none = tide_number_int(0);
         binary_kernels[a->dtype](&it, op, &none);
         return TIDE_OK;
     }
     operand oa, ob;
     operand_tensor(&oa, a);
     operand_tensor(&ob, b);
-    return binary_run(out, op, tide_binop_name(op), &oa, &ob, tide_scalar_int(0));
+    return binary_run(out, op, tide_binop_name(op), &oa, &ob, tide_number_int(0));
 }
 
 /* The common scalar case, kept short: a new output from a contiguous tensor and a scalar of
  * the tensor's own kind (scalar_first: s op a). Returns 0 when the case does not apply. */
-static int scalar_fast(tide_tensor *out, int op, const tide_tensor *a, tide_scalar s,
+static int scalar_fast(tide_tensor *out, int op, const tide_tensor *a, tide_number s,
                        int scalar_first, tide_status *st)
 {
     tide_dtype dt = a->dtype;
@@ -696,13 +696,13 @@ static int scalar_fast(tide_tensor *out, int op, const tide_tensor *a, tide_scal
     tide_iter it;
     flat_iter(&it, 3, ptrs, tide_numel(a), (int64_t)tide_dtype_size(dt));
     it.stride[k][0] = it.inner_stride[k] = 0;
-    tide_scalar none = tide_scalar_int(0);
+    tide_number none = tide_number_int(0);
     binary_kernels[dt](&it, op, &none);
     return 1;
 }
 
 tide_status tide_binary_scalar(tide_tensor *out, tide_binop op, const tide_tensor *a,
-                               tide_scalar s)
+                               tide_number s)
 {
     if ((unsigned)op > TIDE_OP_MINIMUM)
         return tide_fail("binary: unknown op %d", (int)op);
@@ -712,10 +712,10 @@ tide_status tide_binary_scalar(tide_tensor *out, tide_binop op, const tide_tenso
     operand oa, ob;
     operand_tensor(&oa, a);
     operand_scalar(&ob, s);
-    return binary_run(out, op, tide_binop_name(op), &oa, &ob, tide_scalar_int(0));
+    return binary_run(out, op, tide_binop_name(op), &oa, &ob, tide_number_int(0));
 }
 
-tide_status tide_scalar_binary(tide_tensor *out, tide_binop op, tide_scalar s,
+tide_status tide_scalar_binary(tide_tensor *out, tide_binop op, tide_number s,
                                const tide_tensor *a)
 {
     if ((unsigned)op > TIDE_OP_MINIMUM)
@@ -726,11 +726,11 @@ tide_status tide_scalar_binary(tide_tensor *out, tide_binop op, tide_scalar s,
     operand oa, ob;
     operand_scalar(&oa, s);
     operand_tensor(&ob, a);
-    return binary_run(out, op, tide_binop_name(op), &oa, &ob, tide_scalar_int(0));
+    return binary_run(out, op, tide_binop_name(op), &oa, &ob, tide_number_int(0));
 }
 
 tide_status tide_add_scaled(tide_tensor *out, const tide_tensor *a, const tide_tensor *b,
-                            tide_scalar alpha)
+                            tide_number alpha)
 {
     operand oa, ob;
     operand_tensor(&oa, a);
@@ -739,10 +739,10 @@ tide_status tide_add_scaled(tide_tensor *out, const tide_tensor *a, const tide_t
 }
 
 tide_status tide_sub_scaled(tide_tensor *out, const tide_tensor *a, const tide_tensor *b,
-                            tide_scalar alpha)
+                            tide_number alpha)
 {
-    tide_scalar neg = alpha.is_float ? tide_scalar_float(-alpha.f)
-                                     : tide_scalar_int((int64_t)(0 - (uint64_t)alpha.i));
+    tide_number neg = alpha.is_float ? tide_number_float(-alpha.f)
+                                     : tide_number_int((int64_t)(0 - (uint64_t)alpha.i));
     operand oa, ob;
     operand_tensor(&oa, a);
     operand_tensor(&ob, b);
@@ -756,8 +756,8 @@ static int float_valued(int op)
     return op >= TIDE_UN_SQRT && op <= TIDE_UN_SIGMOID;
 }
 
-static tide_status unary_run(tide_tensor *out, int op, const tide_tensor *a, tide_scalar lo,
-                             tide_scalar hi)
+static tide_status unary_run(tide_tensor *out, int op, const tide_tensor *a, tide_number lo,
+                             tide_number hi)
 {
     const char *name = tide_unop_name((tide_unop)op);
     tide_dtype rdt = a->dtype;
@@ -800,33 +800,33 @@ tide_status tide_unary(tide_tensor *out, tide_unop op, const tide_tensor *a)
 {
     if ((unsigned)op > TIDE_UN_SIGMOID)
         return tide_fail("unary: unknown op %d", (int)op);
-    return unary_run(out, op, a, tide_scalar_int(0), tide_scalar_int(0));
+    return unary_run(out, op, a, tide_number_int(0), tide_number_int(0));
 }
 
 /* The widest bound of dtype dt, as a scalar (for a clamp side that is not given). */
-static tide_scalar type_limit(tide_dtype dt, int upper)
+static tide_number type_limit(tide_dtype dt, int upper)
 {
     switch (dt) {
-    case TIDE_F32: case TIDE_F64: return tide_scalar_float(upper ? INFINITY : -INFINITY);
-    case TIDE_I32: return tide_scalar_int(upper ? INT32_MAX : INT32_MIN);
-    case TIDE_I64: return tide_scalar_int(upper ? INT64_MAX : INT64_MIN);
-    case TIDE_U8: return tide_scalar_int(upper ? UINT8_MAX : 0);
+    case TIDE_F32: case TIDE_F64: return tide_number_float(upper ? INFINITY : -INFINITY);
+    case TIDE_I32: return tide_number_int(upper ? INT32_MAX : INT32_MIN);
+    case TIDE_I64: return tide_number_int(upper ? INT64_MAX : INT64_MIN);
+    case TIDE_U8: return tide_number_int(upper ? UINT8_MAX : 0);
     }
-    return tide_scalar_int(0);
+    return tide_number_int(0);
 }
 
 /* An integer bound beyond an integer dtype's range is that range's end (clamping a u8 at 300
  * is no clamp, at -5 is a clamp at 0). */
-static tide_scalar fit_bound(tide_dtype dt, tide_scalar b)
+static tide_number fit_bound(tide_dtype dt, tide_number b)
 {
     if (tide_dtype_is_float(dt) || b.is_float)
         return b;
-    tide_scalar lo = type_limit(dt, 0), hi = type_limit(dt, 1);
+    tide_number lo = type_limit(dt, 0), hi = type_limit(dt, 1);
     return b.i < lo.i ? lo : b.i > hi.i ? hi : b;
 }
 
-tide_status tide_clamp(tide_tensor *out, const tide_tensor *a, int has_lo, tide_scalar lo,
-                       int has_hi, tide_scalar hi)
+tide_status tide_clamp(tide_tensor *out, const tide_tensor *a, int has_lo, tide_number lo,
+                       int has_hi, tide_number hi)
 {
     int to_float = !tide_dtype_is_float(a->dtype) &&
                    ((has_lo && lo.is_float) || (has_hi && hi.is_float));
@@ -836,8 +836,8 @@ tide_status tide_clamp(tide_tensor *out, const tide_tensor *a, int has_lo, tide_
     lo = has_lo ? fit_bound(dt, lo) : type_limit(dt, 0);
     hi = has_hi ? fit_bound(dt, hi) : type_limit(dt, 1);
     if (to_float) {   /* make the float rule visible to unary_run */
-        lo = tide_scalar_float(lo.f);
-        hi = tide_scalar_float(hi.f);
+        lo = tide_number_float(lo.f);
+        hi = tide_number_float(hi.f);
     }
     return unary_run(out, UN_CLAMP, a, lo, hi);
 }
@@ -894,7 +894,7 @@ static int int_fits(tide_dtype dt, int64_t v)
 }
 
 tide_status tide_compare_scalar(tide_tensor *out, tide_cmpop op, const tide_tensor *a,
-                                tide_scalar s)
+                                tide_number s)
 {
     if ((unsigned)op > TIDE_CMP_GE)
         return tide_fail("compare: unknown op %d", (int)op);
@@ -952,7 +952,7 @@ tide_status tide_where(tide_tensor *out, const tide_tensor *mask, const tide_ten
     return st;
 }
 
-tide_status tide_masked_fill(tide_tensor *t, const tide_tensor *mask, tide_scalar v)
+tide_status tide_masked_fill(tide_tensor *t, const tide_tensor *mask, tide_number v)
 {
     char a[TIDE_SHAPE_BUF], b[TIDE_SHAPE_BUF];
     if (mask->dtype != TIDE_U8)

@@ -24,22 +24,23 @@
 #include "tensor.h"
 
 /* A number from a script: integers stay exact (i64 + 2^60 + 1 is exact), floats carry their
- * kind because a float scalar promotes an integer tensor to f32. */
-typedef struct tide_scalar {
+ * kind because a float scalar promotes an integer tensor to f32. (comm.h's tide_scalar is the
+ * same idea laid out for MPI reductions.) */
+typedef struct tide_number {
     int is_float;
     double f;        /* the value as a double (always set) */
     int64_t i;       /* the value when !is_float */
-} tide_scalar;
+} tide_number;
 
-static inline tide_scalar tide_scalar_float(double v)
+static inline tide_number tide_number_float(double v)
 {
-    tide_scalar s = {1, v, 0};
+    tide_number s = {1, v, 0};
     return s;
 }
 
-static inline tide_scalar tide_scalar_int(int64_t v)
+static inline tide_number tide_number_int(int64_t v)
 {
-    tide_scalar s = {0, (double)v, v};
+    tide_number s = {0, (double)v, v};
     return s;
 }
 
@@ -57,17 +58,17 @@ tide_status tide_binary(tide_tensor *out, tide_binop op, const tide_tensor *a,
                         const tide_tensor *b);
 /* out = a op s */
 tide_status tide_binary_scalar(tide_tensor *out, tide_binop op, const tide_tensor *a,
-                               tide_scalar s);
+                               tide_number s);
 /* out = s op a (for sub, div, pow; the others commute) */
-tide_status tide_scalar_binary(tide_tensor *out, tide_binop op, tide_scalar s,
+tide_status tide_scalar_binary(tide_tensor *out, tide_binop op, tide_number s,
                                const tide_tensor *a);
 /* out = a + alpha * b (axpy; the in-place form tide_add_scaled(a, a, b, alpha) has no
  * temporary). */
 tide_status tide_add_scaled(tide_tensor *out, const tide_tensor *a, const tide_tensor *b,
-                            tide_scalar alpha);
+                            tide_number alpha);
 /* out = a - alpha * b */
 tide_status tide_sub_scaled(tide_tensor *out, const tide_tensor *a, const tide_tensor *b,
-                            tide_scalar alpha);
+                            tide_number alpha);
 
 static inline tide_status tide_add(tide_tensor *out, const tide_tensor *a, const tide_tensor *b)
 { return tide_binary(out, TIDE_OP_ADD, a, b); }
@@ -85,10 +86,12 @@ static inline tide_status tide_maximum(tide_tensor *out, const tide_tensor *a,
 static inline tide_status tide_minimum(tide_tensor *out, const tide_tensor *a,
                                        const tide_tensor *b)
 { return tide_binary(out, TIDE_OP_MINIMUM, a, b); }
+/* a + s and a * s with s a float (so an integer a gives f32; use tide_binary_scalar with
+ * tide_number_int to keep integers) */
 static inline tide_status tide_add_scalar(tide_tensor *out, const tide_tensor *a, double s)
-{ return tide_binary_scalar(out, TIDE_OP_ADD, a, tide_scalar_float(s)); }
+{ return tide_binary_scalar(out, TIDE_OP_ADD, a, tide_number_float(s)); }
 static inline tide_status tide_mul_scalar(tide_tensor *out, const tide_tensor *a, double s)
-{ return tide_binary_scalar(out, TIDE_OP_MUL, a, tide_scalar_float(s)); }
+{ return tide_binary_scalar(out, TIDE_OP_MUL, a, tide_number_float(s)); }
 
 /* --- unary math --- */
 
@@ -104,8 +107,8 @@ const char *tide_unop_name(tide_unop op);         /* "neg", ... */
 tide_status tide_unary(tide_tensor *out, tide_unop op, const tide_tensor *a);
 /* out = min(max(a, lo), hi); a missing bound is not applied. lo > hi gives hi everywhere (as
  * torch). A float bound with an integer tensor gives f32, like a float scalar. */
-tide_status tide_clamp(tide_tensor *out, const tide_tensor *a, int has_lo, tide_scalar lo,
-                       int has_hi, tide_scalar hi);
+tide_status tide_clamp(tide_tensor *out, const tide_tensor *a, int has_lo, tide_number lo,
+                       int has_hi, tide_number hi);
 
 static inline tide_status tide_neg(tide_tensor *out, const tide_tensor *a)
 { return tide_unary(out, TIDE_UN_NEG, a); }
@@ -137,7 +140,7 @@ tide_status tide_compare(tide_tensor *out, tide_cmpop op, const tide_tensor *a,
 /* out (u8) = a op s; an integer tensor against a float scalar, or against an integer that its
  * dtype cannot hold, is compared exactly in a wider dtype. */
 tide_status tide_compare_scalar(tide_tensor *out, tide_cmpop op, const tide_tensor *a,
-                                tide_scalar s);
+                                tide_number s);
 
 /* out = mask ? a : b, the three broadcast together; mask must be u8 (nonzero is true); the
  * result dtype is promote(a, b). */
@@ -145,7 +148,7 @@ tide_status tide_where(tide_tensor *out, const tide_tensor *mask, const tide_ten
                        const tide_tensor *b);
 /* t[mask] = v in place; mask is u8 and broadcasts to t's shape; v must be representable in
  * t's dtype (an integer tensor refuses 0.5, nan or an out-of-range value). */
-tide_status tide_masked_fill(tide_tensor *t, const tide_tensor *mask, tide_scalar v);
+tide_status tide_masked_fill(tide_tensor *t, const tide_tensor *mask, tide_number v);
 
 /* Can a value of dtype from be stored in a tensor of dtype to (no float into integer)? */
 int tide_dtype_can_store(tide_dtype from, tide_dtype to);

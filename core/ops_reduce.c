@@ -276,7 +276,7 @@ static const irows_fn irows_fns[TIDE_NDTYPES] = {
         EXTLINE_BODY(<, CAT(ISNAN_, KIND(name)))                                          \
     }                                                                                     \
     /* every element, value only */                                                       \
-    static tide_scalar extall_##name(tide_iter *it, int want_max)                         \
+    static tide_number extall_##name(tide_iter *it, int want_max)                         \
     {                                                                                     \
         T gb = 0;                                                                         \
         int first = 1;                                                                    \
@@ -286,8 +286,8 @@ static const irows_fn irows_fns[TIDE_NDTYPES] = {
                 gb = b;                                                                   \
             first = 0;                                                                    \
         }                                                                                 \
-        return tide_dtype_is_float(E) ? tide_scalar_float((double)gb)                     \
-                                      : tide_scalar_int((int64_t)gb);                     \
+        return tide_dtype_is_float(E) ? tide_number_float((double)gb)                     \
+                                      : tide_number_int((int64_t)gb);                     \
     }                                                                                     \
     static int64_t argline_##name(int want_max, const char *p, int64_t n, int64_t bs,     \
                                   T *best)                                                \
@@ -323,7 +323,7 @@ static const irows_fn irows_fns[TIDE_NDTYPES] = {
         }                                                                                 \
     }                                                                                     \
     /* every element: rows of it (input) in row-major order */                            \
-    static void argall_##name(tide_iter *it, int want_max, tide_scalar *value,            \
+    static void argall_##name(tide_iter *it, int want_max, tide_number *value,            \
                               int64_t *index)                                             \
     {                                                                                     \
         T gb = 0, b = 0;                                                                      \
@@ -339,8 +339,8 @@ static const irows_fn irows_fns[TIDE_NDTYPES] = {
             }                                                                             \
             row++;                                                                        \
         }                                                                                 \
-        *value = tide_dtype_is_float(E) ? tide_scalar_float((double)gb)                   \
-                                        : tide_scalar_int((int64_t)gb);                   \
+        *value = tide_dtype_is_float(E) ? tide_number_float((double)gb)                   \
+                                        : tide_number_int((int64_t)gb);                   \
         *index = gi;                                                                      \
     }
 TIDE_FOREACH_DTYPE(DEF_ARG)
@@ -465,12 +465,14 @@ enum { FIN_NONE, FIN_MEAN, FIN_SQRT, FIN_ROOT, FIN_VAR, FIN_STD };
 
 static double finish(int fin, double acc, int64_t n, double p, int unbiased)
 {
+    /* a variance needs more elements than the correction removes: NaN otherwise, as torch */
+    int64_t dof = n - (unbiased ? 1 : 0);
     switch (fin) {
     case FIN_MEAN: return acc / (double)n;
     case FIN_SQRT: return sqrt(acc);
     case FIN_ROOT: return pow(acc, 1.0 / p);
-    case FIN_VAR: return acc / (double)(n - (unbiased ? 1 : 0));
-    case FIN_STD: return sqrt(acc / (double)(n - (unbiased ? 1 : 0)));
+    case FIN_VAR: return dof > 0 ? acc / (double)dof : NAN;
+    case FIN_STD: return dof > 0 ? sqrt(acc / (double)dof) : NAN;
     }
     return acc;
 }
@@ -552,17 +554,17 @@ static tide_status reduce_dim_int(tide_tensor *out, const tide_tensor *a, int di
 
 /* ---------------------------------------------------------------- public: every element */
 
-tide_status tide_sum_all(const tide_tensor *a, tide_scalar *result)
+tide_status tide_sum_all(const tide_tensor *a, tide_number *result)
 {
-    *result = tide_dtype_is_float(a->dtype) ? tide_scalar_float(acc_all(a, K_SUM, 0))
-                                            : tide_scalar_int(acc_all_int(a, 0));
+    *result = tide_dtype_is_float(a->dtype) ? tide_number_float(acc_all(a, K_SUM, 0))
+                                            : tide_number_int(acc_all_int(a, 0));
     return TIDE_OK;
 }
 
-tide_status tide_prod_all(const tide_tensor *a, tide_scalar *result)
+tide_status tide_prod_all(const tide_tensor *a, tide_number *result)
 {
-    *result = tide_dtype_is_float(a->dtype) ? tide_scalar_float(acc_all(a, K_PROD, 0))
-                                            : tide_scalar_int(acc_all_int(a, 1));
+    *result = tide_dtype_is_float(a->dtype) ? tide_number_float(acc_all(a, K_PROD, 0))
+                                            : tide_number_int(acc_all_int(a, 1));
     return TIDE_OK;
 }
 
@@ -595,7 +597,7 @@ tide_status tide_std_all(const tide_tensor *a, int unbiased, double *result)
     return TIDE_OK;
 }
 
-static tide_status minmax_all(const tide_tensor *a, int want_max, tide_scalar *value,
+static tide_status minmax_all(const tide_tensor *a, int want_max, tide_number *value,
                               int64_t *index)
 {
     const char *op = want_max ? "max" : "min";
@@ -604,7 +606,7 @@ static tide_status minmax_all(const tide_tensor *a, int want_max, tide_scalar *v
         return tide_fail("%s: cannot reduce an empty tensor (shape %s)", op,
                          tide_shape_str(a, s, sizeof s));
     }
-    tide_scalar v = {0, 0, 0};
+    tide_number v = {0, 0, 0};
     int64_t i = 0;
     tide_iter it;
     const tide_tensor *args[1] = {a};
@@ -629,12 +631,12 @@ static tide_status minmax_all(const tide_tensor *a, int want_max, tide_scalar *v
     return TIDE_OK;
 }
 
-tide_status tide_max_all(const tide_tensor *a, tide_scalar *value, int64_t *index)
+tide_status tide_max_all(const tide_tensor *a, tide_number *value, int64_t *index)
 {
     return minmax_all(a, 1, value, index);
 }
 
-tide_status tide_min_all(const tide_tensor *a, tide_scalar *value, int64_t *index)
+tide_status tide_min_all(const tide_tensor *a, tide_number *value, int64_t *index)
 {
     return minmax_all(a, 0, value, index);
 }

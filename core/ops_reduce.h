@@ -20,13 +20,13 @@
 /* --- every element --- */
 
 /* Integer dtypes give an exact integer (is_float 0), float dtypes a double. */
-tide_status tide_sum_all(const tide_tensor *a, tide_scalar *result);
-tide_status tide_prod_all(const tide_tensor *a, tide_scalar *result);
+tide_status tide_sum_all(const tide_tensor *a, tide_number *result);
+tide_status tide_prod_all(const tide_tensor *a, tide_number *result);
 tide_status tide_mean_all(const tide_tensor *a, double *result);
 /* value in a's kind (integer dtypes give an integer); index: the flat row-major 0-based
  * position of the first extreme; either pointer may be NULL. */
-tide_status tide_max_all(const tide_tensor *a, tide_scalar *value, int64_t *index);
-tide_status tide_min_all(const tide_tensor *a, tide_scalar *value, int64_t *index);
+tide_status tide_max_all(const tide_tensor *a, tide_number *value, int64_t *index);
+tide_status tide_min_all(const tide_tensor *a, tide_number *value, int64_t *index);
 /* p-norm: p = 2, 1, INFINITY (max |x|), 0 (count of nonzeros) or any p > 0. */
 tide_status tide_norm_all(const tide_tensor *a, double p, double *result);
 /* unbiased: divide by n - 1 (Bessel), else by n. */

@@ -59,8 +59,8 @@ local init = args.init
 if args.init_npy then init = tide.load(args.init_npy) end
 local opts = { init = init, max_iter = args.iters, tol = args.tol, seed = args.seed,
   callback = function(r)
-    say("iter %3d  inertia %.6e  shift %.2e  changed %8d  %.4f s", r.iteration, r.inertia,
-      r.shift, r.changed or r.rows, r.seconds)
+    say("iter %3d  inertia %.6e  shift %.2e  %s %8d  %.4f s", r.iteration, r.inertia, r.shift,
+      r.changed and "changed" or "rows", r.changed or r.rows, r.seconds)
   end }
 if tide.is_tensor(x) then opts.comm = comm end   -- a dtensor carries its own
 

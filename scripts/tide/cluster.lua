@@ -46,7 +46,8 @@ local function shape_str(t)
 end
 
 local function is_dtensor(x)
-  return type(x) == "table" and tide.is_tensor(rawget(x, "local_") or x.local_)
+  local core = tide._dtensor
+  return core ~= nil and core.is_dtensor(x)
 end
 
 -- The communicator of a dtensor (a field, or a method on some versions).
@@ -54,6 +55,13 @@ local function dtensor_comm(x)
   local c = x.comm
   if type(c) == "function" then c = x:comm() end
   return c
+end
+
+local function fn_opt(v, where)
+  if v ~= nil and type(v) ~= "function" then
+    error(("%s: callback must be a function, got %s"):format(where, type(v)), 3)
+  end
+  return v
 end
 
 local function seed_opt(v, where, default)
@@ -129,10 +137,7 @@ local function local_context(x, opts, where, level)
   level = level + 1
   local xl, comm
   if is_dtensor(x) then
-    xl, comm = x.local_, dtensor_comm(x)
-    if opts.comm ~= nil and opts.comm ~= comm then
-      error(where .. ": comm is given but the data is a dtensor with its own communicator", level)
-    end
+    xl, comm = x.local_, dtensor_comm(x)   -- opts.comm is not needed: the dtensor has one
   elseif tide.is_tensor(x) then
     xl, comm = x, opts.comm
   else
@@ -186,7 +191,6 @@ local function local_context(x, opts, where, level)
   end
   ctx.x, ctx.n, ctx.d, ctx.dtype = xl:contiguous(), n, d, xl:dtype()
   ctx.weight = w
-  ctx.is_dtensor = is_dtensor(x)
   return ctx
 end
 
@@ -279,9 +283,10 @@ end
 
 -- ------------------------------------------------------------------ initialisations
 
-local STREAM_FIRST, STREAM_PLUSPLUS, STREAM_RANDOM = 1, 2, 3
-local STREAM_PARALLEL, STREAM_REDUCE, STREAM_BATCH = 1000, 2000, 3000
-local STREAM_PP_ROUNDS = 1000000
+-- Streams of the counter-based draws (K.uniform(seed, stream, counter)): one per purpose, the
+-- numbered ones (rounds, steps) in disjoint ranges.
+local STREAM_FIRST, STREAM_RANDOM, STREAM_REDUCE = 1, 3, 4
+local STREAM_PARALLEL, STREAM_PP_ROUNDS, STREAM_BATCH = 1 << 40, 2 << 40, 3 << 40
 local REDUCE_TRIES = 3
 
 -- "random": k distinct rows uniformly (Floyd's sampling over the global row indices).
@@ -386,11 +391,17 @@ local function init_parallel(ctx, k, seed, l, rounds)
   allreduce(ctx, weights)
   local centres = tide.zeros({ k, ctx.d }, ctx.dtype)
   if ctx.rank == 0 then
-    -- the reduction is cheap (m is about rounds · l), so it is tried REDUCE_TRIES times with
-    -- different seeds and the lowest weighted inertia wins, as scikit-learn's n_init would
+    -- the reduction is cheap (m is about rounds · l), so it affords more greedy trials per
+    -- k-means++ step than scikit-learn's 2 + ln k (with only those, D² sampling in 32
+    -- dimensions leaves one or two of 64 well-separated blobs without a centre: a blob's
+    -- own spread weighs 2·d·σ² against the gap between blobs), up to 8 times as many while
+    -- the cost stays near 2e8 distance terms; and it is tried REDUCE_TRIES times with
+    -- different seeds, the lowest weighted inertia winning, as scikit-learn's n_init would
+    local base = 2 + math.floor(math.log(k))
+    local trials = math.max(base, math.min(8 * base, math.floor(2e8 / (k * m * ctx.d))))
     local best
     for try = 1, REDUCE_TRIES do
-      local rows = K.plusplus(cd, weights, k, (seed ~ 0x5bd1e995) + STREAM_REDUCE + try)
+      local rows = K.plusplus(cd, weights, k, (seed ~ 0x5bd1e995) + STREAM_REDUCE + try, trials)
       local c, inertia = local_lloyd(cd, weights, take(cd, rows), 30)
       if not best or inertia < best then best = inertia; centres:copy_(c) end
     end
@@ -458,31 +469,30 @@ local function farthest_rows(ctx, c, labels, m)
 end
 
 -- Re-seeds every empty cluster of a Lloyd step at the farthest rows (as scikit-learn does):
--- the row leaves its cluster's sums and joins the empty one, then the centres are recomputed.
-local function reseed_empty(ctx, c, labels, sums, counts, prior)
+-- the row leaves its cluster's sums and joins the empty one, then the centres are recomputed
+-- and the re-seeded ones put exactly on their rows. Returns the centres and how many moved.
+local function reseed_empty(ctx, c, labels, sums, counts)
   local empties = {}
   for j = 1, c:size(1) do
-    if not (counts[j] + (prior and prior[j] or 0) > 0) then empties[#empties + 1] = j end
+    if not (counts[j] > 0) then empties[#empties + 1] = j end
   end
   local far = farthest_rows(ctx, c, labels, #empties)
   for i, j in ipairs(empties) do
     local f = far[i]
     if f then
       local old = math.tointeger(f.label)
-      for t = 1, ctx.d do
-        local v = f.x[t] * f.w
-        sums:set(old, t, sums:get(old, t) - v)
-        sums:set(j, t, v)
-      end
+      local moved = f.x:mul(f.w)
+      sums[old]:sub_(moved)
+      sums[j]:copy_(moved)
       counts[old] = counts[old] - f.w
       counts[j] = f.w
     end
   end
-  local cn, shift2, norm2, n_empty = K.update(c, sums, counts, prior)
+  local cn = K.update(c, sums, counts)
   for i, j in ipairs(empties) do
     if far[i] then cn[j]:copy_(far[i].x) end
   end
-  return cn, #far, n_empty
+  return cn, #far
 end
 
 -- ------------------------------------------------------------------ the model
@@ -558,6 +568,53 @@ local function check_k(k, where)
   end
 end
 
+-- Σ‖a − b‖² of two centre tensors, and the relative shift the tolerance is measured in.
+local function sqdiff(a, b)
+  return a:to("f64"):sub(b:to("f64")):pow(2):sum()
+end
+
+local function relative_shift(shift2, norm2)
+  return norm2 > 0 and math.sqrt(shift2 / norm2) or math.sqrt(shift2)
+end
+
+-- The buffers of one fit: a single f64 vector holds the per-cluster sums (k x d), the counts
+-- (k) and two scalars, so that one allreduce per iteration combines everything.
+local function fit_state(ctx, k)
+  local d = ctx.d
+  local buf = tide.zeros(k * d + k + 2, "f64")
+  return { buf = buf, sums = buf:narrow(1, 1, k * d):view(k, d),
+    counts = buf:narrow(1, k * d + 1, k), at_a = k * d + k + 1, at_b = k * d + k + 2 }
+end
+
+-- Labels and inertia for centres c (scikit-learn's inertia_ is for the final centres).
+local function final_pass(ctx, c, labels)
+  local st = K.assign(ctx.x, c, { weight = ctx.weight, labels = labels })
+  return allreduce(ctx, tide.tensor({ st.inertia }, "f64"))[1]
+end
+
+-- One Lloyd iteration from centres c: the assignment pass, one allreduce, the new centres
+-- (empty clusters re-seeded). Returns them and the iteration's record.
+local function lloyd_step(ctx, s, c)
+  local t0 = K.now()
+  s.buf:zero_()
+  local a = K.assign(ctx.x, c, s.io)
+  s.buf[s.at_a] = a.inertia
+  s.buf[s.at_b] = a.changed
+  local t1 = K.now()
+  allreduce(ctx, s.buf)
+  local t2 = K.now()
+  local cn, shift2, norm2, n_empty = K.update(c, s.sums, s.counts)
+  local reseeded = 0
+  if n_empty > 0 then
+    cn, reseeded = reseed_empty(ctx, c, s.labels, s.sums, s.counts)
+    shift2 = sqdiff(cn, c)
+  end
+  return cn, { inertia = s.buf[s.at_a], changed = math.tointeger(s.buf[s.at_b]),
+    shift = relative_shift(shift2, norm2), empty = reseeded, seconds = K.now() - t0,
+    gemm_seconds = a.gemm_seconds, assign_seconds = a.assign_seconds,
+    allreduce_seconds = t2 - t1 }
+end
+
 -- cluster.kmeans(x, k, opts) -> model
 --   x       a dtensor, or a tensor (this rank's rows with opts.comm, else all the data)
 --   k       the number of clusters (1 <= k <= the number of rows)
@@ -579,67 +636,38 @@ function cluster.kmeans(x, k, opts)
   local max_iter = int_opt(opts.max_iter, "max_iter", where, 0, 300)
   local tol = num_opt(opts.tol, "tol", where, 1e-4)
   local seed = seed_opt(opts.seed, where, 0)
-  if opts.callback ~= nil and type(opts.callback) ~= "function" then
-    error(where .. ": callback must be a function, got " .. type(opts.callback), 2)
-  end
+  local callback = fn_opt(opts.callback, where)
   local ctx = local_context(x, opts, where, 2)
   if k > ctx.N then
     error(("%s: k = %d is larger than the number of rows (%d)"):format(where, k, ctx.N), 2)
   end
   check_finite(ctx, where, 2)
   local c = initial_centres(ctx, k, opts.init or "k-means||", seed, opts, where, 2)
-  local d = ctx.d
-  local buf = tide.zeros(k * d + k + 2, "f64")
-  local sums = buf:narrow(1, 1, k * d):view(k, d)
-  local counts = buf:narrow(1, k * d + 1, k)
-  local labels = tide.zeros(ctx.n, "i32")
-  local history, converged, fixed_point, inertia = {}, false, false, nil
-  local io = { weight = ctx.weight, labels = labels, count_changes = true, sums = sums,
-    counts = counts }
+  local s = fit_state(ctx, k)
+  s.labels = tide.zeros(ctx.n, "i32")
+  s.io = { weight = ctx.weight, labels = s.labels, count_changes = true, sums = s.sums,
+    counts = s.counts }
+  local history, converged, inertia = {}, false, nil
   for it = 1, max_iter do
-    local t0 = K.now()
-    buf:zero_()
-    local st = K.assign(ctx.x, c, io)
-    buf[k * d + k + 1] = st.inertia
-    buf[k * d + k + 2] = st.changed
-    local t1 = K.now()
-    allreduce(ctx, buf)
-    local t2 = K.now()
-    local changed = math.tointeger(buf[k * d + k + 2])
-    inertia = buf[k * d + k + 1]
-    local cn, shift2, norm2, n_empty = K.update(c, sums, counts)
-    local reseeded = 0
-    if n_empty > 0 then cn, reseeded = reseed_empty(ctx, c, labels, sums, counts) end
-    if reseeded > 0 then
-      shift2 = 0
-      for j = 1, k do
-        for t = 1, d do shift2 = shift2 + (cn:get(j, t) - c:get(j, t)) ^ 2 end
-      end
-    end
-    local shift = norm2 > 0 and math.sqrt(shift2 / norm2) or math.sqrt(shift2)
-    c = cn
-    local rec = { iteration = it, inertia = inertia, shift = shift, changed = changed,
-      empty = reseeded, seconds = K.now() - t0, gemm_seconds = st.gemm_seconds,
-      assign_seconds = st.assign_seconds, allreduce_seconds = t2 - t1 }
+    local rec
+    c, rec = lloyd_step(ctx, s, c)
+    rec.iteration = it
     history[it] = rec
-    if opts.callback then opts.callback(rec) end
-    if changed == 0 and reseeded == 0 then
-      converged, fixed_point = true, true   -- same labels, so the same centres: done
+    if callback then callback(rec) end
+    if rec.changed == 0 and rec.empty == 0 then
+      -- the labels did not change, so neither did the centres: they and the inertia agree
+      converged, inertia = true, rec.inertia
       break
     end
-    if shift <= tol then
+    if rec.shift <= tol then
       converged = true
       break
     end
   end
-  if not fixed_point then
-    -- labels and inertia for the final centres (scikit-learn's inertia_)
-    local st = K.assign(ctx.x, c, { weight = ctx.weight, labels = labels })
-    inertia = allreduce(ctx, tide.tensor({ st.inertia }, "f64"))[1]
-  end
-  return setmetatable({ centroids = c, labels = labels_out(ctx, labels), inertia = inertia,
+  inertia = inertia or final_pass(ctx, c, s.labels)
+  return setmetatable({ centroids = c, labels = labels_out(ctx, s.labels), inertia = inertia,
     iterations = #history, converged = converged, history = history, k = k,
-    n_features = d }, Model)
+    n_features = ctx.d }, Model)
 end
 
 -- ------------------------------------------------------------------ mini-batch
@@ -686,6 +714,53 @@ local function batch_context(comm, xb, wb, d, dtype, where, level)
   return ctx
 end
 
+-- Centres no row has reached yet (prior weight 0) move to the batch's farthest rows.
+local function reseed_unreached(bctx, c, cn, labels, prior, n_empty)
+  local far = farthest_rows(bctx, c, labels, n_empty)
+  local e, reseeded = 0, 0
+  for j = 1, c:size(1) do
+    if not (prior[j] > 0) then
+      e = e + 1
+      if far[e] then
+        cn[j]:copy_(far[e].x)
+        reseeded = reseeded + 1
+      end
+    end
+  end
+  return reseeded
+end
+
+-- One mini-batch step: every rank's next batch is assigned to c, one allreduce combines the
+-- sums, counts, inertia and row counts, and each centre moves to the running mean of all it
+-- has absorbed. Returns the new centres and the step's record, or nil when every rank's
+-- source has ended.
+local function minibatch_step(src, s, c, step, where)
+  local t0 = K.now()
+  local xb, wb = src.next(step)
+  local bctx = batch_context(src.comm, xb, wb, c:size(2), c:dtype(), where, 3)
+  if src.stream then check_finite(bctx, where, 3) end
+  s.buf:zero_()
+  local labels = tide.zeros(bctx.n, "i32")
+  local a = K.assign(bctx.x, c, { weight = bctx.weight, labels = labels, sums = s.sums,
+    counts = s.counts })
+  s.buf[s.at_a] = a.inertia
+  s.buf[s.at_b] = bctx.n
+  local t1 = K.now()
+  allreduce(bctx, s.buf)
+  local t2 = K.now()
+  if s.buf[s.at_b] == 0 then return nil end
+  local cn, shift2, norm2, n_empty = K.update(c, s.sums, s.counts, s.prior)
+  local reseeded = 0
+  if n_empty > 0 then
+    reseeded = reseed_unreached(bctx, c, cn, labels, s.prior, n_empty)
+    shift2 = sqdiff(cn, c)
+  end
+  return cn, { inertia = s.buf[s.at_a], rows = math.tointeger(s.buf[s.at_b]),
+    shift = relative_shift(shift2, norm2), empty = reseeded, seconds = K.now() - t0,
+    gemm_seconds = a.gemm_seconds, assign_seconds = a.assign_seconds,
+    allreduce_seconds = t2 - t1 }
+end
+
 -- cluster.minibatch_kmeans(x, k, opts) -> model
 --   x   a dtensor or a tensor (batches are drawn from each rank's rows), or a function
 --       next_batch(step) -> tensor (rows x d) or nil, called on every rank for step 0 (the
@@ -708,89 +783,48 @@ function cluster.minibatch_kmeans(x, k, opts)
   local max_iter = int_opt(opts.max_iter, "max_iter", where, 0, 100)
   local tol = num_opt(opts.tol, "tol", where, 0)
   local seed = seed_opt(opts.seed, where, 0)
+  local callback = fn_opt(opts.callback, where)
   if type(x) == "function" and opts.sample_weight ~= nil then
     error(where .. ": sample_weight applies to tensor data, not to a stream of batches", 2)
   end
   local src = batch_source(x, opts, where, batch_size, seed)
-  local dd, dtype = src.ctx and src.ctx.d, src.ctx and src.ctx.dtype
-  if src.ctx then
-    if k > src.ctx.N then
-      error(("%s: k = %d is larger than the number of rows (%d)"):format(where, k, src.ctx.N), 2)
+  local data = src.ctx
+  if data then
+    if k > data.N then
+      error(("%s: k = %d is larger than the number of rows (%d)"):format(where, k, data.N), 2)
     end
-    check_finite(src.ctx, where, 2)
+    check_finite(data, where, 2)
   end
-  -- step 0: the initialisation runs over every rank's first batch
+  -- step 0: the initialisation runs over the first batches of all ranks together
   local xb, wb = src.next(0)
-  local ictx = batch_context(src.comm, xb, wb, dd, dtype, where, 2)
-  dd, dtype = ictx.d, ictx.dtype
+  local ictx = batch_context(src.comm, xb, wb, data and data.d, data and data.dtype, where, 2)
   if k > ictx.N then
     error(("%s: the first batches hold %d rows in all, fewer than k = %d (raise batch_size)")
       :format(where, ictx.N, k), 2)
   end
   check_finite(ictx, where, 2)
   local c = initial_centres(ictx, k, opts.init or "k-means||", seed, opts, where, 2)
-  local d = dd
-  local buf = tide.zeros(k * d + k + 2, "f64")
-  local sums = buf:narrow(1, 1, k * d):view(k, d)
-  local counts = buf:narrow(1, k * d + 1, k)
-  local prior = tide.zeros(k, "f64")
+  local s = fit_state(ictx, k)
+  s.prior = tide.zeros(k, "f64")
   local history, converged = {}, false
   for step = 1, max_iter do
-    local t0 = K.now()
-    xb, wb = src.next(step)
-    local bctx = batch_context(src.comm, xb, wb, d, dtype, where, 2)
-    if src.stream then check_finite(bctx, where, 2) end
-    buf:zero_()
-    local labels = tide.zeros(bctx.n, "i32")
-    local st = K.assign(bctx.x, c, { weight = bctx.weight, labels = labels, sums = sums,
-      counts = counts })
-    buf[k * d + k + 1] = st.inertia
-    buf[k * d + k + 2] = bctx.n
-    local t1 = K.now()
-    allreduce(bctx, buf)
-    local t2 = K.now()
-    if buf[k * d + k + 2] == 0 then break end   -- every rank's stream has ended
-    local before = c
-    local cn, shift2, norm2, n_empty = K.update(c, sums, counts, prior)
-    local reseeded = 0
-    if n_empty > 0 then
-      -- centres no row has reached yet move to the batch's farthest rows
-      local far = farthest_rows(bctx, c, labels, n_empty)
-      local e = 0
-      for j = 1, k do
-        if not (prior[j] > 0) then
-          e = e + 1
-          if far[e] then cn[j]:copy_(far[e].x); reseeded = reseeded + 1 end
-        end
-      end
-    end
+    local cn, rec = minibatch_step(src, s, c, step, where)
+    if not cn then break end      -- every rank's stream has ended
     c = cn
-    if reseeded > 0 then
-      shift2 = 0
-      for j = 1, k do
-        for t = 1, d do shift2 = shift2 + (c:get(j, t) - before:get(j, t)) ^ 2 end
-      end
-    end
-    local shift = norm2 > 0 and math.sqrt(shift2 / norm2) or math.sqrt(shift2)
-    local rec = { iteration = step, inertia = buf[k * d + k + 1],
-      rows = math.tointeger(buf[k * d + k + 2]), shift = shift, empty = reseeded,
-      seconds = K.now() - t0, gemm_seconds = st.gemm_seconds,
-      assign_seconds = st.assign_seconds, allreduce_seconds = t2 - t1 }
+    rec.iteration = step
     history[step] = rec
-    if opts.callback then opts.callback(rec) end
-    if tol > 0 and shift <= tol then
+    if callback then callback(rec) end
+    if tol > 0 and rec.shift <= tol then
       converged = true
       break
     end
   end
   local model = setmetatable({ centroids = c, iterations = #history, converged = converged,
-    history = history, k = k, n_features = d }, Model)
-  if src.ctx then
-    local ctx = src.ctx
-    local labels = tide.zeros(ctx.n, "i32")
-    local st = K.assign(ctx.x, c, { weight = ctx.weight, labels = labels })
-    model.inertia = allreduce(ctx, tide.tensor({ st.inertia }, "f64"))[1]
-    model.labels = labels_out(ctx, labels)
+    history = history, k = k, n_features = ictx.d }, Model)
+  if data then
+    local labels = tide.zeros(data.n, "i32")
+    model.inertia = final_pass(data, c, labels)
+    model.labels = labels_out(data, labels)
   end
   return model
 end

@@ -202,6 +202,14 @@ local function lowest(dtype, want_max)
   return float and math.huge or (dtype == "u8" and 255 or dtype == "i32" and 2147483647 or math.maxinteger)
 end
 
+-- a result computed row by row from dt's local rows, laid out like dt
+local function row_result(dt, t)
+  if dt:is_replicated() then
+    return M.replicated(t, dt:comm())
+  end
+  return core.like(dt, t)
+end
+
 local function global_numel(dt)
   local n = 1
   for _, s in ipairs(dt:global_shape()) do
@@ -225,14 +233,14 @@ end
 
 function methods:sum(dim)
   if dim ~= nil and norm_dim(self, dim, "sum") ~= 1 then
-    return core.like(self, self.local_:sum(norm_dim(self, dim, "sum")))
+    return row_result(self, self.local_:sum(norm_dim(self, dim, "sum")))
   end
   return total_sum(self, dim)
 end
 
 function methods:mean(dim)
   if dim ~= nil and norm_dim(self, dim, "mean") ~= 1 then
-    return core.like(self, self.local_:mean(norm_dim(self, dim, "mean")))
+    return row_result(self, self.local_:mean(norm_dim(self, dim, "mean")))
   end
   if dim then
     local s = total_sum(self, dim)
@@ -247,7 +255,7 @@ local function extreme(dt, dim, want_max)
   local l = dt.local_
   if dim ~= nil and norm_dim(dt, dim, op) ~= 1 then
     local values = l[name](l, norm_dim(dt, dim, op))
-    return core.like(dt, values)
+    return row_result(dt, values)
   end
   if (dim and dt:global_shape()[1] == 0) or (not dim and global_numel(dt) == 0) then
     error(op .. ": cannot reduce an empty dtensor", 3)
@@ -284,7 +292,7 @@ function methods:norm(p, dim)
   end
   local l = self.local_
   if dim ~= nil and norm_dim(self, dim, "norm") ~= 1 then
-    return core.like(self, l:norm(p, norm_dim(self, dim, "norm")))
+    return row_result(self, l:norm(p, norm_dim(self, dim, "norm")))
   end
   if self:is_replicated() then
     return dim and l:norm(p, 1) or l:norm(p)
@@ -314,10 +322,7 @@ function methods:matmul(w)
     end
     w = w.local_
   end
-  if self:is_replicated() then
-    return M.replicated(self.local_:matmul(w), self:comm())
-  end
-  return core.like(self, self.local_:matmul(w))
+  return row_result(self, self.local_:matmul(w))
 end
 
 --- dt:map(fn): fn(local rows) -> a tensor of this rank's new rows (any row count, the same

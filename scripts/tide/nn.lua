@@ -575,6 +575,62 @@ function CrossEntropyLoss:backward(input, target)
   return self.grad_input
 end
 
+local NLLLoss = nn.class("nn.NLLLoss")
+
+-- NLLLoss{reduction = "mean" | "sum"} (Torch7's ClassNLLCriterion): the negative of
+-- input[i][target[i]], for input log-probabilities (LogSoftMax's output, batch x classes) and
+-- i32/i64 targets 1..classes.
+function nn.NLLLoss(opts)
+  opts = check_opts(opts, { reduction = true }, "nn.NLLLoss")
+  local red = opts.reduction or "mean"
+  if red ~= "mean" and red ~= "sum" then
+    error(("nn.NLLLoss: reduction must be \"mean\" or \"sum\", got %s"):format(tostring(red)), 2)
+  end
+  return setmetatable({ reduction = red }, NLLLoss)
+end
+nn.ClassNLLCriterion = nn.NLLLoss
+
+function NLLLoss:describe() return ("nn.NLLLoss(%s)"):format(self.reduction) end
+
+-- The targets as a batch x 1 index, after checking them against the input's classes.
+local function nll_index(input, target)
+  check_2d(input, "nn.NLLLoss")
+  check_tensor(target, "nn.NLLLoss", "target")
+  local rows, classes = input:size(1), input:size(2)
+  if target:dim() ~= 1 or target:size(1) ~= rows then
+    error(("nn.NLLLoss: expected %d labels (one per row), got a %s tensor"):format(rows,
+      shape_str(target)), 3)
+  end
+  local dt = target:dtype()
+  if dt ~= "i32" and dt ~= "i64" then
+    error("nn.NLLLoss: expected i32 or i64 labels, got " .. dt, 3)
+  end
+  local lo, hi = target:min(), target:max()
+  if lo < 1 or hi > classes then
+    error(("nn.NLLLoss: label %d is outside the class range 1..%d"):format(lo < 1 and lo or hi,
+      classes), 3)
+  end
+  return target:view({ rows, 1 })
+end
+
+function NLLLoss:forward(input, target)
+  local picked = input:gather(2, nll_index(input, target))
+  local loss = -picked:sum()
+  if self.reduction == "mean" then loss = loss / input:size(1) end
+  self.output = loss
+  return loss
+end
+
+function NLLLoss:backward(input, target)
+  local idx = nll_index(input, target)
+  local rows = input:size(1)
+  local gi = buffer_like(self, "grad_input", input)
+  gi:zero_()
+  local v = self.reduction == "mean" and -1 / rows or -1
+  gi:scatter_add_(2, idx, tide.full({ rows, 1 }, v, input:dtype()))
+  return gi
+end
+
 local MSELoss = nn.class("nn.MSELoss")
 
 -- MSELoss{reduction = "mean" | "sum"}: the mean (or sum) of squared differences.

@@ -100,19 +100,19 @@ static void test_scalars(void)
     tide_tensor u = make(TIDE_U8, 1, s3, (double[]){1, 100, 200});
     tide_tensor r = TIDE_TENSOR_EMPTY;
 
-    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_MUL, &i, tide_scalar_int(2)));
+    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_MUL, &i, tide_number_int(2)));
     CHECK(r.dtype == TIDE_I32 && same_values(&r, (double[]){2, 4, 6}, 3, 0));
     tide_tensor_release(&r);
-    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_MUL, &i, tide_scalar_float(0.5)));
+    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_MUL, &i, tide_number_float(0.5)));
     CHECK(r.dtype == TIDE_F32 && same_values(&r, (double[]){0.5, 1, 1.5}, 3, 0));
     tide_tensor_release(&r);
-    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_ADD, &u, tide_scalar_int(300)));   /* wraps */
+    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_ADD, &u, tide_number_int(300)));   /* wraps */
     CHECK(r.dtype == TIDE_U8 && same_values(&r, (double[]){45, 144, 244}, 3, 0));
     tide_tensor_release(&r);
-    CHECK_OK(tide_scalar_binary(&r, TIDE_OP_SUB, tide_scalar_int(10), &i));
+    CHECK_OK(tide_scalar_binary(&r, TIDE_OP_SUB, tide_number_int(10), &i));
     CHECK(same_values(&r, (double[]){9, 8, 7}, 3, 0));
     tide_tensor_release(&r);
-    CHECK_OK(tide_scalar_binary(&r, TIDE_OP_POW, tide_scalar_int(2), &i));
+    CHECK_OK(tide_scalar_binary(&r, TIDE_OP_POW, tide_number_int(2), &i));
     CHECK(r.dtype == TIDE_I32 && same_values(&r, (double[]){2, 4, 8}, 3, 0));
     tide_tensor_release(&r);
 
@@ -121,12 +121,12 @@ static void test_scalars(void)
     tide_tensor big = TIDE_TENSOR_EMPTY;
     CHECK_OK(tide_tensor_alloc(&big, TIDE_I64, 1, s1));
     ((int64_t *)tide_data(&big))[0] = (INT64_C(1) << 60) + 1;
-    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_ADD, &big, tide_scalar_int(2)));
+    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_ADD, &big, tide_number_int(2)));
     CHECK(((int64_t *)tide_data(&r))[0] == (INT64_C(1) << 60) + 3);
     tide_tensor_release(&r);
     /* signed overflow wraps rather than trapping */
     ((int64_t *)tide_data(&big))[0] = INT64_MAX;
-    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_ADD, &big, tide_scalar_int(1)));
+    CHECK_OK(tide_binary_scalar(&r, TIDE_OP_ADD, &big, tide_number_int(1)));
     CHECK(((int64_t *)tide_data(&r))[0] == INT64_MIN);
     tide_tensor_release(&r);
     tide_tensor_release(&big);
@@ -146,13 +146,13 @@ static void test_inplace_and_overlap(void)
     CHECK(at(&a, 0) == 1 && at(&a, 11) == 12);
     CHECK_OK(tide_add(&a, &a, &a));                  /* identical view: fine */
     CHECK(at(&a, 0) == 2 && at(&a, 11) == 24);
-    CHECK_OK(tide_add_scaled(&a, &a, &row, tide_scalar_float(-2)));   /* axpy */
+    CHECK_OK(tide_add_scaled(&a, &a, &row, tide_number_float(-2)));   /* axpy */
     CHECK(at(&a, 0) == 0 && at(&a, 11) == 22);
-    CHECK_OK(tide_sub_scaled(&a, &a, &row, tide_scalar_float(0.5)));
+    CHECK_OK(tide_sub_scaled(&a, &a, &row, tide_number_float(0.5)));
     CHECK(at(&a, 0) == -0.5 && at(&a, 11) == 21.5);
 
     CHECK_FAILS(tide_add(&small, &small, &a), "add_: result shape 3x4 does not match the receiver 1x4");
-    CHECK_FAILS(tide_binary_scalar(&ia, TIDE_OP_MUL, &ia, tide_scalar_float(0.5)),
+    CHECK_FAILS(tide_binary_scalar(&ia, TIDE_OP_MUL, &ia, tide_number_float(0.5)),
                 "mul_: result dtype f32 cannot be stored in the i32 receiver");
     CHECK_FAILS(tide_div(&ia, &ia, &ia), "div_: result dtype f32 cannot be stored in the i32 receiver");
     CHECK_FAILS(tide_sqrt(&ia, &ia), "sqrt_: result dtype f32 cannot be stored in the i32 receiver");
@@ -169,7 +169,7 @@ static void test_inplace_and_overlap(void)
                 "add: the output overlaps an input in memory; clone() the input first");
     tide_tensor ex = TIDE_TENSOR_EMPTY;
     CHECK_OK(tide_expand(&ex, &row, 2, s34));
-    CHECK_FAILS(tide_binary_scalar(&ex, TIDE_OP_ADD, &ex, tide_scalar_int(1)),
+    CHECK_FAILS(tide_binary_scalar(&ex, TIDE_OP_ADD, &ex, tide_number_int(1)),
                 "add_: the receiver has elements that share memory (an expanded view); clone() it first");
     /* an explicit out of the wrong shape */
     CHECK_FAILS(tide_add(&other, &a, &row), "add: output has shape 3x3, expected 3x4");
@@ -197,7 +197,7 @@ static void test_strided(void)
             CHECK(at(&r, i * 3 + j) == (double)((j * 4 + i) * (j * 4 + i)));
     tide_tensor_release(&r);
     /* in place through a transposed view writes the right elements */
-    CHECK_OK(tide_binary_scalar(&at_, TIDE_OP_SUB, &at_, tide_scalar_int(1)));
+    CHECK_OK(tide_binary_scalar(&at_, TIDE_OP_SUB, &at_, tide_number_int(1)));
     CHECK(at(&a, 0) == -1 && at(&a, 5) == 4 && at(&a, 11) == 10);
     tide_tensor_release(&at_);
     tide_tensor_release(&bt);
@@ -222,7 +222,7 @@ static void test_unary_and_compare(void)
     CHECK_OK(tide_unary(&r, TIDE_UN_CEIL, &f));
     CHECK(same_values(&r, (double[]){-1, -0, 1, 2, 3}, 5, 0));
     tide_tensor_release(&r);
-    CHECK_OK(tide_clamp(&r, &f, 1, tide_scalar_float(-1), 1, tide_scalar_int(2)));
+    CHECK_OK(tide_clamp(&r, &f, 1, tide_number_float(-1), 1, tide_number_int(2)));
     CHECK(same_values(&r, (double[]){-1, -0.5, 0.5, 1.5, 2}, 5, 0));
     tide_tensor_release(&r);
     CHECK_OK(tide_sigmoid(&r, &f));
@@ -239,7 +239,7 @@ static void test_unary_and_compare(void)
     CHECK(r.dtype == TIDE_F32 && at(&r, 1) == 2 && at(&r, 4) == 4 && isnan(at(&r, 0)));
     tide_tensor_release(&r);
 
-    CHECK_OK(tide_compare_scalar(&r, TIDE_CMP_GT, &f, tide_scalar_int(0)));
+    CHECK_OK(tide_compare_scalar(&r, TIDE_CMP_GT, &f, tide_number_int(0)));
     CHECK(r.dtype == TIDE_U8 && same_values(&r, (double[]){0, 0, 1, 1, 1}, 5, 0));
     /* where(mask, f, -f) is |f| */
     tide_tensor nf = TIDE_TENSOR_EMPTY, w = TIDE_TENSOR_EMPTY;
@@ -247,10 +247,10 @@ static void test_unary_and_compare(void)
     CHECK_OK(tide_where(&w, &r, &f, &nf));
     CHECK(same_values(&w, (double[]){1.5, 0.5, 0.5, 1.5, 2.5}, 5, 0));
     CHECK_FAILS(tide_where(&w, &f, &f, &nf), "where: expected a u8 mask, got f32");
-    CHECK_OK(tide_masked_fill(&f, &r, tide_scalar_int(7)));
+    CHECK_OK(tide_masked_fill(&f, &r, tide_number_int(7)));
     CHECK(same_values(&f, (double[]){-1.5, -0.5, 7, 7, 7}, 5, 0));
-    CHECK_FAILS(tide_masked_fill(&f, &f, tide_scalar_int(0)), "masked_fill_: expected a u8 mask, got f32");
-    CHECK_FAILS(tide_masked_fill(&i, &r, tide_scalar_float(0.5)),
+    CHECK_FAILS(tide_masked_fill(&f, &f, tide_number_int(0)), "masked_fill_: expected a u8 mask, got f32");
+    CHECK_FAILS(tide_masked_fill(&i, &r, tide_number_float(0.5)),
                 "masked_fill_: value 0.5 does not fit dtype i32");
     tide_tensor_release(&w);
     tide_tensor_release(&nf);
@@ -258,10 +258,10 @@ static void test_unary_and_compare(void)
 
     /* u8 against an integer it cannot hold, i32 against a float: compared exactly */
     tide_tensor u = make(TIDE_U8, 1, s5, (double[]){44, 0, 255, 1, 2});
-    CHECK_OK(tide_compare_scalar(&r, TIDE_CMP_EQ, &u, tide_scalar_int(300)));
+    CHECK_OK(tide_compare_scalar(&r, TIDE_CMP_EQ, &u, tide_number_int(300)));
     CHECK(same_values(&r, (double[]){0, 0, 0, 0, 0}, 5, 0));
     tide_tensor_release(&r);
-    CHECK_OK(tide_compare_scalar(&r, TIDE_CMP_LT, &i, tide_scalar_float(4.5)));
+    CHECK_OK(tide_compare_scalar(&r, TIDE_CMP_LT, &i, tide_number_float(4.5)));
     CHECK(same_values(&r, (double[]){1, 1, 0, 1, 0}, 5, 0));
     tide_tensor_release(&r);
     tide_tensor_release(&u);
@@ -315,7 +315,7 @@ static void test_reductions(void)
 {
     int64_t s23[2] = {2, 3};
     tide_tensor a = make(TIDE_F64, 2, s23, (double[]){1, 5, 3, 4, 2, 6});
-    tide_scalar v;
+    tide_number v;
     double d;
     int64_t idx;
     CHECK_OK(tide_sum_all(&a, &v));
@@ -417,7 +417,7 @@ static void test_f32_accumulation(void)
     tide_tensor a = TIDE_TENSOR_EMPTY;
     CHECK_OK(tide_tensor_alloc(&a, TIDE_F32, 1, &n));
     CHECK_OK(tide_fill(&a, 0.1));
-    tide_scalar v;
+    tide_number v;
     CHECK_OK(tide_sum_all(&a, &v));
     CHECK(fabs(v.f - (double)n * (double)0.1f) < 1e-6);
     tide_tensor two = TIDE_TENSOR_EMPTY, r = TIDE_TENSOR_EMPTY;

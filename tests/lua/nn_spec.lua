@@ -136,6 +136,20 @@ describe("finite differences (f64, relative error < 1e-6)", function()
     end
   end)
 
+  it("NLLLoss after LogSoftMax, mean and sum, equals CrossEntropyLoss", function()
+    local x = randn({ 5, 4 }, 14)
+    local y = tide.tensor({ 2, 4, 1, 1, 3 }, "i32")
+    for _, red in ipairs { "mean", "sum" } do
+      local lsm, c = nn.LogSoftMax(), nn.NLLLoss { reduction = red }
+      local function loss() return c:forward(lsm:forward(x), y) end
+      local l = loss()
+      assert.is_true(math.abs(l - nn.CrossEntropyLoss { reduction = red }:forward(x, y)) < 1e-12)
+      local g = values(lsm:backward(x, c:backward(lsm.output, y)))
+      local err = rel_error(g, numeric_grad(loss, x))
+      assert(err < 1e-6, red .. ": relative error " .. err)
+    end
+  end)
+
   it("MSELoss, mean and sum", function()
     local x, t = randn({ 3, 4 }, 12), randn({ 3, 4 }, 13)
     for _, red in ipairs { "mean", "sum" } do
@@ -384,6 +398,12 @@ describe("bad input", function()
       "nn.CrossEntropyLoss: label 0 of row 1 is outside the class range 1..10")
     assert.has_error(function() c:forward(x, tide.tensor({ 1, 2 }, "i64")) end,
       "nn.CrossEntropyLoss: expected 3 labels (one per row), got a 2 tensor")
+    assert.has_error(function() nn.NLLLoss():forward(x, tide.tensor({ 1, 11, 2 }, "i64")) end,
+      "nn.NLLLoss: label 11 is outside the class range 1..10")
+    assert.has_error(function() nn.ClassNLLCriterion():forward(x, tide.tensor({ 0, 1, 2 }, "i64")) end,
+      "nn.NLLLoss: label 0 is outside the class range 1..10")
+    assert.has_error(function() nn.NLLLoss():forward(x, tide.tensor({ 1, 2 }, "i64")) end,
+      "nn.NLLLoss: expected 3 labels (one per row), got a 2 tensor")
     assert.has_error(function() nn.MSELoss():forward(x, tide.zeros({ 3, 9 })) end,
       "nn.MSELoss: input has shape 3x10 but target has shape 3x9")
   end)

@@ -139,6 +139,9 @@ describe("placement policies by definition", function()
     local k = tide.tensor({ -5, 9, 10, 19, 20, 21, 1000 }, "i64")
     assert.are.same({ 0, 0, 1, 1, 3, 3, 3 }, p:assign(k, 4):totable())
     assert.are.same({ 0, 0, 1, 1, 3, 3, 3 }, p:assign(k:to("i32"), 4):totable())
+    -- u8 keys against bounds past 255: compared as integers, not wrapped
+    local wide = placement.range { bounds = { 100, 300 } }
+    assert.are.same({ 0, 1, 1 }, wide:assign(tide.tensor({ 5, 200, 255 }, "u8"), 3):totable())
   end)
 
   it("weighted cuts the hashed unit interval in proportion to the weights", function()
@@ -233,6 +236,8 @@ describe("adaptive placement math", function()
     assert.are.same({ { 2, 41, 10 } }, placement.moves(counts, targets, 1))
     assert.are.same({}, placement.moves(counts, targets, 2))
     assert.are.same({}, placement.moves({ 5, 5 }, { 5, 5 }, 0))
+    assert.has_error(function() placement.moves({ 5, 5 }, { 4, 4 }, 0) end,
+      "placement.moves: the targets hold fewer rows than the counts")
   end)
 
   it("assigns in proportion to observed throughput, equal shares before any", function()
@@ -322,9 +327,16 @@ describe("placement errors", function()
       "placement.range.sampled: option 'samples_per_rank' must be an integer >= 1, got 0")
     assert.has_error(function() placement.adaptive { window = 0 } end,
       "placement.adaptive: option 'window' must be an integer >= 1, got 0")
+    assert.has_error(function() placement.stats(tide.zeros(2)) end,
+      "placement.stats: expected a dtensor, got 2 f32")
+    assert.has_error(function() placement.zipf(10, { domain = 0 }) end,
+      "placement.zipf: option 'domain' must be an integer >= 1, got 0")
   end)
 end)
 
--- The MPI specs are size-agnostic: here they run in a world of one rank.
-require "mpi.dtensor_spec"
-require "mpi.placement_spec"
+-- The MPI specs are size-agnostic: here they run in a world of one rank, in this file's
+-- environment (where busted's describe and it live).
+for _, name in ipairs { "dtensor_spec", "placement_spec" } do
+  local path = assert(package.searchpath("mpi." .. name, package.path))
+  assert(loadfile(path, "t", _ENV))()
+end

@@ -99,9 +99,9 @@ describe("streams across MPI ranks", function()
       io.write(string.format("%.17g %.17g %.17g %.17g\n", mine, same, r, seeded))
     ]])
     f:close()
-    local p = io.popen(string.format("%q --oversubscribe -np 2 %q %q 2>&1", mpirun, exe, script))
-    local out = p:read("a")
-    p:close()
+    local proc = require "support.proc"
+    local out = proc.run(string.format("%s --oversubscribe -np 2 %s %s", proc.quote(mpirun),
+      proc.quote(exe), proc.quote(script)))
     os.remove(script)
     local rows = {}
     local num = "([%d.e+-]+)"

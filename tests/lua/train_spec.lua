@@ -1,11 +1,17 @@
 -- Training end to end: a short run on synthetic data, the bad inputs a training script can
--- meet (acceptance 4 of issue 7), and examples/train_mnist.lua on 2 ranks for 5 epochs on
--- the real Fashion-MNIST (acceptance 3: at least 86.0% test accuracy).
+-- meet (acceptance 4 of issue 7), and examples/train_mnist.lua on 2 ranks for 15 epochs on
+-- the real Fashion-MNIST (acceptance 3: at least 86.0% test accuracy after 5 epochs and 87.5%
+-- after 15; about 10 s on 2 quiet cores).
 local tide = require "tide"
 local nn, optim, data, metrics = tide.nn, tide.optim, tide.data, tide.metrics
 
 local source = os.getenv("TIDE_SOURCE_DIR") or "."
 local exe = os.getenv("TIDE_EXE")
+
+-- A process that loaded tide without mpirun is an MPI singleton, and its OMPI_/PMIX_ variables
+-- would make a child mpirun join it instead of starting a job: run children without them.
+local SCRUB = [[env $(env | sed -n 's/^\(\(OMPI\|PMIX\|OPAL\)_[A-Za-z0-9_]*\)=.*/\1/p' ]] ..
+    [[| grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u /') ]]
 
 local function file_exists(path)
   local f = io.open(path, "rb")
@@ -127,26 +133,35 @@ describe("examples/train_mnist.lua on 2 ranks", function()
   local have_data = file_exists(data.FASHION_MNIST_PATH .. "/train-images-idx3-ubyte.gz")
   local script = source .. "/examples/train_mnist.lua"
 
-  it("reaches at least 86.0% test accuracy after 5 epochs (acceptance 3)", function()
+  -- One 15-epoch run checks both thresholds: its epoch 5 is exactly a 5-epoch run's.
+  it("reaches 86.0% test accuracy after 5 epochs and 87.5% after 15 (acceptance 3)", function()
     if not (exe and file_exists(exe) and have_data) then
       pending("needs the tide executable (TIDE_EXE) and dataset-fashion-mnist")
       return
     end
     local log = os.tmpname()
-    local cmd = ("%q run -n 2 %q --epochs 5 --quiet --metrics %q 2>&1"):format(exe, script, log)
+    local cmd = SCRUB .. ("%q run -n 2 %q --epochs 15 --seed 1 --quiet --metrics %q 2>&1"):format(
+      exe, script, log)
     local p = io.popen(cmd)
     local output = p:read("a")
     local ok = p:close()
     assert(ok, "train_mnist failed:\n" .. output)
-    local acc = tonumber(output:match("final test accuracy ([%d.]+)%%"))
-    assert(acc, "no final accuracy in the output:\n" .. output)
-    print(("\ntrain_mnist, 2 ranks, 5 epochs: %.2f%% test accuracy"):format(acc))
-    assert(acc >= 86.0, ("test accuracy %.2f%% < 86.0%%:\n%s"):format(acc, output))
+    local final = tonumber(output:match("final test accuracy ([%d.]+)%% after 15 epochs"))
+    assert(final, "no final accuracy in the output:\n" .. output)
     local records = metrics.read(log)
     os.remove(log)
-    assert.are.equal(5, #records)
-    assert.are.equal(2, records[1].ranks)
-    assert.is_true(math.abs(records[5].accuracy * 100 - acc) < 0.01)
-    for _, r in ipairs(records) do assert.is_true(r.seconds > 0) end
+    assert.are.equal(15, #records)
+    local at5, at15 = 100 * records[5].accuracy, 100 * records[15].accuracy
+    local secs = {}
+    for i, r in ipairs(records) do
+      assert.are.equal(2, r.ranks)
+      assert.is_true(r.seconds > 0)
+      secs[i] = ("%.2f"):format(r.seconds)
+    end
+    print(("\ntrain_mnist, 2 ranks: %.2f%% after 5 epochs, %.2f%% after 15; seconds per epoch %s")
+      :format(at5, at15, table.concat(secs, " ")))
+    assert.is_true(math.abs(at15 - final) < 0.01)
+    assert(at5 >= 86.0, ("test accuracy %.2f%% after 5 epochs < 86.0%%:\n%s"):format(at5, output))
+    assert(at15 >= 87.5, ("test accuracy %.2f%% after 15 epochs < 87.5%%:\n%s"):format(at15, output))
   end)
 end)

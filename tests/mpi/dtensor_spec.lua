@@ -78,6 +78,10 @@ describe("dtensor layout", function()
     assert.are.equal(10, dt:sum())
     assert.are.same({ 4, 6 }, dt:sum(1):totable())
     assert.are.same({ { 1, 2 }, { 3, 4 } }, dt:full():totable())
+    local rows = dt:sum(2)
+    assert.is_true(rows:is_replicated())
+    assert.are.same({ 3, 7 }, rows:full():totable())
+    assert.are.same({ { 5 }, { 11 } }, dt:matmul(tide.tensor { { 1 }, { 2 } }).local_:totable())
   end)
 end)
 
@@ -280,9 +284,47 @@ describe("dtensor reductions and maps", function()
     assert.has_error(function() x:sum(3) end, "sum: dim 3 out of range (expected 1..2 or -2..-1)")
   end)
 
-  it("rejects use after close", function()
+  it("rejects use after close, or after its communicator was freed", function()
     local d = dtensor.zeros({ 2 })
     d:close()
     assert.has_error(function() d:sum() end, "attempt to use a closed dtensor")
+    assert.are.equal("tide.dtensor (closed)", tostring(d))
+    local c = world:split(me)
+    local e = dtensor.zeros({ 2 }, { comm = c })
+    c:free()
+    assert.has_error(function() e:full() end,
+      "attempt to use a dtensor whose communicator was freed")
+  end)
+
+  it("names what was wrong with its arguments", function()
+    assert.has_error(function() x.local_ = tide.zeros(2) end,
+      "dtensor: cannot set field 'local_' (a dtensor's layout is fixed: make a new one with dtensor.from_local)")
+    assert.has_error(function() x:matmul(x) end,
+      "matmul: expected a replicated right operand, got a sharded dtensor")
+    assert.has_error(function() x:norm(-1) end, "norm: expected p >= 0, got -1")
+    assert.has_error(function() x:map(5) end, "map: expected a function, got number")
+    assert.has_error(function() dtensor.zeros(5) end,
+      "dtensor.zeros: expected a global shape (a table of sizes), got number")
+    assert.has_error(function() dtensor.scatter(nil, P, world) end,
+      "dtensor.scatter: root " .. P .. " is not a rank (expected 0.." .. P - 1 .. ")")
+    assert.has_error(function() tide._dtensor.like(x, tide.zeros(x.local_:size(1) + 1, 2)) end,
+      "dtensor.like: expected " .. x.local_:size(1) .. " local rows, got " .. x.local_:size(1) + 1)
+    local dest = tide.zeros({ x.local_:size(1) }, "i32")
+    assert.has_error(function() dtensor.redistribute({}, dest) end,
+      "redistribute: expected at least one tensor to move")
+    assert.has_error(function() dtensor.redistribute({ [2] = x }, dest) end,
+      "redistribute: expected a list or a table with string names, got a number key")
+    assert.has_error(function() dtensor.redistribute({ x, tide.tensor(1) }, dest) end,
+      "redistribute: entry 2 is a scalar, expected rows")
+    assert.has_error(function() dtensor.first({ a = tide.zeros(2) }, "rebalance") end,
+      "rebalance: expected a dtensor among the tensors")
+    local e = err_of(function() dtensor.replicated(tide.zeros(me == P - 1 and P > 1 and 3 or 2), world) end)
+    if P > 1 then
+      assert.are.equal("dtensor.replicated: rank " .. P - 1 .. " holds 3 f32, rank 0 2 f32", e)
+    else
+      assert.is_nil(e)
+    end
+    assert.is_truthy(tostring(dtensor.replicated(tide.zeros(2, 2), world))
+      :find("tide.dtensor 2x2 f32, replicated on " .. P .. " ranks", 1, true))
   end)
 end)

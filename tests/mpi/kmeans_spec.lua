@@ -55,10 +55,19 @@ describe("distributed kmeans on " .. P .. " ranks", function()
     assert.are.same(full:narrow(1, first + 1, count):totable(), mine:totable())
   end)
 
-  it("recovers the true centres (k-means|| init)", function()
-    local m = cluster.kmeans(mine, NK, { comm = world, seed = 1 })
+  it("recovers the true centres of a dtensor (k-means|| init), labels as a dtensor", function()
+    local dt = tide.dtensor.from_local(mine, world)
+    local m = cluster.kmeans(dt, NK, { seed = 1 })
     assert.is_true(worst_recovery(m.centroids, truth) < 0.1)
     assert.is_true(rel(m.inertia, recomputed(mine, m.labels, m.centroids)) < 1e-6)
+    assert.is_true(tide.dtensor.is_dtensor(m.labels))
+    assert.are.same({ N }, m.labels:global_shape())
+    assert.are.equal("i32", m.labels.local_:dtype())
+    local p = m:predict(dt)
+    assert.is_true(tide.dtensor.is_dtensor(p))
+    assert.are.same(m.labels.local_:totable(), p.local_:totable())
+    local dist = m:transform(dt)
+    assert.are.same({ N, NK }, dist:global_shape())
   end)
 
   it("equals the one-rank answer for every init under the same seed", function()
@@ -134,6 +143,18 @@ describe("distributed kmeans on " .. P .. " ranks", function()
     assert.truthy(tostring(err):find(R == 0
       and "kmeans: sample_weight 2 of rank 0 is -1.0 (weights must be finite and >= 0)"
       or "kmeans: rank 0 failed (see its error)", 1, true))
+  end)
+
+  it("works when some ranks hold no rows", function()
+    local few = cluster.blobs { n = 3, d = 2, k = 2, seed = 5 }
+    local part = cluster.blobs { n = 3, d = 2, k = 2, seed = 5, comm = world }
+    for _, init in ipairs { "k-means||", "k-means++", "random" } do
+      local one = cluster.kmeans(few, 2, { init = init, seed = 1 })
+      local many = cluster.kmeans(part, 2, { init = init, seed = 1, comm = world })
+      assert.is_true(math.abs(many.inertia - one.inertia) <= 1e-6 * one.inertia, init)
+    end
+    local mb = cluster.minibatch_kmeans(part, 2, { comm = world, batch_size = 2, max_iter = 3 })
+    assert.are.equal(3, mb.iterations)
   end)
 
   it("refuses more clusters than rows on every rank", function()

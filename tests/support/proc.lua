@@ -1,0 +1,24 @@
+-- Running other processes (tide, mpirun) from a spec.
+--
+-- A busted process that has loaded tide is itself an MPI singleton, and Open MPI leaves
+-- variables in its environment (PMIX_*, OMPI_MCA_ess, ...) that would make a child mpirun
+-- believe it belongs to that singleton job. Every command is run with those removed.
+local M = {}
+
+local CLEAN_ENV = [[env $(env | sed -n -E ]] ..
+  [['s/^((PMIX|ORTE|OPAL)_[A-Za-z0-9_]*|OMPI_MCA_(ess|pmix|orte_[A-Za-z0-9_]*)|OMPI_APP_CTX_NUM_PROCS|OMPI_COMM_WORLD_[A-Z_]*|OMPI_UNIVERSE_SIZE|OMPI_FILE_LOCATION)=.*/-u \1/p') ]]
+
+-- Runs cmd (a shell command line) with stderr joined to stdout; returns output, exit code.
+function M.run(cmd)
+  local p = assert(io.popen(CLEAN_ENV .. cmd .. " 2>&1"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
+-- Quotes s for the shell.
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+
+return M
