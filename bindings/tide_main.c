@@ -78,6 +78,38 @@ static void print_quoted(const char *s)
     putchar('\'');
 }
 
+/* A process that loaded tide without mpirun is an MPI singleton, and Open MPI left variables
+ * in its environment that would make a child mpirun think it belongs to that one-process job.
+ * Remove them (and only them: a user's OMPI_MCA_btl and the like stay). */
+static int is_singleton_variable(const char *name)
+{
+    static const char *const prefixes[] = {
+        "PMIX_", "ORTE_", "OPAL_", "OMPI_MCA_ess=", "OMPI_MCA_pmix=", "OMPI_MCA_orte_",
+        "OMPI_COMM_WORLD_", "OMPI_APP_CTX_", "OMPI_UNIVERSE_SIZE=", "OMPI_FILE_LOCATION=",
+    };
+    for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++)
+        if (strncmp(name, prefixes[k], strlen(prefixes[k])) == 0)
+            return 1;
+    return 0;
+}
+
+static void scrub_singleton_environment(void)
+{
+    extern char **environ;
+    char name[256];
+    for (int k = 0; environ[k];) {
+        const char *eq = strchr(environ[k], '=');
+        size_t len = eq ? (size_t)(eq - environ[k]) : strlen(environ[k]);
+        if (is_singleton_variable(environ[k]) && len < sizeof name) {
+            memcpy(name, environ[k], len);
+            name[len] = '\0';
+            unsetenv(name);       /* shifts environ: look at index k again */
+        } else {
+            k++;
+        }
+    }
+}
+
 static int run_command(int argc, char **argv)
 {
     long np = 0;
@@ -159,6 +191,11 @@ static int run_command(int argc, char **argv)
         return 0;
     }
     fflush(stdout);
+    scrub_singleton_environment();
+    /* Under mpirun no rank can see whether the user's stdout is a terminal: say it for them
+     * (tide.progress redraws its bar in place only on a terminal). */
+    if (isatty(STDOUT_FILENO))
+        setenv("TIDE_TTY", "1", 1);
     execvp(mpirun, (char *const *)cmd);
     fprintf(stderr, "tide: run: cannot run %s: %s\n", mpirun, strerror(errno));
     free(cmd);

@@ -17,22 +17,7 @@ local tide = require "tide"
 
 local data = {}
 
-local function check_opts(opts, known, where)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected one of: %s)"):format(where, tostring(k),
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
+local check_opts = require("tide.args").check_opts
 
 local function check_int(v, what, where, min)
   if math.type(v) ~= "integer" or v < min then

@@ -32,22 +32,7 @@ local DDP = {}
 DDP.__index = DDP
 DDP.__name = "ddp.DistributedDataParallel"
 
-local function check_opts(opts, known, where)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected one of: %s)"):format(where, tostring(k),
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
+local check_opts = require("tide.args").check_opts
 
 -- wrap(model, comm = tide.world, {bucket_mb = 1, broadcast = true}) -> a module that runs
 -- model data-parallel over comm. model needs :parameters() and :backward(); its leaf modules

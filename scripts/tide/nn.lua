@@ -25,29 +25,8 @@ local nn = {}
 
 -- ------------------------------------------------------------------ helpers
 
-local function shape_str(t)
-  local s = t:shape()
-  if #s == 0 then return "scalar" end
-  return table.concat(s, "x")
-end
-
-local function check_opts(opts, known, where)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected one of: %s)"):format(where, tostring(k),
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
-nn._check_opts = check_opts
+local args = require "tide.args"
+local shape_str, check_opts = args.shape_str, args.check_opts
 
 local function check_tensor(x, where, what)
   if not tide.is_tensor(x) then

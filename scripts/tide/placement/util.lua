@@ -181,26 +181,7 @@ end
 
 -- ---------------------------------------------------------------- policy objects
 
-function M.check_opts(opts, known, op)
-  if opts == nil then
-    return {}
-  end
-  if type(opts) ~= "table" then
-    error(op .. ": expected an options table, got " .. type(opts), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for name in pairs(known) do
-        names[#names + 1] = name
-      end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (expected one of: %s)", op, tostring(k),
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
+M.check_opts = require("tide.args").check_opts
 
 function M.set(...)
   local s = {}
