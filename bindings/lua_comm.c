@@ -66,6 +66,7 @@ static void at_exit(int status, void *arg)
         flush_all();
         MPI_Abort(MPI_COMM_WORLD, status);
     }
+    tide_comm_exit_barrier();
     write_trace_at_exit();
     tide_comm_runtime_shutdown();
     MPI_Finalize();

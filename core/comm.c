@@ -26,7 +26,7 @@ tide_status tide_mpi_fail(int rc, const char *name)
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
         snprintf(msg, sizeof msg, "MPI error %d", rc);
     MPI_Error_class(rc, &cls);
-    if (cls == MPI_ERR_TRUNCATE && !debug_on)
+    if ((cls == MPI_ERR_TRUNCATE || cls == MPI_ERR_OTHER) && !debug_on)
         return tide_fail("%s: %s (did the ranks pass different sizes? TIDE_DEBUG=1 compares "
                          "them before each collective)", name, msg);
     return tide_fail("%s: %s", name, msg);
@@ -134,6 +134,21 @@ tide_status tide_comm_runtime_init(MPI_Comm base)
 
 int tide_comm_runtime_ready(void) { return base_comm != MPI_COMM_NULL; }
 MPI_Comm tide_comm_base(void) { return base_comm; }
+
+void tide_comm_exit_barrier(void)
+{
+    int size = 1, fin = 0;
+    MPI_Finalized(&fin);
+    if (base_comm == MPI_COMM_NULL || fin)
+        return;
+    MPI_Comm_size(base_comm, &size);
+    if (size < 2)
+        return;
+    tide_wd_op op = {base_comm, -1, "finalize", 0, "exit"};
+    MPI_Request req;
+    if (MPI_Ibarrier(base_comm, &req) == MPI_SUCCESS)
+        tide_wd_wait(&req, MPI_STATUS_IGNORE, &op);
+}
 
 void tide_comm_runtime_shutdown(void)
 {
@@ -540,8 +555,9 @@ tide_status tide_comm_allreduce_scalar(tide_comm *c, tide_scalar *v, tide_op op)
     if (base_comm == MPI_COMM_NULL)
         return tide_fail("allreduce: MPI is not initialised");
     coll x;
-    tide_tensor num = TIDE_TENSOR_EMPTY;   /* only for the fingerprint: a scalar f64 or i64 */
-    num.dtype = v->is_float ? TIDE_F64 : TIDE_I64;
+    tide_tensor num = TIDE_TENSOR_EMPTY;   /* only for the fingerprint: a number, as f64 (ranks
+                                              may mix integers and floats) */
+    num.dtype = TIDE_F64;
     TIDE_TRY(tide_coll_begin(&x, c, "allreduce", &num, (int)op, -1, 0));
     int rc;
     if (!x.polled) {

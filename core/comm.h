@@ -53,6 +53,10 @@ tide_status tide_comm_runtime_init(MPI_Comm base);
 int tide_comm_runtime_ready(void);
 /* tide's private duplicate of base (MPI_COMM_NULL before init). */
 MPI_Comm tide_comm_base(void);
+/* Waits (under the watchdog) until every rank reached its exit. Call before MPI_Finalize:
+ * Open MPI's mpirun crashes or hangs when some ranks finalise while others later abort, so no
+ * rank finalises until all are done. */
+void tide_comm_exit_barrier(void);
 /* Frees what the runtime holds; call before MPI_Finalize. */
 void tide_comm_runtime_shutdown(void);
 
@@ -177,7 +181,6 @@ typedef enum {
 typedef struct tide_request {
     tide_req_kind kind;
     int active;              /* started, not yet completed */
-    int stage;               /* 0: exchanging headers (allgather, alltoallv), 1: moving data */
     MPI_Request req;
     tide_comm *comm;         /* the caller keeps it alive while the request is */
     MPI_Comm mpi;
@@ -189,9 +192,8 @@ typedef struct tide_request {
     int64_t bytes;
     tide_tensor buf;         /* what MPI reads or writes */
     tide_tensor dst;         /* the caller's tensor, when buf is a temporary copy of it */
-    tide_tensor *out;        /* where allgather/alltoallv results go (the caller's empty box) */
-    tide_tensor spare;       /* where they go when the request is released unread */
-    int64_t *hdr;            /* headers exchanged in stage 0, and counts */
+    tide_tensor *out;        /* the allgather/alltoallv result (the caller's box, filled at start) */
+    int64_t *hdr;            /* the row headers exchanged at start, then counts */
     int *counts, *displs, *scounts, *sdispls;
     int64_t *recv_counts;    /* alltoallv: rows from each rank */
     MPI_Datatype type;       /* send/recv: header + data */
@@ -201,7 +203,8 @@ typedef struct tide_request {
 
 tide_status tide_comm_iallreduce(tide_comm *c, tide_request *r, tide_tensor *t, tide_op op);
 tide_status tide_comm_ibroadcast(tide_comm *c, tide_request *r, tide_tensor *t, int root);
-/* out must stay valid (and empty) until the request completes; it is filled then. */
+/* The v-forms agree on row counts first (a short exchange that waits for every rank), then
+ * start the data exchange; out is allocated at once and filled by completion. */
 tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out,
                                  const tide_tensor *t);
 /* recv_counts is filled on completion (c->size entries, owned by the request). */
@@ -211,7 +214,7 @@ tide_status tide_comm_isend(tide_comm *c, tide_request *r, const tide_tensor *t,
 tide_status tide_comm_irecv(tide_comm *c, tide_request *r, tide_tensor *t, int src, int tag);
 
 const char *tide_request_name(const tide_request *r);
-/* *done = 1 once complete (advancing a staged request as needed). */
+/* *done = 1 once complete. */
 tide_status tide_request_test(tide_request *r, int *done);
 tide_status tide_request_wait(tide_request *r);
 /* Completes (waits for, or cancels an unmatched receive) an active request and drops its

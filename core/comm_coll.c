@@ -386,8 +386,10 @@ tide_status tide_comm_alltoall(tide_comm *c, tide_tensor *out, const tide_tensor
     const char *name = "alltoall";
     if (c->comm == MPI_COMM_NULL)
         return tide_fail("%s: the communicator was freed", name);
+    if (t->ndim == 0)
+        return tide_fail("%s: expected a tensor with rows, got a 0-dim tensor", name);
     int64_t rows = tide_rows(t);
-    if (t->ndim == 0 || rows % c->size != 0)
+    if (rows % c->size != 0)
         return tide_fail("%s: %lld rows do not split into %d equal blocks (one per rank)", name,
                          (long long)rows, c->size);
     int64_t block = rows / c->size * tide_row_elems(t);

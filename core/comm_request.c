@@ -1,9 +1,11 @@
 /* comm_request.c — non-blocking collectives and messages.
  *
  * A request holds its own references to the tensors MPI reads and writes, so a tensor in
- * flight outlives every handle the script had on it. iallgather and ialltoallv run in two
- * stages: a non-blocking exchange of row headers, then (when test or wait sees it complete)
- * the data exchange sized by them, so neither blocks the caller. */
+ * flight outlives every handle the script had on it.
+ *
+ * iallgather and ialltoallv first exchange row headers (a short exchange that waits for the
+ * other ranks), then start the data exchange and return. Starting the data exchange later, at
+ * test or wait time, would let ranks start collectives in different orders, which MPI forbids. */
 #include "comm_impl.h"
 #include "trace.h"
 
@@ -106,7 +108,6 @@ tide_status tide_comm_iallreduce(tide_comm *c, tide_request *r, tide_tensor *t, 
         return tide_mpi_fail(rc, name);
     }
     r->active = 1;
-    r->stage = 1;
     return TIDE_OK;
 }
 
@@ -127,8 +128,29 @@ tide_status tide_comm_ibroadcast(tide_comm *c, tide_request *r, tide_tensor *t, 
         return tide_mpi_fail(rc, name);
     }
     r->active = 1;
-    r->stage = 1;
     return TIDE_OK;
+}
+
+/* The header exchange that sizes iallgather/ialltoallv: blocking, or polled under the
+ * watchdog. */
+static tide_status exchange(tide_request *r, int alltoall, void *send, void *recv, int n)
+{
+    const char *name = kind_names[r->kind];
+    int rc;
+    if (!tide_wd_active()) {
+        rc = alltoall ? MPI_Alltoall(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi)
+                      : MPI_Allgather(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi);
+    } else {
+        MPI_Request req;
+        rc = alltoall ? MPI_Ialltoall(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi, &req)
+                      : MPI_Iallgather(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi, &req);
+        if (rc == MPI_SUCCESS) {
+            tide_wd_op wd;
+            wd_of(r, &wd);
+            rc = tide_wd_wait(&req, MPI_STATUS_IGNORE, &wd);
+        }
+    }
+    return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
 }
 
 tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out,
@@ -137,25 +159,39 @@ tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out
     const char *name = "iallgather";
     TIDE_TRY(start(r, c, TIDE_REQ_ALLGATHER, t, -1, -1, FP_ROWS_VARY));
     int size = c->size;
-    r->out = out;
-    r->hdr = malloc(sizeof(int64_t) * TIDE_ROW_HDR * (size_t)(size + 1));
+    int64_t *hdr = malloc(sizeof(int64_t) * TIDE_ROW_HDR * (size_t)(size + 1));
     r->counts = malloc(sizeof(int) * 2 * (size_t)size);
-    if (!r->hdr || !r->counts) {
+    r->hdr = hdr;
+    if (!hdr || !r->counts) {
         drop(r);
         return tide_fail("%s: out of memory", name);
     }
     r->displs = r->counts + size;
-    tide_status st = tide_contiguous(&r->buf, t);
+    int64_t *mine = hdr + TIDE_ROW_HDR * size, total = 0;
+    tide_row_header(mine, t);
+    tide_status st = exchange(r, 0, mine, hdr, TIDE_ROW_HDR);
+    if (st == TIDE_OK)
+        st = tide_check_headers(name, hdr, size);
+    /* the row counts are compacted to the front of the headers they are read from */
+    for (int k = 0; st == TIDE_OK && k < size; k++)
+        hdr[k] = hdr[k * TIDE_ROW_HDR + 2];
+    if (st == TIDE_OK)
+        st = tide_v_layout(name, hdr, size, tide_row_elems(t), r->counts, r->displs, &total);
+    if (st == TIDE_OK)
+        st = tide_contiguous(&r->buf, t);
+    if (st == TIDE_OK)
+        st = tide_alloc_rows(out, t, total, name);
     if (st != TIDE_OK) {
         drop(r);
         return st;
     }
+    r->out = out;
     r->bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
-    int64_t *mine = r->hdr + TIDE_ROW_HDR * size;
-    tide_row_header(mine, t);
-    int rc = MPI_Iallgather(mine, TIDE_ROW_HDR, MPI_INT64_T, r->hdr, TIDE_ROW_HDR, MPI_INT64_T,
-                            c->comm, &r->req);
+    MPI_Datatype mt = tide_mpi_type(t->dtype);
+    int rc = MPI_Iallgatherv(tide_data(&r->buf), r->counts[c->rank], mt, tide_data(out),
+                             r->counts, r->displs, mt, c->comm, &r->req);
     if (rc != MPI_SUCCESS) {
+        tide_tensor_release(out);
         drop(r);
         return tide_mpi_fail(rc, name);
     }
@@ -178,10 +214,9 @@ tide_status tide_comm_ialltoallv(tide_comm *c, tide_request *r, tide_tensor *out
         free(sh);
         return st;
     }
-    r->hdr = sh;   /* send headers, receive headers, then the send counts */
-    r->out = out;
-    r->counts = malloc(sizeof(int) * 4 * (size_t)size);
+    r->hdr = sh;   /* send headers, receive headers, then the received counts */
     r->recv_counts = sh + 2 * TIDE_A2AV_HDR * size;
+    r->counts = malloc(sizeof(int) * 4 * (size_t)size);
     if (!r->counts) {
         drop(r);
         return tide_fail("%s: out of memory", name);
@@ -189,14 +224,26 @@ tide_status tide_comm_ialltoallv(tide_comm *c, tide_request *r, tide_tensor *out
     r->displs = r->counts + size;
     r->scounts = r->counts + 2 * size;
     r->sdispls = r->counts + 3 * size;
-    if ((st = tide_contiguous(&r->buf, t)) != TIDE_OK) {
+    int64_t *rh = sh + TIDE_A2AV_HDR * size, total = 0;
+    st = exchange(r, 1, sh, rh, TIDE_A2AV_HDR);
+    if (st == TIDE_OK)
+        st = tide_a2av_plan(c, t, send_counts, rh, r->recv_counts, r->scounts, r->sdispls,
+                            r->counts, r->displs, &total, name);
+    if (st == TIDE_OK)
+        st = tide_contiguous(&r->buf, t);
+    if (st == TIDE_OK)
+        st = tide_alloc_rows(out, t, total, name);
+    if (st != TIDE_OK) {
         drop(r);
         return st;
     }
+    r->out = out;
     r->bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
-    int rc = MPI_Ialltoall(sh, TIDE_A2AV_HDR, MPI_INT64_T, sh + TIDE_A2AV_HDR * size,
-                           TIDE_A2AV_HDR, MPI_INT64_T, c->comm, &r->req);
+    MPI_Datatype mt = tide_mpi_type(t->dtype);
+    int rc = MPI_Ialltoallv(tide_data(&r->buf), r->scounts, r->sdispls, mt, tide_data(out),
+                            r->counts, r->displs, mt, c->comm, &r->req);
     if (rc != MPI_SUCCESS) {
+        tide_tensor_release(out);
         drop(r);
         return tide_mpi_fail(rc, name);
     }
@@ -228,7 +275,6 @@ tide_status tide_comm_isend(tide_comm *c, tide_request *r, const tide_tensor *t,
         return tide_mpi_fail(rc, name);
     }
     r->active = 1;
-    r->stage = 1;
     return TIDE_OK;
 }
 
@@ -254,55 +300,12 @@ tide_status tide_comm_irecv(tide_comm *c, tide_request *r, tide_tensor *t, int s
         return tide_mpi_fail(rc, name);
     }
     r->active = 1;
-    r->stage = 1;
     return TIDE_OK;
 }
 
 /* ------------------------------------------------------------------ completing */
 
-/* Stage 0 of iallgather/ialltoallv is done: check the headers and start the data exchange. */
-static tide_status advance(tide_request *r)
-{
-    const char *name = kind_names[r->kind];
-    tide_comm *c = r->comm;
-    int size = c->size;
-    int64_t total = 0;
-    tide_status st;
-    /* the row counts are compacted to the front of the header array they were read from;
-     * entry k is written after every entry at or before it was read */
-    if (r->kind == TIDE_REQ_ALLGATHER) {
-        st = tide_check_headers(name, r->hdr, size);
-        for (int k = 0; st == TIDE_OK && k < size; k++)
-            r->hdr[k] = r->hdr[k * TIDE_ROW_HDR + 2];
-        if (st == TIDE_OK)
-            st = tide_v_layout(name, r->hdr, size, tide_row_elems(&r->buf), r->counts, r->displs,
-                               &total);
-    } else {
-        int64_t *sh = r->hdr, *rh = r->hdr + TIDE_A2AV_HDR * size;
-        for (int k = 0; k < size; k++)
-            sh[k] = sh[k * TIDE_A2AV_HDR + TIDE_ROW_HDR];
-        st = tide_a2av_plan(c, &r->buf, sh, rh, r->recv_counts, r->scounts, r->sdispls,
-                            r->counts, r->displs, &total, name);
-    }
-    if (st == TIDE_OK)
-        st = tide_alloc_rows(r->out, &r->buf, total, name);
-    if (st != TIDE_OK)
-        return st;
-    MPI_Datatype mt = tide_mpi_type(r->buf.dtype);
-    int rc = r->kind == TIDE_REQ_ALLGATHER
-                 ? MPI_Iallgatherv(tide_data(&r->buf), (int)tide_numel(&r->buf), mt,
-                                   tide_data(r->out), r->counts, r->displs, mt, r->mpi, &r->req)
-                 : MPI_Ialltoallv(tide_data(&r->buf), r->scounts, r->sdispls, mt,
-                                  tide_data(r->out), r->counts, r->displs, mt, r->mpi, &r->req);
-    if (rc != MPI_SUCCESS) {
-        tide_tensor_release(r->out);
-        return tide_mpi_fail(rc, name);
-    }
-    r->stage = 1;
-    return TIDE_OK;
-}
-
-/* The data stage is done: averages, copies back, checks what a receive got. */
+/* MPI is done: averages, copies back, checks what a receive got. */
 static tide_status finish(tide_request *r, const MPI_Status *status)
 {
     const char *name = kind_names[r->kind];
@@ -328,7 +331,7 @@ static void trace_wait(const tide_request *r, double t0)
     }
 }
 
-/* One step: completes the current stage if MPI says it is done. */
+/* Completes the request if MPI says it is done (wait: waits for that). */
 static tide_status step(tide_request *r, int wait, int *done)
 {
     MPI_Status status;
@@ -344,12 +347,8 @@ static tide_status step(tide_request *r, int wait, int *done)
     *done = 0;
     tide_status st = rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, kind_names[r->kind]);
     if (st == TIDE_OK && flag) {
-        if (r->stage == 0) {
-            st = advance(r);
-        } else {
-            st = finish(r, &status);
-            *done = 1;
-        }
+        st = finish(r, &status);
+        *done = 1;
     }
     if (st != TIDE_OK || *done) {
         if (st != TIDE_OK && r->req != MPI_REQUEST_NULL) {
@@ -369,11 +368,6 @@ tide_status tide_request_test(tide_request *r, int *done)
     }
     double t0 = tide_trace_on() ? tide_trace_now() : 0;
     tide_status st = step(r, 0, done);
-    if (st == TIDE_OK && !*done && r->active && r->stage == 1 && r->kind != TIDE_REQ_SEND &&
-        r->kind != TIDE_REQ_RECV) {
-        /* a stage just started: one more look costs little and often completes small ones */
-        st = step(r, 0, done);
-    }
     if (*done)
         trace_wait(r, t0);
     return st;
@@ -383,9 +377,8 @@ tide_status tide_request_wait(tide_request *r)
 {
     double t0 = tide_trace_on() ? tide_trace_now() : 0;
     int done = 0;
-    while (r->active) {
+    if (r->active)
         TIDE_TRY(step(r, 1, &done));
-    }
     trace_wait(r, t0);
     return TIDE_OK;
 }
@@ -397,19 +390,10 @@ void tide_request_release(tide_request *r)
     if (r->active && !fin) {
         if (r->kind == TIDE_REQ_RECV)
             MPI_Cancel(&r->req);
-        r->out = &r->spare;   /* the caller's box may be gone: a result nobody will read */
         /* a collective cannot be cancelled: finish it, so MPI never writes freed memory */
-        while (r->active) {
-            MPI_Status status;
-            if (MPI_Wait(&r->req, &status) != MPI_SUCCESS)
-                break;
-            if (r->stage == 0 && advance(r) == TIDE_OK)
-                continue;
-            break;
-        }
+        MPI_Wait(&r->req, MPI_STATUS_IGNORE);
     }
     drop(r);
-    tide_tensor_release(&r->spare);
     free(r->hdr);   /* kept until now: recv_counts lives in it */
     free(r->counts);
     r->hdr = r->recv_counts = NULL;

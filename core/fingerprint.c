@@ -44,8 +44,8 @@ static int differences(const tide_fp *all, int size)
 {
     int show = 0;
     for (int r = 1; r < size; r++) {
-        if (all[r].op != all[0].op) show |= SHOW_OP;
-        if (all[r].root != all[0].root) show |= SHOW_ROOT;
+        if (all[r].op != all[0].op && all[r].op >= 0 && all[0].op >= 0) show |= SHOW_OP;
+        if (all[r].root != all[0].root && all[r].root >= 0 && all[0].root >= 0) show |= SHOW_ROOT;
         if (all[r].seq != all[0].seq) show |= SHOW_SEQ;
         if (strcmp(all[r].name, all[0].name) != 0) show |= SHOW_NAME;
     }

@@ -6,24 +6,26 @@
 --   tide run -n 2 examples/kmeans.lua --npy data.npy --k 64 [--init-npy centres.npy]
 --
 -- Flags: --n N --d D --k K (data size and clusters), --std S (blob spread, default 1),
--- --iters I (max Lloyd iterations, default 20), --tol T (default 0: run all iterations),
--- --init k-means|||k-means++|random, --seed S, --dtype f32|f64, --npy PATH (a .npy matrix
--- instead of blobs: rank 0 reads it and scatters the rows), --init-npy PATH (initial centres
--- from a .npy k x d matrix), --minibatch B (mini-batch k-means with B rows per rank per step).
+-- --iters I (max Lloyd iterations, default 20), --tol T (default 0: stop only when no label
+-- changes), --init NAME ("k-means||" (default), k-means++ or random), --seed S,
+-- --dtype f32|f64, --npy PATH (a .npy matrix instead of blobs: rank 0 reads it and scatters
+-- the rows), --init-npy PATH (initial centres from a .npy k x d matrix), --minibatch B
+-- (mini-batch k-means, B rows per rank per step).
 local tide = require "tide"
 local cluster = require "tide.cluster"
 
 local args = { n = 1000000, d = 32, k = 64, std = 1, iters = 20, tol = 0, init = "k-means||",
   seed = 0, dtype = "f32" }
+local flags = { n = 1, d = 1, k = 1, std = 1, iters = 1, tol = 1, init = 1, seed = 1, dtype = 1,
+  npy = 1, init_npy = 1, minibatch = 1 }
 local argv = arg or { ... }
-local i = 1
-while i <= #argv do
-  local key = argv[i]:match("^%-%-(.+)$")
-  if not key or argv[i + 1] == nil then error("usage: kmeans.lua [--flag value] ... (see the header)") end
-  key = key:gsub("-", "_")
+for i = 1, #argv, 2 do
+  local key = (argv[i]:match("^%-%-(.+)$") or ""):gsub("-", "_")
+  if not flags[key] or argv[i + 1] == nil then
+    error(("kmeans.lua: bad flag %s (usage: --flag value ..., see the header)"):format(argv[i]))
+  end
   local v = argv[i + 1]
-  args[key] = tonumber(v) and math.tointeger(tonumber(v)) or tonumber(v) or v
-  i = i + 2
+  args[key] = math.tointeger(tonumber(v)) or tonumber(v) or v
 end
 
 local comm = tide.world

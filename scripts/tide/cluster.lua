@@ -18,32 +18,14 @@
 -- called by every rank of the communicator. An error found on one rank (bad rows, NaN) is
 -- raised on every rank, so no rank is left waiting.
 local tide = require "tide"
+local args = require "tide.args"
 
 local K = tide.cluster_kernels
 local cluster = {}
 
 -- ------------------------------------------------------------------ options and arguments
 
-local function check_opts(opts, known, where)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected one of: %s)"):format(where, tostring(k),
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
-
-local function shape_str(t)
-  return table.concat(t:shape(), "x")
-end
+local check_opts, shape_str = args.check_opts, args.shape_str
 
 local function is_dtensor(x)
   local core = tide._dtensor
@@ -115,45 +97,34 @@ local function per_rank(ctx, value)
   return buf
 end
 
--- Every rank's failure becomes every rank's error. msg is this rank's message or nil; the
--- rank that failed raises its own message, the others name it.
-local function agree_ok(ctx, msg, where, level)
-  local bad = multi(ctx) and per_rank(ctx, msg and 1 or 0) or nil
-  if msg then error(msg, level + 1) end
-  if bad then
-    for r = 0, ctx.size - 1 do
-      if bad[r + 1] ~= 0 then
-        error(("%s: rank %d failed (see its error)"):format(where, r), level + 1)
-      end
-    end
-  end
-end
-
 -- ------------------------------------------------------------------ the data on this rank
 
 -- ctx: x (contiguous local rows), n, d, dtype, comm, rank, size, counts (rows per rank),
 -- offset (global index of the first local row, 0-based), N (global rows), weight (f64 or nil).
-local function local_context(x, opts, where, level)
+-- x may be nil: this rank brings no rows (a stream that has ended, or a bad batch, fail
+-- saying why) and takes the width and dtype of the others. A failure on any rank is raised
+-- on every rank: by it with its message, by the others naming it.
+local function local_context(x, opts, where, level, fail)
   level = level + 1
-  local xl, comm
+  local xl, comm = nil, opts.comm
   if is_dtensor(x) then
     xl, comm = x.local_, dtensor_comm(x)   -- opts.comm is not needed: the dtensor has one
   elseif tide.is_tensor(x) then
-    xl, comm = x, opts.comm
-  else
+    xl = x
+  elseif x ~= nil then
     error(("%s: expected a tensor or a dtensor, got %s"):format(where, type(x)), level)
   end
   if comm ~= nil and (math.type(comm.rank) ~= "integer" or math.type(comm.size) ~= "integer") then
     error(where .. ": comm must be a communicator (with rank and size)", level)
   end
   local ctx = { comm = comm, rank = comm and comm.rank or 0, size = comm and comm.size or 1 }
-  local msg
-  if xl:dim() ~= 2 or (xl:dtype() ~= "f32" and xl:dtype() ~= "f64") then
+  local msg = fail
+  if not msg and xl and (xl:dim() ~= 2 or (xl:dtype() ~= "f32" and xl:dtype() ~= "f64")) then
     msg = ("%s: expected a 2-D f32 or f64 tensor (rows x features), got %s %s"):format(where,
       xl:dtype(), shape_str(xl))
   end
   local w = opts.sample_weight
-  if not msg and w ~= nil then
+  if not msg and xl and w ~= nil then
     if is_dtensor(w) then w = w.local_ end
     if not tide.is_tensor(w) then
       msg = ("%s: sample_weight must be a tensor or a dtensor, got %s"):format(where, type(w))
@@ -170,26 +141,39 @@ local function local_context(x, opts, where, level)
     end
   end
   -- one allreduce tells every rank the row counts, the widths and whether anyone failed
-  local n, d = msg and 0 or xl:size(1), msg and -1 or xl:size(2)
-  local dtcode = msg and 0 or (xl:dtype() == "f32" and 1 or 2)
+  local present = xl ~= nil and not msg
+  local n, d = present and xl:size(1) or 0, present and xl:size(2) or -1
+  local dtcode = present and (xl:dtype() == "f32" and 1 or 2) or 0
   local info = tide.zeros({ ctx.size, 4 }, "f64")
   info[ctx.rank + 1] = tide.tensor({ n, d, dtcode, msg and 1 or 0 }, "f64")
   allreduce(ctx, info)
   if msg then error(msg, level) end
+  local DT = { "f32", "f64" }
+  local ref = present and ctx.rank or nil   -- whose width and dtype the others must match
   ctx.counts, ctx.N, ctx.offset = {}, 0, 0
   for r = 0, ctx.size - 1 do
     local row = info[r + 1]
     if row[4] ~= 0 then error(("%s: rank %d failed (see its error)"):format(where, r), level) end
-    if row[2] ~= d or row[3] ~= dtcode then
-      error(("%s: rank %d has %s rows of %d features but rank %d has %s rows of %d"):format(
-        where, r, row[3] == 1 and "f32" or "f64", math.tointeger(row[2]), ctx.rank,
-        xl:dtype(), d), level)
+    if row[3] ~= 0 then
+      ref = ref or r
+      local want = info[ref + 1]
+      if row[2] ~= want[2] or row[3] ~= want[3] then
+        error(("%s: rank %d has %s rows of %d features but rank %d has %s rows of %d"):format(
+          where, r, DT[math.tointeger(row[3])], math.tointeger(row[2]), ref,
+          DT[math.tointeger(want[3])], math.tointeger(want[2])), level)
+      end
     end
     ctx.counts[r + 1] = math.tointeger(row[1])
     if r < ctx.rank then ctx.offset = ctx.offset + ctx.counts[r + 1] end
     ctx.N = ctx.N + ctx.counts[r + 1]
   end
-  ctx.x, ctx.n, ctx.d, ctx.dtype = xl:contiguous(), n, d, xl:dtype()
+  if not present then
+    local want = ref and info[ref + 1]
+    xl = tide.zeros({ 0, want and math.tointeger(want[2]) or 1 },
+      want and DT[math.tointeger(want[3])] or "f32")
+    w = nil
+  end
+  ctx.x, ctx.n, ctx.d, ctx.dtype = xl:contiguous(), n, xl:size(2), xl:dtype()
   ctx.weight = w
   return ctx
 end
@@ -434,29 +418,31 @@ end
 
 -- The globally farthest rows from their own centres, one per empty cluster: each rank offers
 -- its own m farthest (exact distances), every rank picks the same m from all offers (larger
--- distance first, then lower global row). Returns a list of {x = f64 1 x d row, w = weight,
+-- distance first, then lower global row). Returns a list of {x = the row (f64, d), w = weight,
 -- label = its current cluster (1-based)}, possibly shorter than m.
 local function farthest_rows(ctx, c, labels, m)
   local rows, d2 = K.farthest(ctx.x, c, labels, m)
-  -- one slot of m rows per rank: d2 + 1 (0 marks an unused slot), global row, weight,
-  -- label, then the row itself
-  local offers = tide.zeros({ ctx.size * m, ctx.d + 4 }, "f64")
+  -- one slot of m rows per rank: a used flag, distance, global row, weight, label, then the
+  -- row itself; a row already on its centre (distance 0) would be no better a centre
+  local offers = tide.zeros({ ctx.size * m, ctx.d + 5 }, "f64")
   for i = 1, rows:numel() do
     local lrow = rows[i]
-    local slot = offers[ctx.rank * m + i]
-    slot[1] = d2[i] + 1
-    slot[2] = ctx.offset + lrow - 1
-    slot[3] = ctx.weight and ctx.weight[lrow] or 1
-    slot[4] = labels[lrow]
-    slot:narrow(1, 5, ctx.d):copy_(ctx.x[lrow])
+    if d2[i] > 0 then
+      local slot = offers[ctx.rank * m + i]
+      slot[1] = 1
+      slot[2] = d2[i]
+      slot[3] = ctx.offset + lrow - 1
+      slot[4] = ctx.weight and ctx.weight[lrow] or 1
+      slot[5] = labels[lrow]
+      slot:narrow(1, 6, ctx.d):copy_(ctx.x[lrow])
+    end
   end
   allreduce(ctx, offers)
   local list = {}
   for s = 1, ctx.size * m do
     local o = offers[s]
     if o[1] > 0 then
-      list[#list + 1] = { d2 = o[1] - 1, g = o[2], w = o[3], label = o[4],
-        x = o:narrow(1, 5, ctx.d) }
+      list[#list + 1] = { d2 = o[2], g = o[3], w = o[4], label = o[5], x = o:narrow(1, 6, ctx.d) }
     end
   end
   table.sort(list, function(a, b)
@@ -696,22 +682,19 @@ end
 -- A batch as a context of its own (the collectives of the initialisation and the re-seeding
 -- run over the batches of all ranks). A bad batch fails on every rank.
 local function batch_context(comm, xb, wb, d, dtype, where, level)
-  local msg
+  local fail
   if xb ~= nil then
     if not tide.is_tensor(xb) or xb:dim() ~= 2 then
-      msg = ("%s: a batch must be a 2-D tensor (rows x features), got %s"):format(where,
+      fail = ("%s: a batch must be a 2-D tensor (rows x features), got %s"):format(where,
         tide.is_tensor(xb) and shape_str(xb) or type(xb))
     elseif d and xb:size(2) ~= d then
-      msg = ("%s: a batch has %d features, expected %d"):format(where, xb:size(2), d)
+      fail = ("%s: a batch has %d features, expected %d"):format(where, xb:size(2), d)
     elseif dtype and xb:dtype() ~= dtype then
       xb = xb:to(dtype)
     end
   end
-  local x = (msg or xb == nil) and tide.zeros({ 0, d or 1 }, dtype or "f32") or xb
-  local ctx = local_context(x, { comm = comm, sample_weight = not msg and wb or nil }, where,
-    level + 1)
-  agree_ok(ctx, msg, where, level + 1)
-  return ctx
+  return local_context(not fail and xb or nil, { comm = comm, sample_weight = wb }, where,
+    level + 1, fail)
 end
 
 -- Centres no row has reached yet (prior weight 0) move to the batch's farthest rows.
@@ -731,31 +714,30 @@ local function reseed_unreached(bctx, c, cn, labels, prior, n_empty)
 end
 
 -- One mini-batch step: every rank's next batch is assigned to c, one allreduce combines the
--- sums, counts, inertia and row counts, and each centre moves to the running mean of all it
--- has absorbed. Returns the new centres and the step's record, or nil when every rank's
+-- sums, counts and inertia (after the small one that checks the batches and counts their
+-- rows), and each centre moves to the running mean of all it has absorbed. Returns the new centres and the step's record, or nil when every rank's
 -- source has ended.
 local function minibatch_step(src, s, c, step, where)
   local t0 = K.now()
   local xb, wb = src.next(step)
   local bctx = batch_context(src.comm, xb, wb, c:size(2), c:dtype(), where, 3)
+  if bctx.N == 0 then return nil end      -- every rank's source has ended
   if src.stream then check_finite(bctx, where, 3) end
   s.buf:zero_()
   local labels = tide.zeros(bctx.n, "i32")
   local a = K.assign(bctx.x, c, { weight = bctx.weight, labels = labels, sums = s.sums,
     counts = s.counts })
   s.buf[s.at_a] = a.inertia
-  s.buf[s.at_b] = bctx.n
   local t1 = K.now()
   allreduce(bctx, s.buf)
   local t2 = K.now()
-  if s.buf[s.at_b] == 0 then return nil end
   local cn, shift2, norm2, n_empty = K.update(c, s.sums, s.counts, s.prior)
   local reseeded = 0
   if n_empty > 0 then
     reseeded = reseed_unreached(bctx, c, cn, labels, s.prior, n_empty)
     shift2 = sqdiff(cn, c)
   end
-  return cn, { inertia = s.buf[s.at_a], rows = math.tointeger(s.buf[s.at_b]),
+  return cn, { inertia = s.buf[s.at_a], rows = bctx.N,
     shift = relative_shift(shift2, norm2), empty = reseeded, seconds = K.now() - t0,
     gemm_seconds = a.gemm_seconds, assign_seconds = a.assign_seconds,
     allreduce_seconds = t2 - t1 }
@@ -809,7 +791,7 @@ function cluster.minibatch_kmeans(x, k, opts)
   local history, converged = {}, false
   for step = 1, max_iter do
     local cn, rec = minibatch_step(src, s, c, step, where)
-    if not cn then break end      -- every rank's stream has ended
+    if not cn then break end
     c = cn
     rec.iteration = step
     history[step] = rec

@@ -15,7 +15,6 @@ local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 local mpirun = os.getenv("MPIRUN") or "mpirun"
 local SKLEARN_S = 0.11     -- scikit-learn 1.2.1, 2 threads, same data size (peers' README)
-local FLOOR_S = 0.03
 
 local function median(xs)
   local s = {}
@@ -143,16 +142,23 @@ if t2 then
   print(("at 2 ranks: %.4f s per iteration; scikit-learn (2 threads) %.2f s: %.1fx faster; "
     .. "target <= %.3f s (half of scikit-learn): %s"):format(s, SKLEARN_S, SKLEARN_S / s,
     SKLEARN_S / 2, s <= SKLEARN_S / 2 and "met" or "NOT met"))
-  print(("arithmetic floor ~%.2f s: tide takes %.1fx the floor. Where the rest goes:"):format(
-    FLOOR_S, s / FLOOR_S))
+  -- the floor: the GEMM at ~150 GFLOP/s per core, plus the rows read once at ~10 GB/s
+  local gemm_floor = gemm_flop / 300e9
+  local pass_floor = N * D * 4 / 10e9
+  print(("arithmetic floor ~%.3f s (GEMM %.4f s at 300 GFLOP/s for 2 cores + one pass over "
+    .. "%d MB %.4f s): tide takes %.2fx the floor. Per rank and iteration:"):format(
+    gemm_floor + pass_floor, gemm_floor, N * D * 4 // 1000000, pass_floor,
+    s / (gemm_floor + pass_floor)))
   local gemm_rate = gemm_flop / 2 / t2.gemm_s / 1e9
-  print(("  GEMM %.4f s per rank: %.0f GFLOP/s per core against the ~150 the floor assumes "
-    .. "(K = %d is a thin inner dimension; OpenBLAS's %s kernels)"):format(t2.gemm_s, gemm_rate,
-    D, core))
-  print(("  assignment %.4f s: argmin over %d centres, the exact distance to the winner, "
-    .. "sums and counts (one more pass over the rows)"):format(t2.assign_s, NK))
-  print(("  allreduce %.4f s, of which most is waiting for the slower rank (the message is "
-    .. "%d doubles)"):format(t2.allreduce_s, NK * D + NK + 2))
+  print(("  GEMM %.4f s: %.0f GFLOP/s per core (OpenBLAS's %s kernels; K = %d is a thin inner "
+    .. "dimension) against the ~150 the floor assumes%s"):format(t2.gemm_s, gemm_rate, core, D,
+    forced and forced.tide and (", %.0f with its AVX-512 kernels"):format(
+      gemm_flop / 2 / forced.tide.gemm_s / 1e9) or ""))
+  print(("  assignment %.4f s: the argmin over %d centres, the distance to the winner, sums "
+    .. "and counts; the rows are read from memory once, for the GEMM, and come from cache "
+    .. "here"):format(t2.assign_s, NK))
+  print(("  allreduce %.4f s: one of %d doubles per iteration, most of it waiting for the "
+    .. "slower rank"):format(t2.allreduce_s, NK * D + NK + 2))
 end
 if results[1].tide and results[2].tide then
   print(("scaling 1 -> 2 ranks: %.2fx"):format(results[1].tide.per_iter_s / results[2].tide.per_iter_s))

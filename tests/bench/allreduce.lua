@@ -1,0 +1,108 @@
+-- Benchmark of issue 5: f32 allreduce (sum, in place) through tide.world against raw
+-- MPI_Allreduce (tests/bench/allreduce.c) in the same mpirun job at np = 2, for 4 B, 1 KiB,
+-- 64 KiB, 1 MiB, 16 MiB and 64 MiB. Tide and raw rounds alternate in the same processes, so both
+-- see the same (shared) machine. Prints, per size, the median microseconds per call of tide, of
+-- raw MPI and of tide with TIDE_DEBUG's fingerprint check, the microseconds tide adds, and the
+-- bandwidth ratio raw / tide. Targets: <= 1 us added below 1 KiB, ratio >= 0.95 from 1 MiB.
+-- Times are never asserted.
+--
+--   scripts/bench.sh allreduce          (TIDE_BENCH_ROUNDS: rounds per size, default 9)
+-- Run as a plain script it launches itself under mpirun with --worker. The raw side is the
+-- allreduce_twin module (allreduce.c built with -DTWIN_MODULE): looked up on package.cpath,
+-- else compiled with mpicc into <build>/bench/ (TIDE_BUILD_DIR, default ./build).
+local rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_ROUNDS") or "9"))
+local np = 2
+local root = os.getenv("TIDE_SOURCE_DIR") or "."
+local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
+
+local sizes = {
+  { 4, "4 B", 2000 }, { 1024, "1 KiB", 2000 }, { 64 << 10, "64 KiB", 300 },
+  { 1 << 20, "1 MiB", 40 }, { 16 << 20, "16 MiB", 4 }, { 64 << 20, "64 MiB", 2 },
+}
+
+local function median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x end
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
+end
+
+-- The twin module: found, or compiled (by rank 0 while the others wait at the barrier).
+local function load_twin(world)
+  local dir = build .. "/bench"
+  package.cpath = dir .. "/?.so;" .. package.cpath
+  if world.rank == 0 and not package.searchpath("allreduce_twin", package.cpath) then
+    local cmd = string.format("mkdir -p %q && mpicc -O3 -march=native -shared -fPIC -DTWIN_MODULE"
+      .. " -I/usr/include/lua5.4 %q -o %q 2>&1", dir, root .. "/tests/bench/allreduce.c",
+      dir .. "/allreduce_twin.so")
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    if not p:close() then
+      io.stderr:write("allreduce bench: compiling the twin failed:\n", out)
+      os.exit(1)
+    end
+  end
+  world:barrier()
+  return require "allreduce_twin"
+end
+
+local function worker()
+  local tide = require "tide"
+  local world = tide.world
+  local twin = load_twin(world)
+  local now = twin.wtime
+
+  local function time_tide(t, iters)
+    world:barrier()
+    local t0 = now()
+    for _ = 1, iters do
+      world:allreduce(t)
+    end
+    return world:allreduce((now() - t0) / iters, "max")
+  end
+
+  local rows = {}
+  for _, s in ipairs(sizes) do
+    local bytes, label, iters = s[1], s[2], s[3]
+    local t = tide.ones(bytes // 4)
+    time_tide(t, iters // 10 + 1)   -- warm up both sides
+    twin.run(bytes, iters // 10 + 1)
+    local tt, rt, dt = {}, {}, {}
+    for r = 1, rounds do
+      tt[r] = time_tide(t, iters)
+      rt[r] = twin.run(bytes, iters)
+      if r <= (bytes >= (1 << 20) and 3 or rounds) then
+        tide.set_debug(true)
+        dt[#dt + 1] = time_tide(t, iters)
+        tide.set_debug(false)
+      end
+    end
+    t:close()
+    collectgarbage()
+    rows[#rows + 1] = { label, median(tt) * 1e6, median(rt) * 1e6, median(dt) * 1e6 }
+  end
+  if world.rank == 0 then
+    print(string.format("f32 allreduce (sum, in place), np = %d, median of %d rounds, us per call",
+      world.size, rounds))
+    print(string.format("%-8s %12s %12s %10s %12s %14s", "size", "tide", "raw MPI", "added",
+      "raw/tide", "tide+debug"))
+    for _, r in ipairs(rows) do
+      print(string.format("%-8s %12.2f %12.2f %+10.2f %12.3f %14.2f", r[1], r[2], r[3],
+        r[2] - r[3], r[3] / r[2], r[4]))
+    end
+  end
+end
+
+if arg and arg[1] == "--worker" then
+  return worker()
+end
+
+local mpirun = os.getenv("MPIRUN") or "mpirun"
+local cmd = string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+  .. "TIDE_BUILD_DIR=%q TIDE_SOURCE_DIR=%q TIDE_BENCH_ROUNDS=%d %s --oversubscribe -np %d "
+  .. "lua5.4 %q --worker", build, root, rounds, mpirun, np, root .. "/tests/bench/allreduce.lua")
+local ok = os.execute(cmd)
+if not ok then
+  os.exit(1)
+end
