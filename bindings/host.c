@@ -1,8 +1,8 @@
 /* host.c — the tide host: a Lua state with tide loaded on an MPI communicator, the calls that
- * run Lua code in it and read results back, tide.on, and the REPL every rank takes part in.
+ * run Lua code in it and read results back, and tide.on (the REPL is in host_repl.c).
  * The tide executable (tide_main.c) and embedding programs both build on it (tide_host.h). */
 #define _GNU_SOURCE
-#include "tide_host.h"
+#include "host_impl.h"
 
 #include <cblas.h>
 #include <lauxlib.h>
@@ -21,13 +21,7 @@
 #error "TIDE_LUA_PATH must name where the tide Lua library lives (CMakeLists.txt defines it)"
 #endif
 
-struct tide_host {
-    lua_State *L;
-    MPI_Comm comm;   /* the caller's, seen by Lua as tide.world; not ours to free */
-    MPI_Comm ctl;    /* our duplicate, for the REPL's and tide.on's own messages */
-    int rank, size;
-    char *error;     /* the last failure's message, or NULL */
-};
+
 
 /* The tag of tide.on's reply; ctl carries nothing else point-to-point. */
 #define ON_TAG 7
@@ -37,7 +31,7 @@ static int live_hosts;
 
 /* ------------------------------------------------------------------ errors */
 
-static tide_status host_fail(tide_host *h, const char *msg)
+tide_status tide_host_fail(tide_host *h, const char *msg)
 {
     free(h->error);
     h->error = strdup(msg ? msg : "(no message)");
@@ -47,7 +41,7 @@ static tide_status host_fail(tide_host *h, const char *msg)
 /* Takes the error at the top of the stack (and pops it). */
 static tide_status host_fail_top(tide_host *h)
 {
-    tide_status st = host_fail(h, lua_tostring(h->L, -1));
+    tide_status st = tide_host_fail(h, lua_tostring(h->L, -1));
     lua_pop(h->L, 1);
     return st;
 }
@@ -71,7 +65,7 @@ static int msghandler(lua_State *L)
 }
 
 /* Calls the function below nargs arguments under msghandler; leaves the error on top. */
-static int docall(lua_State *L, int nargs, int nresults)
+int tide_host_docall(lua_State *L, int nargs, int nresults)
 {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, msghandler);
@@ -334,7 +328,7 @@ tide_host *tide_host_new(MPI_Comm comm, char *err, size_t errlen)
     live_hosts++;
     lua_pushcfunction(h->L, setup);
     lua_pushlightuserdata(h->L, h);
-    if (docall(h->L, 1, 0) != LUA_OK) {
+    if (tide_host_docall(h->L, 1, 0) != LUA_OK) {
         snprintf(err, errlen, "tide_host_new: %s", lua_tostring(h->L, -1));
         tide_host_free(h);
         return NULL;
@@ -367,7 +361,7 @@ int tide_host_size(const tide_host *h) { return h->size; }
 
 tide_status tide_host_pcall(tide_host *h, int nargs, int nresults)
 {
-    if (docall(h->L, nargs, nresults) != LUA_OK)
+    if (tide_host_docall(h->L, nargs, nresults) != LUA_OK)
         return host_fail_top(h);
     return TIDE_OK;
 }
@@ -380,7 +374,7 @@ static tide_status run_loaded(tide_host *h, int status, int argc, const char *co
         return host_fail_top(h);
     if (!lua_checkstack(L, argc + 2)) {
         lua_pop(L, 1);
-        return host_fail(h, "too many arguments for a chunk");
+        return tide_host_fail(h, "too many arguments for a chunk");
     }
     for (int i = 0; i < argc; i++)
         lua_pushstring(L, argv[i]);
@@ -576,7 +570,7 @@ tide_status tide_host_call(tide_host *h, const char *fn, const tide_value *args,
     for (int i = 0; i < nresults; i++)
         results[i] = tide_value_nil();
     if (!fn || nargs < 0 || nresults < 0 || (nargs > 0 && !args) || (nresults > 0 && !results))
-        return host_fail(h, "call: expected a function name, nargs >= 0 arguments and room for "
+        return tide_host_fail(h, "call: expected a function name, nargs >= 0 arguments and room for "
                             "nresults >= 0 results");
     int base = lua_gettop(L);
     struct call c = {fn, args, nargs};
@@ -595,229 +589,9 @@ tide_status tide_host_call(tide_host *h, const char *fn, const tide_value *args,
             lua_settop(L, base);
             for (int j = 0; j < i; j++)
                 tide_value_clear(&results[j]);
-            return host_fail(h, msg);
+            return tide_host_fail(h, msg);
         }
     }
     lua_settop(L, base);
     return TIDE_OK;
-}
-
-/* ------------------------------------------------------------------ the REPL */
-
-/* lua.c's way to stop a runaway chunk: on SIGINT, a hook raises at the next instruction. */
-static lua_State *volatile interrupted_state;
-
-static void lstop(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    lua_sethook(L, NULL, 0, 0);
-    luaL_error(L, "interrupted!");
-}
-
-static void laction(int sig)
-{
-    signal(sig, SIG_DFL);   /* a second Ctrl-C kills */
-    lua_sethook(interrupted_state, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
-}
-
-static int docall_interruptible(lua_State *L, int nargs, int nresults)
-{
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = laction;
-    sigemptyset(&sa.sa_mask);
-    interrupted_state = L;
-    sigaction(SIGINT, &sa, &old);
-    int status = docall(L, nargs, nresults);
-    sigaction(SIGINT, &old, NULL);
-    lua_sethook(L, NULL, 0, 0);
-    return status;
-}
-
-/* A syntax error that ends at <eof> means "read another line". */
-static int incomplete(lua_State *L, int status)
-{
-    static const char mark[] = "<eof>";
-    size_t len;
-    const char *msg = lua_tolstring(L, -1, &len);
-    if (status == LUA_ERRSYNTAX && len >= sizeof mark - 1 &&
-        strcmp(msg + len - (sizeof mark - 1), mark) == 0)
-        return 1;
-    return 0;
-}
-
-static char *concat(const char *a, const char *sep, const char *b)
-{
-    size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
-    char *s = malloc(la + ls + lb + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, sep, ls);
-        memcpy(s + la + ls, b, lb + 1);
-    }
-    return s;
-}
-
-/* Rank 0: reads lines until they make a chunk that compiles, as lua.c does (`return <line>`
- * first, then more lines while the error ends at <eof>); syntax errors are shown here and
- * reading goes on. Returns the chunk (malloc'd) or NULL at end of input. */
-static char *read_chunk(lua_State *L, tide_host_reader read, tide_host_saver save, void *ctx)
-{
-    for (;;) {
-        char *line = read(ctx, "> ");
-        if (!line)
-            return NULL;
-        size_t n = strlen(line);
-        if (n > 0 && line[n - 1] == '\n')
-            line[--n] = '\0';
-        const char *text = line[0] == '=' ? line + 1 : line;   /* lua 5.2's "=expr" */
-        char *ret = concat("return ", text, ";");
-        if (!ret) {
-            free(line);
-            return NULL;
-        }
-        if (luaL_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK) {
-            lua_pop(L, 1);
-            if (save)
-                save(ctx, line);
-            free(line);
-            return ret;
-        }
-        lua_pop(L, 1);
-        free(ret);
-        char *buf = line[0] == '=' ? concat("return ", text, "") : strdup(line);
-        free(line);
-        for (;;) {
-            if (!buf)
-                return NULL;
-            int status = luaL_loadbuffer(L, buf, strlen(buf), "=stdin");
-            if (status == LUA_OK) {
-                lua_pop(L, 1);
-                if (save)
-                    save(ctx, buf);
-                return buf;
-            }
-            if (!incomplete(L, status)) {
-                fprintf(stderr, "%s\n", lua_tostring(L, -1));
-                fflush(stderr);
-                lua_pop(L, 1);
-                if (save)
-                    save(ctx, buf);
-                free(buf);
-                break;
-            }
-            char *more = read(ctx, ">> ");
-            if (!more) {   /* input ended inside a statement: say so, then end */
-                fprintf(stderr, "%s\n", lua_tostring(L, -1));
-                fflush(stderr);
-                lua_pop(L, 1);
-                free(buf);
-                return NULL;
-            }
-            lua_pop(L, 1);
-            n = strlen(more);
-            if (n > 0 && more[n - 1] == '\n')
-                more[n - 1] = '\0';
-            char *joined = concat(buf, "\n", more);
-            free(buf);
-            free(more);
-            buf = joined;
-        }
-    }
-}
-
-/* lua.c's l_print: calls the global print with the values above base. */
-static void print_results(lua_State *L, int base)
-{
-    int n = lua_gettop(L) - base;
-    if (n <= 0)
-        return;
-    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-    lua_getglobal(L, "print");
-    lua_insert(L, base + 1);
-    if (lua_pcall(L, n, 0, 0) != LUA_OK)
-        fprintf(stderr, "error calling 'print' (%s)\n", lua_tostring(L, -1));
-}
-
-/* Every rank's error text goes to rank 0 (an empty one means success); rank 0 prints each. */
-static tide_status report_errors(tide_host *h, const char *msg)
-{
-    int len = msg ? (int)strlen(msg) : 0;
-    int *lens = NULL, *displs = NULL;
-    char *all = NULL;
-    tide_status st = TIDE_OK;
-    if (h->rank == 0) {
-        lens = calloc((size_t)h->size, sizeof *lens);
-        displs = calloc((size_t)h->size, sizeof *displs);
-        if (!lens || !displs)
-            st = TIDE_FAIL;
-    }
-    if (MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, h->ctl) != MPI_SUCCESS)
-        st = TIDE_FAIL;
-    size_t total = 0;
-    if (h->rank == 0 && st == TIDE_OK) {
-        for (int r = 0; r < h->size; r++) {
-            displs[r] = (int)total;
-            total += (size_t)lens[r];
-        }
-        all = malloc(total + 1);
-    }
-    if (MPI_Gatherv(msg ? msg : "", len, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, h->ctl) !=
-        MPI_SUCCESS)
-        st = TIDE_FAIL;
-    if (h->rank == 0 && all && st == TIDE_OK) {
-        for (int r = 0; r < h->size; r++)
-            if (lens[r] > 0)
-                fprintf(stderr, "[rank %d] %.*s\n", r, lens[r], all + displs[r]);
-        fflush(stderr);
-    }
-    free(lens);
-    free(displs);
-    free(all);
-    return st == TIDE_OK ? TIDE_OK : host_fail(h, "repl: gathering the ranks' errors failed");
-}
-
-tide_status tide_host_repl(tide_host *h, tide_host_reader read, tide_host_saver save, void *ctx)
-{
-    lua_State *L = h->L;
-    for (;;) {
-        char *chunk = NULL;
-        long long len = -1;
-        if (h->rank == 0) {
-            chunk = read_chunk(L, read, save, ctx);
-            len = chunk ? (long long)strlen(chunk) : -1;
-        }
-        if (MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, h->ctl) != MPI_SUCCESS) {
-            free(chunk);
-            return host_fail(h, "repl: broadcasting a chunk failed");
-        }
-        if (len < 0)
-            return TIDE_OK;
-        if (h->rank != 0)
-            chunk = malloc((size_t)len + 1);
-        if (!chunk)
-            return host_fail(h, "repl: out of memory");
-        if (MPI_Bcast(chunk, (int)len, MPI_CHAR, 0, h->ctl) != MPI_SUCCESS) {
-            free(chunk);
-            return host_fail(h, "repl: broadcasting a chunk failed");
-        }
-        chunk[len] = '\0';
-
-        int base = lua_gettop(L);
-        int status = luaL_loadbuffer(L, chunk, (size_t)len, "=stdin");
-        free(chunk);
-        if (status == LUA_OK)
-            status = docall_interruptible(L, 0, LUA_MULTRET);
-        fflush(stdout);
-        if (status == LUA_OK && h->rank == 0)
-            print_results(L, base);
-        fflush(stdout);
-        const char *msg = status == LUA_OK ? NULL : lua_tostring(L, -1);
-        if (status != LUA_OK && (!msg || !*msg))
-            msg = "(error with no message)";
-        tide_status st = report_errors(h, msg);
-        lua_settop(L, base);
-        if (st != TIDE_OK)
-            return st;
-    }
 }
