@@ -101,6 +101,7 @@ static int host_os_exit(lua_State *L)
         lua_close(L);
     if (!finalized) {
         tide_comm_runtime_shutdown();
+        MPI_Barrier(MPI_COMM_WORLD);    /* as tide_main.c's finish: no rank finalises early */
         MPI_Finalize();
     }
     exit(status);

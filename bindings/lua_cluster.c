@@ -2,13 +2,11 @@
  *
  * Rows handed to or returned from Lua count from 1. Each function works on one rank's rows;
  * cluster.lua does the communication. */
-#define _POSIX_C_SOURCE 200809L   /* clock_gettime */
 #include "kmeans.h"
 #include "lua_bindings.h"
 #include "lua_tensor.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 /* An optional tensor field of the options table at idx (nil or absent: NULL). */
 static tide_tensor *opt_tensor(lua_State *L, int idx, const char *key)
@@ -167,15 +165,6 @@ static int k_bad_weight(lua_State *L)
     return 1;
 }
 
-/* now() -> seconds on a monotonic clock, for timing iterations */
-static int k_now(lua_State *L)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
-    return 1;
-}
-
 /* Pushes an i64 tensor holding rows[0..n) + 1. */
 static void push_rows(lua_State *L, const int64_t *rows, int64_t n)
 {
@@ -278,7 +267,7 @@ static const luaL_Reg kernels[] = {
     {"update", k_update}, {"farthest", k_farthest}, {"uniform", k_uniform},
     {"sample", k_sample}, {"pick", k_pick}, {"plusplus", k_plusplus},
     {"potential", k_potential}, {"random_rows", k_random_rows}, {"bad_weight", k_bad_weight},
-    {"now", k_now}, {"trials", k_trials}, {NULL, NULL}};
+    {"trials", k_trials}, {NULL, NULL}};
 
 void tide_open_cluster(lua_State *L, int module, int methods, int meta)
 {

@@ -8,7 +8,17 @@
  * finalises it at process exit. That exit handler sees the exit status, so a rank that ends
  * with an error (a Lua error in lua.c, os.exit(1), a failed busted run) aborts the whole job
  * with MPI_Abort instead of leaving the other ranks waiting in a collective; os.exit is also
- * wrapped so a non-zero exit in a multi-rank job aborts at once, before the state closes. */
+ * wrapped so a non-zero exit in a multi-rank job aborts at once, before the state closes.
+ *
+ *   tide.world                      the communicator of every rank; comm.rank, comm.size
+ *   comm:split(color, key = rank)   color nil/false: not a member (returns nil)
+ *   comm:split_node(), comm:dup(), comm:free()
+ *   tide.ANY                        any source or tag in receives (-1)
+ *   tide.set_timeout(s)             the watchdog (TIDE_TIMEOUT); 0 or nil: off
+ *   tide.set_debug(on)              the fingerprint check (TIDE_DEBUG)
+ *   tide.abort(code = 1)            ends every rank of the job now
+ * set_timeout and set_debug change how ranks talk (polled non-blocking calls, an extra
+ * exchange): call them on every rank with the same value, as with a collective. */
 #define _GNU_SOURCE
 #include "lua_comm.h"
 #include "lua_bindings.h"

@@ -1,6 +1,33 @@
 /* lua_comm_coll.c — the communicator's collectives and point-to-point methods, and the byte
- * transfers that scripts/tide/comm.lua builds the object collectives on. Ranks are 0-based;
- * counts tables are Lua lists (entry r + 1 is rank r's). */
+ * transfers that scripts/tide/comm.lua builds the object collectives on.
+ *
+ * Ranks are 0-based (comm.rank, roots, sources, destinations); counts tables are Lua lists
+ * whose entry r + 1 is rank r's; row counts are along dim 1. Every rank calls a collective
+ * with the same dtype and shape (the v-forms: the same dtype and dims after the first).
+ *
+ *   comm:barrier()
+ *   comm:broadcast(t, root = 0) -> t             root's values everywhere, in place
+ *   comm:allreduce(t, op = "sum") -> t           in place; op: sum prod min max avg
+ *   comm:allreduce(x, op) -> number              a Lua number: stays an integer when every
+ *                                                rank passed one; avg gives a float
+ *   comm:reduce(t, op = "sum", root = 0) -> t    the result on root only
+ *   comm:allgather(t) -> tensor                  rows of every rank stacked in rank order
+ *   comm:gather(t, root = 0) -> tensor | nil
+ *   comm:scatter(t, root = 0, counts) -> tensor  root's rows split evenly (the first
+ *                                                rows % size ranks get one more) or by counts;
+ *                                                t and counts are read on root only
+ *   comm:reduce_scatter(t, op = "sum", counts) -> this rank's block of reduced rows
+ *   comm:alltoall(t) -> tensor                   block r of t's rows to rank r
+ *   comm:alltoallv(t, send_counts) -> tensor, recv_counts
+ *   comm:send(t, dst, tag = 0)
+ *   comm:recv(t, src = tide.ANY, tag = tide.ANY) -> t, source, tag
+ *   comm:recv_new(src = tide.ANY, tag = tide.ANY) -> tensor, source, tag
+ *
+ * avg divides the sum by the size; on integer dtypes it sums in 64 bits and truncates toward
+ * zero, as C's division does. Non-contiguous tensors are copied (and in-place results copied
+ * back); an expanded tensor (a stride-0 dim) cannot receive a result. recv accepts another
+ * shape with the same dtype and element count. Collectives over more elements than one MPI
+ * call carries are split into several calls (allreduce, reduce, broadcast) or refused. */
 #include "lua_comm.h"
 #include "lua_tensor.h"
 

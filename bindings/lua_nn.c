@@ -8,7 +8,6 @@
 #include "lua_tensor.h"
 #include "ops_elementwise.h"
 #include "ops_nn.h"
-#include "trace.h"
 
 #include <string.h>
 
@@ -208,20 +207,13 @@ static int k_scaled_diff(lua_State *L)
     return 1;
 }
 
-/* now() -> wall-clock seconds (the trace's clock), for timing training steps and epochs. */
-static int k_now(lua_State *L)
-{
-    lua_pushnumber(L, tide_trace_now());
-    return 1;
-}
-
 static const luaL_Reg kernels[] = {
     {"cross_entropy", k_cross_entropy}, {"relu_backward", k_relu_backward},
     {"tanh_backward", k_tanh_backward}, {"sigmoid_backward", k_sigmoid_backward},
     {"log_softmax_backward", k_log_softmax_backward}, {"sgd_step", k_sgd_step},
     {"adam_step", k_adam_step}, {"add_colsum_", k_add_colsum_},
     {"dropout_mask_", k_dropout_mask_}, {"sq_dist", k_sq_dist}, {"scaled_diff", k_scaled_diff},
-    {"take_rows", k_take_rows}, {"now", k_now}, {"relu", k_relu}, {"tanh", k_tanh}, {"sigmoid", k_sigmoid}, {"mul", k_mul},
+    {"take_rows", k_take_rows}, {"relu", k_relu}, {"tanh", k_tanh}, {"sigmoid", k_sigmoid}, {"mul", k_mul},
     {NULL, NULL}};
 
 static const luaL_Reg methods_list[] = {

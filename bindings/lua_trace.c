@@ -79,9 +79,16 @@ static int l_summary(lua_State *L)
     return 1;
 }
 
+/* tide.now() -> wall-clock seconds, the timeline's clock: the one clock scripts time with. */
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, tide_trace_now());
+    return 1;
+}
+
 static const luaL_Reg trace_funcs[] = {
     {"start", l_start}, {"stop", l_stop}, {"span", l_span}, {"summary", l_summary},
-    {"enabled", l_enabled},
+    {"enabled", l_enabled}, {"now", l_now},
     {NULL, NULL}};
 
 void tide_open_trace(lua_State *L, int module, int methods, int meta)
@@ -90,4 +97,6 @@ void tide_open_trace(lua_State *L, int module, int methods, int meta)
     (void)meta;
     luaL_newlib(L, trace_funcs);
     lua_setfield(L, module, "trace");
+    lua_pushcfunction(L, l_now);
+    lua_setfield(L, module, "now");
 }

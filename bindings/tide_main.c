@@ -255,8 +255,12 @@ static void finish(tide_host *h, int status)
     tide_host_free(h);
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized)
+    if (!finalized) {
+        /* Every rank reaches here before any finalises: Open MPI 4.1's mpirun can crash or hang
+         * when one rank has finalised and another then calls MPI_Abort (a late error). */
+        MPI_Barrier(MPI_COMM_WORLD);
         MPI_Finalize();
+    }
     exit(status);
 }
 
@@ -515,6 +519,8 @@ int main(int argc, char **argv)
 
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    /* errors of collectives come back as Lua errors (non-blocking ones report on the world) */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     set_blas_threads();

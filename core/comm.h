@@ -193,6 +193,7 @@ typedef struct tide_request {
     tide_tensor buf;         /* what MPI reads or writes */
     tide_tensor dst;         /* the caller's tensor, when buf is a temporary copy of it */
     tide_tensor *out;        /* the allgather/alltoallv result (the caller's box, filled at start) */
+    tide_tensor result;      /* our own reference to *out's storage, which MPI writes into */
     int64_t *hdr;            /* the row headers exchanged at start, then counts */
     int *counts, *displs, *scounts, *sdispls;
     int64_t *recv_counts;    /* alltoallv: rows from each rank */

@@ -293,9 +293,16 @@ static tide_status recv_into(coll *x, tide_tensor *w, MPI_Message *msg, const MP
     int src = st->MPI_SOURCE, tag = st->MPI_TAG;
     int64_t nbytes = tide_numel(w) * (int64_t)tide_dtype_size(w->dtype);
     if (count != TIDE_WIRE_BYTES + nbytes || count <= SMALL_MESSAGE) {
-        /* a size we did not expect (take it to say what it was), or a small one */
-        unsigned char *buf = NULL;
-        TIDE_TRY(recv_whole(x, msg, count, &buf));
+        /* a small message (through a stack buffer), or a size we did not expect (taken whole,
+         * to say what it was) */
+        unsigned char small[SMALL_MESSAGE], *buf = small;
+        if (count <= SMALL_MESSAGE) {
+            int rc = mrecv(x, small, (int)count, MPI_BYTE, msg);
+            if (rc != MPI_SUCCESS)
+                return tide_mpi_fail(rc, x->name);
+        } else {
+            TIDE_TRY(recv_whole(x, msg, count, &buf));
+        }
         tide_status s = count < TIDE_WIRE_BYTES
                             ? tide_fail("%s: the message from rank %d (tag %d) was not sent by tide",
                                         x->name, src, tag)
@@ -305,7 +312,8 @@ static tide_status recv_into(coll *x, tide_tensor *w, MPI_Message *msg, const MP
                           src, tag);
         if (s == TIDE_OK && nbytes)
             memcpy(tide_data(w), buf + TIDE_WIRE_BYTES, (size_t)nbytes);
-        free(buf);
+        if (buf != small)
+            free(buf);
         return s;
     }
     unsigned char hdr[TIDE_WIRE_BYTES];

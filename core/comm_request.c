@@ -63,6 +63,7 @@ static void drop(tide_request *r)
     r->type = MPI_DATATYPE_NULL;
     tide_tensor_release(&r->buf);
     tide_tensor_release(&r->dst);
+    tide_tensor_release(&r->result);
     r->active = 0;
 }
 
@@ -186,6 +187,7 @@ tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out
         return st;
     }
     r->out = out;
+    tide_tensor_share(&r->result, out);   /* the box may be collected before the request */
     r->bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
     MPI_Datatype mt = tide_mpi_type(t->dtype);
     int rc = MPI_Iallgatherv(tide_data(&r->buf), r->counts[c->rank], mt, tide_data(out),
@@ -238,6 +240,7 @@ tide_status tide_comm_ialltoallv(tide_comm *c, tide_request *r, tide_tensor *out
         return st;
     }
     r->out = out;
+    tide_tensor_share(&r->result, out);   /* the box may be collected before the request */
     r->bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
     MPI_Datatype mt = tide_mpi_type(t->dtype);
     int rc = MPI_Ialltoallv(tide_data(&r->buf), r->scounts, r->sdispls, mt, tide_data(out),

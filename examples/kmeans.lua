@@ -36,7 +36,7 @@ end
 
 -- The data: this rank's rows only.
 local x, truth
-local t0 = tide.cluster_kernels.now()
+local t0 = tide.now()
 if args.npy then
   local whole = rank0 and tide.load(args.npy) or nil
   if tide.dtensor and tide.dtensor.scatter then
@@ -55,7 +55,7 @@ else
   say("data: %d x %d %s Gaussian blobs around %d centres, std %g, %d rank(s)", args.n, args.d,
     args.dtype, args.k, args.std, comm.size)
 end
-say("made the data in %.2f s", tide.cluster_kernels.now() - t0)
+say("made the data in %.2f s", tide.now() - t0)
 
 local init = args.init
 if args.init_npy then init = tide.load(args.init_npy) end
@@ -66,7 +66,7 @@ local opts = { init = init, max_iter = args.iters, tol = args.tol, seed = args.s
   end }
 if tide.is_tensor(x) then opts.comm = comm end   -- a dtensor carries its own
 
-t0 = tide.cluster_kernels.now()
+t0 = tide.now()
 local model
 if args.minibatch then
   opts.batch_size = args.minibatch
@@ -74,7 +74,7 @@ if args.minibatch then
 else
   model = cluster.kmeans(x, args.k, opts)
 end
-local total = tide.cluster_kernels.now() - t0
+local total = tide.now() - t0
 
 local loop = 0
 for _, r in ipairs(model.history) do loop = loop + r.seconds end

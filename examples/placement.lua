@@ -30,7 +30,7 @@ end
 
 local world = tide.world
 local P, me = world.size, world.rank
-local now = tide.kernels.now
+local now = tide.now
 local function say(fmt, ...)
   if me == 0 then print(string.format(fmt, ...)) end
 end

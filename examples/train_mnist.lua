@@ -134,7 +134,7 @@ say(tostring(model.module))
 local log = opts.metrics ~= "" and metrics.open(opts.metrics, { comm = world }) or nil
 local no_input_grad = { input_grad = false }
 local steps_per_epoch = loader:num_batches()
-local now = tide.kernels.now            -- wall-clock seconds
+local now = tide.now            -- wall-clock seconds
 -- With --trace, forward, backward and the optimizer step show as spans on the timeline.
 local span = opts.trace and tide.trace.span or function(_, fn, ...) return fn(...) end
 

@@ -79,3 +79,11 @@ foreach(src ${BENCH_TWINS})
   set_target_properties(bench_${name} PROPERTIES OUTPUT_NAME ${name}
                         RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
 endforeach()
+
+# The allreduce benchmark loads its raw-MPI twin as a Lua module, so that both run in the same
+# mpirun processes and alternate rounds (tests/bench/allreduce.c, built with TWIN_MODULE).
+add_library(allreduce_twin MODULE ${CMAKE_SOURCE_DIR}/tests/bench/allreduce.c)
+target_compile_definitions(allreduce_twin PRIVATE TWIN_MODULE)
+target_link_libraries(allreduce_twin PRIVATE MPI::MPI_C PkgConfig::LUA)
+set_target_properties(allreduce_twin PROPERTIES PREFIX ""
+                      LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)

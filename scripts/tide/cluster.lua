@@ -581,14 +581,14 @@ end
 -- One Lloyd iteration from centres c: the assignment pass, one allreduce, the new centres
 -- (empty clusters re-seeded). Returns them and the iteration's record.
 local function lloyd_step(ctx, s, c)
-  local t0 = K.now()
+  local t0 = tide.now()
   s.buf:zero_()
   local a = K.assign(ctx.x, c, s.io)
   s.buf[s.at_a] = a.inertia
   s.buf[s.at_b] = a.changed
-  local t1 = K.now()
+  local t1 = tide.now()
   allreduce(ctx, s.buf)
-  local t2 = K.now()
+  local t2 = tide.now()
   local cn, shift2, norm2, n_empty = K.update(c, s.sums, s.counts)
   local reseeded = 0
   if n_empty > 0 then
@@ -596,7 +596,7 @@ local function lloyd_step(ctx, s, c)
     shift2 = sqdiff(cn, c)
   end
   return cn, { inertia = s.buf[s.at_a], changed = math.tointeger(s.buf[s.at_b]),
-    shift = relative_shift(shift2, norm2), empty = reseeded, seconds = K.now() - t0,
+    shift = relative_shift(shift2, norm2), empty = reseeded, seconds = tide.now() - t0,
     gemm_seconds = a.gemm_seconds, assign_seconds = a.assign_seconds,
     allreduce_seconds = t2 - t1 }
 end
@@ -718,7 +718,7 @@ end
 -- rows), and each centre moves to the running mean of all it has absorbed. Returns the new centres and the step's record, or nil when every rank's
 -- source has ended.
 local function minibatch_step(src, s, c, step, where)
-  local t0 = K.now()
+  local t0 = tide.now()
   local xb, wb = src.next(step)
   local bctx = batch_context(src.comm, xb, wb, c:size(2), c:dtype(), where, 3)
   if bctx.N == 0 then return nil end      -- every rank's source has ended
@@ -728,9 +728,9 @@ local function minibatch_step(src, s, c, step, where)
   local a = K.assign(bctx.x, c, { weight = bctx.weight, labels = labels, sums = s.sums,
     counts = s.counts })
   s.buf[s.at_a] = a.inertia
-  local t1 = K.now()
+  local t1 = tide.now()
   allreduce(bctx, s.buf)
-  local t2 = K.now()
+  local t2 = tide.now()
   local cn, shift2, norm2, n_empty = K.update(c, s.sums, s.counts, s.prior)
   local reseeded = 0
   if n_empty > 0 then
@@ -738,7 +738,7 @@ local function minibatch_step(src, s, c, step, where)
     shift2 = sqdiff(cn, c)
   end
   return cn, { inertia = s.buf[s.at_a], rows = bctx.N,
-    shift = relative_shift(shift2, norm2), empty = reseeded, seconds = K.now() - t0,
+    shift = relative_shift(shift2, norm2), empty = reseeded, seconds = tide.now() - t0,
     gemm_seconds = a.gemm_seconds, assign_seconds = a.assign_seconds,
     allreduce_seconds = t2 - t1 }
 end

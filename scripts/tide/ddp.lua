@@ -26,7 +26,7 @@ local tide = require "tide"
 local ddp = {}
 
 -- Wall-clock seconds, for comm_wait_s.
-local clock = tide.kernels.now
+local clock = tide.now
 
 local DDP = {}
 DDP.__index = DDP

@@ -16,7 +16,7 @@ local tide = require "tide"
 
 local progress = {}
 
-local clock = tide.kernels.now
+local clock = tide.now
 
 -- Is the user's stdout a terminal? TIDE_TTY=1/0 says so when set (a launcher that knows sets
 -- it). Under mpirun a rank's stdout is mpirun's pipe or pseudo-terminal, not the user's

@@ -8,8 +8,8 @@
 --
 --   scripts/bench.sh allreduce          (TIDE_BENCH_ROUNDS: rounds per size, default 9)
 -- Run as a plain script it launches itself under mpirun with --worker. The raw side is the
--- allreduce_twin module (allreduce.c built with -DTWIN_MODULE): looked up on package.cpath,
--- else compiled with mpicc into <build>/bench/ (TIDE_BUILD_DIR, default ./build).
+-- allreduce_twin module (allreduce.c built with -DTWIN_MODULE into <build>/bench/ by the
+-- build; TIDE_BUILD_DIR, default ./build).
 local rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_ROUNDS") or "9"))
 local np = 2
 local root = os.getenv("TIDE_SOURCE_DIR") or "."
@@ -28,29 +28,16 @@ local function median(xs)
   return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
 end
 
--- The twin module: found, or compiled (by rank 0 while the others wait at the barrier).
-local function load_twin(world)
-  local dir = build .. "/bench"
-  package.cpath = dir .. "/?.so;" .. package.cpath
-  if world.rank == 0 and not package.searchpath("allreduce_twin", package.cpath) then
-    local cmd = string.format("mkdir -p %q && mpicc -O3 -march=native -shared -fPIC -DTWIN_MODULE"
-      .. " -I/usr/include/lua5.4 %q -o %q 2>&1", dir, root .. "/tests/bench/allreduce.c",
-      dir .. "/allreduce_twin.so")
-    local p = assert(io.popen(cmd))
-    local out = p:read("a")
-    if not p:close() then
-      io.stderr:write("allreduce bench: compiling the twin failed:\n", out)
-      os.exit(1)
-    end
-  end
-  world:barrier()
+-- The twin module, built by tests/tests.cmake into <build>/bench/allreduce_twin.so.
+local function load_twin()
+  package.cpath = build .. "/bench/?.so;" .. package.cpath
   return require "allreduce_twin"
 end
 
 local function worker()
   local tide = require "tide"
   local world = tide.world
-  local twin = load_twin(world)
+  local twin = load_twin()
   local now = twin.wtime
 
   local function time_tide(t, iters)

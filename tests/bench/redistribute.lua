@@ -25,7 +25,7 @@ local function worker()
   local dtensor = require "tide.dtensor"
   local placement = require "tide.placement"
   local world = tide.world
-  local now = tide.kernels.now
+  local now = tide.now
   local x = dtensor.rand({ rows, cols }, { seed = 1 })
   -- row i moves to the rank whose block holds its position in a random permutation
   local perm = tide.randperm(rows, { seed = 2, same_on_all_ranks = true })
