@@ -80,10 +80,12 @@ foreach(src ${BENCH_TWINS})
                         RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
 endforeach()
 
-# The allreduce benchmark loads its raw-MPI twin as a Lua module, so that both run in the same
-# mpirun processes and alternate rounds (tests/bench/allreduce.c, built with TWIN_MODULE).
-add_library(allreduce_twin MODULE ${CMAKE_SOURCE_DIR}/tests/bench/allreduce.c)
-target_compile_definitions(allreduce_twin PRIVATE TWIN_MODULE)
-target_link_libraries(allreduce_twin PRIVATE MPI::MPI_C PkgConfig::LUA)
-set_target_properties(allreduce_twin PROPERTIES PREFIX ""
-                      LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+# Benchmarks that alternate tide and C calls in one process load their twin as a Lua module
+# (the same tests/bench/<name>.c built with TWIN_MODULE, as <build>/bench/<name>_twin.so).
+foreach(name allreduce tensor)
+  add_library(${name}_twin MODULE ${CMAKE_SOURCE_DIR}/tests/bench/${name}.c)
+  target_compile_definitions(${name}_twin PRIVATE TWIN_MODULE)
+  target_link_libraries(${name}_twin PRIVATE MPI::MPI_C PkgConfig::OPENBLAS PkgConfig::LUA)
+  set_target_properties(${name}_twin PROPERTIES PREFIX ""
+                        LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+endforeach()

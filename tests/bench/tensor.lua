@@ -1,11 +1,18 @@
--- Tensor benchmark: tide against its C twin (tests/bench/tensor.c, built beside tide with the
--- same flags) in one run, and the per-call cost of a small op from Lua.
---   lua5.4 tests/bench/tensor.lua            (scripts/bench.sh tensor sets the paths)
--- Prints medians (elementwise) or best times (gemm, as the peers measure it) and tide / C.
--- Ratios are the point: absolute numbers move with the machine and its load.
+-- Tensor benchmark (issue 4): tide against its C twin (tests/bench/tensor.c, built beside tide
+-- with the same flags and loaded into this process as the tensor_twin module), C and tide
+-- calls alternating so that both see the same machine. Prints per line tide, C and tide / C:
+--   gemm (sgemm, dgemm at n = 256, 1024, 2048; addmm_ into a preallocated C, matmul allocating
+--   its result, and A given as a transposed view, which goes to gemm as CblasTrans, no copy):
+--   GFLOP/s of the best call, as the peers measure it;
+--   c = a + b and a:relu() on 16M f32 (a new result each call, as scripts write them) against
+--   plain C loops writing into an existing array: GB/s of the median call;
+--   the per-call cost of a + b on 16-element tensors from Lua, with NumPy's and PyTorch's.
+-- Never asserts a time.   scripts/bench.sh tensor   (OPENBLAS_NUM_THREADS is honoured)
 local tide = require "tide"
 
 local build = os.getenv("TIDE_BUILD_DIR") or "build"
+package.cpath = build .. "/bench/?.so;" .. package.cpath
+local twin = require "tensor_twin"
 local now = tide.now
 
 local function median(xs)
@@ -14,50 +21,35 @@ local function median(xs)
   return n % 2 == 1 and xs[(n + 1) // 2] or (xs[n // 2] + xs[n // 2 + 1]) / 2
 end
 
--- The C twin's numbers, by name.
-local function run_twin()
-  local p = assert(io.popen(build .. "/bench/tensor"))
-  local out = {}
-  for line in p:lines() do
-    local name, value = line:match("^(%S+) ([%d.]+)")
-    if name then out[name] = tonumber(value) end
-  end
-  assert(p:close(), "the C twin " .. build .. "/bench/tensor failed")
-  return out
-end
-
--- Best seconds of fn after a time-based warm-up (the method of ../shared/peers/gemm_c.c).
-local function best_time(fn)
-  local start = now()
-  while now() - start < 0.2 do fn() end
-  local best, calls, t_begin = math.huge, 0, now()
-  while calls < 3 or now() - t_begin < 0.3 do
-    local t0 = now()
-    fn()
-    best = math.min(best, now() - t0)
-    calls = calls + 1
-  end
-  return best
-end
-
-local function median_time(fn, reps)
+-- Seconds of one tide call, timed around fn.
+local function timed(fn)
+  local t0 = now()
   fn()
-  local ts = {}
-  for i = 1, reps do
-    local t0 = now()
-    fn()
-    ts[i] = now() - t0
+  return now() - t0
+end
+
+-- Alternates C and tide calls: a warm-up of ~0.2 s, then pairs until at least `pairs` of them
+-- and 0.5 s; returns the best (or median) seconds of each side.
+local function alternate(c_call, tide_call, pairs, pick)
+  local t_begin = now()
+  while now() - t_begin < 0.2 do c_call() tide_call() end
+  local cs, ts = {}, {}
+  t_begin = now()
+  while #cs < pairs or now() - t_begin < 0.5 do
+    cs[#cs + 1] = c_call()
+    ts[#ts + 1] = timed(tide_call)
   end
-  return median(ts)
+  if pick == "best" then
+    return math.min(table.unpack(ts)), math.min(table.unpack(cs))
+  end
+  return median(ts), median(cs)
 end
 
 local rows = {}
 local function report(name, tide_value, c_value, unit)
-  rows[#rows + 1] = string.format("%-28s %10.2f %10.2f %8.3f  %s", name, tide_value, c_value,
+  rows[#rows + 1] = string.format("%-30s %9.2f %9.2f %7.3f  %s", name, tide_value, c_value,
     tide_value / c_value, unit)
 end
-
-local twin = run_twin()
 
 for _, dt in ipairs { "f32", "f64" } do
   for _, n in ipairs { 256, 1024, 2048 } do
@@ -65,34 +57,29 @@ for _, dt in ipairs { "f32", "f64" } do
     local b = tide.rand({ n, n }, { dtype = dt, seed = 2 })
     local c = tide.empty({ n, n }, dt)
     local flops = 2 * n ^ 3
-    local name = (dt == "f32" and "sgemm_" or "dgemm_") .. n
-    local t = best_time(function() c:addmm_(a, b, { beta = 0 }) end)
-    report(name .. " addmm_", flops / t / 1e9, twin[name], "GFLOP/s")
-    t = best_time(function() local _ = a:matmul(b) end)
-    report(name .. " matmul", flops / t / 1e9, twin[name], "GFLOP/s")
-    if n >= 1024 then
-      -- A stored transposed: a view with column-major strides goes to gemm as CblasTrans.
-      local at = a:t():contiguous():t()
-      assert(not at:is_contiguous())
-      t = best_time(function() c:addmm_(at, b, { beta = 0 }) end)
-      report(name .. " transposed view", flops / t / 1e9, twin[name], "GFLOP/s")
-    end
+    local name = (dt == "f32" and "sgemm " or "dgemm ") .. n
+    local c_gemm = function() return twin.gemm(n, dt == "f64") end
+    local pairs = n <= 256 and 50 or 5
+    local t, tc = alternate(c_gemm, function() c:addmm_(a, b, { beta = 0 }) end, pairs, "best")
+    report(name .. " addmm_", flops / t / 1e9, flops / tc / 1e9, "GFLOP/s")
+    t, tc = alternate(c_gemm, function() local _ = a:matmul(b) end, pairs, "best")
+    report(name .. " matmul", flops / t / 1e9, flops / tc / 1e9, "GFLOP/s")
+    local at = a:t():contiguous():t()      -- A stored transposed: a column-major view
+    assert(not at:is_contiguous())
+    t, tc = alternate(c_gemm, function() c:addmm_(at, b, { beta = 0 }) end, pairs, "best")
+    report(name .. " transposed view", flops / t / 1e9, flops / tc / 1e9, "GFLOP/s")
   end
 end
 
-local N = 16 * 1024 * 1024
+local N = twin.n_elem
 local a = tide.rand({ N }, { seed = 3 }) - 0.5
 local b = tide.rand({ N }, { seed = 4 })
-local t = median_time(function() local _ = a + b end, 30)
-report("add_16M (c = a + b)", 3 * N * 4 / t / 1e9, twin.add_16M, "GB/s")
-local c = tide.empty { N }
-t = median_time(function() c:copy_(a):add_(b) end, 30)
-report("add_16M (c:copy_(a):add_(b))", 5 * N * 4 / t / 1e9 * 3 / 5, twin.add_16M, "GB/s (3 arrays)")
-t = median_time(function() local _ = a:relu() end, 30)
-report("relu_16M (a:relu())", 2 * N * 4 / t / 1e9, twin.relu_16M, "GB/s")
+local t, tc = alternate(twin.add, function() local _ = a + b end, 20, "median")
+report("add 16M f32 (a + b)", 3 * N * 4 / t / 1e9, 3 * N * 4 / tc / 1e9, "GB/s")
+t, tc = alternate(twin.relu, function() local _ = a:relu() end, 20, "median")
+report("relu 16M f32 (a:relu())", 2 * N * 4 / t / 1e9, 2 * N * 4 / tc / 1e9, "GB/s")
 
--- Per-call cost of a small op from Lua, against NumPy's 0.28 µs and PyTorch's 0.76 µs
--- measured on the peers' machine (../shared/peers/results.jsonl, smallop_py).
+-- Per-call cost of a small op from Lua (the loop's own cost included, as NumPy's figure does).
 local x, y = tide.rand({ 16 }, { seed = 5 }), tide.rand({ 16 }, { seed = 6 })
 local per_call = {}
 for r = 1, 7 do
@@ -101,10 +88,9 @@ for r = 1, 7 do
   for _ = 1, calls do local _ = x + y end
   per_call[r] = (now() - t0) / calls * 1e6
 end
-local small = median(per_call)
 
-print(string.format("OpenBLAS threads: %s", os.getenv("OPENBLAS_NUM_THREADS") or "default"))
-print(string.format("%-28s %10s %10s %8s", "", "tide", "C", "tide/C"))
+print(("OpenBLAS threads: %s"):format(os.getenv("OPENBLAS_NUM_THREADS") or "OpenBLAS's default"))
+print(("%-30s %9s %9s %7s"):format("", "tide", "C", "tide/C"))
 for _, line in ipairs(rows) do print(line) end
-print(string.format("%-28s %10.3f µs per call (NumPy 0.28, PyTorch 0.76 on the peers' machine)",
-  "a + b, 16 f32 elements", small))
+print(("%-30s %9.3f µs per call (median of 7; NumPy 0.28 µs, PyTorch 0.76 µs in ../shared/peers)")
+  :format("a + b, 16 f32 elements", median(per_call)))
