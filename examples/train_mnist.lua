@@ -79,10 +79,8 @@ if opts.ranks > 1 and world.size == 1 then
   end
   if opts.quiet then cmd[#cmd + 1] = "--quiet" end
   for k, v in ipairs(cmd) do cmd[k] = "'" .. v:gsub("'", "'\\''") .. "'" end
-  -- alone, this process is an MPI singleton: its OMPI_/PMIX_ variables must not reach mpirun
-  local scrub = [[env $(env | sed -n 's/^\(\(OMPI\|PMIX\|OPAL\)_[A-Za-z0-9_]*\)=.*/\1/p' ]] ..
-      [[| grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u /') ]]
-  local ok, _, code = os.execute(scrub .. table.concat(cmd, " "))
+  -- (tide run clears the MPI variables this process, a singleton, would pass on to mpirun)
+  local ok, _, code = os.execute(table.concat(cmd, " "))
   os.exit(ok and 0 or code or 1)
 end
 

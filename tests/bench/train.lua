@@ -19,8 +19,7 @@ local N_TRAIN = 60000
 
 -- A process that loaded tide without mpirun is an MPI singleton, and its OMPI_/PMIX_ variables
 -- would make a child mpirun join it instead of starting a job: run children without them.
-local SCRUB = [[env $(env | sed -n 's/^\(\(OMPI\|PMIX\|OPAL\)_[A-Za-z0-9_]*\)=.*/\1/p' ]] ..
-    [[| grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u /') ]]
+local SCRUB = require("support.proc").clean_env
 
 local function median(xs)
   local s = {}

@@ -3,6 +3,7 @@
 -- shows: TIDE_DEBUG's mismatch messages, the watchdog, a rank that skips a barrier or fails,
 -- and the trace of a 4-rank run. The multi-rank specs of tests/mpi also run here at one rank.
 local tide = require "tide"
+local proc = require "support.proc"
 local cjson = require "cjson"
 
 local world = tide.world
@@ -246,11 +247,12 @@ end)
 -- LeakSanitizer stays off in them (its tracer does not survive oversubscribed MPI jobs).
 local function job(np, script, args, env, limit)
   local out = os.tmpname()
-  local cmd = string.format("for v in $(env | grep -oE '^(OMPI|PMIX|ORTE|OPAL)_[A-Za-z0-9_]+'); "
-    .. "do unset $v; done; cd %q && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-    .. "ASAN_OPTIONS=detect_leaks=0 TIDE_DEBUG=0 TIDE_TIMEOUT=0 TIDE_TRACE= %s "
-    .. "timeout -k 5 %d %s --oversubscribe -np %d lua5.4 %q %s > %q 2>&1; echo $?",
-    JOBS, env or "", limit or 60, MPIRUN, np, JOBS .. script, args or "", out)
+  -- (LD_PRELOAD stays: these jobs run lua5.4, which needs the sanitizer runtime preloaded)
+  local cmd = string.format("cd %q && %s LD_PRELOAD=%q OMPI_ALLOW_RUN_AS_ROOT=1 "
+    .. "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 TIDE_DEBUG=0 TIDE_TIMEOUT=0 "
+    .. "TIDE_TRACE= %s timeout -k 5 %d %s --oversubscribe -np %d lua5.4 %q %s > %q 2>&1; echo $?",
+    JOBS, proc.clean_env, os.getenv("LD_PRELOAD") or "", env or "", limit or 60, MPIRUN, np,
+    JOBS .. script, args or "", out)
   local t0 = os.time()
   local p = assert(io.popen(cmd))
   local rc = tonumber(p:read("a"))
@@ -277,9 +279,9 @@ end
 describe("the environment", function()
   it("refuses a TIDE_TIMEOUT that is not a number of seconds", function()
     local out = os.tmpname()
-    local p = assert(io.popen(string.format("for v in $(env | grep -oE "
-      .. "'^(OMPI|PMIX|ORTE|OPAL)_[A-Za-z0-9_]+'); do unset $v; done; ASAN_OPTIONS=detect_leaks=0 "
-      .. "TIDE_TIMEOUT=soon lua5.4 -e 'require \"tide\"' > %q 2>&1; echo $?", out)))
+    local p = assert(io.popen(string.format("%s LD_PRELOAD=%q ASAN_OPTIONS=detect_leaks=0 "
+      .. "TIDE_TIMEOUT=soon lua5.4 -e 'require \"tide\"' > %q 2>&1; echo $?", proc.clean_env,
+      os.getenv("LD_PRELOAD") or "", out)))
     local rc = tonumber(p:read("a"))
     p:close()
     local text = read(out)

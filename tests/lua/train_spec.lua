@@ -10,8 +10,7 @@ local exe = os.getenv("TIDE_EXE")
 
 -- A process that loaded tide without mpirun is an MPI singleton, and its OMPI_/PMIX_ variables
 -- would make a child mpirun join it instead of starting a job: run children without them.
-local SCRUB = [[env $(env | sed -n 's/^\(\(OMPI\|PMIX\|OPAL\)_[A-Za-z0-9_]*\)=.*/\1/p' ]] ..
-    [[| grep -v ALLOW_RUN_AS_ROOT | sed 's/^/-u /') ]]
+local SCRUB = require("support.proc").clean_env
 
 local function file_exists(path)
   local f = io.open(path, "rb")

@@ -2,11 +2,16 @@
 --
 -- A busted process that has loaded tide is itself an MPI singleton, and Open MPI leaves
 -- variables in its environment (PMIX_*, OMPI_MCA_ess, ...) that would make a child mpirun
--- believe it belongs to that singleton job. Every command is run with those removed.
+-- believe it belongs to that singleton job. Every command is run with those removed, and
+-- without LD_PRELOAD: the sanitizer build preloads its runtime into the (uninstrumented) lua5.4
+-- running the specs, while the tide executable links it itself, and mpirun must not get it.
 local M = {}
 
-local CLEAN_ENV = [[env $(env | sed -n -E ]] ..
+local CLEAN_ENV = [[env -u LD_PRELOAD $(env | sed -n -E ]] ..
   [['s/^((PMIX|ORTE|OPAL)_[A-Za-z0-9_]*|OMPI_MCA_(ess|pmix|orte_[A-Za-z0-9_]*)|OMPI_APP_CTX_NUM_PROCS|OMPI_COMM_WORLD_[A-Z_]*|OMPI_UNIVERSE_SIZE|OMPI_FILE_LOCATION)=.*/-u \1/p') ]]
+
+-- The prefix that runs a command without those variables: `proc.clean_env .. "mpirun ..."`.
+M.clean_env = CLEAN_ENV
 
 -- Runs cmd (a shell command line) with stderr joined to stdout; returns output, exit code.
 function M.run(cmd)
