@@ -157,6 +157,23 @@ out:
     free(got);
 }
 
+/* A watched wait that MPI ended with an error (ranks that disagree on a collective usually end
+ * here, as a truncated message, before any timeout): say which collective and call site, as a
+ * timeout would, then let the error reach the script, which ends the job. */
+static void report_failure(const tide_wd_op *op, int rc, double waited)
+{
+    int me = 0, len = 0;
+    char err[MPI_MAX_ERROR_STRING];
+    MPI_Comm_rank(op->comm, &me);
+    if (MPI_Error_string(rc, err, &len) != MPI_SUCCESS)
+        snprintf(err, sizeof err, "MPI error %d", rc);
+    fflush(stdout);
+    fprintf(stderr, "tide watchdog: rank %d: %s%s at %s failed after %.1f s: %s (the ranks do not"
+            " agree on this collective; TIDE_DEBUG=1 names what each passed)\n", me, op->name,
+            seq_str(op->seq), op->site ? op->site : "?", waited, err);
+    fflush(stderr);
+}
+
 static void expire(const tide_wd_op *op)
 {
     int me = 0;
@@ -180,6 +197,8 @@ int tide_wd_poll(int (*test)(void *arg, int *done), void *arg, const tide_wd_op 
     for (long spins = 1;; spins++) {
         int done = 0;
         int rc = test(arg, &done);
+        if (rc != MPI_SUCCESS && tide_wd_seconds > 0)
+            report_failure(op, rc, now() - start);
         if (rc != MPI_SUCCESS || done) {
             current = saved;
             return rc;
