@@ -72,14 +72,7 @@ static int k_assign(lua_State *L)
 }
 
 /* distances(x, c) -> n×k Euclidean distances */
-static int k_distances(lua_State *L)
-{
-    tide_tensor *x = tide_lua_checktensor(L, 1);
-    tide_tensor *c = tide_lua_checktensor(L, 2);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_kmeans_distances(out, x, c));
-    return 1;
-}
+static int k_distances(lua_State *L) { return tide_lua_apply2(L, tide_kmeans_distances); }
 
 /* nonfinite(x) -> nil, or the first bad row (1-based) and "NaN" or "infinity" */
 static int k_nonfinite(lua_State *L)

@@ -142,14 +142,7 @@ static int m_index_add_(lua_State *L)
 }
 
 /* t:masked_select(mask): a new 1-D tensor of t's elements where the u8 mask is non-zero. */
-static int m_masked_select(lua_State *L)
-{
-    tide_tensor *t = tide_lua_checktensor(L, 1);
-    tide_tensor *mask = tide_lua_checktensor(L, 2);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_masked_select(out, t, mask));
-    return 1;
-}
+static int m_masked_select(lua_State *L) { return tide_lua_apply2(L, tide_masked_select); }
 
 /* ---------------------------------------------------------------- ordering */
 

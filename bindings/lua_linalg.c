@@ -10,24 +10,10 @@
 #include "linalg.h"
 
 /* tide.matmul(a, b) and a:matmul(b): a new tensor (see blas.h for the 1-D/2-D/batched rules). */
-static int l_matmul(lua_State *L)
-{
-    tide_tensor *a = tide_lua_checktensor(L, 1);
-    tide_tensor *b = tide_lua_checktensor(L, 2);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_matmul(out, a, b));
-    return 1;
-}
+static int l_matmul(lua_State *L) { return tide_lua_apply2(L, tide_matmul); }
 
 /* m:mv(v): matrix (2-D) times vector (1-D), a new 1-D tensor. */
-static int m_mv(lua_State *L)
-{
-    tide_tensor *m = tide_lua_checktensor(L, 1);
-    tide_tensor *v = tide_lua_checktensor(L, 2);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_mv(out, m, v));
-    return 1;
-}
+static int m_mv(lua_State *L) { return tide_lua_apply2(L, tide_mv); }
 
 /* u:dot(v): the dot product of two 1-D tensors of the same size, as a Lua number. */
 static int m_dot(lua_State *L)
@@ -91,42 +77,16 @@ static int m_addmv_(lua_State *L)
 /* ---------------------------------------------------------------- tide.linalg */
 
 /* tide.linalg.solve(A, B): X with A X = B (A square; B a vector or a matrix of columns). */
-static int l_solve(lua_State *L)
-{
-    tide_tensor *a = tide_lua_checktensor(L, 1);
-    tide_tensor *b = tide_lua_checktensor(L, 2);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_solve(out, a, b));
-    return 1;
-}
+static int l_solve(lua_State *L) { return tide_lua_apply2(L, tide_solve); }
 
 /* tide.linalg.cholesky(A): lower-triangular L with A = L L^T (reads A's lower triangle). */
-static int l_cholesky(lua_State *L)
-{
-    tide_tensor *a = tide_lua_checktensor(L, 1);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_cholesky(out, a));
-    return 1;
-}
+static int l_cholesky(lua_State *L) { return tide_lua_apply1(L, tide_cholesky); }
 
 /* tide.linalg.lstsq(A, B): X minimising ||A X - B|| (A of full rank), n or n x k. */
-static int l_lstsq(lua_State *L)
-{
-    tide_tensor *a = tide_lua_checktensor(L, 1);
-    tide_tensor *b = tide_lua_checktensor(L, 2);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_lstsq(out, a, b));
-    return 1;
-}
+static int l_lstsq(lua_State *L) { return tide_lua_apply2(L, tide_lstsq); }
 
 /* tide.linalg.inv(A): the inverse of square A. */
-static int l_inv(lua_State *L)
-{
-    tide_tensor *a = tide_lua_checktensor(L, 1);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_inv(out, a));
-    return 1;
-}
+static int l_inv(lua_State *L) { return tide_lua_apply1(L, tide_inv); }
 
 static const luaL_Reg linalg_funcs[] = {
     {"solve", l_solve}, {"cholesky", l_cholesky}, {"lstsq", l_lstsq}, {"inv", l_inv},

@@ -11,9 +11,6 @@
 
 #include <string.h>
 
-typedef tide_status (*unary_kernel)(tide_tensor *, const tide_tensor *);
-typedef tide_status (*backward_kernel)(tide_tensor *, const tide_tensor *, const tide_tensor *);
-
 /* The tensor at arg when one is given (it is pushed again as the result), else a new box. */
 static tide_tensor *opt_out(lua_State *L, int arg)
 {
@@ -24,7 +21,8 @@ static tide_tensor *opt_out(lua_State *L, int arg)
     return out;
 }
 
-static int unary(lua_State *L, unary_kernel fn)
+/* tide_lua_apply1 with an optional out at 2 */
+static int unary(lua_State *L, tide_lua_op1 fn)
 {
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_tensor *out = opt_out(L, 2);
@@ -36,7 +34,7 @@ static int m_softmax(lua_State *L) { return unary(L, tide_softmax); }
 static int m_log_softmax(lua_State *L) { return unary(L, tide_log_softmax); }
 
 /* kernel(grad_out, saved[, out]) -> grad_in */
-static int backward(lua_State *L, backward_kernel fn)
+static int backward(lua_State *L, tide_lua_op2 fn)
 {
     tide_tensor *go = tide_lua_checktensor(L, 1);
     tide_tensor *saved = tide_lua_checktensor(L, 2);

@@ -64,6 +64,23 @@ void tide_lua_check(lua_State *L, tide_status st)
         luaL_error(L, "%s", tide_error());
 }
 
+int tide_lua_apply1(lua_State *L, tide_lua_op1 op)
+{
+    tide_tensor *a = tide_lua_checktensor(L, 1);
+    tide_tensor *out = tide_lua_newtensor(L);
+    tide_lua_check(L, op(out, a));
+    return 1;
+}
+
+int tide_lua_apply2(lua_State *L, tide_lua_op2 op)
+{
+    tide_tensor *a = tide_lua_checktensor(L, 1);
+    tide_tensor *b = tide_lua_checktensor(L, 2);
+    tide_tensor *out = tide_lua_newtensor(L);
+    tide_lua_check(L, op(out, a, b));
+    return 1;
+}
+
 /* __gc, __close and t:close() share this; idempotent. */
 static int tensor_close(lua_State *L)
 {
@@ -467,21 +484,9 @@ static int m_squeeze(lua_State *L)
     return 1;
 }
 
-static int m_contiguous(lua_State *L)
-{
-    tide_tensor *t = tide_lua_checktensor(L, 1);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_contiguous(out, t));
-    return 1;
-}
+static int m_contiguous(lua_State *L) { return tide_lua_apply1(L, tide_contiguous); }
 
-static int m_clone(lua_State *L)
-{
-    tide_tensor *t = tide_lua_checktensor(L, 1);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_clone(out, t));
-    return 1;
-}
+static int m_clone(lua_State *L) { return tide_lua_apply1(L, tide_clone); }
 
 static int m_to(lua_State *L)
 {

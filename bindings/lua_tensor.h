@@ -27,6 +27,13 @@ tide_tensor *tide_lua_checktensor(lua_State *L, int arg);
 /* The tensor at idx, or NULL when the value is not an open tensor. */
 tide_tensor *tide_lua_totensor(lua_State *L, int idx);
 
+/* The shape most bindings have: the tensors at 1 (and 2) in, one new tensor out, made by a
+ * core op following the out convention. Returns 1 (the result is on the stack). */
+typedef tide_status (*tide_lua_op1)(tide_tensor *out, const tide_tensor *a);
+typedef tide_status (*tide_lua_op2)(tide_tensor *out, const tide_tensor *a, const tide_tensor *b);
+int tide_lua_apply1(lua_State *L, tide_lua_op1 op);
+int tide_lua_apply2(lua_State *L, tide_lua_op2 op);
+
 /* Raises the core's message when st is a failure. Free what you hold before calling. */
 void tide_lua_check(lua_State *L, tide_status st);
 
