@@ -343,35 +343,25 @@ static void reduce_parse(lua_State *L, int arg, const tide_tensor *t, const char
         luaL_error(L, "%s: keepdim needs a dim", op);
 }
 
-static int m_sum(lua_State *L)
+/* t:sum() / t:prod() -> a number (exact for integer dtypes); with a dim, a tensor. */
+static int sum_prod(lua_State *L, int prod)
 {
+    const char *op = prod ? "prod" : "sum";
     tide_tensor *t = tide_lua_checktensor(L, 1);
     reduce_args r;
-    reduce_parse(L, 2, t, "sum", 0, &r);
+    reduce_parse(L, 2, t, op, 0, &r);
     if (!r.has_dim) {
         tide_number s;
-        tide_lua_check(L, tide_sum_all(t, &s));
+        tide_lua_check(L, (prod ? tide_prod_all : tide_sum_all)(t, &s));
         push_scalar(L, s);
         return 1;
     }
-    tide_lua_check(L, tide_sum_dim(new_box(L), t, r.dim, r.keepdim));
+    tide_lua_check(L, (prod ? tide_prod_dim : tide_sum_dim)(new_box(L), t, r.dim, r.keepdim));
     return 1;
 }
 
-static int m_prod(lua_State *L)
-{
-    tide_tensor *t = tide_lua_checktensor(L, 1);
-    reduce_args r;
-    reduce_parse(L, 2, t, "prod", 0, &r);
-    if (!r.has_dim) {
-        tide_number s;
-        tide_lua_check(L, tide_prod_all(t, &s));
-        push_scalar(L, s);
-        return 1;
-    }
-    tide_lua_check(L, tide_prod_dim(new_box(L), t, r.dim, r.keepdim));
-    return 1;
-}
+static int m_sum(lua_State *L) { return sum_prod(L, 0); }
+static int m_prod(lua_State *L) { return sum_prod(L, 1); }
 
 static int m_mean(lua_State *L)
 {
