@@ -324,10 +324,16 @@ static void byteswap(void *data, size_t es, int64_t n)
 
 /* ---------------------------------------------------------------- reading */
 
+/* The rows of dim 1 to read: all of them (count < 0), or count rows from first. */
+typedef struct row_range {
+    int64_t first, count;
+} row_range;
+
 /* Reads the data of h from f into out (empty); fortran order is read as the reversed shape
- * and then transposed into a C-ordered copy. */
+ * and then transposed into a C-ordered copy. With a row range, only those rows are read (the
+ * file is C-ordered: they lie back to back). */
 static tide_status read_data(FILE *f, const char *path, const npy_header *h, tide_dtype dt,
-                             int swap, tide_tensor *out)
+                             int swap, row_range rows, tide_tensor *out)
 {
     int64_t shape[TIDE_MAX_DIMS];
     for (int d = 0; d < h->ndim; d++)
@@ -346,6 +352,21 @@ static tide_status read_data(FILE *f, const char *path, const npy_header *h, tid
         info.st_size - here < numel * (int64_t)es)
         return tide_fail("load: '%s' is truncated: expected %lld bytes of data, got %lld", path,
                          (long long)(numel * (int64_t)es), (long long)(info.st_size - here));
+    if (rows.count >= 0) {
+        if (h->ndim < 1)
+            return tide_fail("load: rows of '%s' asked for, but it holds a scalar", path);
+        if (h->fortran && h->ndim > 1)
+            return tide_fail("load: rows of '%s' asked for, but it is in Fortran order (rows"
+                             " are not contiguous); load it whole", path);
+        if (rows.first < 0 || rows.first + rows.count > shape[0])
+            return tide_fail("load: rows %lld..%lld asked for, but '%s' has %lld rows",
+                             (long long)rows.first + 1, (long long)(rows.first + rows.count),
+                             path, (long long)shape[0]);
+        int64_t row_bytes = numel / (shape[0] ? shape[0] : 1) * (int64_t)es;
+        if (rows.first > 0 && fseek(f, (long)(rows.first * row_bytes), SEEK_CUR) != 0)
+            return tide_fail("load: cannot seek in '%s': %s", path, strerror(errno));
+        shape[0] = rows.count;
+    }
     tide_tensor raw = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_tensor_alloc(&raw, dt, h->ndim, shape));
     size_t want = (size_t)tide_numel(&raw) * es;
@@ -379,8 +400,9 @@ static tide_status read_data(FILE *f, const char *path, const npy_header *h, tid
 static uint32_t le16(const unsigned char *b) { return (uint32_t)b[0] | (uint32_t)b[1] << 8; }
 static uint32_t le32(const unsigned char *b) { return le16(b) | le16(b + 2) << 16; }
 
-/* Everything after fopen; the caller closes f. */
-static tide_status load_from(FILE *f, const char *path, tide_tensor *out)
+/* Reads and parses the header, leaving f at the data. */
+static tide_status read_header(FILE *f, const char *path, npy_header *hp, tide_dtype *dtp,
+                               int *swapp)
 {
     unsigned char pre[12];
     size_t got = fread(pre, 1, 8, f);
@@ -412,27 +434,58 @@ static tide_status load_from(FILE *f, const char *path, tide_tensor *out)
                          hlen, got);
     }
     text[hlen] = '\0';
-    npy_header h;
     char why[128];
-    int parsed = parse_header(text, hlen, &h, why, sizeof why);
+    int parsed = parse_header(text, hlen, hp, why, sizeof why);
     free(text);
     if (!parsed)
         return tide_fail("load: '%s' has a malformed header: %s", path, why);
-    tide_dtype dt;
-    int swap;
-    if (!dtype_of_descr(h.descr, &dt, &swap))
-        return tide_fail("load: unsupported dtype '%s' in '%s'", h.descr, path);
-    if (h.ndim > TIDE_MAX_DIMS)
+    if (!dtype_of_descr(hp->descr, dtp, swapp))
+        return tide_fail("load: unsupported dtype '%s' in '%s'", hp->descr, path);
+    if (hp->ndim > TIDE_MAX_DIMS)
         return tide_fail("load: '%s' has more than %d dims", path, TIDE_MAX_DIMS);
-    return read_data(f, path, &h, dt, swap, out);
+    return TIDE_OK;
 }
 
-tide_status tide_npy_load(tide_tensor *out, const char *path)
+/* rows: read them all (count < 0) or a range; out NULL: the header only, into *hp. */
+static tide_status load_path(tide_tensor *out, const char *path, row_range rows,
+                             npy_header *hp, tide_dtype *dtp)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return tide_fail("load: cannot open '%s': %s", path, strerror(errno));
-    tide_status st = load_from(f, path, out);
+    int swap = 0;
+    tide_status st = read_header(f, path, hp, dtp, &swap);
+    if (st == TIDE_OK && out)
+        st = read_data(f, path, hp, *dtp, swap, rows, out);
     fclose(f);
     return st;
+}
+
+tide_status tide_npy_load(tide_tensor *out, const char *path)
+{
+    row_range all = {0, -1};
+    npy_header h;
+    tide_dtype dt;
+    return load_path(out, path, all, &h, &dt);
+}
+
+tide_status tide_npy_load_rows(tide_tensor *out, const char *path, int64_t first, int64_t count)
+{
+    if (count < 0)
+        return tide_fail("load: a negative row count %lld for '%s'", (long long)count, path);
+    row_range rows = {first, count};
+    npy_header h;
+    tide_dtype dt;
+    return load_path(out, path, rows, &h, &dt);
+}
+
+tide_status tide_npy_shape(const char *path, int *ndim, int64_t *shape, tide_dtype *dtype)
+{
+    row_range none = {0, -1};
+    npy_header h;
+    TIDE_TRY(load_path(NULL, path, none, &h, dtype));
+    *ndim = h.ndim;
+    for (int d = 0; d < h.ndim; d++)
+        shape[d] = h.fortran ? h.shape[h.ndim - 1 - d] : h.shape[d];
+    return TIDE_OK;
 }

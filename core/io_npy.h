@@ -19,6 +19,11 @@
 tide_status tide_npy_save(const char *path, const tide_tensor *t);
 /* out must be empty. */
 tide_status tide_npy_load(tide_tensor *out, const char *path);
+/* Rows first .. first + count - 1 (0-based) of dim 1 only, read straight from their place in
+ * the file, so that each rank of a job can load just its own rows. C-ordered files only. */
+tide_status tide_npy_load_rows(tide_tensor *out, const char *path, int64_t first, int64_t count);
+/* The shape and dtype a .npy file holds, from its header alone. */
+tide_status tide_npy_shape(const char *path, int *ndim, int64_t *shape, tide_dtype *dtype);
 
 /* The header (magic through the newline) tide_npy_save writes for t; returns its length, or
  * 0 when buf (of size cap) is too small. For tests and for writers that stream the data. */

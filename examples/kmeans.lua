@@ -8,8 +8,8 @@
 -- Flags: --n N --d D --k K (data size and clusters), --std S (blob spread, default 1),
 -- --iters I (max Lloyd iterations, default 20), --tol T (default 0: stop only when no label
 -- changes), --init NAME ("k-means||" (default), k-means++ or random), --seed S,
--- --dtype f32|f64, --npy PATH (a .npy matrix instead of blobs: rank 0 reads it and scatters
--- the rows), --init-npy PATH (initial centres from a .npy k x d matrix), --minibatch B
+-- --dtype f32|f64, --npy PATH (a .npy matrix instead of blobs: each rank reads only its own
+-- rows), --init-npy PATH (initial centres from a .npy k x d matrix), --minibatch B
 -- (mini-batch k-means, B rows per rank per step).
 local tide = require "tide"
 local cluster = require "tide.cluster"
@@ -38,16 +38,7 @@ end
 local x, truth
 local t0 = tide.now()
 if args.npy then
-  local whole = rank0 and tide.load(args.npy) or nil
-  if tide.dtensor and tide.dtensor.scatter then
-    x = tide.dtensor.scatter(whole, 0, comm)
-  else
-    whole = whole or tide.load(args.npy)
-    local n = whole:size(1)
-    local base, extra = n // comm.size, n % comm.size
-    local first = comm.rank * base + math.min(comm.rank, extra)
-    x = whole:narrow(1, first + 1, base + (comm.rank < extra and 1 or 0)):clone()
-  end
+  x = tide.dtensor.load(args.npy, comm)       -- each rank reads only its own rows
   say("data: %s (%s)", args.npy, table.concat((x.global_shape and x:global_shape() or x:shape()), "x"))
 else
   x, truth = cluster.blobs { n = args.n, d = args.d, k = args.k, std = args.std,

@@ -8,6 +8,8 @@
 --   dtensor.from_local(t, comm)      t is this rank's rows (shared, not copied). Collective.
 --   dtensor.replicated(t, comm)      every rank holds the same t. Collective.
 --   dtensor.scatter(t, root, comm)   root's t cut into blocks (t: nil elsewhere). Collective.
+--   dtensor.load(path, comm)         a .npy file, each rank reading only its block of rows
+--                                    (the layout of dtensor.rand). Collective.
 --   dtensor.zeros/rand/randn(global_shape, {dtype=, seed=, generator=, comm=})
 --       each rank makes only its block of rows; the global tensor is the same for any rank
 --       count: element k (row-major) draws counter k of {seed = s} (what one process draws
@@ -42,6 +44,23 @@ end
 
 function M.scatter(t, root, comm)
   return core.scatter(t, root or 0, comm_or_world(comm))
+end
+
+function M.load(path, comm)
+  comm = comm_or_world(comm)
+  if type(path) ~= "string" then
+    error("dtensor.load: expected a path to a .npy file, got " .. type(path), 2)
+  end
+  local shape = tide.io.npy_shape(path)
+  if #shape == 0 then
+    error(("dtensor.load: '%s' holds a scalar, not rows"):format(path), 2)
+  end
+  -- the block layout of core/dtensor.c: floor(n / p) rows each, one more for the first n % p
+  local n, p, r = shape[1], comm.size, comm.rank
+  local q, rem = n // p, n % p
+  local first = r * q + math.min(r, rem)
+  return M.from_local(tide.load(path, { first = first + 1, count = q + (r < rem and 1 or 0) }),
+    comm)
 end
 
 -- ---------------------------------------------------------------- creation

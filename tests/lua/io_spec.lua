@@ -137,6 +137,32 @@ describe("tide.load", function()
     assert.are.same({ 1.5, -2 }, tide.load(at("be.npy")):totable())
   end)
 
+  it("reads a range of rows only, and a file's shape from its header", function()
+    local t = tide.arange(0, 30, "f64"):view(10, 3)
+    tide.save(at("rows.npy"), t)
+    assert.are.same(t:narrow(1, 4, 3):totable(), tide.load(at("rows.npy"), { first = 4, count = 3 })
+      :totable())
+    assert.are.same(t:narrow(1, 1, 10):totable(),
+      tide.load(at("rows.npy"), { first = 1, count = 10 }):totable())
+    assert.are.same({ 0, 3 }, tide.load(at("rows.npy"), { first = 11, count = 0 }):shape())
+    local shape, dtype = tide.io.npy_shape(at("rows.npy"))
+    assert.are.same({ 10, 3 }, shape)
+    assert.are.equal("f64", dtype)
+    assert.has_error(function() tide.load(at("rows.npy"), { first = 9, count = 3 }) end,
+      "load: rows 9..11 asked for, but '" .. at("rows.npy") .. "' has 10 rows")
+    assert.has_error(function() tide.load(at("rows.npy"), { first = 0, count = 3 }) end,
+      "load: first must be an integer >= 1 and count one >= 0, got 0 and 3")
+    assert.has_error(function() tide.load(at("rows.npy"), { first = 2 }) end,
+      "load: options first and count go together")
+    assert.has_error(function() tide.load(at("rows.npy"), { rows = 2 }) end,
+      "load: unknown option 'rows' (expected one of: first, count)")
+    write(at("fo.npy"), npy(1, "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }",
+      string.pack("<dddddd", 1, 4, 2, 5, 3, 6)))
+    assert.has_error(function() tide.load(at("fo.npy"), { first = 1, count = 1 }) end,
+      "load: rows of '" .. at("fo.npy") .. "' asked for, but it is in Fortran order (rows are"
+      .. " not contiguous); load it whole")
+  end)
+
   it("names the file and the problem", function()
     assert.has_error(function() tide.load(at("x.npy")) end,
       "load: cannot open '" .. at("x.npy") .. "': No such file or directory")

@@ -72,6 +72,22 @@ describe("dtensor layout", function()
     assert.are.same(tide.arange(0, 22, "f64"):view(11, 2):totable(), dt:full():totable())
   end)
 
+  it("load reads each rank's block of rows from a .npy file", function()
+    local path = os.getenv("TIDE_BUILD_DIR") .. "/dtensor_load_spec.npy"
+    local whole = tide.arange(0, 26, "f32"):view(13, 2)
+    if me == 0 then tide.save(path, whole) end
+    world:barrier()
+    local dt = dtensor.load(path, world)
+    local q, rem = 13 // P, 13 % P
+    assert.are.equal(q + (me < rem and 1 or 0), dt.local_:size(1))
+    assert.are.same({ 13, 2 }, dt:global_shape())
+    assert.are.same(whole:totable(), dt:full():totable())
+    world:barrier()
+    if me == 0 then os.remove(path) end
+    assert.has_error(function() dtensor.load(42) end,
+      "dtensor.load: expected a path to a .npy file, got number")
+  end)
+
   it("replicated tensors reduce locally", function()
     local dt = dtensor.replicated(tide.tensor { { 1, 2 }, { 3, 4 } }, world)
     assert.is_true(dt:is_replicated())
