@@ -23,6 +23,7 @@
 #include "lua_comm.h"
 #include "lua_bindings.h"
 #include "lua_tensor.h"
+#include "comm_shared.h"
 #include "trace.h"
 
 #include <dlfcn.h>
@@ -318,6 +319,19 @@ static int m_dup(lua_State *L)
     return 1;
 }
 
+/* comm:shared_zeros(n, dtype = "f32") -> a 1-D tensor of zeros in memory every rank of this
+ * node can read (comm_shared.h): a blocking allreduce "sum"/"avg" of it moves no message.
+ * Collective; an error on every rank when the ranks do not share one node. */
+static int m_shared_zeros(lua_State *L)
+{
+    tide_comm *c = tide_lua_checkcomm(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    tide_dtype dt = tide_lua_optdtype(L, 3, TIDE_F32);
+    tide_tensor *t = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_comm_shared_zeros(c, t, dt, n));
+    return 1;
+}
+
 static int comm_tostring(lua_State *L)
 {
     tide_comm *c = luaL_checkudata(L, 1, TIDE_COMM_MT);
@@ -425,6 +439,7 @@ static void read_env(lua_State *L)
 
 static const luaL_Reg comm_methods[] = {
     {"split", m_split}, {"split_node", m_split_node}, {"dup", m_dup}, {"free", m_free},
+    {"shared_zeros", m_shared_zeros},
     {NULL, NULL}};
 
 static const luaL_Reg module_funcs[] = {

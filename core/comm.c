@@ -1,6 +1,7 @@
 /* comm.c — communicators, the hooks every collective runs, and the element-wise collectives
  * (barrier, broadcast, allreduce, reduce, and the scalar allreduce). */
 #include "comm_impl.h"
+#include "comm_shared.h"
 #include "fingerprint.h"
 #include "trace.h"
 
@@ -156,6 +157,7 @@ void tide_comm_runtime_shutdown(void)
     MPI_Finalized(&fin);
     if (base_comm == MPI_COMM_NULL || fin)
         return;
+    tide_comm_shared_shutdown();
     tide_wd_set_channel(MPI_COMM_NULL);
     for (int i = 0; i < TIDE_NOPS; i++)
         MPI_Op_free(&scalar_ops[i]);
@@ -525,6 +527,14 @@ static tide_status reduce_common(tide_comm *c, tide_tensor *t, tide_op op, int r
         TIDE_TRY(tide_check_rank(c, root, name, "root", 0));
     coll x;
     TIDE_TRY(tide_coll_begin(&x, c, name, t, (int)op, kind == EW_REDUCE ? root : -1, 0));
+    int slot = kind == EW_ALLREDUCE && (op == TIDE_OP_SUM || op == TIDE_OP_AVG) &&
+                       tide_dtype_is_float(t->dtype)
+                   ? tide_comm_shared_slot(c, t) : -1;
+    if (slot >= 0) {                    /* every rank's tensor is in one shared window */
+        int rc = tide_comm_shared_allreduce(&x, slot, op);
+        tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
+        return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
+    }
     tide_tensor w;
     int temp;
     TIDE_TRY(tide_inplace_begin(&w, &temp, t, name));

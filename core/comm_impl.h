@@ -99,6 +99,10 @@ tide_status tide_wire_check(const unsigned char *wire, const tide_tensor *t, int
 int tide_wire_type(unsigned char *wire, void *data, int64_t nbytes, MPI_Datatype *type);
 tide_status tide_wire_size_check(int64_t nbytes, const char *name);
 
+/* A blocking allreduce (sum or avg) of the whole shared tensor in window slot (see
+ * comm_shared.h), without messages. Returns MPI's code. */
+int tide_comm_shared_allreduce(coll *x, int slot, tide_op op);
+
 /* The site most recently set by tide_comm_set_site ("?" when none). */
 const char *tide_comm_site(void);
 

@@ -17,7 +17,8 @@
 -- are complete; as soon as every gradient of a bucket is, a non-blocking allreduce of the
 -- whole bucket starts, so the reduction of the later layers overlaps the backward of the
 -- earlier ones; the last bucket is reduced when backward ends. Then backward waits for all of
--- them and divides by the rank count.
+-- them and divides by the rank count. When the ranks share a node the buckets live in shared
+-- memory (comm:shared_zeros), where the last bucket's reduction moves no message.
 -- model.comm_wait_s adds up the seconds backward spent waiting for those reductions.
 -- Buckets start in a fixed order on every rank (the collectives must match). Convert the
 -- model's dtype (m:to) before wrapping: the gradients then live in the buckets.
@@ -62,6 +63,18 @@ function ddp.wrap(model, comm, opts)
   return self
 end
 
+-- A bucket's buffer: when the ranks share one node, in memory they can all read
+-- (comm:shared_zeros), so that the blocking allreduce of the last bucket moves no message
+-- (core/comm_shared.h: 20 us instead of MPI's 95 for this job's 940 KB); else ordinary memory.
+-- comm:shared_zeros fails alike on every rank, so every rank takes the same branch.
+local function bucket_buffer(comm, numel, dtype)
+  if comm.size > 1 and comm.shared_zeros and (dtype == "f32" or dtype == "f64") then
+    local ok, t = pcall(comm.shared_zeros, comm, numel, dtype)
+    if ok then return t, true end
+  end
+  return tide.zeros({ numel }, dtype), false
+end
+
 -- Groups gradients into buckets (reverse model order, same dtype, up to bucket_bytes) and
 -- makes every gradient a view into its bucket's flat buffer.
 function DDP:_build_buckets()
@@ -94,7 +107,7 @@ function DDP:_build_buckets()
   end
   local owner = {}          -- leaf module -> the buckets its gradients are in
   for bi, b in ipairs(buckets) do
-    b.flat = tide.zeros({ b.numel }, b.dtype)
+    b.flat, b.shared = bucket_buffer(self.comm, b.numel, b.dtype)
     for _, e in ipairs(b.entries) do
       local view = b.flat:narrow(1, e.offset + 1, e.tensor:numel()):view(e.tensor:shape())
       view:copy_(e.tensor)
@@ -171,7 +184,12 @@ function DDP:_finish()
   end
   local buckets, comm = self.buckets, self.comm
   local t0 = clock()
-  for i = self._next, #buckets do comm:allreduce(buckets[i].flat, "sum") end
+  for i = self._next, #buckets do
+    local b = buckets[i]
+    -- a shared bucket is averaged in the reduction's own pass; others are scaled below
+    comm:allreduce(b.flat, b.shared and "avg" or "sum")
+    b.averaged = b.shared
+  end
   for _, b in ipairs(buckets) do
     if b.request then
       b.request:wait()
@@ -180,8 +198,9 @@ function DDP:_finish()
   end
   self.comm_wait_s = self.comm_wait_s + (clock() - t0)
   local size = comm.size
-  if size > 1 then
-    for _, b in ipairs(buckets) do b.flat:mul_(1 / size) end
+  for _, b in ipairs(buckets) do
+    if size > 1 and not b.averaged then b.flat:mul_(1 / size) end
+    b.averaged = nil
   end
 end
 
