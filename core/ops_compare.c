@@ -133,19 +133,10 @@ static tide_status compare_run(tide_tensor *out, tide_cmpop op, operand *a, oper
     int64_t shape[TIDE_MAX_DIMS];
     TIDE_TRY(tide_ew_operand_shape(a, b, &ndim, shape, name));
     TIDE_TRY(tide_ew_prepare_result(out, TIDE_U8, ndim, shape, name, 0, 1, &allocated));
-    tide_status st = tide_ew_check_overlap(out, a->src, name, 0);
+    tide_iter it;
+    tide_status st = tide_ew_pair_iter(&it, out, a, b, dt, ndim, shape, name, 0);
     if (st == TIDE_OK)
-        st = tide_ew_check_overlap(out, b->src, name, 0);
-    if (st == TIDE_OK)
-        st = tide_ew_operand_prepare(a, dt, ndim, shape, name);
-    if (st == TIDE_OK)
-        st = tide_ew_operand_prepare(b, dt, ndim, shape, name);
-    if (st == TIDE_OK) {
-        tide_iter it;
-        const tide_tensor *args[3] = {out, tide_ew_operand_tensor_of(a), tide_ew_operand_tensor_of(b)};
-        tide_iter_init(&it, 3, args);
         run_compare(&it, dt, op);
-    }
     tide_ew_operand_release(a);
     tide_ew_operand_release(b);
     if (st != TIDE_OK && allocated)

@@ -302,19 +302,10 @@ static tide_status binary_run(tide_tensor *out, int op, const char *name, operan
     int inplace = out->storage && a->src && tide_ew_same_view(out, a->src);
     TIDE_TRY(tide_ew_prepare_result(out, rdt, ndim, shape, name, inplace, 0, &allocated));
     tide_dtype dt = out->dtype;
-    tide_status st = tide_ew_check_overlap(out, a->src, name, inplace);
+    tide_iter it;
+    tide_status st = tide_ew_pair_iter(&it, out, a, b, dt, ndim, shape, name, inplace);
     if (st == TIDE_OK)
-        st = tide_ew_check_overlap(out, b->src, name, inplace);
-    if (st == TIDE_OK)
-        st = tide_ew_operand_prepare(a, dt, ndim, shape, name);
-    if (st == TIDE_OK)
-        st = tide_ew_operand_prepare(b, dt, ndim, shape, name);
-    if (st == TIDE_OK) {
-        tide_iter it;
-        const tide_tensor *args[3] = {out, tide_ew_operand_tensor_of(a), tide_ew_operand_tensor_of(b)};
-        tide_iter_init(&it, 3, args);
         binary_kernels[dt](&it, op, &alpha);
-    }
     tide_ew_operand_release(a);
     tide_ew_operand_release(b);
     if (st != TIDE_OK && allocated)

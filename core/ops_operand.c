@@ -167,3 +167,16 @@ tide_status tide_ew_operand_shape(const operand *a, const operand *b, int *ndim,
     memcpy(shape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
     return TIDE_OK;
 }
+
+tide_status tide_ew_pair_iter(tide_iter *it, tide_tensor *out, operand *a, operand *b,
+                              tide_dtype dt, int ndim, const int64_t *shape, const char *name,
+                              int inplace)
+{
+    TIDE_TRY(tide_ew_check_overlap(out, a->src, name, inplace));
+    TIDE_TRY(tide_ew_check_overlap(out, b->src, name, inplace));
+    TIDE_TRY(tide_ew_operand_prepare(a, dt, ndim, shape, name));
+    TIDE_TRY(tide_ew_operand_prepare(b, dt, ndim, shape, name));
+    const tide_tensor *args[3] = {out, tide_ew_operand_tensor_of(a), tide_ew_operand_tensor_of(b)};
+    tide_iter_init(it, 3, args);
+    return TIDE_OK;
+}

@@ -5,6 +5,7 @@
 #ifndef TIDE_OPS_OPERAND_H
 #define TIDE_OPS_OPERAND_H
 
+#include "iter.h"
 #include "ops_elementwise.h"
 
 #define CAT(a, b) CAT_(a, b)
@@ -96,5 +97,12 @@ tide_dtype tide_ew_operand_dtype(const operand *o, const operand *other);
 /* The broadcast shape of two operands. */
 tide_status tide_ew_operand_shape(const operand *a, const operand *b, int *ndim, int64_t *shape,
                                   const char *op);
+
+/* The middle of every two-input op: checks a and b against out (inplace: out is a's receiver),
+ * readies both for a kernel of dtype dt over the result's shape, and sets *it over (out, a, b).
+ * Release the operands with tide_ew_operand_release afterwards, whatever this returned. */
+tide_status tide_ew_pair_iter(tide_iter *it, tide_tensor *out, operand *a, operand *b,
+                              tide_dtype dt, int ndim, const int64_t *shape, const char *name,
+                              int inplace);
 
 #endif
