@@ -154,6 +154,36 @@ static tide_status exchange(tide_request *r, int alltoall, void *send, void *rec
     return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
 }
 
+/* The v-forms, once the row layout is known: the send buffer (contiguous), the result of
+ * total rows (kept alive by the request), the bytes for the timeline. Drops r on failure. */
+static tide_status arm_rows(tide_request *r, tide_tensor *out, const tide_tensor *t,
+                            int64_t total, const char *name)
+{
+    tide_status st = tide_contiguous(&r->buf, t);
+    if (st == TIDE_OK)
+        st = tide_alloc_rows(out, t, total, name);
+    if (st != TIDE_OK) {
+        drop(r);
+        return st;
+    }
+    r->out = out;
+    tide_tensor_share(&r->result, out);   /* the box may be collected before the request */
+    r->bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
+    return TIDE_OK;
+}
+
+/* After the MPI call that starts a v-form: active, or everything released and the error. */
+static tide_status launched(tide_request *r, tide_tensor *out, int rc, const char *name)
+{
+    if (rc != MPI_SUCCESS) {
+        tide_tensor_release(out);
+        drop(r);
+        return tide_mpi_fail(rc, name);
+    }
+    r->active = 1;
+    return TIDE_OK;
+}
+
 tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out,
                                  const tide_tensor *t)
 {
@@ -178,27 +208,15 @@ tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out
         hdr[k] = hdr[k * TIDE_ROW_HDR + 2];
     if (st == TIDE_OK)
         st = tide_v_layout(name, hdr, size, tide_row_elems(t), r->counts, r->displs, &total);
-    if (st == TIDE_OK)
-        st = tide_contiguous(&r->buf, t);
-    if (st == TIDE_OK)
-        st = tide_alloc_rows(out, t, total, name);
     if (st != TIDE_OK) {
         drop(r);
         return st;
     }
-    r->out = out;
-    tide_tensor_share(&r->result, out);   /* the box may be collected before the request */
-    r->bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
+    TIDE_TRY(arm_rows(r, out, t, total, name));
     MPI_Datatype mt = tide_mpi_type(t->dtype);
     int rc = MPI_Iallgatherv(tide_data(&r->buf), r->counts[c->rank], mt, tide_data(out),
                              r->counts, r->displs, mt, c->comm, &r->req);
-    if (rc != MPI_SUCCESS) {
-        tide_tensor_release(out);
-        drop(r);
-        return tide_mpi_fail(rc, name);
-    }
-    r->active = 1;
-    return TIDE_OK;
+    return launched(r, out, rc, name);
 }
 
 tide_status tide_comm_ialltoallv(tide_comm *c, tide_request *r, tide_tensor *out,
@@ -231,27 +249,15 @@ tide_status tide_comm_ialltoallv(tide_comm *c, tide_request *r, tide_tensor *out
     if (st == TIDE_OK)
         st = tide_a2av_plan(c, t, send_counts, rh, r->recv_counts, r->scounts, r->sdispls,
                             r->counts, r->displs, &total, name);
-    if (st == TIDE_OK)
-        st = tide_contiguous(&r->buf, t);
-    if (st == TIDE_OK)
-        st = tide_alloc_rows(out, t, total, name);
     if (st != TIDE_OK) {
         drop(r);
         return st;
     }
-    r->out = out;
-    tide_tensor_share(&r->result, out);   /* the box may be collected before the request */
-    r->bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
+    TIDE_TRY(arm_rows(r, out, t, total, name));
     MPI_Datatype mt = tide_mpi_type(t->dtype);
     int rc = MPI_Ialltoallv(tide_data(&r->buf), r->scounts, r->sdispls, mt, tide_data(out),
                             r->counts, r->displs, mt, c->comm, &r->req);
-    if (rc != MPI_SUCCESS) {
-        tide_tensor_release(out);
-        drop(r);
-        return tide_mpi_fail(rc, name);
-    }
-    r->active = 1;
-    return TIDE_OK;
+    return launched(r, out, rc, name);
 }
 
 tide_status tide_comm_isend(tide_comm *c, tide_request *r, const tide_tensor *t, int dst, int tag)
