@@ -65,7 +65,7 @@ end
 
 -- A bucket's buffer: when the ranks share one node, in memory they can all read
 -- (comm:shared_zeros), so that the blocking allreduce of the last bucket moves no message
--- (core/comm_shared.h: 20 us instead of MPI's 95 for this job's 940 KB); else ordinary memory.
+-- (core/comm/shared.h: 20 us instead of MPI's 95 for this job's 940 KB); else ordinary memory.
 -- comm:shared_zeros fails alike on every rank, so every rank takes the same branch.
 local function bucket_buffer(comm, numel, dtype)
   if comm.size > 1 and comm.shared_zeros and (dtype == "f32" or dtype == "f64") then

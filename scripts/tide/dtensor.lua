@@ -55,7 +55,7 @@ function M.load(path, comm)
   if #shape == 0 then
     error(("dtensor.load: '%s' holds a scalar, not rows"):format(path), 2)
   end
-  -- the block layout of core/dtensor.c: floor(n / p) rows each, one more for the first n % p
+  -- the block layout of core/dist/dtensor.c: floor(n / p) rows each, one more for the first n % p
   local n, p, r = shape[1], comm.size, comm.rank
   local q, rem = n // p, n % p
   local first = r * q + math.min(r, rem)

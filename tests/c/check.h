@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tide_error.h"
+#include "tensor/tide_error.h"
 
 static int check_failures;
 static int check_count;

@@ -4,9 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "blas.h"
+#include "ops/blas.h"
 #include "check.h"
-#include "tensor.h"
+#include "tensor/tensor.h"
 
 static unsigned rng = 12345;
 

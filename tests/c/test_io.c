@@ -10,10 +10,10 @@
 #include <zlib.h>
 
 #include "check.h"
-#include "format.h"
-#include "io_idx.h"
-#include "io_npy.h"
-#include "tensor.h"
+#include "tensor/format.h"
+#include "io/idx.h"
+#include "io/npy.h"
+#include "tensor/tensor.h"
 
 #define FASHION "/usr/share/datasets/fashion-mnist/"
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "ops_elementwise.h"
-#include "ops_reduce.h"
-#include "tensor.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
+#include "tensor/tensor.h"
 
 /* A tensor of the given dtype and shape holding vals (as doubles) in row-major order. */
 static tide_tensor make(tide_dtype dt, int ndim, const int64_t *shape, const double *vals)

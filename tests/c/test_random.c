@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "random.h"
-#include "tensor.h"
+#include "ops/random.h"
+#include "tensor/tensor.h"
 
 static void test_philox_known_answers(void)
 {

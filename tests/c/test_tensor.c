@@ -1,6 +1,6 @@
 /* test_tensor.c — the core's tensors directly: allocation, views, copies, errors. */
 #include "check.h"
-#include "tensor.h"
+#include "tensor/tensor.h"
 
 static void test_alloc_and_views(void)
 {

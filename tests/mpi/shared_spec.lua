@@ -1,5 +1,5 @@
 -- Shared tensors (comm:shared_zeros): memory every rank of the node can read, and the
--- allreduce over it that moves no message (core/comm_shared.h), against closed forms.
+-- allreduce over it that moves no message (core/comm/shared.h), against closed forms.
 local tide = require "tide"
 
 local world = tide.world

@@ -1,0 +1,168 @@
+/* comm_shared.c — shared-memory windows and the copy-free allreduce (see comm_shared.h). */
+#include "comm/shared.h"
+
+#include <string.h>
+
+#include "comm/comm_impl.h"
+
+#define MAX_WINDOWS 64
+#define MAX_RANKS 256
+
+typedef struct shared_window {
+    MPI_Win win;
+    MPI_Comm comm;           /* the communicator the window was made on (c->comm) */
+    int rank, size;
+    tide_dtype dtype;
+    int64_t n;               /* elements per rank */
+    void *seg[MAX_RANKS];    /* every rank's segment, as this process sees it */
+} shared_window;
+
+static shared_window windows[MAX_WINDOWS];
+static int nwindows;
+
+static tide_status same_node(const tide_comm *c, const char *name)
+{
+    MPI_Comm node;
+    MPI_TRY(name, MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    int node_size = 0;
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_free(&node);
+    if (node_size != c->size)
+        return tide_fail("%s: the %d ranks do not share one node (%d of them share this one)",
+                         name, c->size, node_size);
+    if (c->size > MAX_RANKS)
+        return tide_fail("%s: at most %d ranks, got %d", name, MAX_RANKS, c->size);
+    return TIDE_OK;
+}
+
+tide_status tide_comm_shared_zeros(tide_comm *c, tide_tensor *out, tide_dtype dt, int64_t n)
+{
+    const char *name = "shared_zeros";
+    if (c->comm == MPI_COMM_NULL)
+        return tide_fail("%s: the communicator is freed", name);
+    if (n < 0)
+        return tide_fail("%s: negative size %lld", name, (long long)n);
+    if (nwindows == MAX_WINDOWS)
+        return tide_fail("%s: at most %d shared tensors per process", name, MAX_WINDOWS);
+    TIDE_TRY(same_node(c, name));
+    shared_window *w = &windows[nwindows];
+    memset(w, 0, sizeof *w);
+    size_t es = tide_dtype_size(dt);
+    /* segments padded to 64 bytes keep each rank's tensor aligned */
+    MPI_Aint bytes = (MPI_Aint)(((size_t)n * es + 63) / 64 * 64);
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");   /* each segment near its rank */
+    void *mine = NULL;
+    int rc = MPI_Win_allocate_shared(bytes ? bytes : 64, (int)es, info, c->comm, &mine, &w->win);
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS)
+        return tide_mpi_fail(rc, name);
+    w->comm = c->comm;
+    w->rank = c->rank;
+    w->size = c->size;
+    w->dtype = dt;
+    w->n = n;
+    for (int r = 0; r < c->size; r++) {
+        MPI_Aint sz;
+        int disp;
+        MPI_Win_shared_query(w->win, r, &sz, &disp, &w->seg[r]);
+    }
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, w->win);    /* held for the window's life */
+    memset(mine, 0, (size_t)n * es);
+    tide_status st = tide_tensor_wrap(out, mine, dt, 1, &n, NULL, NULL);
+    if (st != TIDE_OK) {
+        MPI_Win_unlock_all(w->win);
+        MPI_Win_free(&w->win);
+        return st;
+    }
+    nwindows++;
+    MPI_Win_sync(w->win);
+    MPI_Barrier(c->comm);       /* every segment is zero before anyone reads one */
+    return TIDE_OK;
+}
+
+int tide_comm_shared_slot(const tide_comm *c, const tide_tensor *t)
+{
+    if (!t->storage || t->offset != 0 || t->ndim != 1)
+        return -1;
+    for (int i = 0; i < nwindows; i++) {
+        const shared_window *w = &windows[i];
+        if (w->comm == c->comm && w->seg[w->rank] == t->storage->data && w->dtype == t->dtype &&
+            t->shape[0] == w->n && (t->stride[0] == 1 || w->n <= 1))
+            return i;
+    }
+    return -1;
+}
+
+/* A barrier that the watchdog can watch. */
+static int watched_barrier(coll *x)
+{
+    if (!x->polled)
+        return MPI_Barrier(x->c->comm);
+    MPI_Request req;
+    int rc = MPI_Ibarrier(x->c->comm, &req);
+    return rc == MPI_SUCCESS ? tide_coll_wait(x, &req, NULL) : rc;
+}
+
+/* Rank r's slice [lo, hi) of every segment becomes the sum (or mean) of the slices. */
+#define SUM_SLICE(T)                                                                     \
+    static void sum_slice_##T(shared_window *w, int64_t lo, int64_t hi, int avg)         \
+    {                                                                                    \
+        T *const *seg = (T *const *)w->seg;                                              \
+        const T scale = (T)(1.0 / w->size);                                              \
+        if (w->size == 2) {                                                              \
+            T *restrict a = seg[0], *restrict b = seg[1];                                \
+            for (int64_t i = lo; i < hi; i++) {                                          \
+                T s = a[i] + b[i];                                                       \
+                s = avg ? s * scale : s;                                                 \
+                a[i] = s;                                                                \
+                b[i] = s;                                                                \
+            }                                                                            \
+            return;                                                                      \
+        }                                                                                \
+        for (int64_t i = lo; i < hi; i++) {                                              \
+            T s = seg[0][i];                                                             \
+            for (int r = 1; r < w->size; r++)                                            \
+                s += seg[r][i];                                                          \
+            s = avg ? s * scale : s;                                                     \
+            for (int r = 0; r < w->size; r++)                                            \
+                seg[r][i] = s;                                                           \
+        }                                                                                \
+    }
+SUM_SLICE(float)
+SUM_SLICE(double)
+
+int tide_comm_shared_allreduce(coll *x, int slot, tide_op op)
+{
+    shared_window *w = &windows[slot];
+    MPI_Win_sync(w->win);
+    int rc = watched_barrier(x);              /* every rank's values are in */
+    if (rc != MPI_SUCCESS)
+        return rc;
+    MPI_Win_sync(w->win);
+    /* slices of whole cache lines, so that no two ranks write one line */
+    int64_t per_line = 64 / (int64_t)tide_dtype_size(w->dtype);
+    int64_t lines = (w->n + per_line - 1) / per_line;
+    int64_t lo = lines * w->rank / w->size * per_line;
+    int64_t hi = lines * (w->rank + 1) / w->size * per_line;
+    hi = hi < w->n ? hi : w->n;
+    lo = lo < hi ? lo : hi;
+    if (w->dtype == TIDE_F32)
+        sum_slice_float(w, lo, hi, op == TIDE_OP_AVG);
+    else
+        sum_slice_double(w, lo, hi, op == TIDE_OP_AVG);
+    MPI_Win_sync(w->win);
+    rc = watched_barrier(x);                  /* every slice is written everywhere */
+    MPI_Win_sync(w->win);
+    return rc;
+}
+
+void tide_comm_shared_shutdown(void)
+{
+    for (int i = 0; i < nwindows; i++) {
+        MPI_Win_unlock_all(windows[i].win);
+        MPI_Win_free(&windows[i].win);
+    }
+    nwindows = 0;
+}

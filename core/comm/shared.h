@@ -1,0 +1,31 @@
+/* comm_shared.h — tensors in memory that every rank of a node can read, and the allreduce
+ * over them that moves no message.
+ *
+ * tide_comm_shared_zeros gives each rank of a communicator whose ranks share one node a
+ * tensor of n elements in one MPI shared-memory window (MPI_Win_allocate_shared): each rank's
+ * tensor is its own segment of the window, and every rank can read the others'. A blocking
+ * allreduce "sum" or "avg" of such a tensor (whole, float) then needs no copy: after a barrier
+ * each rank adds up its slice of every segment and writes the result into every segment, and a
+ * second barrier ends it. For the 940 KB of an MLP's gradients at 2 ranks this takes about
+ * 20 us where MPI_Allreduce takes about 95 (the gradients are already where the other rank can
+ * read them; MPI copies them through its own buffers twice).
+ *
+ * Windows live until tide's runtime shuts down: MPI_Win_free is collective, so it cannot follow
+ * Lua's garbage collector, whose timing differs between ranks. Their tensors must not be used
+ * after that. */
+#ifndef TIDE_COMM_SHARED_H
+#define TIDE_COMM_SHARED_H
+
+#include "comm/comm.h"
+
+/* Collective. Fails (on every rank alike) when c's ranks do not all share one node. */
+tide_status tide_comm_shared_zeros(tide_comm *c, tide_tensor *out, tide_dtype dt, int64_t n);
+
+/* Is t one of c's shared tensors, whole (its segment, every element)? Returns the window's
+ * slot, or -1. A local check: SPMD code passes the same kind of tensor on every rank. */
+int tide_comm_shared_slot(const tide_comm *c, const tide_tensor *t);
+
+/* Frees every window (collective over each window's communicator); at runtime shutdown. */
+void tide_comm_shared_shutdown(void);
+
+#endif

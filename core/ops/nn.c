@@ -1,0 +1,580 @@
+/* ops_nn.c — row-wise softmax family, fused cross-entropy, activation backwards, optimizer
+ * steps. Inputs are made contiguous first (a copy only when a caller passes a view), so the
+ * loops below are plain loops over rows that the compiler vectorises. */
+#include "ops/nn.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Flush a subnormal to zero (see ops_nn.h): a select the compiler vectorises. */
+#define FTZ(v, tmin) ((v) > -(tmin) && (v) < (tmin) ? 0 : (v))
+#define TMIN_float FLT_MIN
+#define TMIN_double DBL_MIN
+
+/* Rows and columns of a 1-D or 2-D tensor seen as a batch of rows. */
+static tide_status rows_cols(const tide_tensor *x, const char *op, int64_t *rows, int64_t *cols)
+{
+    if (!tide_dtype_is_float(x->dtype))
+        return tide_fail("%s: expected an f32 or f64 tensor, got %s", op, tide_dtype_name(x->dtype));
+    if (x->ndim == 1) {
+        *rows = 1;
+        *cols = x->shape[0];
+    } else if (x->ndim == 2) {
+        *rows = x->shape[0];
+        *cols = x->shape[1];
+    } else {
+        char s[TIDE_SHAPE_BUF];
+        return tide_fail("%s: expected a 1-D or 2-D tensor (batch x features), got %s", op,
+                         tide_shape_str(x, s, sizeof s));
+    }
+    return TIDE_OK;
+}
+
+static tide_status same_as(const tide_tensor *a, const tide_tensor *b, const char *op,
+                           const char *an, const char *bn)
+{
+    char sa[TIDE_SHAPE_BUF], sb[TIDE_SHAPE_BUF];
+    if (!tide_same_shape(a, b))
+        return tide_fail("%s: %s has shape %s but %s has shape %s", op, an,
+                         tide_shape_str(a, sa, sizeof sa), bn, tide_shape_str(b, sb, sizeof sb));
+    if (a->dtype != b->dtype)
+        return tide_fail("%s: %s is %s but %s is %s", op, an, tide_dtype_name(a->dtype), bn,
+                         tide_dtype_name(b->dtype));
+    return TIDE_OK;
+}
+
+/* Row kernels, written once per float type. LOG selects log-softmax. */
+#define SOFTMAX_ROWS(T, LOG)                                                   \
+    static void softmax_rows_##T##_##LOG(T *restrict y, const T *restrict x,   \
+                                         int64_t rows, int64_t cols)           \
+    {                                                                          \
+        for (int64_t r = 0; r < rows; r++) {                                   \
+            const T *xr = x + r * cols;                                        \
+            T *yr = y + r * cols;                                              \
+            T mx = xr[0];                                                      \
+            for (int64_t j = 1; j < cols; j++)                                 \
+                mx = xr[j] > mx ? xr[j] : mx;                                  \
+            double s = 0;                                                      \
+            for (int64_t j = 0; j < cols; j++)                                 \
+                s += exp((double)(xr[j] - mx));                                \
+            if (LOG) {                                                         \
+                T lse = (T)(mx + log(s));                                      \
+                for (int64_t j = 0; j < cols; j++)                             \
+                    yr[j] = xr[j] - lse;                                       \
+            } else {                                                           \
+                for (int64_t j = 0; j < cols; j++)                             \
+                    yr[j] = (T)(exp((double)(xr[j] - mx)) / s);                \
+            }                                                                  \
+        }                                                                      \
+    }
+SOFTMAX_ROWS(float, 0)
+SOFTMAX_ROWS(float, 1)
+SOFTMAX_ROWS(double, 0)
+SOFTMAX_ROWS(double, 1)
+
+static tide_status softmax_common(tide_tensor *out, const tide_tensor *x, int log_form,
+                                  const char *op)
+{
+    int64_t rows = 0, cols = 0;
+    TIDE_TRY(rows_cols(x, op, &rows, &cols));
+    if (cols == 0)
+        return tide_fail("%s: rows have no elements", op);
+    tide_tensor xc = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_contiguous(&xc, x));
+    tide_status st = tide_prepare_out(out, x->dtype, x->ndim, x->shape, op);
+    if (st == TIDE_OK && !tide_is_contiguous(out))
+        st = tide_fail("%s: the output must be contiguous", op);
+    if (st == TIDE_OK) {
+        if (x->dtype == TIDE_F32)
+            (log_form ? softmax_rows_float_1 : softmax_rows_float_0)(tide_data(out), tide_data(&xc),
+                                                                     rows, cols);
+        else
+            (log_form ? softmax_rows_double_1 : softmax_rows_double_0)(tide_data(out),
+                                                                       tide_data(&xc), rows, cols);
+    }
+    tide_tensor_release(&xc);
+    return st;
+}
+
+tide_status tide_softmax(tide_tensor *out, const tide_tensor *x)
+{
+    return softmax_common(out, x, 0, "softmax");
+}
+
+tide_status tide_log_softmax(tide_tensor *out, const tide_tensor *x)
+{
+    return softmax_common(out, x, 1, "log_softmax");
+}
+
+#define LOG_SOFTMAX_BACKWARD(T)                                                        \
+    static void log_softmax_backward_##T(T *restrict gi, const T *restrict go,         \
+                                         const T *restrict y, int64_t rows, int64_t cols) \
+    {                                                                                  \
+        for (int64_t r = 0; r < rows; r++) {                                           \
+            double s = 0;                                                              \
+            for (int64_t j = 0; j < cols; j++)                                         \
+                s += go[r * cols + j];                                                 \
+            for (int64_t j = 0; j < cols; j++)                                         \
+                gi[r * cols + j] = (T)(go[r * cols + j] - exp((double)y[r * cols + j]) * s); \
+        }                                                                              \
+    }
+LOG_SOFTMAX_BACKWARD(float)
+LOG_SOFTMAX_BACKWARD(double)
+
+/* Runs fn over contiguous copies of two same-shaped float inputs into a contiguous output. */
+typedef void (*pair_kernel)(void *gi, const void *a, const void *b, int64_t rows, int64_t cols);
+
+static tide_status pairwise(tide_tensor *grad_in, const tide_tensor *a, const tide_tensor *b,
+                            const char *op, const char *an, const char *bn, pair_kernel f32,
+                            pair_kernel f64, int row_shaped)
+{
+    int64_t rows = 1, cols = tide_numel(a);
+    if (row_shaped)
+        TIDE_TRY(rows_cols(a, op, &rows, &cols));
+    else if (!tide_dtype_is_float(a->dtype))
+        return tide_fail("%s: expected an f32 or f64 tensor, got %s", op, tide_dtype_name(a->dtype));
+    TIDE_TRY(same_as(a, b, op, an, bn));
+    tide_tensor ac = TIDE_TENSOR_EMPTY, bc = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_contiguous(&ac, a));
+    tide_status st = tide_contiguous(&bc, b);
+    if (st == TIDE_OK)
+        st = tide_prepare_out(grad_in, a->dtype, a->ndim, a->shape, op);
+    if (st == TIDE_OK && !tide_is_contiguous(grad_in))
+        st = tide_fail("%s: the output must be contiguous", op);
+    if (st == TIDE_OK)
+        (a->dtype == TIDE_F32 ? f32 : f64)(tide_data(grad_in), tide_data(&ac), tide_data(&bc),
+                                           rows, cols);
+    tide_tensor_release(&ac);
+    tide_tensor_release(&bc);
+    return st;
+}
+
+static void lsb_f32(void *gi, const void *go, const void *y, int64_t r, int64_t c)
+{
+    log_softmax_backward_float(gi, go, y, r, c);
+}
+static void lsb_f64(void *gi, const void *go, const void *y, int64_t r, int64_t c)
+{
+    log_softmax_backward_double(gi, go, y, r, c);
+}
+
+tide_status tide_log_softmax_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
+                                      const tide_tensor *out)
+{
+    return pairwise(grad_in, grad_out, out, "log_softmax_backward", "grad_output", "output",
+                    lsb_f32, lsb_f64, 1);
+}
+
+/* Elementwise activation backwards: one expression per activation, for both float types. */
+#define ACT_BACKWARD(NAME, T, EXPR)                                                   \
+    static void NAME##_##T(void *gi_, const void *go_, const void *v_, int64_t r,     \
+                           int64_t c)                                                 \
+    {                                                                                 \
+        T *restrict gi = gi_;                                                         \
+        const T *restrict go = go_;                                                   \
+        const T *restrict v = v_;                                                     \
+        for (int64_t i = 0; i < r * c; i++)                                           \
+            gi[i] = EXPR;                                                             \
+    }
+ACT_BACKWARD(relu_bw, float, v[i] > 0 ? go[i] : 0.0f)
+ACT_BACKWARD(relu_bw, double, v[i] > 0 ? go[i] : 0.0)
+ACT_BACKWARD(tanh_bw, float, go[i] * (1.0f - v[i] * v[i]))
+ACT_BACKWARD(tanh_bw, double, go[i] * (1.0 - v[i] * v[i]))
+ACT_BACKWARD(sigmoid_bw, float, go[i] * v[i] * (1.0f - v[i]))
+ACT_BACKWARD(sigmoid_bw, double, go[i] * v[i] * (1.0 - v[i]))
+
+tide_status tide_relu_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
+                               const tide_tensor *x)
+{
+    return pairwise(grad_in, grad_out, x, "relu_backward", "grad_output", "input",
+                    relu_bw_float, relu_bw_double, 0);
+}
+
+tide_status tide_tanh_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
+                               const tide_tensor *y)
+{
+    return pairwise(grad_in, grad_out, y, "tanh_backward", "grad_output", "output",
+                    tanh_bw_float, tanh_bw_double, 0);
+}
+
+tide_status tide_sigmoid_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
+                                  const tide_tensor *y)
+{
+    return pairwise(grad_in, grad_out, y, "sigmoid_backward", "grad_output", "output",
+                    sigmoid_bw_float, sigmoid_bw_double, 0);
+}
+
+/* ------------------------------------------------------------------ cross-entropy */
+
+/* Row r's label as a 0-based class. */
+static tide_status read_label(const tide_tensor *labels, int64_t label_base, int64_t r,
+                              int64_t classes, int64_t *label)
+{
+    const char *data = tide_data(labels);
+    int64_t off = r * labels->stride[0];
+    int64_t v = labels->dtype == TIDE_I64 ? ((const int64_t *)data)[off]
+                                          : ((const int32_t *)data)[off];
+    if (v < label_base || v >= classes + label_base)
+        return tide_fail("cross_entropy: label %lld of row %lld is outside the class range %lld..%lld",
+                         (long long)v, (long long)r + label_base, (long long)label_base,
+                         (long long)(classes - 1 + label_base));
+    *label = v - label_base;
+    return TIDE_OK;
+}
+
+#define CE_ROWS(T)                                                                    \
+    static tide_status ce_rows_##T(double *loss, T *grad, const T *x, int64_t rows,   \
+                                   int64_t cols, const tide_tensor *labels,           \
+                                   int64_t label_base, double scale)                  \
+    {                                                                                 \
+        double total = 0;                                                             \
+        for (int64_t r = 0; r < rows; r++) {                                          \
+            const T *xr = x + r * cols;                                               \
+            int64_t y = 0;                                                              \
+            TIDE_TRY(read_label(labels, label_base, r, cols, &y));                    \
+            T mx = xr[0];                                                             \
+            for (int64_t j = 1; j < cols; j++)                                        \
+                mx = xr[j] > mx ? xr[j] : mx;                                         \
+            double s = 0;                                                             \
+            for (int64_t j = 0; j < cols; j++)                                        \
+                s += exp((double)(xr[j] - mx));                                       \
+            double lse = (double)mx + log(s);                                         \
+            total += lse - (double)xr[y];                                             \
+            if (grad) {                                                               \
+                T *gr = grad + r * cols;                                              \
+                for (int64_t j = 0; j < cols; j++) {                                  \
+                    T g = (T)(exp((double)xr[j] - lse) * scale);                      \
+                    gr[j] = FTZ(g, TMIN_##T);                                         \
+                }                                                                     \
+                gr[y] -= (T)scale;                                                    \
+            }                                                                         \
+        }                                                                             \
+        *loss = total * scale;                                                        \
+        return TIDE_OK;                                                               \
+    }
+CE_ROWS(float)
+CE_ROWS(double)
+
+tide_status tide_cross_entropy(double *loss, tide_tensor *grad, const tide_tensor *logits,
+                               const tide_tensor *labels, int64_t label_base, int mean)
+{
+    int64_t rows = 0, cols = 0;
+    TIDE_TRY(rows_cols(logits, "cross_entropy", &rows, &cols));
+    if (logits->ndim != 2)
+        return tide_fail("cross_entropy: expected 2-D logits (batch x classes), got %d-D",
+                         logits->ndim);
+    if (labels->dtype != TIDE_I32 && labels->dtype != TIDE_I64)
+        return tide_fail("cross_entropy: expected i32 or i64 labels, got %s",
+                         tide_dtype_name(labels->dtype));
+    if (labels->ndim != 1 || labels->shape[0] != rows) {
+        char s[TIDE_SHAPE_BUF];
+        return tide_fail("cross_entropy: expected %lld labels (one per row), got a %s tensor",
+                         (long long)rows, tide_shape_str(labels, s, sizeof s));
+    }
+    if (cols == 0)
+        return tide_fail("cross_entropy: logits have no classes");
+    tide_tensor xc = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_contiguous(&xc, logits));
+    tide_status st = TIDE_OK;
+    if (grad) {
+        st = tide_prepare_out(grad, logits->dtype, 2, logits->shape, "cross_entropy");
+        if (st == TIDE_OK && !tide_is_contiguous(grad))
+            st = tide_fail("cross_entropy: the gradient output must be contiguous");
+    }
+    double scale = mean && rows > 0 ? 1.0 / (double)rows : 1.0;
+    if (st == TIDE_OK)
+        st = logits->dtype == TIDE_F32
+                 ? ce_rows_float(loss, grad ? tide_data(grad) : NULL, tide_data(&xc), rows, cols,
+                                 labels, label_base, scale)
+                 : ce_rows_double(loss, grad ? tide_data(grad) : NULL, tide_data(&xc), rows,
+                                  cols, labels, label_base, scale);
+    tide_tensor_release(&xc);
+    return st;
+}
+
+/* ------------------------------------------------------------------ optimizer steps */
+
+static tide_status check_state(const tide_tensor *param, const tide_tensor *t, const char *op,
+                               const char *name)
+{
+    TIDE_TRY(same_as(param, t, op, "parameter", name));
+    if (!tide_is_contiguous(t))
+        return tide_fail("%s: %s must be contiguous", op, name);
+    return TIDE_OK;
+}
+
+#define SGD_LOOP(T)                                                                   \
+    static void sgd_##T(T *restrict p, const T *restrict g, T *restrict b, int64_t n, \
+                        const tide_sgd_config *c, int first)                          \
+    {                                                                                 \
+        const T lr = (T)c->lr, wd = (T)c->weight_decay, mom = (T)c->momentum;         \
+        const T damp = (T)(1.0 - c->dampening);                                       \
+        if (!b) {                                                                     \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                T pi = p[i] - lr * (g[i] + wd * p[i]);                                \
+                p[i] = FTZ(pi, TMIN_##T);                                             \
+            }                                                                         \
+            return;                                                                   \
+        }                                                                             \
+        for (int64_t i = 0; i < n; i++) {                                             \
+            T d = g[i] + wd * p[i];                                                   \
+            T bi = first ? d : mom * b[i] + damp * d;                                 \
+            bi = FTZ(bi, TMIN_##T);                                                   \
+            b[i] = bi;                                                                \
+            T pi = p[i] - lr * (c->nesterov ? d + mom * bi : bi);                     \
+            p[i] = FTZ(pi, TMIN_##T);                                                 \
+        }                                                                             \
+    }
+SGD_LOOP(float)
+SGD_LOOP(double)
+
+tide_status tide_sgd_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *buf,
+                          const tide_sgd_config *cfg, int first)
+{
+    if (!tide_dtype_is_float(param->dtype))
+        return tide_fail("sgd: expected f32 or f64 parameters, got %s",
+                         tide_dtype_name(param->dtype));
+    if (!tide_is_contiguous(param))
+        return tide_fail("sgd: parameters must be contiguous");
+    TIDE_TRY(check_state(param, grad, "sgd", "gradient"));
+    if (buf)
+        TIDE_TRY(check_state(param, buf, "sgd", "momentum buffer"));
+    int64_t n = tide_numel(param);
+    if (param->dtype == TIDE_F32)
+        sgd_float(tide_data(param), tide_data(grad), buf ? tide_data(buf) : NULL, n, cfg, first);
+    else
+        sgd_double(tide_data(param), tide_data(grad), buf ? tide_data(buf) : NULL, n, cfg, first);
+    return TIDE_OK;
+}
+
+#define ADAM_LOOP(T)                                                                    \
+    static void adam_##T(T *restrict p, const T *restrict g, T *restrict m, T *restrict v, \
+                         int64_t n, const tide_adam_config *c, long step)                \
+    {                                                                                   \
+        const T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps;                    \
+        const T wd = (T)c->weight_decay, lr = (T)c->lr;                                 \
+        const T bc1 = (T)(1.0 - pow(c->beta1, (double)step));                           \
+        const T bc2_sqrt = (T)sqrt(1.0 - pow(c->beta2, (double)step));                  \
+        const T step_size = lr / bc1;                                                   \
+        for (int64_t i = 0; i < n; i++) {                                               \
+            T gi = g[i];                                                                \
+            if (c->decoupled)                                                           \
+                p[i] -= lr * wd * p[i];                                                 \
+            else                                                                        \
+                gi += wd * p[i];                                                        \
+            T mi = b1 * m[i] + (1 - b1) * gi;                                           \
+            T vi = b2 * v[i] + (1 - b2) * gi * gi;                                      \
+            m[i] = mi = FTZ(mi, TMIN_##T);                                              \
+            v[i] = vi = FTZ(vi, TMIN_##T);                                              \
+            T pi = p[i] - step_size * mi / (sqrt(vi) / bc2_sqrt + eps);                 \
+            p[i] = FTZ(pi, TMIN_##T);                                                   \
+        }                                                                               \
+    }
+ADAM_LOOP(float)
+ADAM_LOOP(double)
+
+tide_status tide_adam_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *m,
+                           tide_tensor *v, const tide_adam_config *cfg, long step)
+{
+    if (!tide_dtype_is_float(param->dtype))
+        return tide_fail("adam: expected f32 or f64 parameters, got %s",
+                         tide_dtype_name(param->dtype));
+    if (!tide_is_contiguous(param))
+        return tide_fail("adam: parameters must be contiguous");
+    if (step < 1)
+        return tide_fail("adam: step must be at least 1, got %ld", step);
+    TIDE_TRY(check_state(param, grad, "adam", "gradient"));
+    TIDE_TRY(check_state(param, m, "adam", "first moment"));
+    TIDE_TRY(check_state(param, v, "adam", "second moment"));
+    int64_t n = tide_numel(param);
+    if (param->dtype == TIDE_F32)
+        adam_float(tide_data(param), tide_data(grad), tide_data(m), tide_data(v), n, cfg, step);
+    else
+        adam_double(tide_data(param), tide_data(grad), tide_data(m), tide_data(v), n, cfg, step);
+    return TIDE_OK;
+}
+
+/* ------------------------------------------------------------------ small nn helpers */
+
+#define COLSUM(T)                                                                     \
+    static void colsum_##T(T *restrict acc, const T *restrict x, double *restrict s,  \
+                           int64_t rows, int64_t cols, int accumulate)                \
+    {                                                                                 \
+        for (int64_t j = 0; j < cols; j++)                                            \
+            s[j] = 0;                                                                 \
+        for (int64_t r = 0; r < rows; r++)                                            \
+            for (int64_t j = 0; j < cols; j++)                                        \
+                s[j] += (double)x[r * cols + j];                                      \
+        for (int64_t j = 0; j < cols; j++)                                            \
+            acc[j] = (T)((accumulate ? (double)acc[j] : 0.0) + s[j]);                 \
+    }
+COLSUM(float)
+COLSUM(double)
+
+tide_status tide_add_colsum(tide_tensor *acc, const tide_tensor *x, int accumulate)
+{
+    char sa[TIDE_SHAPE_BUF], sx[TIDE_SHAPE_BUF];
+    if (!tide_dtype_is_float(x->dtype))
+        return tide_fail("add_colsum_: expected an f32 or f64 tensor, got %s",
+                         tide_dtype_name(x->dtype));
+    if (x->ndim != 2 || acc->ndim != 1 || acc->shape[0] != x->shape[1])
+        return tide_fail("add_colsum_: expected a 2-D input and a 1-D receiver of its width, "
+                         "got %s and %s", tide_shape_str(x, sx, sizeof sx),
+                         tide_shape_str(acc, sa, sizeof sa));
+    if (acc->dtype != x->dtype)
+        return tide_fail("add_colsum_: the receiver is %s but the input is %s",
+                         tide_dtype_name(acc->dtype), tide_dtype_name(x->dtype));
+    if (!tide_is_contiguous(acc))
+        return tide_fail("add_colsum_: the receiver must be contiguous");
+    int64_t rows = x->shape[0], cols = x->shape[1];
+    double stack[1024];
+    double *s = cols <= 1024 ? stack : malloc((size_t)cols * sizeof(double));
+    if (!s)
+        return tide_fail("add_colsum_: out of memory for %lld columns", (long long)cols);
+    tide_tensor xc = TIDE_TENSOR_EMPTY;
+    tide_status st = tide_contiguous(&xc, x);
+    if (st == TIDE_OK) {
+        if (x->dtype == TIDE_F32)
+            colsum_float(tide_data(acc), tide_data(&xc), s, rows, cols, accumulate);
+        else
+            colsum_double(tide_data(acc), tide_data(&xc), s, rows, cols, accumulate);
+    }
+    tide_tensor_release(&xc);
+    if (s != stack)
+        free(s);
+    return st;
+}
+
+#define DROPOUT_MASK(T)                                                               \
+    static void dropout_mask_##T(T *restrict u, int64_t n, double p)                  \
+    {                                                                                 \
+        const T keep = p < 1 ? (T)(1.0 / (1.0 - p)) : 0, tp = (T)p;                   \
+        for (int64_t i = 0; i < n; i++)                                               \
+            u[i] = u[i] < tp ? (T)0 : keep;                                           \
+    }
+DROPOUT_MASK(float)
+DROPOUT_MASK(double)
+
+tide_status tide_dropout_mask(tide_tensor *u, double p)
+{
+    if (!tide_dtype_is_float(u->dtype))
+        return tide_fail("dropout_mask_: expected an f32 or f64 tensor, got %s",
+                         tide_dtype_name(u->dtype));
+    if (!(p >= 0 && p <= 1))
+        return tide_fail("dropout_mask_: p must be in [0, 1], got %g", p);
+    if (!tide_is_contiguous(u))
+        return tide_fail("dropout_mask_: the receiver must be contiguous");
+    if (u->dtype == TIDE_F32)
+        dropout_mask_float(tide_data(u), tide_numel(u), p);
+    else
+        dropout_mask_double(tide_data(u), tide_numel(u), p);
+    return TIDE_OK;
+}
+
+#define SQ_DIST(T)                                                                    \
+    static double sq_dist_##T(const T *restrict a, const T *restrict b, int64_t n)    \
+    {                                                                                 \
+        double s = 0;                                                                 \
+        for (int64_t i = 0; i < n; i++) {                                             \
+            double d = (double)a[i] - (double)b[i];                                   \
+            s += d * d;                                                               \
+        }                                                                             \
+        return s;                                                                     \
+    }                                                                                 \
+    static void scaled_diff_##T(T *restrict o, const T *restrict a, const T *restrict b, \
+                                int64_t n, double scale)                              \
+    {                                                                                 \
+        const T s = (T)scale;                                                         \
+        for (int64_t i = 0; i < n; i++)                                               \
+            o[i] = s * (a[i] - b[i]);                                                 \
+    }
+SQ_DIST(float)
+SQ_DIST(double)
+
+tide_status tide_sq_dist(double *result, const tide_tensor *a, const tide_tensor *b)
+{
+    if (!tide_dtype_is_float(a->dtype))
+        return tide_fail("sq_dist: expected an f32 or f64 tensor, got %s",
+                         tide_dtype_name(a->dtype));
+    TIDE_TRY(same_as(a, b, "sq_dist", "input", "target"));
+    tide_tensor ac = TIDE_TENSOR_EMPTY, bc = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_contiguous(&ac, a));
+    tide_status st = tide_contiguous(&bc, b);
+    if (st == TIDE_OK)
+        *result = a->dtype == TIDE_F32
+                      ? sq_dist_float(tide_data(&ac), tide_data(&bc), tide_numel(a))
+                      : sq_dist_double(tide_data(&ac), tide_data(&bc), tide_numel(a));
+    tide_tensor_release(&ac);
+    tide_tensor_release(&bc);
+    return st;
+}
+
+tide_status tide_scaled_diff(tide_tensor *out, const tide_tensor *a, const tide_tensor *b,
+                             double scale)
+{
+    if (!tide_dtype_is_float(a->dtype))
+        return tide_fail("scaled_diff: expected an f32 or f64 tensor, got %s",
+                         tide_dtype_name(a->dtype));
+    TIDE_TRY(same_as(a, b, "scaled_diff", "input", "target"));
+    tide_tensor ac = TIDE_TENSOR_EMPTY, bc = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_contiguous(&ac, a));
+    tide_status st = tide_contiguous(&bc, b);
+    if (st == TIDE_OK)
+        st = tide_prepare_out(out, a->dtype, a->ndim, a->shape, "scaled_diff");
+    if (st == TIDE_OK && !tide_is_contiguous(out))
+        st = tide_fail("scaled_diff: the output must be contiguous");
+    if (st == TIDE_OK) {
+        if (a->dtype == TIDE_F32)
+            scaled_diff_float(tide_data(out), tide_data(&ac), tide_data(&bc), tide_numel(a), scale);
+        else
+            scaled_diff_double(tide_data(out), tide_data(&ac), tide_data(&bc), tide_numel(a),
+                               scale);
+    }
+    tide_tensor_release(&ac);
+    tide_tensor_release(&bc);
+    return st;
+}
+
+tide_status tide_take_rows(tide_tensor *out, const tide_tensor *src, const tide_tensor *index,
+                           int64_t base)
+{
+    char s1[TIDE_SHAPE_BUF];
+    if (src->ndim < 1)
+        return tide_fail("take_rows: expected a tensor of rows, got a scalar");
+    if (!tide_is_contiguous(src))
+        return tide_fail("take_rows: the source must be contiguous");
+    if (index->ndim != 1 || (index->dtype != TIDE_I32 && index->dtype != TIDE_I64))
+        return tide_fail("take_rows: expected a 1-D i32 or i64 index, got %s %s",
+                         tide_shape_str(index, s1, sizeof s1), tide_dtype_name(index->dtype));
+    int64_t n = index->shape[0], rows = src->shape[0];
+    for (int64_t k = 0; k < n; k++) {
+        const char *p = (const char *)tide_data(index) +
+                        k * index->stride[0] * (int64_t)tide_dtype_size(index->dtype);
+        int64_t v = index->dtype == TIDE_I64 ? *(const int64_t *)p : *(const int32_t *)p;
+        if (v < base || v >= rows + base)
+            return tide_fail("take_rows: index %lld (entry %lld) out of range %lld..%lld",
+                             (long long)v, (long long)(k + base), (long long)base,
+                             (long long)(rows - 1 + base));
+    }
+    int64_t shape[TIDE_MAX_DIMS];
+    shape[0] = n;
+    for (int d = 1; d < src->ndim; d++)
+        shape[d] = src->shape[d];
+    TIDE_TRY(tide_prepare_out(out, src->dtype, src->ndim, shape, "take_rows"));
+    if (!tide_is_contiguous(out))
+        return tide_fail("take_rows: the output must be contiguous");
+    if (tide_overlaps(out, src))
+        return tide_fail("take_rows: the output overlaps the source");
+    size_t row_bytes = (size_t)(rows ? tide_numel(src) / rows : 0) * tide_dtype_size(src->dtype);
+    char *dst = tide_data(out);
+    const char *from = tide_data(src);
+    for (int64_t k = 0; k < n; k++) {
+        const char *p = (const char *)tide_data(index) +
+                        k * index->stride[0] * (int64_t)tide_dtype_size(index->dtype);
+        int64_t v = (index->dtype == TIDE_I64 ? *(const int64_t *)p : *(const int32_t *)p) - base;
+        memcpy(dst + (size_t)k * row_bytes, from + (size_t)v * row_bytes, row_bytes);
+    }
+    return TIDE_OK;
+}
