@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/size.h"
+
 static atomic_size_t live_bytes;
 static atomic_size_t peak_bytes;
 
@@ -77,22 +79,6 @@ const char *tide_shape_str_n(int ndim, const int64_t *shape, char *buf, size_t s
 const char *tide_shape_str(const tide_tensor *t, char *buf, size_t size)
 {
     return tide_shape_str_n(t->ndim, t->shape, buf, size);
-}
-
-static tide_status check_shape(int ndim, const int64_t *shape, const char *op, int64_t *numel)
-{
-    if (ndim < 0 || ndim > TIDE_MAX_DIMS)
-        return tide_fail("%s: %d dims requested, at most %d supported", op, ndim, TIDE_MAX_DIMS);
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0)
-            return tide_fail("%s: negative size %lld in dim %d", op, (long long)shape[d], d + 1);
-        if (shape[d] > 0 && n > INT64_MAX / shape[d])
-            return tide_fail("%s: shape too large", op);
-        n *= shape[d];
-    }
-    *numel = n;
-    return TIDE_OK;
 }
 
 static tide_storage *storage_new(void *data, size_t nbytes, void (*free_data)(void *, void *),
@@ -199,20 +185,23 @@ static void free_inline(void *data, void *ctx)
 tide_status tide_tensor_alloc(tide_tensor *t, tide_dtype dtype, int ndim, const int64_t *shape)
 {
     int64_t n = 0;
+    size_t bytes = 0;
     if (!tide_dtype_valid((int)dtype))
         return tide_fail("tensor: invalid dtype %d", (int)dtype);
-    TIDE_TRY(check_shape(ndim, shape, "tensor", &n));
-    size_t bytes = (size_t)n * tide_dtype_size(dtype);
+    TIDE_TRY(tide_shape_check(ndim, shape, dtype, "tensor", &n));
+    TIDE_TRY(tide_array_bytes(n, tide_dtype_size(dtype), "tensor", &bytes));
+    /* bytes < 2^63 (tide_shape_check), so neither the rounding nor the header can wrap */
     size_t rounded = (bytes + TIDE_ALIGN - 1) / TIDE_ALIGN * TIDE_ALIGN;
     if (rounded == 0)
         rounded = TIDE_ALIGN;
-    if (rounded > SIZE_MAX - HEADER_BYTES)
-        return tide_fail("tensor: %zu bytes cannot be allocated", bytes);
     tide_storage *s = rounded >= CACHE_MIN ? cache_take(rounded) : NULL;
-    if (!s)
+    if (!s && tide_bytes_possible(HEADER_BYTES + rounded))
         s = aligned_alloc(TIDE_ALIGN, HEADER_BYTES + rounded);
-    if (!s)
-        return tide_fail("tensor: out of memory allocating %zu bytes", bytes);
+    if (!s) {
+        char str[TIDE_SHAPE_BUF];
+        return tide_fail("tensor: out of memory allocating %zu bytes for a %s %s tensor", bytes,
+                         tide_shape_str_n(ndim, shape, str, sizeof str), tide_dtype_name(dtype));
+    }
     s->data = (char *)s + HEADER_BYTES;
     s->nbytes = rounded;
     s->refcount = 1;
@@ -235,10 +224,12 @@ tide_status tide_tensor_wrap(tide_tensor *t, void *data, tide_dtype dtype, int n
                              const int64_t *shape, void (*free_data)(void *, void *), void *ctx)
 {
     int64_t n = 0;
+    size_t bytes = 0;
     if (!tide_dtype_valid((int)dtype))
         return tide_fail("tensor: invalid dtype %d", (int)dtype);
-    TIDE_TRY(check_shape(ndim, shape, "tensor", &n));
-    tide_storage *s = storage_new(data, (size_t)n * tide_dtype_size(dtype), free_data, ctx);
+    TIDE_TRY(tide_shape_check(ndim, shape, dtype, "tensor", &n));
+    TIDE_TRY(tide_array_bytes(n, tide_dtype_size(dtype), "tensor", &bytes));
+    tide_storage *s = storage_new(data, bytes, free_data, ctx);
     if (!s)
         return tide_fail("tensor: out of memory");
     t->storage = s;
@@ -301,10 +292,17 @@ tide_status tide_narrow(tide_tensor *out, const tide_tensor *src, int dim, int64
                         int64_t length)
 {
     TIDE_TRY(check_dim(src, dim, "narrow"));
-    if (start < 0 || length < 0 || start + length > src->shape[dim])
-        return tide_fail("narrow: range [%lld, %lld] out of bounds for size %lld in dim %d",
-                         (long long)start + 1, (long long)(start + length),
+    if (!tide_range_ok(start, length, src->shape[dim])) {
+        int64_t end;
+        char last[48];   /* the range's end, or how it is made when it does not fit */
+        if (tide_add_fits(start, length, &end))
+            snprintf(last, sizeof last, "%lld", (long long)end);
+        else
+            snprintf(last, sizeof last, "%lld + %lld", (long long)start, (long long)length);
+        return tide_fail("narrow: range [%lld, %s] out of bounds for size %lld in dim %d",
+                         (long long)(start < INT64_MAX ? start + 1 : start), last,
                          (long long)src->shape[dim], dim + 1);
+    }
     tide_tensor_share(out, src);
     out->offset += start * src->stride[dim];
     out->shape[dim] = length;
@@ -363,19 +361,18 @@ static tide_status infer_shape(const tide_tensor *src, int ndim, const int64_t *
     if (ndim < 0 || ndim > TIDE_MAX_DIMS)
         return tide_fail("%s: %d dims requested, at most %d supported", op, ndim, TIDE_MAX_DIMS);
     int infer = -1;
-    int64_t known = 1;
     for (int d = 0; d < ndim; d++) {
         shape_out[d] = shape[d];
         if (shape[d] == -1) {
             if (infer >= 0)
                 return tide_fail("%s: only one dim may be -1", op);
             infer = d;
-        } else if (shape[d] < 0) {
-            return tide_fail("%s: negative size %lld in dim %d", op, (long long)shape[d], d + 1);
-        } else {
-            known *= shape[d];
+            shape_out[d] = 1;
         }
     }
+    /* the known dims must make a shape whose strides fit before they are multiplied */
+    int64_t known = 1;
+    TIDE_TRY(tide_shape_check(ndim, shape_out, src->dtype, op, &known));
     int64_t n = tide_numel(src);
     char a[TIDE_SHAPE_BUF], b[TIDE_SHAPE_BUF];
     if (infer >= 0) {
@@ -384,6 +381,7 @@ static tide_status infer_shape(const tide_tensor *src, int ndim, const int64_t *
                              tide_shape_str(src, a, sizeof a), (long long)n,
                              tide_shape_str_n(ndim, shape, b, sizeof b));
         shape_out[infer] = n / known;
+        TIDE_TRY(tide_shape_check(ndim, shape_out, src->dtype, op, NULL));
     } else if (known != n) {
         return tide_fail("%s: cannot reshape %s (%lld elements) into %s (%lld elements)", op,
                          tide_shape_str(src, a, sizeof a), (long long)n,
@@ -544,6 +542,13 @@ tide_status tide_expand(tide_tensor *out, const tide_tensor *src, int ndim, cons
             return tide_fail("expand: negative size %lld in dim %d", (long long)want, d + 1);
         new_shape[d] = want;
     }
+    /* a view may repeat elements (stride 0) but its element count must still be a number */
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        if (!tide_mul_fits(n, new_shape[d] > 1 ? new_shape[d] : 1, &n))
+            return tide_fail("expand: cannot expand %s to %s: more than 2^63-1 elements",
+                             tide_shape_str(src, a, sizeof a),
+                             tide_shape_str_n(ndim, shape, b, sizeof b));
     tide_tensor_share(out, src);
     out->ndim = ndim;
     for (int d = 0; d < ndim; d++) {
