@@ -3,9 +3,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
+
+#include "tensor/size.h"
 
 typedef struct {
     int code;
@@ -118,17 +122,35 @@ static tide_status read_from(gzFile f, const char *path, tide_tensor *out)
     int64_t shape[TIDE_MAX_DIMS];
     for (int d = 0; d < ndim; d++)
         shape[d] = be32(head + 4 + 4 * d);
+    /* 8 dims of up to 2^32 each: the element and byte counts can be any size at all */
+    int64_t n;
+    size_t want;
+    if (tide_shape_check(ndim, shape, ty->dtype, "shape", &n) != TIDE_OK ||
+        tide_array_bytes(n, ty->file_size, "shape", &want) != TIDE_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", tide_error() + strlen("shape: "));
+        return tide_fail("read_idx: '%s' has a malformed header: %s", path, why);
+    }
+    /* a plain file promising more than it holds fails before any allocation (a gzipped one
+     * cannot tell its size without inflating it) */
+    struct stat info;
+    int64_t head_bytes = 4 + 4 * (int64_t)ndim;
+    if (gzdirect(f) && stat(path, &info) == 0 && S_ISREG(info.st_mode) &&
+        info.st_size - head_bytes < (int64_t)want)
+        return tide_fail("read_idx: '%s' is truncated: expected %zu bytes of data, got %lld", path,
+                         want, (long long)(info.st_size - head_bytes));
 
     tide_tensor t = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_tensor_alloc(&t, ty->dtype, ndim, shape));
-    int64_t n = tide_numel(&t);
-    size_t want = (size_t)n * ty->file_size;
     /* a byte file reads straight into the tensor; wider types go through a staging buffer */
-    unsigned char *raw = ty->code == 0x08 ? tide_data(&t) : malloc(want ? want : 1);
-    if (!raw) {
+    void *staging = NULL;
+    if (ty->code != 0x08 && tide_alloc_array(&staging, (int64_t)want, 1, "read_idx") != TIDE_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", tide_error());
         tide_tensor_release(&t);
-        return tide_fail("read_idx: out of memory reading '%s'", path);
+        return tide_fail("%s reading '%s'", why, path);
     }
+    unsigned char *raw = ty->code == 0x08 ? tide_data(&t) : staging;
     got = read_fully(f, raw, want);
     tide_status st = TIDE_OK;
     if (got < 0)
@@ -138,8 +160,7 @@ static tide_status read_from(gzFile f, const char *path, tide_tensor *out)
                        want, (long long)got);
     else if (ty->code != 0x08)
         convert(raw, ty, n, &t);
-    if (ty->code != 0x08)
-        free(raw);
+    free(staging);
     if (st != TIDE_OK) {
         tide_tensor_release(&t);
         return st;

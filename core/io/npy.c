@@ -2,7 +2,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "io/npy.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "tensor/iter.h"
+#include "tensor/size.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "io_npy.c writes host-order data as little-endian; port it before using a big-endian host"
@@ -91,12 +94,62 @@ static int write_data(FILE *f, const tide_tensor *t)
     return fwrite(buf, 1, used, f) == used;
 }
 
+/* Temporaries are named PATH.tmp-HOST-PID-N: the host and process say whose it is, N tells
+ * apart the saves of one process. */
+static void host_name(char *host, size_t cap)
+{
+    if (gethostname(host, cap) != 0)
+        host[0] = '\0';
+    host[cap - 1] = '\0';
+    for (char *c = host; *c; c++)   /* a name cannot smuggle a '/' into the file name */
+        if (*c == '/')
+            *c = '_';
+}
+
+/* A save killed midway leaves its temporary behind (as big as the tensor); the next save to
+ * the same path removes those of this host whose process is gone. A live process's are kept
+ * (it may be saving now), and so are other hosts' on a shared file system: their process ids
+ * mean nothing here. */
+static void remove_stale_temps(const char *path, const char *host)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096], prefix[512];
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    int plen = snprintf(prefix, sizeof prefix, "%s.tmp-%s-", base, host);
+    if (dlen >= sizeof dir || plen < 0 || (size_t)plen >= sizeof prefix)
+        return;
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+    DIR *d = opendir(dlen ? dir : ".");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, (size_t)plen) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(e->d_name + plen, &end, 10);
+        if (errno || pid <= 0 || pid == (long)getpid() || *end != '-' || end[1] < '0' ||
+            end[1] > '9')
+            continue;
+        strtoul(end + 1, &end, 10);
+        if (*end != '\0')
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 /* Opens a new file next to path, exclusively, so concurrent savers never share one. */
-static FILE *open_temp(const char *path, char *tmp, size_t cap)
+static FILE *open_temp(const char *path, const char *host, char *tmp, size_t cap)
 {
     static atomic_uint serial;
     for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, cap, "%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&serial, 1));
+        snprintf(tmp, cap, "%s.tmp-%s-%ld-%u", path, host, (long)getpid(),
+                 atomic_fetch_add(&serial, 1));
         FILE *f = fopen(tmp, "wbx");
         if (f || errno != EEXIST)
             return f;
@@ -112,11 +165,14 @@ tide_status tide_npy_save(const char *path, const tide_tensor *t)
     size_t hlen = tide_npy_header(t, header, sizeof header);
     if (hlen == 0)
         return tide_fail("save: header too long for '%s'", path);
-    size_t cap = strlen(path) + 64;
+    char host[256];
+    host_name(host, sizeof host);
+    remove_stale_temps(path, host);
+    size_t cap = strlen(path) + strlen(host) + 64;
     char *tmp = malloc(cap);
     if (!tmp)
         return tide_fail("save: out of memory");
-    FILE *f = open_temp(path, tmp, cap);
+    FILE *f = open_temp(path, host, tmp, cap);
     if (!f) {
         tide_status st = tide_fail("save: cannot write '%s': %s", path, strerror(errno));
         free(tmp);
@@ -339,29 +395,39 @@ static tide_status read_data(FILE *f, const char *path, const npy_header *h, tid
     for (int d = 0; d < h->ndim; d++)
         shape[d] = h->fortran ? h->shape[h->ndim - 1 - d] : h->shape[d];
     size_t es = tide_dtype_size(dt);
-    /* a header promising more than the file holds fails before any allocation */
+    /* a header promising more than the file holds fails before any allocation; the shape's
+     * check covers its strides too (a zero dim does not make (0, 2^62, 2^62) small) */
     int64_t numel = 1;
-    for (int d = 0; d < h->ndim; d++) {
-        if (shape[d] > 0 && numel > INT64_MAX / (int64_t)es / shape[d])
-            return tide_fail("load: '%s' has a malformed header: shape too large", path);
-        numel *= shape[d];
+    if (tide_shape_check(h->ndim, shape, dt, "shape", &numel) != TIDE_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", tide_error() + strlen("shape: "));
+        return tide_fail("load: '%s' has a malformed header: %s", path, why);
     }
+    int64_t data_bytes = numel * (int64_t)es;   /* fits: checked above */
     struct stat info;
     long here = ftell(f);
     if (fstat(fileno(f), &info) == 0 && S_ISREG(info.st_mode) && here >= 0 &&
-        info.st_size - here < numel * (int64_t)es)
+        info.st_size - here < data_bytes)
         return tide_fail("load: '%s' is truncated: expected %lld bytes of data, got %lld", path,
-                         (long long)(numel * (int64_t)es), (long long)(info.st_size - here));
+                         (long long)data_bytes, (long long)(info.st_size - here));
     if (rows.count >= 0) {
         if (h->ndim < 1)
             return tide_fail("load: rows of '%s' asked for, but it holds a scalar", path);
         if (h->fortran && h->ndim > 1)
             return tide_fail("load: rows of '%s' asked for, but it is in Fortran order (rows"
                              " are not contiguous); load it whole", path);
-        if (rows.first < 0 || rows.first + rows.count > shape[0])
-            return tide_fail("load: rows %lld..%lld asked for, but '%s' has %lld rows",
-                             (long long)rows.first + 1, (long long)(rows.first + rows.count),
-                             path, (long long)shape[0]);
+        if (!tide_range_ok(rows.first, rows.count, shape[0])) {
+            int64_t last;
+            char end[48];   /* the 1-based last row, or how it is made when it does not fit */
+            if (tide_add_fits(rows.first, rows.count, &last))
+                snprintf(end, sizeof end, "%lld", (long long)last);
+            else
+                snprintf(end, sizeof end, "%lld + %lld", (long long)rows.first,
+                         (long long)rows.count);
+            return tide_fail("load: rows %lld..%s asked for, but '%s' has %lld rows",
+                             (long long)(rows.first < INT64_MAX ? rows.first + 1 : rows.first),
+                             end, path, (long long)shape[0]);
+        }
         int64_t row_bytes = numel / (shape[0] ? shape[0] : 1) * (int64_t)es;
         if (rows.first > 0 && fseek(f, (long)(rows.first * row_bytes), SEEK_CUR) != 0)
             return tide_fail("load: cannot seek in '%s': %s", path, strerror(errno));

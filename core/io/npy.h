@@ -4,8 +4,10 @@
  * '<f8', '<i4', '<i8' or '|u1'; the header is NumPy's dict, padded with spaces and a final
  * newline so the data starts at a multiple of 64 bytes. Any layout is written (a view is
  * written in its logical order). The file is written under a temporary name in the same
- * directory, flushed to disk, then renamed into place: a failed save leaves no file behind and
- * never a half-written one under the final name.
+ * directory (PATH.tmp-HOST-PID-N), flushed to disk, then renamed into place: a failed save
+ * leaves no file behind and never a half-written one under the final name. A killed save
+ * cannot clean up, so each save first removes the temporaries of its path that this host's
+ * dead processes left.
  *
  * Reading: versions 1.0, 2.0 and 3.0; little- or big-endian ('<', '>', '|', '=') f4, f8, i4, i8,
  * u1 and b1 (bool, read as u8); fortran_order True (the result is C-ordered, values in their

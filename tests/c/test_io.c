@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -257,7 +258,8 @@ static void test_npy_errors(void)
     CHECK_FAILS(tide_npy_load(&t, at("huge.npy")), want);
     write_npy(at("over.npy"), 1,
               "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", "", 0);
-    snprintf(want, sizeof want, "load: '%s' has a malformed header: shape too large", at("over.npy"));
+    snprintf(want, sizeof want, "load: '%s' has a malformed header: shape 4611686018427387904x4 of"
+             " f64 is too large", at("over.npy"));
     CHECK_FAILS(tide_npy_load(&t, at("over.npy")), want);
 
     write_npy(at("noshape.npy"), 1, "{'descr': '<f4', 'fortran_order': False}", "", 0);
@@ -451,6 +453,126 @@ static void test_fashion_mnist(void)
     tide_tensor_release(&t);
 }
 
+/* ---------------------------------------------------------------- sizes (issue 12) */
+
+/* Shapes and row ranges whose sizes do not fit in 64 bits are errors naming them. */
+static void test_npy_sizes(void)
+{
+    char want[600];
+    tide_tensor t = TIDE_TENSOR_EMPTY;
+    /* (0, 2^62, 2^62) has no elements, but its first stride would be 2^124 (UBSan saw the
+     * overflow in the strides) */
+    write_npy(at("zero.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+              "(0, 4611686018427387904, 4611686018427387904), }", "", 0);
+    snprintf(want, sizeof want, "load: '%s' has a malformed header: shape "
+             "0x4611686018427387904x4611686018427387904 of f32 is too large", at("zero.npy"));
+    CHECK_FAILS(tide_npy_load(&t, at("zero.npy")), want);
+    CHECK(t.storage == NULL);
+    /* a zero dim with representable strides still loads, as an empty tensor */
+    write_npy(at("zero2.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+              "(0, 1048576, 1048576), }", "", 0);
+    CHECK_OK(tide_npy_load(&t, at("zero2.npy")));
+    CHECK(t.ndim == 3 && t.shape[0] == 0 && t.shape[2] == 1048576 && t.stride[0] == (int64_t)1 << 40);
+    tide_tensor_release(&t);
+
+    /* rows of a 1000-row file: first + count overflowed and passed the range check */
+    int64_t rows = 1000;
+    tide_tensor src = TIDE_TENSOR_EMPTY;
+    CHECK_OK(tide_tensor_alloc(&src, TIDE_F32, 1, &rows));
+    for (int64_t i = 0; i < rows; i++)
+        ((float *)tide_data(&src))[i] = (float)i;
+    CHECK_OK(tide_npy_save(at("rows.npy"), &src));
+    tide_tensor_release(&src);
+    int64_t big = (int64_t)1 << 62;
+    snprintf(want, sizeof want, "load: rows 4611686018427387905..4611686018427387904 + "
+             "4611686018427387904 asked for, but '%s' has 1000 rows", at("rows.npy"));
+    CHECK_FAILS(tide_npy_load_rows(&t, at("rows.npy"), big, big), want);
+    snprintf(want, sizeof want, "load: rows 2..9223372036854775807 asked for, but '%s' has 1000"
+             " rows", at("rows.npy"));
+    CHECK_FAILS(tide_npy_load_rows(&t, at("rows.npy"), 1, INT64_MAX - 1), want);
+    CHECK(t.storage == NULL);
+    /* the last rows exactly still come (values are their row numbers) */
+    CHECK_OK(tide_npy_load_rows(&t, at("rows.npy"), 990, 10));
+    CHECK(t.ndim == 1 && t.shape[0] == 10 && ((float *)tide_data(&t))[9] == 999.0f);
+    tide_tensor_release(&t);
+}
+
+static void test_idx_sizes(void)
+{
+    char want[600];
+    unsigned char buf[64];
+    tide_tensor t = TIDE_TENSOR_EMPTY;
+    /* 24 bytes: f32, 2^31 x 2^31 (2^64 bytes wrapped to a 64-byte block, then read past it) */
+    uint32_t dims[2] = {0x80000000u, 0x80000000u};
+    size_t h = idx_header(buf, 0x0D, 2, dims);
+    memset(buf + h, 0x3f, 24 - h);
+    write_file(at("wrap.idx"), buf, 24);
+    snprintf(want, sizeof want, "read_idx: '%s' has a malformed header: shape "
+             "2147483648x2147483648 of f32 is too large", at("wrap.idx"));
+    CHECK_FAILS(tide_idx_read(&t, at("wrap.idx")), want);
+    write_gz(at("wrap.idx.gz"), buf, 24);
+    snprintf(want, sizeof want, "read_idx: '%s' has a malformed header: shape "
+             "2147483648x2147483648 of f32 is too large", at("wrap.idx.gz"));
+    CHECK_FAILS(tide_idx_read(&t, at("wrap.idx.gz")), want);
+    /* representable but far beyond the machine (2^32 x 2^32 x 2^8 f64 would be 2^75 bytes;
+     * 2^32 x 2^24 bytes is 64 PiB): an out-of-memory error naming the size, before any read */
+    uint32_t huge[2] = {0xffffffffu, 1u << 24};
+    h = idx_header(buf, 0x08, 2, huge);
+    write_gz(at("huge.idx.gz"), buf, h);
+    CHECK_FAILS(tide_idx_read(&t, at("huge.idx.gz")),
+                "tensor: out of memory allocating 72057594021150720 bytes for a "
+                "4294967295x16777216 u8 tensor");
+    /* a plain file that promises more than it holds fails before allocating */
+    write_file(at("huge.idx"), buf, h);
+    snprintf(want, sizeof want, "read_idx: '%s' is truncated: expected 72057594021150720 bytes"
+             " of data, got 0", at("huge.idx"));
+    CHECK_FAILS(tide_idx_read(&t, at("huge.idx")), want);
+    CHECK(t.storage == NULL);
+}
+
+/* ---------------------------------------------------------------- stale temporaries */
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A save killed midway left NAME.tmp-HOST-PID-N forever (issue 12, 15): the next save to the
+ * same path removes those whose process is gone, and keeps a live process's and another
+ * host's. */
+static void test_stale_temps(void)
+{
+    char host[256], name[3][600];
+    CHECK(gethostname(host, sizeof host) == 0);
+    host[sizeof host - 1] = '\0';
+    pid_t dead = fork();                       /* a process id that surely is gone */
+    if (dead == 0)
+        _exit(0);
+    CHECK(dead > 0 && waitpid(dead, NULL, 0) == dead);
+    snprintf(name[0], sizeof name[0], "%s.tmp-%s-%ld-7", at("stale.npy"), host, (long)dead);
+    snprintf(name[1], sizeof name[1], "%s.tmp-%s-%ld-0", at("stale.npy"), host, (long)getppid());
+    snprintf(name[2], sizeof name[2], "%s.tmp-elsewhere-%s-%ld-0", at("stale.npy"), host,
+             (long)dead);
+    for (int i = 0; i < 3; i++)
+        write_file(name[i], "half a tensor", 13);
+    /* another file's temporary is not this save's business */
+    char other[600];
+    snprintf(other, sizeof other, "%s.tmp-%s-%ld-7", at("other.npy"), host, (long)dead);
+    write_file(other, "x", 1);
+    int64_t two = 2;
+    tide_tensor t = TIDE_TENSOR_EMPTY;
+    CHECK_OK(tide_tensor_zeros(&t, TIDE_F32, 1, &two));
+    CHECK_OK(tide_npy_save(at("stale.npy"), &t));
+    tide_tensor_release(&t);
+    CHECK(!exists(name[0]));
+    CHECK(exists(name[1]) && exists(name[2]) && exists(other));
+    CHECK(exists(at("stale.npy")));
+    for (int i = 1; i < 3; i++)
+        unlink(name[i]);
+    unlink(other);
+}
+
 /* ---------------------------------------------------------------- text */
 
 static void test_format(void)
@@ -515,6 +637,9 @@ int main(void)
     test_idx_synthetic();
     test_idx_errors();
     test_fashion_mnist();
+    test_npy_sizes();
+    test_idx_sizes();
+    test_stale_temps();
     test_format();
     CHECK(leftovers() == 0);
     remove_dir();
