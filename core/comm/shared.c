@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "comm/comm_impl.h"
+#include "tensor/size.h"
 
 #define MAX_WINDOWS 64
 #define MAX_RANKS 256
@@ -47,9 +48,14 @@ tide_status tide_comm_shared_zeros(tide_comm *c, tide_tensor *out, tide_dtype dt
     TIDE_TRY(same_node(c, name));
     shared_window *w = &windows[nwindows];
     memset(w, 0, sizeof *w);
-    size_t es = tide_dtype_size(dt);
-    /* segments padded to 64 bytes keep each rank's tensor aligned */
-    MPI_Aint bytes = (MPI_Aint)(((size_t)n * es + 63) / 64 * 64);
+    size_t es = tide_dtype_size(dt), nbytes;
+    TIDE_TRY(tide_shape_check(1, &n, dt, name, NULL));
+    TIDE_TRY(tide_array_bytes(n, es, name, &nbytes));
+    if (!tide_bytes_possible(nbytes))
+        return tide_fail("%s: out of memory allocating %zu bytes for %lld %s elements", name,
+                         nbytes, (long long)n, tide_dtype_name(dt));
+    /* segments padded to 64 bytes keep each rank's tensor aligned (nbytes < 2^63: no wrap) */
+    MPI_Aint bytes = (MPI_Aint)((nbytes + 63) / 64 * 64);
     MPI_Info info;
     MPI_Info_create(&info);
     MPI_Info_set(info, "alloc_shared_noncontig", "true");   /* each segment near its rank */
@@ -69,7 +75,7 @@ tide_status tide_comm_shared_zeros(tide_comm *c, tide_tensor *out, tide_dtype dt
         MPI_Win_shared_query(w->win, r, &sz, &disp, &w->seg[r]);
     }
     MPI_Win_lock_all(MPI_MODE_NOCHECK, w->win);    /* held for the window's life */
-    memset(mine, 0, (size_t)n * es);
+    memset(mine, 0, nbytes);
     tide_status st = tide_tensor_wrap(out, mine, dt, 1, &n, NULL, NULL);
     if (st != TIDE_OK) {
         MPI_Win_unlock_all(w->win);

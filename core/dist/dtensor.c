@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "ops/random.h"
+#include "tensor/size.h"
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -245,14 +246,12 @@ tide_status tide_dtensor_fill(tide_dtensor *dt, tide_comm *comm, int ndim, const
     if (kind != TIDE_DT_ZEROS && !tide_dtype_is_float(dtype))
         return tide_fail("%s: expected a float dtype (f32 or f64), got %s", op,
                          tide_dtype_name(dtype));
+    /* the global shape must have representable sizes, so that no rank's row offsets wrap */
+    TIDE_TRY(tide_shape_check(ndim, shape, dtype, op, NULL));
     int64_t lshape[TIDE_MAX_DIMS], row_elems = 1;
     memcpy(lshape, shape, sizeof(int64_t) * (size_t)ndim);
-    for (int k = 0; k < ndim; k++) {
-        if (shape[k] < 0)
-            return tide_fail("%s: negative size %lld in dim %d", op, (long long)shape[k], k + 1);
-        if (k > 0)
-            row_elems *= shape[k];
-    }
+    for (int k = 1; k < ndim; k++)
+        row_elems *= shape[k];
     int64_t start;
     tide_dtensor_block_rows(shape[0], comm->size, comm->rank, &start, &lshape[0]);
     int64_t *counts = block_counts(shape[0], comm->size);

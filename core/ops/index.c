@@ -7,6 +7,7 @@
 #include "ops/index.h"
 
 #include "tensor/iter.h"
+#include "tensor/size.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -369,8 +370,9 @@ static tide_status count_bins(const int64_t *v, int64_t n, int64_t minlength, in
         if (v[i] < 0)
             return tide_fail("bincount: negative value %lld at position %lld", (long long)v[i],
                              (long long)i + 1);
-        if (v[i] >= *nbins)
-            *nbins = v[i] + 1;
+        if (v[i] >= *nbins && !tide_add_fits(v[i], 1, nbins))
+            return tide_fail("bincount: value %lld at position %lld needs more bins than fit in"
+                             " 64 bits", (long long)v[i], (long long)i + 1);
     }
     return TIDE_OK;
 }
@@ -405,9 +407,9 @@ tide_status tide_bincount(tide_tensor *out, const tide_tensor *t, const tide_ten
     int64_t n = t->shape[0], nbins = 0;
     int fw = weights && tide_dtype_is_float(weights->dtype);
     /* one buffer: the values, then the weights */
-    int64_t *v = malloc((size_t)(n > 0 ? 2 * n : 1) * sizeof *v);
-    if (!v)
-        return tide_fail("bincount: out of memory for %lld elements", (long long)n);
+    void *buf;
+    TIDE_TRY(tide_alloc_array(&buf, n, 2 * sizeof(int64_t), "bincount"));
+    int64_t *v = buf;
     load_i64(v, t);
     int made = !out->storage;
     void *acc = NULL;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/size.h"
+
 /* Flush a subnormal to zero (see ops_nn.h): a select the compiler vectorises. */
 #define FTZ(v, tmin) ((v) > -(tmin) && (v) < (tmin) ? 0 : (v))
 #define TMIN_float FLT_MIN
@@ -430,9 +432,10 @@ tide_status tide_add_colsum(tide_tensor *acc, const tide_tensor *x, int accumula
         return tide_fail("add_colsum_: the receiver must be contiguous");
     int64_t rows = x->shape[0], cols = x->shape[1];
     double stack[1024];
-    double *s = cols <= 1024 ? stack : malloc((size_t)cols * sizeof(double));
-    if (!s)
-        return tide_fail("add_colsum_: out of memory for %lld columns", (long long)cols);
+    void *heap = NULL;
+    if (cols > 1024)   /* x may be an expanded view: cols is any size */
+        TIDE_TRY(tide_alloc_array(&heap, cols, sizeof(double), "add_colsum_"));
+    double *s = cols <= 1024 ? stack : heap;
     tide_tensor xc = TIDE_TENSOR_EMPTY;
     tide_status st = tide_contiguous(&xc, x);
     if (st == TIDE_OK) {

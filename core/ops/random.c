@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "tensor/iter.h"
+#include "tensor/size.h"
 
 #define TWO_PI 6.283185307179586476925286766559
 
@@ -205,10 +206,14 @@ tide_status tide_random_perm(tide_tensor *t, uint64_t key, uint64_t first, int64
     int64_t n = t->shape[0];
     if (n == 0)
         return TIDE_OK;
-    TIDE_TRY(check_holds(t->dtype, base, base + n - 1, "randperm"));
-    int64_t *p = malloc((size_t)n * sizeof *p);
-    if (!p)
-        return tide_fail("randperm: out of memory for %lld elements", (long long)n);
+    int64_t last;
+    if (!tide_add_fits(base, n - 1, &last))
+        return tide_fail("randperm: %lld values from %lld go past 2^63-1", (long long)n,
+                         (long long)base);
+    TIDE_TRY(check_holds(t->dtype, base, last, "randperm"));
+    void *buf;   /* t may be a view of any size (an expanded one): the bytes are checked */
+    TIDE_TRY(tide_alloc_array(&buf, n, sizeof(int64_t), "randperm"));
+    int64_t *p = buf;
     for (int64_t i = 0; i < n; i++)
         p[i] = base + i;
     for (int64_t i = n - 1; i > 0; i--) {

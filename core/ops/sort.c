@@ -2,6 +2,7 @@
 #include "ops/sort.h"
 
 #include "tensor/iter.h"
+#include "tensor/size.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -144,15 +145,20 @@ typedef struct {
 
 static tide_status buf_alloc(sort_buf *b, int64_t n, const char *op)
 {
-    size_t sz = (size_t)(n > 0 ? n : 1);
-    b->k = malloc(sz * sizeof *b->k);
-    b->k2 = malloc(sz * sizeof *b->k2);
-    b->p = malloc(sz * sizeof *b->p);
-    b->p2 = malloc(sz * sizeof *b->p2);
-    if (!b->k || !b->k2 || !b->p || !b->p2) {
-        free(b->k); free(b->k2); free(b->p); free(b->p2);
-        return tide_fail("%s: out of memory for %lld elements", op, (long long)n);
+    void *k = NULL, *k2 = NULL, *p = NULL, *p2 = NULL;
+    /* n may be a view's dim (an expanded one is any size): the byte counts are checked */
+    tide_status st = tide_alloc_array(&k, n, sizeof *b->k, op);
+    if (st == TIDE_OK)
+        st = tide_alloc_array(&k2, n, sizeof *b->k2, op);
+    if (st == TIDE_OK)
+        st = tide_alloc_array(&p, n, sizeof *b->p, op);
+    if (st == TIDE_OK)
+        st = tide_alloc_array(&p2, n, sizeof *b->p2, op);
+    if (st != TIDE_OK) {
+        free(k); free(k2); free(p); free(p2);
+        return st;
     }
+    b->k = k, b->k2 = k2, b->p = p, b->p2 = p2;
     return TIDE_OK;
 }
 
