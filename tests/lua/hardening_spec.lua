@@ -104,6 +104,21 @@ describe("sizes that do not fit in 64 bits (issue 12, 1)", function()
   end)
 end)
 
+describe("the k-means kernels' scratch", function()
+  it("checks its byte count: 2^61 farthest rows wrapped to a 0-byte buffer", function()
+    local K = tide.cluster_kernels
+    local x = tide.tensor { { 0, 0 }, { 3, 4 }, { 1, 0 }, { 0, 2 } }
+    local c = tide.tensor { { 0, 0 } }
+    local labels = tide.ones({ 4 }, "i32")
+    fails("kmeans: 2305843009213693952 elements of 8 bytes do not fit in 64 bits",
+          K.farthest, x, c, labels, 1 << 61)
+    -- the two farthest from the one centre: (3, 4) at 25, then (0, 2) at 4
+    local rows, d2 = K.farthest(x, c, labels, 2)
+    assert.are.same({ 2, 4 }, { rows[1], rows[2] })
+    assert.are.same({ 25, 4 }, { d2[1], d2[2] })
+  end)
+end)
+
 describe("sizes the machine cannot hold", function()
   it("fail with an out-of-memory error naming the bytes", function()
     local live = tide.memory().live

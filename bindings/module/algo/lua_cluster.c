@@ -5,6 +5,7 @@
 #include "algo/kmeans.h"
 #include "lua_bindings.h"
 #include "tensor/lua_tensor.h"
+#include "tensor/size.h"
 
 #include <stdlib.h>
 
@@ -169,9 +170,14 @@ static void push_rows(lua_State *L, const int64_t *rows, int64_t n)
         p[i] = rows[i] + 1;
 }
 
-/* A scratch buffer owned by a userdata on the stack, so an error frees it through the GC. */
-static void *scratch(lua_State *L, size_t bytes)
+/* A scratch buffer of n elements owned by a userdata on the stack, so an error frees it
+ * through the GC. n comes from the caller: its byte count is checked, not wrapped. */
+static void *scratch(lua_State *L, int64_t n, size_t elem)
 {
+    size_t bytes = 0;
+    tide_lua_check(L, tide_array_bytes(n, elem, "kmeans", &bytes));
+    if (!tide_bytes_possible(bytes))
+        luaL_error(L, "kmeans: out of memory allocating %I bytes", (lua_Integer)bytes);
     return lua_newuserdatauv(L, bytes ? bytes : 1, 0);
 }
 
@@ -184,8 +190,8 @@ static int k_farthest(lua_State *L)
     tide_tensor *labels = tide_lua_checktensor(L, 3);
     lua_Integer m = luaL_checkinteger(L, 4);
     luaL_argcheck(L, m >= 0, 4, "expected a count >= 0");
-    int64_t *rows = scratch(L, sizeof(int64_t) * (size_t)m);
-    double *d2 = scratch(L, sizeof(double) * (size_t)m);
+    int64_t *rows = scratch(L, m, sizeof(int64_t));
+    double *d2 = scratch(L, m, sizeof(double));
     int64_t found;
     tide_lua_check(L, tide_kmeans_farthest(x, c, labels, 1, m, rows, d2, &found));
     push_rows(L, rows, found);
@@ -219,7 +225,7 @@ static int k_sample(lua_State *L)
     int64_t off = luaL_checkinteger(L, 6);
     int64_t count;
     tide_lua_check(L, tide_kmeans_sample(mind, w, scale, seed, stream, off, NULL, &count));
-    int64_t *rows = scratch(L, sizeof(int64_t) * (size_t)count);
+    int64_t *rows = scratch(L, count, sizeof(int64_t));
     tide_lua_check(L, tide_kmeans_sample(mind, w, scale, seed, stream, off, rows, &count));
     push_rows(L, rows, count);
     return 1;
@@ -249,7 +255,7 @@ static int k_plusplus(lua_State *L)
     uint64_t seed = check_seed(L, 4);
     int trials = (int)luaL_optinteger(L, 5, 0);
     luaL_argcheck(L, k >= 1, 3, "expected k >= 1");
-    int64_t *rows = scratch(L, sizeof(int64_t) * (size_t)k);
+    int64_t *rows = scratch(L, k, sizeof(int64_t));
     tide_lua_check(L, tide_kmeans_plusplus(x, w, k, trials, seed, rows));
     push_rows(L, rows, k);
     return 1;
