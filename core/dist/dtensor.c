@@ -31,7 +31,8 @@ static int64_t row_bytes(const tide_tensor *t)
 {
     int64_t b = (int64_t)tide_dtype_size(t->dtype);
     for (int d = 1; d < t->ndim; d++)
-        b *= t->shape[d];
+        if (!tide_mul_fits(b, t->shape[d], &b))
+            return -1;   /* an expanded view's row can be any size: redistribute refuses it */
     return b;
 }
 
@@ -409,9 +410,16 @@ static tide_status pack_all(tide_tensor *sendbuf, const tide_dtensor *const *in,
     int64_t shape[TIDE_MAX_DIMS] = {rows, rb_all};
     if (n == 1)
         memcpy(shape, in[0]->local.shape, sizeof shape);
-    void *buf = send_scratch((size_t)(rows * rb_all));
+    /* a tensor riding along may be an expanded view: its rows need not fit in memory */
+    int64_t bytes = 0;
+    if (!tide_mul_fits(rows, rb_all, &bytes)) {
+        free(base);
+        return tide_fail("%s: %lld rows of %lld bytes do not fit in 64 bits", op,
+                         (long long)rows, (long long)rb_all);
+    }
+    void *buf = tide_bytes_possible((size_t)bytes) ? send_scratch((size_t)bytes) : NULL;
     tide_status st = !buf ? tide_fail("%s: out of memory for %lld bytes of rows to send", op,
-                                      (long long)(rows * rb_all))
+                                      (long long)bytes)
                      : n == 1 ? tide_tensor_wrap(sendbuf, buf, in[0]->local.dtype,
                                                  in[0]->local.ndim, shape, NULL, NULL)
                               : tide_tensor_wrap(sendbuf, buf, TIDE_U8, 2, shape, NULL, NULL);
@@ -515,11 +523,18 @@ tide_status tide_dtensor_redistribute(tide_dtensor *out, const tide_dtensor *con
         return tide_fail("%s: out of memory", op);
     int64_t *recv_counts = send + P;
     int64_t rb_all = 0;
-    for (int k = 0; k < n; k++)
-        rb_all += row_bytes(&in[k]->local);
+    int too_big = 0;
+    for (int k = 0; k < n && !too_big; k++) {
+        int64_t rb = row_bytes(&in[k]->local);
+        too_big = rb < 0 || !tide_add_fits(rb_all, rb, &rb_all) ? k + 1 : 0;
+    }
     tide_tensor sendbuf = TIDE_TENSOR_EMPTY, recv = TIDE_TENSOR_EMPTY;
     int32_t *d_of = NULL;
-    tide_status st = plan_sends(in, n, dest, send, &d_of, op);
+    char s1[TIDE_SHAPE_BUF];
+    tide_status st = too_big ? tide_fail("%s: a row of tensor %d (%s) is more bytes than fit in"
+                                         " 64 bits", op, too_big,
+                                         tide_shape_str(&in[too_big - 1]->local, s1, sizeof s1))
+                             : plan_sends(in, n, dest, send, &d_of, op);
     if (st == TIDE_OK)
         st = pack_all(&sendbuf, in, n, d_of, send, rb_all, op);
     free(d_of);

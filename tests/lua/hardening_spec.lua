@@ -87,6 +87,18 @@ describe("sizes that do not fit in 64 bits (issue 12, 1)", function()
           function() return tide.world:shared_zeros(BIG) end)
   end)
 
+  it("are errors for a redistribute whose expanded rows do not fit", function()
+    local dt = tide.dtensor.zeros { 2, 2 }
+    local dest = tide.zeros({ 2 }, "i32")
+    fails("redistribute: a row of tensor 2 (2x2305843009213693952) is more bytes than fit in 64"
+          .. " bits", tide.dtensor.redistribute, { dt, tide.ones { 1, 1 }:expand { 2, 1 << 61 } }, dest)
+    fails("redistribute: out of memory for 8796093022224 bytes of rows to send",
+          tide.dtensor.redistribute, { dt, tide.ones { 1, 1 }:expand { 2, 1 << 40 } }, dest)
+    -- a small expanded view still rides along: 2 rows of 3 ones
+    local moved = tide.dtensor.redistribute({ dt, tide.ones { 1, 3 }:expand { 2, 3 } }, dest)
+    assert.are.equal(6, moved[2]:sum())
+  end)
+
   it("are errors for a view's shape, even with no elements", function()
     fails("view: shape 0x" .. BIG_S .. "x" .. BIG_S .. " of f32 is too large",
           function() return tide.zeros { 0 }:view { 0, BIG, BIG } end)
