@@ -45,6 +45,7 @@ describe("sizes that do not fit in 64 bits (issue 12, 1)", function()
   local too_big = "tensor: shape " .. BIG_S .. " of f32 is too large"
 
   it("are errors for every constructor, and nothing is allocated", function()
+    collectgarbage("collect")
     local live = tide.memory().live
     fails(too_big, tide.empty, { BIG })
     fails(too_big, tide.zeros, { BIG })
@@ -133,6 +134,7 @@ end)
 
 describe("sizes the machine cannot hold", function()
   it("fail with an out-of-memory error naming the bytes", function()
+    collectgarbage("collect")
     local live = tide.memory().live
     fails("tensor: out of memory allocating 4398046511104 bytes for a 1099511627776 f32 tensor",
           tide.zeros, { 1 << 40 })
