@@ -432,10 +432,10 @@ describe("kmeans bad input", function()
 
   it("names the row of a NaN or an infinity", function()
     local bad = x:clone()
-    bad:set(7, 2, 0 / 0)
+    bad:set_(7, 2, 0 / 0)
     assert.has_error(function() cluster.kmeans(bad, 2) end,
       "kmeans: NaN in the data at row 7 (rank 0, local row 7)")
-    bad:set(7, 2, 1):set(3, 4, math.huge)
+    bad:set_(7, 2, 1):set_(3, 4, math.huge)
     assert.has_error(function() cluster.kmeans(bad, 2) end,
       "kmeans: infinity in the data at row 3 (rank 0, local row 3)")
     local m = cluster.kmeans(x, 2)

@@ -41,7 +41,7 @@ describe("dtensor layout", function()
     assert.are.same(counts, dt:row_counts())
     assert.are.equal(offset, dt:row_offset())
     assert.are.same({ P * (P + 1) // 2, 3 }, dt:global_shape())
-    dt.local_:set(1, 2, 5)   -- local_ shares t's storage
+    dt.local_:set_(1, 2, 5)   -- local_ shares t's storage
     assert.are.equal(5, t:get(1, 2))
     local full = dt:full()
     local at = 0

@@ -144,7 +144,7 @@ describe("distributed kmeans on " .. P .. " ranks", function()
 
   it("fails every rank when one rank's rows hold a NaN, naming the rank and row", function()
     local bad = mine:clone()
-    if R == P - 1 then bad:set(3, 2, 0 / 0) end
+    if R == P - 1 then bad:set_(3, 2, 0 / 0) end
     local last_first = (P - 1) * (N // P) + math.min(P - 1, N % P)
     assert.has_error(function() cluster.kmeans(bad, NK, { comm = world }) end,
       ("kmeans: NaN in the data at row %d (rank %d, local row 3)"):format(last_first + 3, P - 1))
