@@ -20,7 +20,7 @@
 local tide = require "tide"
 local args = require "tide.args"
 
-local K = tide.cluster_kernels
+local K = tide._internal.cluster_kernels
 local cluster = {}
 
 -- ------------------------------------------------------------------ options and arguments
@@ -28,7 +28,7 @@ local cluster = {}
 local check_opts, shape_str = args.check_opts, args.shape_str
 
 local function is_dtensor(x)
-  local core = tide._dtensor
+  local core = tide._internal.dtensor
   return core ~= nil and core.is_dtensor(x)
 end
 

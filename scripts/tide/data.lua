@@ -234,7 +234,7 @@ function Loader:batches()
   local idx = self.sampler:indices()
   local m, bs = idx:size(1), self.batch_size
   local x, y = self.x, self.y
-  local take = tide.kernels.take_rows
+  local take = tide._internal.kernels.take_rows
   local bufs = self._bufs
   if bufs == nil then
     bufs = {}

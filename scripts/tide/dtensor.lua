@@ -24,7 +24,7 @@
 -- the same (replicated) number or tensor; over another dim they give a dtensor sharded like dt.
 local tide = require "tide"
 
-local core = tide._dtensor
+local core = tide._internal.dtensor
 local methods = core.methods
 local M = {}
 

@@ -20,7 +20,7 @@
 -- * Options are trailing tables; an unknown key is an error.
 local tide = require "tide"
 
-local K = tide.kernels
+local K = tide._internal.kernels
 local nn = {}
 
 -- ------------------------------------------------------------------ helpers

@@ -11,7 +11,7 @@
 -- buckets), or a table {params, grads} of two lists. The update rules are torch.optim's.
 local tide = require "tide"
 
-local K = tide.kernels
+local K = tide._internal.kernels
 local optim = {}
 
 local check_opts = require("tide.args").check_opts

@@ -4,7 +4,7 @@
 local tide = require "tide"
 local cluster = require "tide.cluster"
 
-local K = tide.cluster_kernels
+local K = tide._internal.cluster_kernels
 
 -- ------------------------------------------------------------------ helpers
 

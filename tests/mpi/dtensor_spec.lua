@@ -323,7 +323,7 @@ describe("dtensor reductions and maps", function()
       "dtensor.zeros: expected a global shape (a table of sizes), got number")
     assert.has_error(function() dtensor.scatter(nil, P, world) end,
       "dtensor.scatter: root " .. P .. " is not a rank (expected 0.." .. P - 1 .. ")")
-    assert.has_error(function() tide._dtensor.like(x, tide.zeros(x.local_:size(1) + 1, 2)) end,
+    assert.has_error(function() tide._internal.dtensor.like(x, tide.zeros(x.local_:size(1) + 1, 2)) end,
       "dtensor.like: expected " .. x.local_:size(1) .. " local rows, got " .. x.local_:size(1) + 1)
     local dest = tide.zeros({ x.local_:size(1) }, "i32")
     assert.has_error(function() dtensor.redistribute({}, dest) end,

@@ -212,6 +212,13 @@ static int l_memory(lua_State *L)
     return 1;
 }
 
+/* tide._internal.deprecated(old, use): the Lua library's deprecated names warn as the C ones do */
+static int l_deprecated(lua_State *L)
+{
+    tide_lua_deprecated(L, luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+    return 0;
+}
+
 static int l_is_tensor(lua_State *L)
 {
     lua_pushboolean(L, luaL_testudata(L, 1, TIDE_TENSOR_MT) != NULL);
@@ -541,6 +548,7 @@ static int meta_newindex(lua_State *L)
 static const luaL_Reg module_funcs[] = {
     {"empty", l_empty}, {"zeros", l_zeros}, {"ones", l_ones}, {"full", l_full},
     {"tensor", l_tensor}, {"memory", l_memory}, {"is_tensor", l_is_tensor},
+    {"deprecated", l_deprecated},
     {NULL, NULL}};
 
 static const luaL_Reg methods[] = {
