@@ -58,7 +58,7 @@ local function local_context(x, opts, where, level, fail)
   level = level + 1
   local xl, comm = nil, opts.comm
   if is_dtensor(x) then
-    xl, comm = x.local_, dtensor_comm(x)   -- opts.comm is not needed: the dtensor has one
+    xl, comm = x.shard, dtensor_comm(x)   -- opts.comm is not needed: the dtensor has one
   elseif tide.is_tensor(x) then
     xl = x
   elseif x ~= nil then
@@ -75,7 +75,7 @@ local function local_context(x, opts, where, level, fail)
   end
   local w = opts.sample_weight
   if not msg and xl and w ~= nil then
-    if is_dtensor(w) then w = w.local_ end
+    if is_dtensor(w) then w = w.shard end
     if not tide.is_tensor(w) then
       msg = ("%s: sample_weight must be a tensor or a dtensor, got %s"):format(where, type(w))
     elseif w:numel() ~= xl:size(1) or w:dim() ~= 1 then

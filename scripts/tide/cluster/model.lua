@@ -13,7 +13,7 @@ local Model = {}
 Model.__index = Model
 
 local function check_rows_for_model(self, x, where)
-  local xl = is_dtensor(x) and x.local_ or x
+  local xl = is_dtensor(x) and x.shard or x
   if not tide.is_tensor(xl) then
     error(("%s: expected a tensor or a dtensor, got %s"):format(where, type(x)), 3)
   end
