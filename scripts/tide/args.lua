@@ -1,25 +1,115 @@
 -- tide.args: the argument checks every Lua module of tide shares, so that a wrong option or
 -- argument reads the same everywhere: "<where>: <what was expected>, got <what came>".
--- Errors are raised at level 3: the caller of the public function that called the check.
+-- Errors are raised at `level` (3 unless given): the caller of the public function that
+-- called the check. An option left nil takes its default; only a default of nil makes it
+-- required ("<where>: <what> is required").
 local M = {}
+
+local function fail(level, fmt, ...)
+  error(fmt:format(...), (level or 3) + 1)
+end
 
 -- Returns opts (or {} when nil) after checking it is a table whose keys are all in known (a
 -- set: {lr = true, ...}); an unknown key is an error naming the known ones.
-function M.check_opts(opts, known, where)
+function M.check_opts(opts, known, where, level)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
+    fail(level, "%s: expected an options table, got %s", where, type(opts))
   end
   for k in pairs(opts) do
     if not known[k] then
       local names = {}
       for n in pairs(known) do names[#names + 1] = n end
       table.sort(names)
-      error(("%s: unknown option '%s' (expected one of: %s)"):format(where, tostring(k),
-        table.concat(names, ", ")), 3)
+      fail(level, "%s: unknown option '%s' (expected one of: %s)", where, tostring(k),
+        table.concat(names, ", "))
     end
   end
   return opts
+end
+
+-- The ranges a number option may be asked to lie in. Each excludes NaN (every comparison with
+-- it is false) and, but for "any", infinities: no option of tide means anything at infinity.
+local RANGES = {
+  ["any"] = function(x) return x == x end,
+  [">= 0"] = function(x) return x >= 0 and x < math.huge end,
+  ["> 0"] = function(x) return x > 0 and x < math.huge end,
+  [">= 1"] = function(x) return x >= 1 and x < math.huge end,
+  ["in [0, 1]"] = function(x) return x >= 0 and x <= 1 end,
+  ["in [0, 1)"] = function(x) return x >= 0 and x < 1 end,
+  ["finite"] = function(x) return x > -math.huge and x < math.huge end,
+}
+
+-- A number v (default when nil) in `range` (a key of RANGES, ">= 0" unless given):
+-- "<where>: <what> must be a number >= 0, got nan".
+function M.number(v, what, where, default, range, level)
+  if v == nil then v = default end
+  if v == nil then fail(level, "%s: %s is required", where, what) end
+  range = range or ">= 0"
+  if type(v) ~= "number" or not RANGES[range](v) then
+    local got = type(v) == "number" and (v ~= v and "NaN" or tostring(v)) or type(v)
+    fail(level, "%s: %s must be %s%s, got %s", where, what,
+      range == "finite" and "a finite number" or "a number",
+      (range == "any" or range == "finite") and "" or " " .. range, got)
+  end
+  return v
+end
+
+-- An integer v (default when nil) of at least min: "<where>: <what> must be an integer of at
+-- least 1, got 0". (A float with an integer value, 2.0, is not an integer here.)
+function M.integer(v, what, where, min, default, level)
+  if v == nil then v = default end
+  if v == nil then fail(level, "%s: %s is required", where, what) end
+  if math.type(v) ~= "integer" or (min and v < min) then
+    if min then
+      fail(level, "%s: %s must be an integer of at least %d, got %s", where, what, min,
+        tostring(v))
+    end
+    fail(level, "%s: %s must be an integer, got %s", where, what, tostring(v))
+  end
+  return v
+end
+
+-- A seed: any integer, 0 when nil.
+function M.seed(v, where, default, level)
+  return M.integer(v, "seed", where, nil, default or 0, (level or 3) + 1)
+end
+
+-- A function or nil.
+function M.func(v, what, where, level)
+  if v ~= nil and type(v) ~= "function" then
+    fail(level, "%s: %s must be a function, got %s", where, what, type(v))
+  end
+  return v
+end
+
+-- A boolean (default when nil).
+function M.boolean(v, what, where, default, level)
+  if v == nil then return default end
+  if type(v) ~= "boolean" then
+    fail(level, "%s: %s must be a boolean, got %s", where, what, type(v))
+  end
+  return v
+end
+
+-- One of the strings in choices (a list; default when nil): '<where>: <what> must be "mean"
+-- or "sum", got max'.
+function M.one_of(v, what, where, choices, default, level)
+  if v == nil then v = default end
+  for _, c in ipairs(choices) do
+    if v == c then return v end
+  end
+  local quoted = {}
+  for i, c in ipairs(choices) do quoted[i] = '"' .. c .. '"' end
+  local list = #quoted == 1 and quoted[1]
+    or table.concat(quoted, ", ", 1, #quoted - 1) .. " or " .. quoted[#quoted]
+  fail(level, "%s: %s must be %s, got %s", where, what, list, tostring(v))
+end
+
+-- Writes "tide: OLD is deprecated, use NEW" to stderr the first time OLD is used (the notice
+-- the C bindings give for theirs, from the same record).
+function M.deprecated(old, use)
+  require("tide")._internal.deprecated(old, use)
 end
 
 -- "3x4" for a tensor's shape ("scalar" for a 0-dim tensor), as the C core writes shapes.

@@ -1,5 +1,5 @@
--- tide.data: data sets as whole tensors, samplers that split them across ranks, and a loader
--- that cuts them into contiguous batches.
+-- tide.data: data sets as whole tensors (Fashion-MNIST, synthetic classes, Gaussian blobs),
+-- samplers that split them across ranks, and a loader that cuts them into contiguous batches.
 --
 --   local train = data.fashion_mnist{split = "train"}      -- train.x: 60000x784 f32 in [0,1]
 --                                                          -- train.y: 60000 i64, labels 1..10
@@ -17,15 +17,8 @@ local tide = require "tide"
 
 local data = {}
 
-local check_opts = require("tide.args").check_opts
-
-local function check_int(v, what, where, min)
-  if math.type(v) ~= "integer" or v < min then
-    error(("%s: %s must be an integer of at least %d, got %s"):format(where, what, min,
-      tostring(v)), 3)
-  end
-  return v
-end
+local args = require "tide.args"
+local check_opts = args.check_opts
 
 -- ------------------------------------------------------------------ Fashion-MNIST
 
@@ -81,15 +74,11 @@ function data.synthetic_classification(opts)
   local where = "data.synthetic_classification"
   opts = check_opts(opts, { n = true, d = true, classes = true, seed = true, separation = true,
     dtype = true }, where)
-  local n = check_int(opts.n, "n", where, 1)
-  local d = check_int(opts.d, "d", where, 1)
-  local classes = check_int(opts.classes, "classes", where, 2)
-  local seed = opts.seed or 0
-  check_int(seed, "seed", where, 0)
-  local sep = opts.separation or 3
-  if type(sep) ~= "number" then
-    error(where .. ": separation must be a number, got " .. type(sep), 2)
-  end
+  local n = args.integer(opts.n, "n", where, 1)
+  local d = args.integer(opts.d, "d", where, 1)
+  local classes = args.integer(opts.classes, "classes", where, 2)
+  local seed = args.integer(opts.seed, "seed", where, 0, 0)
+  local sep = args.number(opts.separation, "separation", where, 3)
   local dtype = opts.dtype or "f32"
   local same = true         -- one data set, whatever the rank
   local centres = tide.randn({ classes, d }, { seed = seed, dtype = dtype, same_on_all_ranks = same })
@@ -99,6 +88,45 @@ function data.synthetic_classification(opts)
   local x = centres:index_select(1, y)
   x:add_(tide.randn({ n, d }, { seed = seed + 2, dtype = dtype, same_on_all_ranks = same }))
   return { x = x, y = y, n = n, classes = classes, name = "synthetic" }
+end
+
+-- Rows first .. first + count − 1 (0-based) of a global data set of n rows, under the block
+-- layout of `size` ranks (rank r gets ⌊n/size⌋ rows, one more for the first n mod size ranks).
+local function block_rows(n, size, rank)
+  local base, extra = n // size, n % size
+  return rank * base + math.min(rank, extra), base + (rank < extra and 1 or 0)
+end
+
+-- blobs{n, d, k, std = 1, box = 5, seed = 0, dtype = "f32", comm = nil}
+--   -> x, centres, labels
+-- Seeded isotropic Gaussian blobs: k centres uniform in [−box, box)^d, every row a centre
+-- picked uniformly plus std · N(0, I). With comm, x holds only this rank's block of rows (the
+-- block layout of dtensors) and labels (i64, 1..k) their true clusters; each rank generates
+-- only its own rows, and they are the same rows for any number of ranks (counter-based
+-- random numbers: row i uses the same counters wherever it lives). centres is k x d.
+function data.blobs(opts)
+  local where = "data.blobs"
+  opts = check_opts(opts, { n = true, d = true, k = true, std = true, box = true, seed = true,
+    dtype = true, comm = true }, where)
+  local n = args.integer(opts.n, "n", where, 1)
+  local d = args.integer(opts.d, "d", where, 1)
+  local k = args.integer(opts.k, "k", where, 1)
+  local std = args.number(opts.std, "std", where, 1)
+  local box = args.number(opts.box, "box", where, 5)
+  local seed = args.seed(opts.seed, where)
+  local dtype = opts.dtype or "f32"
+  local comm = opts.comm
+  local first, count = 0, n
+  if comm ~= nil then first, count = block_rows(n, comm.size, comm.rank) end
+  local g = tide.rng(seed, { same_on_all_ranks = true })
+  local centres = tide.rand({ k, d }, { generator = g, dtype = dtype })
+  centres:mul_(2 * box):add_(-box)
+  g:set_counter(k * d + first)
+  local labels = tide.randint(1, k + 1, { count }, { generator = g, dtype = "i64" })
+  g:set_counter(k * d + n + first * d)
+  local x = tide.randn({ count, d }, { generator = g, dtype = dtype })
+  x:mul_(std):add_(centres:index_select(1, labels))
+  return x, centres, labels
 end
 
 -- ------------------------------------------------------------------ samplers
@@ -117,7 +145,7 @@ function data.DistributedSampler(opts)
   local where = "data.DistributedSampler"
   opts = check_opts(opts, { n = true, comm = true, shuffle = true, seed = true,
     drop_last = true }, where)
-  local n = check_int(opts.n, "n", where, 1)
+  local n = args.integer(opts.n, "n", where, 1)
   local comm = opts.comm or tide.world
   if type(comm) ~= "table" and type(comm) ~= "userdata" then
     error(where .. ": comm must be a communicator, got " .. type(comm), 2)
@@ -126,8 +154,7 @@ function data.DistributedSampler(opts)
   if math.type(rank) ~= "integer" or math.type(size) ~= "integer" or rank < 0 or rank >= size then
     error(where .. ": comm must have an integer rank in 0..size-1 and size", 2)
   end
-  local seed = opts.seed or 0
-  check_int(seed, "seed", where, 0)
+  local seed = args.integer(opts.seed, "seed", where, 0, 0)
   local drop_last = opts.drop_last == true
   if drop_last and n < size then
     error(("%s: drop_last with %d samples leaves nothing for %d ranks"):format(where, n, size), 2)
@@ -147,7 +174,7 @@ end
 
 -- The permutation of the next indices() call is drawn from seed + epoch.
 function Sampler:set_epoch(e)
-  check_int(e, "epoch", "DistributedSampler.set_epoch", 0)
+  args.integer(e, "epoch", "DistributedSampler.set_epoch", 0)
   self.epoch = e
 end
 
@@ -202,7 +229,7 @@ function data.DataLoader(dataset, opts)
   end
   opts = check_opts(opts, { batch_size = true, sampler = true, shuffle = true, seed = true,
     drop_last = true }, where)
-  local bs = check_int(opts.batch_size, "batch_size", where, 1)
+  local bs = args.integer(opts.batch_size, "batch_size", where, 1)
   local sampler = opts.sampler
   if sampler == nil then
     sampler = data.Sampler { n = n, shuffle = opts.shuffle == true, seed = opts.seed or 0 }
@@ -234,7 +261,7 @@ function Loader:batches()
   local idx = self.sampler:indices()
   local m, bs = idx:size(1), self.batch_size
   local x, y = self.x, self.y
-  local take = tide.kernels.take_rows
+  local take = tide._internal.kernels.take_rows
   local bufs = self._bufs
   if bufs == nil then
     bufs = {}

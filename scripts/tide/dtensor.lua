@@ -1,6 +1,6 @@
 -- tide.dtensor: tensors sharded by rows across a communicator, or replicated on it.
 --
--- Each rank holds a block of whole rows (dt.local_, a tensor); the dtensor knows every rank's
+-- Each rank holds a block of whole rows (dt.shard, a tensor); the dtensor knows every rank's
 -- row count, so dt:global_shape(), dt:row_counts() and dt:row_offset() need no messages. Ranks
 -- are 0-based (MPI's); dims and row indices are 1-based (Lua's). Functions marked collective
 -- must be called on every rank of the communicator, in the same order.
@@ -23,8 +23,9 @@
 -- Reductions over every element or over dim 1 (the rows) are collective and give every rank
 -- the same (replicated) number or tensor; over another dim they give a dtensor sharded like dt.
 local tide = require "tide"
+local args = require "tide.args"
 
-local core = tide._dtensor
+local core = tide._internal.dtensor
 local methods = core.methods
 local M = {}
 
@@ -72,19 +73,10 @@ local fill_opts = { dtype = true, seed = true, generator = true, comm = true }
 local default_generator
 
 local function create(kind, op, shape, opts)
-  opts = opts or {}
   if type(shape) ~= "table" then
     error(op .. ": expected a global shape (a table of sizes), got " .. type(shape), 3)
   end
-  if type(opts) ~= "table" then
-    error(op .. ": expected an options table, got " .. type(opts), 3)
-  end
-  for k in pairs(opts) do
-    if not fill_opts[k] then
-      error(string.format("%s: unknown option '%s' (expected one of: comm, dtype, generator, seed)",
-        op, tostring(k)), 3)
-    end
-  end
+  opts = args.check_opts(opts, fill_opts, op, 4)
   local comm = comm_or_world(opts.comm)
   if kind == "zeros" then
     return core.fill(comm, shape, opts.dtype, kind)
@@ -95,9 +87,7 @@ local function create(kind, op, shape, opts)
   local key, first
   local gen = opts.generator
   if opts.seed ~= nil then
-    if math.type(opts.seed) ~= "integer" then
-      error(op .. ": option 'seed' must be an integer, got " .. tostring(opts.seed), 3)
-    end
+    args.seed(opts.seed, op, nil, 4)
     key, first = tide.rng(opts.seed, { same_on_all_ranks = true }):key(), 0
   else
     if gen == nil then
@@ -183,7 +173,7 @@ function M.redistribute(tbl, dest, comm)
   local moved = core.redistribute(list, dest, comm)
   local out = {}
   for i, k in ipairs(names) do
-    out[k] = M.is_dtensor(list[i]) and moved[i] or moved[i].local_
+    out[k] = M.is_dtensor(list[i]) and moved[i] or moved[i].shard
   end
   return out
 end
@@ -196,7 +186,7 @@ end
 
 -- 1-based dim (negative from the end) -> 1..ndim, raising the tensor ops' message otherwise
 local function norm_dim(dt, dim, op)
-  local ndim = #dt.local_:shape()
+  local ndim = #dt.shard:shape()
   if math.type(dim) ~= "integer" then
     error(op .. ": expected an integer dim, got " .. tostring(dim), 3)
   end
@@ -239,7 +229,7 @@ end
 
 -- a sum over every element or over the rows (dim 1), as every rank sees it
 local function total_sum(dt, dim)
-  local l = dt.local_
+  local l = dt.shard
   if dt:is_replicated() then
     return dim and l:sum(1) or l:sum()
   end
@@ -252,14 +242,14 @@ end
 
 function methods:sum(dim)
   if dim ~= nil and norm_dim(self, dim, "sum") ~= 1 then
-    return row_result(self, self.local_:sum(norm_dim(self, dim, "sum")))
+    return row_result(self, self.shard:sum(norm_dim(self, dim, "sum")))
   end
   return total_sum(self, dim)
 end
 
 function methods:mean(dim)
   if dim ~= nil and norm_dim(self, dim, "mean") ~= 1 then
-    return row_result(self, self.local_:mean(norm_dim(self, dim, "mean")))
+    return row_result(self, self.shard:mean(norm_dim(self, dim, "mean")))
   end
   if dim then
     local s = total_sum(self, dim)
@@ -271,7 +261,7 @@ end
 local function extreme(dt, dim, want_max)
   local op = want_max and "max" or "min"
   local name = want_max and "max" or "min"
-  local l = dt.local_
+  local l = dt.shard
   if dim ~= nil and norm_dim(dt, dim, op) ~= 1 then
     local values = l[name](l, norm_dim(dt, dim, op))
     return row_result(dt, values)
@@ -306,10 +296,10 @@ end
 --- each row's entries along dim > 1 (a dtensor). p may be math.huge (the largest |x|).
 function methods:norm(p, dim)
   p = p or 2
-  if type(p) ~= "number" or p < 0 then
+  if type(p) ~= "number" or not (p >= 0) then   -- not NaN either
     error("norm: expected p >= 0, got " .. tostring(p), 2)
   end
-  local l = self.local_
+  local l = self.shard
   if dim ~= nil and norm_dim(self, dim, "norm") ~= 1 then
     return row_result(self, l:norm(p, norm_dim(self, dim, "norm")))
   end
@@ -339,9 +329,9 @@ function methods:matmul(w)
     if not w:is_replicated() then
       error("matmul: expected a replicated right operand, got a sharded dtensor", 2)
     end
-    w = w.local_
+    w = w.shard
   end
-  return row_result(self, self.local_:matmul(w))
+  return row_result(self, self.shard:matmul(w))
 end
 
 --- dt:map(fn): fn(local rows) -> a tensor of this rank's new rows (any row count, the same
@@ -350,7 +340,7 @@ function methods:map(fn)
   if type(fn) ~= "function" then
     error("map: expected a function, got " .. type(fn), 2)
   end
-  local r = fn(self.local_)
+  local r = fn(self.shard)
   if not tide.is_tensor(r) then
     error("map: the function returned " .. type(r) .. ", expected a tensor", 2)
   end

@@ -4,9 +4,18 @@
 -- and the Lua library's modules, loaded on first use (tide.nn, tide.placement, ...).
 local core = require "tide.core"
 
-local tide = {}
+-- What the core exports for the Lua library's own use (kernels, method tables, the dtensor
+-- type, the deprecation notice) sits under one hidden name, tide._internal, apart from the API.
+local INTERNAL = { methods = true, kernels = true, cluster_kernels = true, _dtensor = true,
+  comm_methods = true, deprecated = true }
+
+local tide = { _internal = {} }
 for name, fn in pairs(core) do
-  tide[name] = fn
+  if INTERNAL[name] then
+    tide._internal[(name:gsub("^_", ""))] = fn
+  else
+    tide[name] = fn
+  end
 end
 
 -- Submodules written in Lua load lazily, so `require "tide"` stays cheap.

@@ -20,7 +20,7 @@
 -- * Options are trailing tables; an unknown key is an error.
 local tide = require "tide"
 
-local K = tide.kernels
+local K = tide._internal.kernels
 local nn = {}
 
 -- ------------------------------------------------------------------ helpers
@@ -64,16 +64,7 @@ local function buffer_like(self, key, x)
 end
 
 local function want_input_grad(opts, where)
-  if opts == nil then return true end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(where, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if k ~= "input_grad" then
-      error(("%s: unknown option '%s' (expected one of: input_grad)"):format(where, tostring(k)), 3)
-    end
-  end
-  return opts.input_grad ~= false
+  return check_opts(opts, { input_grad = true }, where, 4).input_grad ~= false
 end
 
 -- ------------------------------------------------------------------ Module: the base class
@@ -227,12 +218,13 @@ function Module:_params_by_name(out, prefix)
   for _, name in ipairs(self._params or {}) do out[prefix .. name] = self[name] end
 end
 
--- Converts parameters (and drops buffers) to dtype "f32" or "f64"; gradients are zeroed.
-function Module:to(dtype)
+-- Converts the module's parameters (and drops its buffers) to dtype "f32" or "f64" in place,
+-- and returns it; gradients are zeroed.
+function Module:to_(dtype)
   if dtype ~= "f32" and dtype ~= "f64" then
-    error(("%s.to: expected \"f32\" or \"f64\", got %s"):format(self.__name, tostring(dtype)), 2)
+    error(("%s.to_: expected \"f32\" or \"f64\", got %s"):format(self.__name, tostring(dtype)), 2)
   end
-  for _, m in ipairs(self.modules or {}) do m:to(dtype) end
+  for _, m in ipairs(self.modules or {}) do m:to_(dtype) end
   for _, name in ipairs(self._params or {}) do
     self[name] = self[name]:to(dtype)
     self["grad_" .. name] = tide.zeros(self[name]:shape(), dtype)
@@ -240,6 +232,12 @@ function Module:to(dtype)
   self.dtype = dtype
   self:_reset_buffers()
   return self
+end
+
+-- module:to, the name before the mutation rule (it changes the module, so it ends in _).
+function Module:to(dtype)
+  args.deprecated("module:to", "module:to_")
+  return self:to_(dtype)
 end
 
 function Module:_reset_buffers()
@@ -373,10 +371,7 @@ local Dropout = nn.class("nn.Dropout")
 -- it is the identity.
 function nn.Dropout(p, opts)
   check_opts(opts, {}, "nn.Dropout")
-  p = p == nil and 0.5 or p
-  if type(p) ~= "number" or p < 0 or p > 1 then
-    error("nn.Dropout: p must be a number in [0, 1], got " .. tostring(p), 2)
-  end
+  p = args.number(p, "p", "nn.Dropout", 0.5, "in [0, 1]")
   return setmetatable({ p = p, training = true }, Dropout)
 end
 
@@ -511,24 +506,28 @@ end
 -- crit:forward(input, target) -> loss (a Lua number); crit:backward(input, target) -> the
 -- gradient of the loss with respect to input.
 
+-- A criterion of class cls from its options: reduction = "mean" (the default) or "sum".
+local function criterion(cls, opts)
+  opts = check_opts(opts, { reduction = true }, cls.__name, 4)
+  local red = args.one_of(opts.reduction, "reduction", cls.__name, { "mean", "sum" }, "mean", 4)
+  return setmetatable({ reduction = red }, cls)
+end
+
+local function describe_criterion(self)
+  return ("%s(%s)"):format(self.__name, self.reduction)
+end
+
 local CrossEntropyLoss = nn.class("nn.CrossEntropyLoss")
 
 -- CrossEntropyLoss{reduction = "mean" | "sum"}: log-softmax and negative log-likelihood fused
 -- in one kernel. input: batch x classes logits; target: i32/i64 labels 1..classes.
 function nn.CrossEntropyLoss(opts)
-  opts = check_opts(opts, { reduction = true }, "nn.CrossEntropyLoss")
-  local red = opts.reduction or "mean"
-  if red ~= "mean" and red ~= "sum" then
-    error(("nn.CrossEntropyLoss: reduction must be \"mean\" or \"sum\", got %s"):format(
-      tostring(red)), 2)
-  end
-  return setmetatable({ reduction = red, _opts = { reduction = red, grad = true } },
-    CrossEntropyLoss)
+  local self = criterion(CrossEntropyLoss, opts)
+  self._opts = { reduction = self.reduction, grad = true }
+  return self
 end
 
-function CrossEntropyLoss:describe()
-  return ("nn.CrossEntropyLoss(%s)"):format(self.reduction)
-end
+CrossEntropyLoss.describe = describe_criterion
 
 local function ce(self, input, target)
   check_2d(input, "nn.CrossEntropyLoss")
@@ -559,17 +558,10 @@ local NLLLoss = nn.class("nn.NLLLoss")
 -- NLLLoss{reduction = "mean" | "sum"} (Torch7's ClassNLLCriterion): the negative of
 -- input[i][target[i]], for input log-probabilities (LogSoftMax's output, batch x classes) and
 -- i32/i64 targets 1..classes.
-function nn.NLLLoss(opts)
-  opts = check_opts(opts, { reduction = true }, "nn.NLLLoss")
-  local red = opts.reduction or "mean"
-  if red ~= "mean" and red ~= "sum" then
-    error(("nn.NLLLoss: reduction must be \"mean\" or \"sum\", got %s"):format(tostring(red)), 2)
-  end
-  return setmetatable({ reduction = red }, NLLLoss)
-end
+function nn.NLLLoss(opts) return criterion(NLLLoss, opts) end
 nn.ClassNLLCriterion = nn.NLLLoss
 
-function NLLLoss:describe() return ("nn.NLLLoss(%s)"):format(self.reduction) end
+NLLLoss.describe = describe_criterion
 
 -- The targets as a batch x 1 index, after checking them against the input's classes.
 local function nll_index(input, target)
@@ -613,16 +605,9 @@ end
 local MSELoss = nn.class("nn.MSELoss")
 
 -- MSELoss{reduction = "mean" | "sum"}: the mean (or sum) of squared differences.
-function nn.MSELoss(opts)
-  opts = check_opts(opts, { reduction = true }, "nn.MSELoss")
-  local red = opts.reduction or "mean"
-  if red ~= "mean" and red ~= "sum" then
-    error(("nn.MSELoss: reduction must be \"mean\" or \"sum\", got %s"):format(tostring(red)), 2)
-  end
-  return setmetatable({ reduction = red }, MSELoss)
-end
+function nn.MSELoss(opts) return criterion(MSELoss, opts) end
 
-function MSELoss:describe() return ("nn.MSELoss(%s)"):format(self.reduction) end
+MSELoss.describe = describe_criterion
 
 local function mse_check(input, target)
   check_tensor(input, "nn.MSELoss")

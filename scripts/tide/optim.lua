@@ -11,22 +11,11 @@
 -- buckets), or a table {params, grads} of two lists. The update rules are torch.optim's.
 local tide = require "tide"
 
-local K = tide.kernels
+local K = tide._internal.kernels
 local optim = {}
 
-local check_opts = require("tide.args").check_opts
-
-local function number_opt(opts, key, default, where, min)
-  local v = opts[key]
-  if v == nil then v = default end
-  if type(v) ~= "number" then
-    error(("%s: %s must be a number, got %s"):format(where, key, type(v)), 3)
-  end
-  if v ~= v or (min and v < min) then
-    error(("%s: %s must be at least %g, got %g"):format(where, key, min or 0, v), 3)
-  end
-  return v
-end
+local args = require "tide.args"
+local check_opts, number = args.check_opts, args.number
 
 local function param_source(model, where)
   if type(model) == "table" and type(model.parameters) == "function" then
@@ -43,31 +32,32 @@ local function param_source(model, where)
     type(model)), 3)
 end
 
+-- An optimizer class: its methods look themselves up in it; its name is in error messages.
+local function class(name)
+  local c = { __name = name }
+  c.__index = c
+  return c
+end
+
 -- ------------------------------------------------------------------ SGD
 
-local SGD = {}
-SGD.__index = SGD
-SGD.__name = "optim.SGD"
+local SGD = class("optim.SGD")
 
 -- SGD(model, {lr, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false})
 function optim.SGD(model, opts)
   local where = "optim.SGD"
   opts = check_opts(opts, { lr = true, momentum = true, dampening = true, weight_decay = true,
     nesterov = true }, where)
-  if opts.lr == nil then error("optim.SGD: lr is required", 2) end
   local self = setmetatable({
-    lr = number_opt(opts, "lr", nil, where, 0),
-    momentum = number_opt(opts, "momentum", 0, where, 0),
-    dampening = number_opt(opts, "dampening", 0, where, 0),
-    weight_decay = number_opt(opts, "weight_decay", 0, where, 0),
-    nesterov = opts.nesterov == true,
+    lr = number(opts.lr, "lr", where),
+    momentum = number(opts.momentum, "momentum", where, 0),
+    dampening = number(opts.dampening, "dampening", where, 0),
+    weight_decay = number(opts.weight_decay, "weight_decay", where, 0),
+    nesterov = args.boolean(opts.nesterov, "nesterov", where, false),
     buffers = {},
     step_count = 0,
     _params = param_source(model, where),
   }, SGD)
-  if opts.nesterov ~= nil and type(opts.nesterov) ~= "boolean" then
-    error("optim.SGD: nesterov must be a boolean, got " .. type(opts.nesterov), 2)
-  end
   if self.nesterov and (self.momentum <= 0 or self.dampening ~= 0) then
     error("optim.SGD: nesterov needs momentum > 0 and dampening 0", 2)
   end
@@ -78,10 +68,7 @@ end
 -- configuration table (lr, momentum, dampening, weight_decay, nesterov), so a schedule that
 -- changes opt.lr takes effect at the next step.
 function SGD:step()
-  local lr = self.lr
-  if type(lr) ~= "number" then
-    error("optim.SGD: lr must be a number, got " .. type(lr), 2)
-  end
+  number(self.lr, "lr", "optim.SGD")   -- a schedule or the caller may have set it
   local ps, gs = self._params()
   local bufs, first = self.buffers, self.step_count == 0
   for i = 1, #ps do
@@ -122,9 +109,7 @@ end
 
 -- ------------------------------------------------------------------ Adam
 
-local Adam = {}
-Adam.__index = Adam
-Adam.__name = "optim.Adam"
+local Adam = class("optim.Adam")
 
 -- Adam(model, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0,
 --              decoupled = false})  -- decoupled = true is AdamW
@@ -133,17 +118,17 @@ function optim.Adam(model, opts)
   opts = check_opts(opts, { lr = true, betas = true, eps = true, weight_decay = true,
     decoupled = true }, where)
   local betas = opts.betas or { 0.9, 0.999 }
-  if type(betas) ~= "table" or type(betas[1]) ~= "number" or type(betas[2]) ~= "number"
-      or betas[1] < 0 or betas[1] >= 1 or betas[2] < 0 or betas[2] >= 1 then
+  local function beta(b) return type(b) == "number" and b >= 0 and b < 1 end   -- not NaN
+  if type(betas) ~= "table" or not beta(betas[1]) or not beta(betas[2]) then
     error("optim.Adam: betas must be two numbers in [0, 1), as {0.9, 0.999}", 2)
   end
   return setmetatable({
-    lr = number_opt(opts, "lr", 1e-3, where, 0),
+    lr = number(opts.lr, "lr", where, 1e-3),
     beta1 = betas[1],
     beta2 = betas[2],
-    eps = number_opt(opts, "eps", 1e-8, where, 0),
-    weight_decay = number_opt(opts, "weight_decay", 0, where, 0),
-    decoupled = opts.decoupled == true,
+    eps = number(opts.eps, "eps", where, 1e-8),
+    weight_decay = number(opts.weight_decay, "weight_decay", where, 0),
+    decoupled = args.boolean(opts.decoupled, "decoupled", where, false),
     m = {}, v = {},
     step_count = 0,
     _params = param_source(model, where),
@@ -151,9 +136,7 @@ function optim.Adam(model, opts)
 end
 
 function Adam:step()
-  if type(self.lr) ~= "number" then
-    error("optim.Adam: lr must be a number, got " .. type(self.lr), 2)
-  end
+  number(self.lr, "lr", "optim.Adam")
   local ps, gs = self._params()
   local t = self.step_count + 1
   for i = 1, #ps do
@@ -194,61 +177,56 @@ end
 -- A schedule owns opt.lr: sched:step() advances one epoch (or whatever unit you call it at)
 -- and sets opt.lr; sched:get_lr() is the current value.
 
-local function check_optimizer(opt, where)
-  if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
-    error(where .. ": expected an optimizer (optim.SGD or optim.Adam)", 3)
-  end
-end
+local Schedule = {}
+Schedule.__index = Schedule
 
-local StepLR = {}
-StepLR.__index = StepLR
-
--- StepLR(opt, {step_size, gamma = 0.1}): lr = base_lr * gamma^floor(epoch / step_size).
-function optim.StepLR(opt, opts)
-  local where = "optim.StepLR"
-  check_optimizer(opt, where)
-  opts = check_opts(opts, { step_size = true, gamma = true }, where)
-  local step_size = opts.step_size
-  if math.type(step_size) ~= "integer" or step_size < 1 then
-    error("optim.StepLR: step_size must be a positive integer, got " .. tostring(step_size), 2)
-  end
-  return setmetatable({ opt = opt, base_lr = opt.lr, epoch = 0, step_size = step_size,
-    gamma = number_opt(opts, "gamma", 0.1, where, 0) }, StepLR)
-end
-
-function StepLR:get_lr()
-  return self.base_lr * self.gamma ^ (self.epoch // self.step_size)
-end
-
-function StepLR:step()
+-- sched:step() advances one epoch and sets opt.lr to the schedule's value for it.
+function Schedule:step()
   self.epoch = self.epoch + 1
   self.opt.lr = self:get_lr()
   return self.opt.lr
 end
 
-local Cosine = {}
-Cosine.__index = Cosine
+-- Defines optim[name](opt, opts), a schedule whose options are checked by checks[key](value,
+-- where) (in key order; errors name the constructor's caller) and whose lr is get_lr(self).
+local function define(name, checks, get_lr)
+  local class = setmetatable({ get_lr = get_lr }, Schedule)
+  class.__index = class
+  local where, known, keys = "optim." .. name, {}, {}
+  for k in pairs(checks) do known[k], keys[#keys + 1] = true, k end
+  table.sort(keys)
+  optim[name] = function(opt, opts)
+    if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
+      error(where .. ": expected an optimizer (optim.SGD or optim.Adam)", 2)
+    end
+    opts = check_opts(opts, known, where)
+    local self = setmetatable({ opt = opt, base_lr = opt.lr, epoch = 0 }, class)
+    for _, k in ipairs(keys) do self[k] = checks[k](opts[k], where) end
+    return self
+  end
+end
+
+local function count(key)
+  return function(v, where) return args.integer(v, key, where, 1, nil, 4) end
+end
+
+local function rate(key, default)
+  return function(v, where) return number(v, key, where, default, ">= 0", 4) end
+end
+
+-- StepLR(opt, {step_size, gamma = 0.1}): lr = base_lr * gamma^floor(epoch / step_size).
+define("StepLR", { step_size = count("step_size"), gamma = rate("gamma", 0.1) }, function(self)
+  return self.base_lr * self.gamma ^ (self.epoch // self.step_size)
+end)
 
 -- CosineAnnealingLR(opt, {t_max, eta_min = 0}):
 -- lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2, held at eta_min after
 -- t_max.
-function optim.CosineAnnealingLR(opt, opts)
-  local where = "optim.CosineAnnealingLR"
-  check_optimizer(opt, where)
-  opts = check_opts(opts, { t_max = true, eta_min = true }, where)
-  local t_max = opts.t_max
-  if math.type(t_max) ~= "integer" or t_max < 1 then
-    error("optim.CosineAnnealingLR: t_max must be a positive integer, got " .. tostring(t_max), 2)
-  end
-  return setmetatable({ opt = opt, base_lr = opt.lr, epoch = 0, t_max = t_max,
-    eta_min = number_opt(opts, "eta_min", 0, where, 0) }, Cosine)
-end
-
-function Cosine:get_lr()
-  local e = math.min(self.epoch, self.t_max)
-  return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * e / self.t_max)) / 2
-end
-
-Cosine.step = StepLR.step
+define("CosineAnnealingLR", { t_max = count("t_max"), eta_min = rate("eta_min", 0) },
+  function(self)
+    local e = math.min(self.epoch, self.t_max)
+    return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * e / self.t_max))
+      / 2
+  end)
 
 return optim

@@ -27,6 +27,7 @@
 -- placement.load(path [, opts]) runs a policy file; placement.stats(dt) reports rows per rank,
 -- imbalance and what the last redistribute moved.
 local tide = require "tide"
+local args = require "tide.args"
 local U = require "tide.placement.util"
 
 local M = {}
@@ -52,13 +53,9 @@ end
 function M.zipf(n, opts)
   local op = "placement.zipf"
   opts = U.check_opts(opts, U.set("exponent", "domain", "seed", "stream"), op)
-  local s, K = opts.exponent or 1.1, opts.domain or 100000
-  if type(s) ~= "number" or s <= 0 then
-    error(op .. ": option 'exponent' must be a number > 0, got " .. tostring(s), 2)
-  end
-  if math.type(K) ~= "integer" or K < 1 then
-    error(op .. ": option 'domain' must be an integer >= 1, got " .. tostring(K), 2)
-  end
+  local s = args.number(opts.exponent, "exponent", op, 1.1, "> 0")
+  local K = args.integer(opts.domain, "domain", op, 1, 100000)
+  local seed, stream = args.seed(opts.seed, op), args.integer(opts.stream, "stream", op, 0, 0)
   local cdf, acc = {}, 0
   for k = 1, K do
     acc = acc + k ^ -s
@@ -68,7 +65,7 @@ function M.zipf(n, opts)
     cdf[k] = cdf[k] / acc
   end
   cdf[K] = 1
-  local u = tide.rand({ n }, { dtype = "f64", seed = U.seed_of(opts, op), stream = opts.stream or 0 })
+  local u = tide.rand({ n }, { dtype = "f64", seed = seed, stream = stream })
   -- the first k whose cumulative probability reaches u; positions are 1-based, so they are k
   return tide.searchsorted(tide.tensor(cdf, "f64"), u)
 end

@@ -29,7 +29,7 @@ local function worker()
   local x = dtensor.rand({ rows, cols }, { seed = 1 })
   -- row i moves to the rank whose block holds its position in a random permutation
   local perm = tide.randperm(rows, { seed = 2, same_on_all_ranks = true })
-  local mine = perm:narrow(1, x:row_offset() + 1, x.local_:size(1)) - 1
+  local mine = perm:narrow(1, x:row_offset() + 1, x.shard:size(1)) - 1
   local dest = placement.split(mine, placement.block_counts(rows, world.size))
   perm = nil
   for r = 1, reps do
@@ -39,7 +39,7 @@ local function worker()
     world:barrier()
     local t = now() - t0
     -- every rank holds its block's count of rows
-    assert(y.local_:size(1) == placement.block_counts(rows, world.size)[world.rank + 1])
+    assert(y.shard:size(1) == placement.block_counts(rows, world.size)[world.rank + 1])
     y:close()
     y = nil
     collectgarbage()

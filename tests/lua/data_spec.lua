@@ -76,6 +76,44 @@ describe("synthetic_classification", function()
   end)
 end)
 
+describe("blobs", function()
+  it("gives every rank its block of the rows one process would make", function()
+    local all, centres, labels = data.blobs { n = 10, d = 3, k = 4, seed = 5, dtype = "f64" }
+    -- the same generator again, as a plain loop: row i is centre labels[i] plus noise
+    local at = 0
+    for rank = 0, 2 do
+      local x, c, l = data.blobs { n = 10, d = 3, k = 4, seed = 5, dtype = "f64",
+        comm = { rank = rank, size = 3 } }
+      assert.are.same(centres:totable(), c:totable())
+      for i = 1, x:size(1) do
+        assert.are.same(all[at + i]:totable(), x[i]:totable())
+        assert.are.equal(labels[at + i], l[i])
+      end
+      at = at + x:size(1)
+    end
+    assert.are.equal(10, at)
+    for i = 1, 10 do
+      assert.is_true(labels[i] >= 1 and labels[i] <= 4)
+    end
+    for _, v in ipairs(centres:view(-1):totable()) do
+      assert.is_true(v >= -5 and v < 5)
+    end
+    -- tide.cluster.blobs is the same generator under its first name
+    local x2 = tide.cluster.blobs { n = 10, d = 3, k = 4, seed = 5, dtype = "f64" }
+    assert.are.same(all:totable(), x2:totable())
+  end)
+
+  it("refuses sizes and spreads that cannot be right", function()
+    assert.has_error(function() data.blobs { d = 2, k = 2 } end, "data.blobs: n is required")
+    assert.has_error(function() data.blobs { n = 4, d = 2, k = 2, std = 0 / 0 } end,
+      "data.blobs: std must be a number >= 0, got NaN")
+    assert.has_error(function() data.blobs { n = 4, d = 2, k = 2, box = -1 } end,
+      "data.blobs: box must be a number >= 0, got -1")
+    assert.has_error(function() data.blobs { n = 4, d = 0, k = 2 } end,
+      "data.blobs: d must be an integer of at least 1, got 0")
+  end)
+end)
+
 describe("DistributedSampler", function()
   it("splits a permutation among ranks: disjoint, complete, same on every rank", function()
     local seen = {}

@@ -4,7 +4,7 @@
 local tide = require "tide"
 local cluster = require "tide.cluster"
 
-local K = tide.cluster_kernels
+local K = tide._internal.cluster_kernels
 
 -- ------------------------------------------------------------------ helpers
 
@@ -432,10 +432,10 @@ describe("kmeans bad input", function()
 
   it("names the row of a NaN or an infinity", function()
     local bad = x:clone()
-    bad:set(7, 2, 0 / 0)
+    bad:set_(7, 2, 0 / 0)
     assert.has_error(function() cluster.kmeans(bad, 2) end,
       "kmeans: NaN in the data at row 7 (rank 0, local row 7)")
-    bad:set(7, 2, 1):set(3, 4, math.huge)
+    bad:set_(7, 2, 1):set_(3, 4, math.huge)
     assert.has_error(function() cluster.kmeans(bad, 2) end,
       "kmeans: infinity in the data at row 3 (rank 0, local row 3)")
     local m = cluster.kmeans(x, 2)
@@ -467,5 +467,30 @@ describe("kmeans bad input", function()
     w[4] = -1
     assert.has_error(function() cluster.kmeans(x, 2, { sample_weight = w }) end,
       "kmeans: sample_weight 4 of rank 0 is -1.0 (weights must be finite and >= 0)")
+  end)
+
+  it("refuses initial centres and options that cannot be right", function()
+    -- NaN centres once gave a NaN inertia and labels all 1
+    local init = tide.zeros({ 2, 4 }, "f64")
+    init:set_(2, 3, 0 / 0)
+    assert.has_error(function() cluster.kmeans(x, 2, { init = init }) end,
+      "kmeans: init has NaN in row 2 (centres must be finite)")
+    init:set_(2, 3, -math.huge)
+    assert.has_error(function() cluster.minibatch_kmeans(x, 2, { init = init }) end,
+      "minibatch_kmeans: init has infinity in row 2 (centres must be finite)")
+    assert.has_error(function() cluster.kmeans(x, 2, { tol = 0 / 0 }) end,
+      "kmeans: tol must be a number >= 0, got NaN")
+    assert.has_error(function() cluster.kmeans(x, 2, { oversampling = 0 }) end,
+      "kmeans: oversampling must be a number > 0, got 0")
+    assert.has_error(function() cluster.kmeans(x, 2, { oversampling = 0 / 0 }) end,
+      "kmeans: oversampling must be a number > 0, got NaN")
+    assert.has_error(function() cluster.minibatch_kmeans(x, 2, { tol = math.huge }) end,
+      "minibatch_kmeans: tol must be a number >= 0, got inf")
+    assert.has_error(function() cluster.minibatch_kmeans(x, 2, { batch_size = 0 }) end,
+      "minibatch_kmeans: batch_size must be an integer of at least 1, got 0")
+    -- the same centres given finite are taken as they are: with max_iter 0 they are the model's
+    init:set_(2, 3, 1)
+    assert.are.same(init:totable(), cluster.kmeans(x, 2, { init = init, max_iter = 0 })
+      .centroids:totable())
   end)
 end)

@@ -1,6 +1,6 @@
 -- The C kernels under tide.nn and tide.optim, checked against plain Lua arithmetic.
 local tide = require "tide"
-local K = tide.kernels
+local K = tide._internal.kernels
 
 local function close(a, b, tol)
   return math.abs(a - b) <= (tol or 1e-6) * math.max(1, math.abs(b))

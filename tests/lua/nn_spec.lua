@@ -365,10 +365,19 @@ nn.Sequential {
       "nn.Sequential.load_state: unexpected entry 'extra'")
   end)
 
-  it("convert to f64", function()
-    local m = mlp():to("f64")
+  it("convert to f64 in place with to_ (and with to, its deprecated name)", function()
+    local m = mlp()
+    local w = m.modules[1].weight:clone()
+    assert.are.equal(m, m:to_("f64"))
     assert.are.equal("f64", m.modules[1].weight:dtype())
     assert.are.equal("f64", m:forward(tide.zeros({ 1, 4 }, "f64")):dtype())
+    -- the same values, converted: f32 -> f64 is exact
+    assert.are.same(w:to("f64"):totable(), m.modules[1].weight:totable())
+    local old = mlp()
+    assert.are.equal(old, old:to("f64"))
+    assert.are.equal("f64", old.modules[4].bias:dtype())
+    assert.has_error(function() m:to_("i32") end,
+      'nn.Sequential.to_: expected "f32" or "f64", got i32')
   end)
 end)
 
@@ -414,6 +423,13 @@ describe("bad input", function()
     assert.has_error(function() nn.Linear(3.5, 2) end, "nn.Linear: in must be a positive integer, got 3.5")
     assert.has_error(function() nn.Linear(3, 0) end, "nn.Linear: out must be a positive integer, got 0")
     assert.has_error(function() nn.Dropout(1.5) end, "nn.Dropout: p must be a number in [0, 1], got 1.5")
+    -- NaN passed `p < 0 or p > 1` and made every mask NaN
+    assert.has_error(function() nn.Dropout(0 / 0) end, "nn.Dropout: p must be a number in [0, 1], got NaN")
+    assert.has_error(function() nn.MSELoss { reduction = "none" } end,
+      'nn.MSELoss: reduction must be "mean" or "sum", got none')
+    assert.has_error(function() nn.NLLLoss { reductoin = "sum" } end,
+      "nn.NLLLoss: unknown option 'reductoin' (expected one of: reduction)")
+    assert.are.equal("nn.NLLLoss(sum)", tostring(nn.NLLLoss { reduction = "sum" }))
     assert.has_error(function() nn.CrossEntropyLoss { reduction = "max" } end,
       'nn.CrossEntropyLoss: reduction must be "mean" or "sum", got max')
     assert.has_error(function() nn.Sequential(nn.ReLU(), 5) end,

@@ -127,9 +127,20 @@ describe("SGD", function()
   it("refuses a bad learning rate and bad options", function()
     local _, _, pair = problem({ 1 }, { 1 })
     assert.has_error(function() optim.SGD(pair, { lr = "fast" }) end,
-      "optim.SGD: lr must be a number, got string")
+      "optim.SGD: lr must be a number >= 0, got string")
     assert.has_error(function() optim.SGD(pair, { lr = -1 }) end,
-      "optim.SGD: lr must be at least 0, got -1")
+      "optim.SGD: lr must be a number >= 0, got -1")
+    -- NaN passed every comparison-based check and turned every parameter into NaN
+    assert.has_error(function() optim.SGD(pair, { lr = 0 / 0 }) end,
+      "optim.SGD: lr must be a number >= 0, got NaN")
+    assert.has_error(function() optim.SGD(pair, { lr = math.huge }) end,
+      "optim.SGD: lr must be a number >= 0, got inf")
+    assert.has_error(function() optim.SGD(pair, { lr = 0.1, momentum = 0 / 0 }) end,
+      "optim.SGD: momentum must be a number >= 0, got NaN")
+    assert.has_error(function() optim.SGD(pair, { lr = 0.1, weight_decay = -0.5 }) end,
+      "optim.SGD: weight_decay must be a number >= 0, got -0.5")
+    assert.has_error(function() optim.SGD(pair, { lr = 0.1, nesterov = 1 }) end,
+      "optim.SGD: nesterov must be a boolean, got number")
     assert.has_error(function() optim.SGD(pair, {}) end, "optim.SGD: lr is required")
     assert.has_error(function() optim.SGD(pair, { lr = 0.1, momentun = 0.9 }) end,
       "optim.SGD: unknown option 'momentun' (expected one of: dampening, lr, momentum, nesterov, weight_decay)")
@@ -139,7 +150,9 @@ describe("SGD", function()
       "optim.SGD: expected a module (with :parameters()) or {params, grads}, got number")
     local opt = optim.SGD(pair, { lr = 0.1 })
     opt.lr = "slow"
-    assert.has_error(function() opt:step() end, "optim.SGD: lr must be a number, got string")
+    assert.has_error(function() opt:step() end, "optim.SGD: lr must be a number >= 0, got string")
+    opt.lr = -0.1
+    assert.has_error(function() opt:step() end, "optim.SGD: lr must be a number >= 0, got -0.1")
   end)
 end)
 
@@ -157,9 +170,18 @@ describe("Adam", function()
   it("refuses bad options", function()
     local _, _, pair = problem({ 1 }, { 1 })
     assert.has_error(function() optim.Adam(pair, { lr = {} }) end,
-      "optim.Adam: lr must be a number, got table")
+      "optim.Adam: lr must be a number >= 0, got table")
+    assert.has_error(function() optim.Adam(pair, { lr = -1e-3 }) end,
+      "optim.Adam: lr must be a number >= 0, got -0.001")
+    assert.has_error(function() optim.Adam(pair, { eps = 0 / 0 }) end,
+      "optim.Adam: eps must be a number >= 0, got NaN")
     assert.has_error(function() optim.Adam(pair, { betas = { 0.9 } }) end,
       "optim.Adam: betas must be two numbers in [0, 1), as {0.9, 0.999}")
+    assert.has_error(function() optim.Adam(pair, { betas = { 0 / 0, 0.999 } }) end,
+      "optim.Adam: betas must be two numbers in [0, 1), as {0.9, 0.999}")
+    local opt = optim.Adam(pair, {})
+    opt.lr = 0 / 0
+    assert.has_error(function() opt:step() end, "optim.Adam: lr must be a number >= 0, got NaN")
   end)
 end)
 
@@ -184,7 +206,15 @@ describe("schedules", function()
     end
     assert.is_true(math.abs(opt.lr - 0.1) < 1e-15)
     assert.has_error(function() optim.CosineAnnealingLR(opt, { t_max = 0 }) end,
-      "optim.CosineAnnealingLR: t_max must be a positive integer, got 0")
+      "optim.CosineAnnealingLR: t_max must be an integer of at least 1, got 0")
+    assert.has_error(function() optim.CosineAnnealingLR(opt, { t_max = 2, eta_min = -1 }) end,
+      "optim.CosineAnnealingLR: eta_min must be a number >= 0, got -1")
+    assert.has_error(function() optim.StepLR(opt, { step_size = 2, gamma = 0 / 0 }) end,
+      "optim.StepLR: gamma must be a number >= 0, got NaN")
+    assert.has_error(function() optim.StepLR(opt, { gamma = 0.5 }) end,
+      "optim.StepLR: step_size is required")
+    assert.has_error(function() optim.StepLR(opt, { step_size = 2, gama = 0.5 }) end,
+      "optim.StepLR: unknown option 'gama' (expected one of: gamma, step_size)")
     assert.has_error(function() optim.StepLR({}, { step_size = 1 }) end,
       "optim.StepLR: expected an optimizer (optim.SGD or optim.Adam)")
   end)

@@ -320,17 +320,30 @@ describe("placement errors", function()
     assert.has_error(function() placement.weighted { weights = { 1, -2 } } end,
       "placement.weighted: weight 2 must be a number >= 0, got -2")
     assert.has_error(function() placement.consistent_hash { bounded_load = 0.5 } end,
-      "placement.consistent_hash: option 'bounded_load' must be a number >= 1, got 0.5")
+      "placement.consistent_hash: bounded_load must be a number >= 1, got 0.5")
+    -- NaN passed `c < 1` and gave every rank a NaN quota
+    assert.has_error(function() placement.consistent_hash { bounded_load = 0 / 0 } end,
+      "placement.consistent_hash: bounded_load must be a number >= 1, got NaN")
+    assert.has_error(function() placement.consistent_hash { weights = { 1, 0 / 0 } } end,
+      "placement.consistent_hash: weight 2 must be a number >= 0, got NaN")
+    assert.has_error(function() placement.weighted { weights = { 1, math.huge } } end,
+      "placement.weighted: weight 2 must be a number >= 0, got inf")
+    assert.has_error(function() placement.zipf(10, { exponent = 0 / 0 }) end,
+      "placement.zipf: exponent must be a number > 0, got NaN")
+    assert.has_error(function() placement.zipf(10, { stream = -1 }) end,
+      "placement.zipf: stream must be an integer of at least 0, got -1")
+    assert.has_error(function() placement.hash { seed = 1.5 } end,
+      "placement.hash: seed must be an integer, got 1.5")
     assert.has_error(function() placement.consistent_hash { vnodes = 0 } end,
-      "placement.consistent_hash: option 'vnodes' must be an integer >= 1, got 0")
+      "placement.consistent_hash: vnodes must be an integer of at least 1, got 0")
     assert.has_error(function() placement.range.sampled { samples_per_rank = 0 } end,
-      "placement.range.sampled: option 'samples_per_rank' must be an integer >= 1, got 0")
+      "placement.range.sampled: samples_per_rank must be an integer of at least 1, got 0")
     assert.has_error(function() placement.adaptive { window = 0 } end,
-      "placement.adaptive: option 'window' must be an integer >= 1, got 0")
+      "placement.adaptive: window must be an integer of at least 1, got 0")
     assert.has_error(function() placement.stats(tide.zeros(2)) end,
       "placement.stats: expected a dtensor, got 2 f32")
     assert.has_error(function() placement.zipf(10, { domain = 0 }) end,
-      "placement.zipf: option 'domain' must be an integer >= 1, got 0")
+      "placement.zipf: domain must be an integer of at least 1, got 0")
   end)
 end)
 

@@ -57,7 +57,7 @@ describe("tensor views", function()
     assert.are.same({ 1, 0, 0, 4 }, t[1]:totable())
     t[3] = 9
     assert.are.same({ 9, 9, 9, 9 }, t[3]:totable())
-    t:select(2, 1):set(2, -5)
+    t:select(2, 1):set_(2, -5)
     assert.are.equal(-5, t:get(2, 1))
   end)
 
@@ -137,5 +137,78 @@ describe("tensor memory", function()
     end
     collectgarbage()
     assert.is_true(tide.memory().live <= peak_before + 16 * 1024 * 1024)
+  end)
+end)
+
+describe("scalars stored into a tensor", function()
+  local NAN = 0 / 0
+  local function stores(dt, v) -- every entry point, each on a fresh tensor
+    return {
+      full = function() return tide.full({ 2 }, v, dt) end,
+      fill_ = function() return tide.zeros(2, dt):fill_(v) end,
+      set_ = function() return tide.zeros(2, dt):set_(1, v) end,
+      index = function() local t = tide.zeros(2, dt); t[1] = v; return t end,
+      row = function() local t = tide.zeros({ 2, 2 }, dt); t[1] = v; return t end,
+      tensor = function() return tide.tensor({ v }, dt) end,
+    }
+  end
+  local function names(entry)
+    return ({ index = "tensor index", row = "tensor index", tensor = "tensor" })[entry] or entry
+  end
+
+  it("refuses NaN and infinities for an integer dtype at every entry point", function()
+    for _, dt in ipairs { "i32", "i64", "u8" } do
+      for _, bad in ipairs { { NAN, "NaN" }, { math.huge, "inf" }, { -math.huge, "-inf" } } do
+        for entry, f in pairs(stores(dt, bad[1])) do
+          assert.has_error(f, ("%s: %s cannot be stored in an %s tensor (integers have no NaN " ..
+            "or infinity)"):format(names(entry), bad[2], dt))
+        end
+      end
+    end
+  end)
+
+  it("refuses numbers outside the dtype's range, integers and floats alike", function()
+    local cases = { { "i32", 2147483648 }, { "i32", -2147483649 }, { "i32", 1e12 },
+      { "u8", 256 }, { "u8", -1 }, { "u8", -1.5 }, { "i64", 2 ^ 63 }, { "i64", -2 ^ 64 } }
+    for _, c in ipairs(cases) do
+      for entry, f in pairs(stores(c[1], c[2])) do
+        assert.has_error(f, ("%s: %s is out of range for %s"):format(names(entry),
+          tostring(c[2]), c[1]))
+      end
+    end
+    assert.has_error(function() tide.full({ 1 }, 1e300, "f32") end,
+      "full: 1e+300 is out of range for f32 (finite values up to 3.4028235e38)")
+  end)
+
+  it("keeps the edges of each range and truncates floats toward zero", function()
+    local edges = { i32 = { -2147483648, 2147483647 }, u8 = { 0, 255 },
+      i64 = { math.mininteger, math.maxinteger } }
+    for dt, e in pairs(edges) do
+      for entry, f in pairs(stores(dt, e[1])) do
+        assert.are.equal(e[1], f():view(-1)[1], entry .. " " .. dt)
+      end
+      assert.are.same({ e[2], e[2] }, tide.full({ 2 }, e[2], dt):totable())
+      assert.are.same({ e[2], e[2] }, tide.zeros(2, dt):fill_(e[2]):totable())
+    end
+    assert.are.same({ 2, -2 }, tide.tensor({ 2.9, -2.9 }, "i32"):totable())
+    assert.are.equal(255, tide.full({ 1 }, 255.99, "u8")[1])
+    -- floats hold NaN and infinities
+    local f = tide.full({ 1 }, NAN, "f32")
+    assert.is_true(f[1] ~= f[1])
+    assert.are.equal(-math.huge, tide.zeros(1, "f64"):fill_(-math.huge)[1])
+  end)
+
+  it("leaves t:to(dtype) with NumPy's wrap-around", function()
+    -- what astype does: floats truncate, out-of-range integers wrap, no error
+    assert.are.same({ 44, 255, 2 }, tide.tensor({ 300, -1, 2 }, "i64"):to("u8"):totable())
+    assert.are.same({ 1, -1 }, tide.tensor({ 1.7, -1.7 }, "f64"):to("i32"):totable())
+  end)
+
+  it("keeps t:set as a deprecated alias of t:set_", function()
+    local t = tide.zeros(3, "i64")
+    assert.are.equal(t, t:set(2, 7))
+    assert.are.same({ 0, 7, 0 }, t:totable())
+    assert.has_error(function() t:set(2, 0 / 0) end,
+      "set_: NaN cannot be stored in an i64 tensor (integers have no NaN or infinity)")
   end)
 end)

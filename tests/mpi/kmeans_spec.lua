@@ -37,7 +37,7 @@ end
 local function rel(a, b) return math.abs(a - b) / math.abs(b) end
 
 local function local_labels(labels)
-  return tide.is_tensor(labels) and labels or labels.local_
+  return tide.is_tensor(labels) and labels or labels.shard
 end
 
 -- Σ over ranks of the local Σ ‖x − c_label‖², recomputed in plain Lua.
@@ -62,10 +62,10 @@ describe("distributed kmeans on " .. P .. " ranks", function()
     assert.is_true(rel(m.inertia, recomputed(mine, m.labels, m.centroids)) < 1e-6)
     assert.is_true(tide.dtensor.is_dtensor(m.labels))
     assert.are.same({ N }, m.labels:global_shape())
-    assert.are.equal("i32", m.labels.local_:dtype())
+    assert.are.equal("i32", m.labels.shard:dtype())
     local p = m:predict(dt)
     assert.is_true(tide.dtensor.is_dtensor(p))
-    assert.are.same(m.labels.local_:totable(), p.local_:totable())
+    assert.are.same(m.labels.shard:totable(), p.shard:totable())
     local dist = m:transform(dt)
     assert.are.same({ N, NK }, dist:global_shape())
   end)
@@ -144,7 +144,7 @@ describe("distributed kmeans on " .. P .. " ranks", function()
 
   it("fails every rank when one rank's rows hold a NaN, naming the rank and row", function()
     local bad = mine:clone()
-    if R == P - 1 then bad:set(3, 2, 0 / 0) end
+    if R == P - 1 then bad:set_(3, 2, 0 / 0) end
     local last_first = (P - 1) * (N // P) + math.min(P - 1, N % P)
     assert.has_error(function() cluster.kmeans(bad, NK, { comm = world }) end,
       ("kmeans: NaN in the data at row %d (rank %d, local row 3)"):format(last_first + 3, P - 1))

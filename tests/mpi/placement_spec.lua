@@ -88,7 +88,7 @@ describe("policies across ranks", function()
     local p = placement.hash { seed = 2 }
     local out = dtensor.redistribute({ x = x, key = mine }, p:assign(mine, world))
     assert.are.equal(#out.key, p:assign(out.key, P):eq(tide.full({ #out.key }, me, "i32")):sum())
-    assert.are.equal(0, (out.x.local_:view(-1) - out.key:to("f64")):abs():sum())
+    assert.are.equal(0, (out.x.shard:view(-1) - out.key:to("f64")):abs():sum())
     assert.are.equal(total, sum_all(#out.key))
     local st = placement.stats(out.x)
     assert.are.equal(total, st.total)
@@ -142,7 +142,7 @@ describe("adaptive placement", function()
     local policy = placement.adaptive { window = 3 }
     local before = 0
     for _ = 1, 3 do
-      local rows = x.local_:size(1)
+      local rows = x.shard:size(1)
       local secs = step(rows, slow)
       policy:observe(rows, secs)
       before = before + world:allreduce(secs, "max")
@@ -150,7 +150,7 @@ describe("adaptive placement", function()
     local y = policy:rebalance(x)
     local after = 0
     for _ = 1, 3 do
-      after = after + slowest(y.local_:size(1), slow)
+      after = after + slowest(y.shard:size(1), slow)
     end
     assert.is_true(after <= 0.7 * before, string.format("%.4f -> %.4f", before, after))
     -- shares approach 2:1 (fast:slow); only the surplus moved
@@ -165,9 +165,9 @@ describe("adaptive placement", function()
     -- a second rebalance with the same measurements moves nothing
     assert.are.equal(0, placement.stats(policy:rebalance(y)).moved_rows)
     -- and the aligned form moves keys with the rows
-    local keys = tide.arange(x.local_:size(1)) + x:row_offset()
+    local keys = tide.arange(x.shard:size(1)) + x:row_offset()
     local moved = policy:rebalance { x = x, key = keys }
-    assert.are.equal(moved.x.local_:size(1), #moved.key)
+    assert.are.equal(moved.x.shard:size(1), #moved.key)
   end)
 end)
 
@@ -196,8 +196,8 @@ describe("policy files", function()
     local x = dtensor.from_local(tide.full({ 5 + me, 2 }, me), world)
     local y = x:redistribute(policy:assign(tide.arange(5 + me), world))
     local from = (me - 1) % P
-    assert.are.same({ 5 + from, 2 }, y.local_:shape())
-    assert.are.equal(from, y.local_:max())
+    assert.are.same({ 5 + from, 2 }, y.shard:shape())
+    assert.are.equal(from, y.shard:max())
     world:barrier()
     if me == 0 then
       os.remove(path)

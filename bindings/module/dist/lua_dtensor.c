@@ -2,7 +2,7 @@
  *
  * A dtensor is a full userdata of metatable "tide.dtensor" holding a tide_dtensor; user value 1
  * is the communicator object it lives on (kept alive while the dtensor is), user value 2 the
- * tensor box of its local rows (what dt.local_ returns). The box is made before the core fills
+ * tensor box of its local rows (what dt.shard returns). The box is made before the core fills
  * the dtensor, so the GC owns it from the first moment. The Lua face (scripts/tide/dtensor.lua)
  * adds its methods to tide._dtensor.methods.
  *
@@ -396,12 +396,15 @@ static int dtensor_tostring(lua_State *L)
     return 1;
 }
 
-/* dt.local_ is the local block; any other name is a method. */
+/* dt.shard is the local block (dt.local_ its deprecated name: it read as a mutating method);
+ * any other name is a method. */
 static int dtensor_index(lua_State *L)
 {
     const char *k = lua_tostring(L, 2);
-    if (k && strcmp(k, "local_") == 0) {
+    if (k && (strcmp(k, "shard") == 0 || strcmp(k, "local_") == 0)) {
         check_dtensor(L, 1);
+        if (k[0] == 'l')
+            tide_lua_deprecated(L, "dt.local_", "dt.shard");
         lua_getiuservalue(L, 1, 2);
         return 1;
     }

@@ -1,4 +1,5 @@
-/* lua_tensor.c — the tensor box, argument helpers, creation, views and element access. */
+/* lua_tensor.c — the tensor box, creation, views and element access (lua_args.c reads the
+ * arguments). */
 #include "tensor/lua_tensor.h"
 #include "lua_bindings.h"
 
@@ -89,116 +90,6 @@ static int tensor_close(lua_State *L)
     return 0;
 }
 
-/* ------------------------------------------------------------------ argument helpers */
-
-int64_t tide_lua_index(lua_State *L, lua_Integer i, int64_t size, const char *op, const char *what)
-{
-    int64_t c = i < 0 ? (int64_t)i + size : (int64_t)i - 1;
-    if (i == 0 || c < 0 || c >= size)
-        luaL_error(L, "%s: %s %I out of range (expected 1..%d or -%d..-1)", op, what, i,
-                   (int)size, (int)size);
-    return c;
-}
-
-int64_t tide_lua_checkindex(lua_State *L, int arg, int64_t size, const char *op)
-{
-    return tide_lua_index(L, luaL_checkinteger(L, arg), size, op, "index");
-}
-
-int tide_lua_checkdim(lua_State *L, int arg, int ndim, const char *op)
-{
-    return (int)tide_lua_index(L, luaL_checkinteger(L, arg), ndim, op, "dim");
-}
-
-int tide_lua_checkshape(lua_State *L, int arg, int64_t *shape, const char *op)
-{
-    int n = 0;
-    if (lua_istable(L, arg)) {
-        n = (int)luaL_len(L, arg);
-        if (n > TIDE_MAX_DIMS)
-            luaL_error(L, "%s: %d dims given, at most %d supported", op, n, TIDE_MAX_DIMS);
-        for (int i = 0; i < n; i++) {
-            lua_geti(L, arg, i + 1);
-            int ok;
-            lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok)
-                luaL_error(L, "%s: shape entry %d must be an integer, got %s", op, i + 1,
-                           luaL_typename(L, -1));
-            shape[i] = v;
-            lua_pop(L, 1);
-        }
-        return n;
-    }
-    if (lua_type(L, arg) != LUA_TNUMBER)
-        luaL_error(L, "%s: expected a shape (a table of sizes or sizes as arguments), got %s", op,
-                   luaL_typename(L, arg));
-    while (lua_type(L, arg + n) == LUA_TNUMBER) {
-        if (n == TIDE_MAX_DIMS)
-            luaL_error(L, "%s: more than %d dims given", op, TIDE_MAX_DIMS);
-        int ok;
-        shape[n] = lua_tointegerx(L, arg + n, &ok);
-        if (!ok)
-            luaL_error(L, "%s: size %d must be an integer, got %s", op, n + 1,
-                       lua_tostring(L, arg + n));
-        n++;
-    }
-    return n;
-}
-
-tide_dtype tide_lua_optdtype(lua_State *L, int arg, tide_dtype def)
-{
-    if (lua_isnoneornil(L, arg))
-        return def;
-    const char *name = luaL_checkstring(L, arg);
-    tide_dtype dt;
-    tide_lua_check(L, tide_dtype_parse(name, &dt));
-    return dt;
-}
-
-void tide_lua_checkopts(lua_State *L, int arg, const char *const *known, const char *op)
-{
-    if (lua_isnoneornil(L, arg))
-        return;
-    luaL_checktype(L, arg, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, arg)) {
-        lua_pop(L, 1);
-        int found = 0;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (const char *const *k = known; *k && !found; k++)
-                found = strcmp(*k, lua_tostring(L, -1)) == 0;
-        if (!found) {
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (const char *const *k = known; *k; k++) {
-                luaL_addstring(&b, k == known ? "" : ", ");
-                luaL_addstring(&b, *k);
-            }
-            luaL_pushresult(&b);
-            const char *names = lua_tostring(L, -1);
-            const char *key = luaL_tolstring(L, -2, NULL);
-            luaL_error(L, "%s: unknown option '%s' (expected one of: %s)", op, key, names);
-        }
-    }
-}
-
-void tide_lua_pushelem(lua_State *L, const tide_tensor *t, const int64_t *idx)
-{
-    if (tide_dtype_is_float(t->dtype))
-        lua_pushnumber(L, tide_get_f64(t, idx));
-    else
-        lua_pushinteger(L, tide_get_i64(t, idx));
-}
-
-/* Stores the Lua number at arg into element idx, keeping integers exact. */
-static void store_elem(lua_State *L, tide_tensor *t, const int64_t *idx, int arg)
-{
-    if (lua_isinteger(L, arg))
-        tide_set_i64(t, idx, lua_tointeger(L, arg));
-    else
-        tide_set_f64(t, idx, luaL_checknumber(L, arg));
-}
-
 /* ------------------------------------------------------------------ creation */
 
 /* Shared by zeros/ones/empty/full: shape at 1, then for full the value, then dtype. */
@@ -231,8 +122,9 @@ static int l_full(lua_State *L)
 {
     /* full(shape, value, dtype): the shape must be a table here */
     luaL_checktype(L, 1, LUA_TTABLE);
-    double v = luaL_checknumber(L, 2);
-    tide_fill(create(L, 3, "full"), v);
+    luaL_checknumber(L, 2);
+    tide_tensor *t = create(L, 3, "full");
+    tide_lua_check(L, tide_lua_fill(L, t, 2, "full"));
     return 1;
 }
 
@@ -276,7 +168,7 @@ static void fill_nested(lua_State *L, tide_tensor *t, int64_t *idx, int dim)
             if (lua_isboolean(L, -1))
                 tide_set_i64(t, idx, lua_toboolean(L, -1));
             else
-                store_elem(L, t, idx, lua_gettop(L));
+                tide_lua_storeelem(L, t, idx, lua_gettop(L), "tensor");
         }
         lua_pop(L, 1);
     }
@@ -288,7 +180,7 @@ static int l_tensor(lua_State *L)
     if (lua_type(L, 1) == LUA_TNUMBER) {
         tide_tensor *t = tide_lua_newtensor(L);
         tide_lua_check(L, tide_tensor_alloc(t, dt, 0, NULL));
-        store_elem(L, t, NULL, 1);
+        tide_lua_storeelem(L, t, NULL, 1, "tensor");
         return 1;
     }
     if (tide_lua_totensor(L, 1)) {
@@ -318,6 +210,13 @@ static int l_memory(lua_State *L)
     lua_pushinteger(L, (lua_Integer)tide_memory_peak());
     lua_setfield(L, -2, "peak");
     return 1;
+}
+
+/* tide._internal.deprecated(old, use): the Lua library's deprecated names warn as the C ones do */
+static int l_deprecated(lua_State *L)
+{
+    tide_lua_deprecated(L, luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+    return 0;
 }
 
 static int l_is_tensor(lua_State *L)
@@ -488,6 +387,9 @@ static int m_contiguous(lua_State *L) { return tide_lua_apply1(L, tide_contiguou
 
 static int m_clone(lua_State *L) { return tide_lua_apply1(L, tide_clone); }
 
+/* t:to(dtype): a converted copy with NumPy's astype semantics, so unlike a scalar stored into a
+ * tensor (lua_args.h) it never raises for values: floats truncate toward zero, integers out
+ * of the target's range wrap around, NaN and infinities give what the core's cast gives. */
 static int m_to(lua_State *L)
 {
     tide_tensor *t = tide_lua_checktensor(L, 1);
@@ -510,7 +412,7 @@ static int m_copy_(lua_State *L)
 static int m_fill_(lua_State *L)
 {
     tide_tensor *t = tide_lua_checktensor(L, 1);
-    tide_fill(t, luaL_checknumber(L, 2));
+    tide_lua_check(L, tide_lua_fill(L, t, 2, "fill_"));
     lua_settop(L, 1);
     return 1;
 }
@@ -524,51 +426,32 @@ static int m_zero_(lua_State *L)
 
 /* ------------------------------------------------------------------ elements */
 
-/* Reads an index list: numbers from arg on, or one table at arg. Returns how many. */
-static int read_indices(lua_State *L, const tide_tensor *t, int arg, int last, int64_t *idx,
-                        const char *op)
-{
-    int n;
-    lua_Integer raw[TIDE_MAX_DIMS];
-    if (lua_istable(L, arg)) {
-        n = (int)luaL_len(L, arg);
-        if (n > TIDE_MAX_DIMS) n = TIDE_MAX_DIMS + 1;
-        for (int i = 0; i < n && i < TIDE_MAX_DIMS; i++) {
-            lua_geti(L, arg, i + 1);
-            raw[i] = luaL_checkinteger(L, -1);
-            lua_pop(L, 1);
-        }
-    } else {
-        n = last - arg + 1;
-        for (int i = 0; i < n && i < TIDE_MAX_DIMS; i++)
-            raw[i] = luaL_checkinteger(L, arg + i);
-    }
-    if (n != t->ndim)
-        luaL_error(L, "%s: expected %d indices for a %d-dim tensor, got %d", op, t->ndim, t->ndim, n);
-    for (int d = 0; d < n; d++)
-        idx[d] = tide_lua_index(L, raw[d], t->shape[d], op, "index");
-    return n;
-}
-
 static int m_get(lua_State *L)
 {
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int64_t idx[TIDE_MAX_DIMS];
-    read_indices(L, t, 2, lua_gettop(L), idx, "get");
+    tide_lua_checkindices(L, t, 2, lua_gettop(L), idx, "get");
     tide_lua_pushelem(L, t, idx);
     return 1;
 }
 
-static int m_set(lua_State *L)
+static int m_set_(lua_State *L)
 {
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int top = lua_gettop(L);
     int64_t idx[TIDE_MAX_DIMS];
-    read_indices(L, t, 2, top - 1, idx, "set");
+    tide_lua_checkindices(L, t, 2, top - 1, idx, "set_");
     luaL_checknumber(L, top);
-    store_elem(L, t, idx, top);
+    tide_lua_storeelem(L, t, idx, top, "set_");
     lua_settop(L, 1);
     return 1;
+}
+
+/* t:set, the name before the mutation rule (a method that changes its receiver ends in _) */
+static int m_set(lua_State *L)
+{
+    tide_lua_deprecated(L, "t:set", "t:set_");
+    return m_set_(L);
 }
 
 static void push_table(lua_State *L, const tide_tensor *t, int64_t *idx, int dim)
@@ -639,17 +522,19 @@ static int meta_newindex(lua_State *L)
         luaL_error(L, "tensor index: cannot index a scalar (0-dim) tensor");
     int64_t i = tide_lua_checkindex(L, 2, t->shape[0], "tensor index");
     if (t->ndim == 1 && lua_type(L, 3) == LUA_TNUMBER) {
-        store_elem(L, t, &i, 3);
+        tide_lua_storeelem(L, t, &i, 3, "tensor index");
         return 0;
     }
+    tide_tensor *src = tide_lua_totensor(L, 3);
+    if (!src && lua_type(L, 3) == LUA_TNUMBER)
+        tide_lua_checkscalar(L, 3, t->dtype, "tensor index");   /* before row is held */
     tide_tensor row = TIDE_TENSOR_EMPTY;
     tide_lua_check(L, tide_select(&row, t, 0, i));
-    tide_tensor *src = tide_lua_totensor(L, 3);
     tide_status st;
     if (src) {
         st = tide_copy(&row, src);
     } else if (lua_type(L, 3) == LUA_TNUMBER) {
-        st = tide_fill(&row, lua_tonumber(L, 3));
+        st = tide_lua_fill(L, &row, 3, "tensor index");
     } else {
         tide_tensor_release(&row);
         return luaL_error(L, "tensor index: expected a number or a tensor to assign, got %s",
@@ -663,6 +548,7 @@ static int meta_newindex(lua_State *L)
 static const luaL_Reg module_funcs[] = {
     {"empty", l_empty}, {"zeros", l_zeros}, {"ones", l_ones}, {"full", l_full},
     {"tensor", l_tensor}, {"memory", l_memory}, {"is_tensor", l_is_tensor},
+    {"deprecated", l_deprecated},
     {NULL, NULL}};
 
 static const luaL_Reg methods[] = {
@@ -672,7 +558,7 @@ static const luaL_Reg methods[] = {
     {"permute", m_permute}, {"view", m_view}, {"reshape", m_reshape}, {"expand", m_expand},
     {"unsqueeze", m_unsqueeze}, {"squeeze", m_squeeze}, {"contiguous", m_contiguous},
     {"clone", m_clone}, {"to", m_to}, {"copy_", m_copy_}, {"fill_", m_fill_},
-    {"zero_", m_zero_}, {"get", m_get}, {"set", m_set}, {"totable", m_totable},
+    {"zero_", m_zero_}, {"get", m_get}, {"set_", m_set_}, {"set", m_set}, {"totable", m_totable},
     {"item", m_item}, {"close", tensor_close},
     {NULL, NULL}};
 

@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "tensor/lua_args.h"
 #include "tensor/tensor.h"
 
 #define TIDE_TENSOR_MT "tide.tensor"
@@ -37,26 +38,8 @@ int tide_lua_apply2(lua_State *L, tide_lua_op2 op);
 /* Raises the core's message when st is a failure. Free what you hold before calling. */
 void tide_lua_check(lua_State *L, tide_status st);
 
-/* Lua's 1-based (negative: from the end) index or dim -> C's 0-based, range-checked. The one
- * place this conversion happens. what is "index" or "dim", op names the operation. */
-int64_t tide_lua_index(lua_State *L, lua_Integer i, int64_t size, const char *op, const char *what);
-int64_t tide_lua_checkindex(lua_State *L, int arg, int64_t size, const char *op);
-int tide_lua_checkdim(lua_State *L, int arg, int ndim, const char *op);
-
-/* A shape given as a table {3, 4} at arg, or as numbers from arg on (stops at the first
- * non-number). Returns the dim count. */
-int tide_lua_checkshape(lua_State *L, int arg, int64_t *shape, const char *op);
-/* A dtype name at arg, or def when absent/nil. */
-tide_dtype tide_lua_optdtype(lua_State *L, int arg, tide_dtype def);
-/* Raises when the options table at arg (if any) has a key not in known (NULL-terminated). */
-void tide_lua_checkopts(lua_State *L, int arg, const char *const *known, const char *op);
-
-/* Pushes element idx of t as a Lua integer (integer dtypes) or number. */
-void tide_lua_pushelem(lua_State *L, const tide_tensor *t, const int64_t *idx);
-
 /* After large allocations the core's byte count may far exceed what Lua's GC sees; this asks
  * Lua for a collection when the count has doubled since the last one. */
 void tide_lua_gc_pressure(lua_State *L);
-
 
 #endif

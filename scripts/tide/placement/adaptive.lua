@@ -1,6 +1,7 @@
 -- tide.placement.adaptive: shares in proportion to each rank's measured throughput, and a
 -- rebalance that moves only each rank's surplus.
 local tide = require "tide"
+local args = require "tide.args"
 local U = require "tide.placement.util"
 
 local M = {}
@@ -97,10 +98,7 @@ end
 
 function M.adaptive(opts)
   opts = U.check_opts(opts, U.set("window"), "placement.adaptive")
-  local window = opts.window or 4
-  if math.type(window) ~= "integer" or window < 1 then
-    error("placement.adaptive: option 'window' must be an integer >= 1, got " .. tostring(window), 2)
-  end
+  local window = args.integer(opts.window, "window", "placement.adaptive", 1, 4)
   return setmetatable({ window = window, history = {} }, Adaptive)
 end
 

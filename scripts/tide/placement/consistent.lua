@@ -1,6 +1,7 @@
 -- tide.placement.consistent_hash: a ring of hashed virtual nodes (Karger et al., STOC'97), with
 -- bounded loads (Mirrokni, Thorup, Zadimoghaddam, SODA'18) as an option.
 local tide = require "tide"
+local args = require "tide.args"
 local U = require "tide.placement.util"
 
 local M = {}
@@ -109,19 +110,12 @@ end
 function M.consistent_hash(opts)
   local op = "placement.consistent_hash"
   opts = U.check_opts(opts, U.set("vnodes", "weights", "bounded_load", "seed"), op)
-  local vnodes = opts.vnodes or 100
-  if math.type(vnodes) ~= "integer" or vnodes < 1 then
-    error(op .. ": option 'vnodes' must be an integer >= 1, got " .. tostring(vnodes), 2)
-  end
-  local c = opts.bounded_load
-  if c ~= nil and (type(c) ~= "number" or c < 1) then
-    error(op .. ": option 'bounded_load' must be a number >= 1, got " .. tostring(c), 2)
-  end
   local self = {
-    vnodes = vnodes,
+    vnodes = args.integer(opts.vnodes, "vnodes", op, 1, 100),
     weights = opts.weights and U.check_weights(opts.weights, op),
-    bounded_load = c,
-    seed = U.seed_of(opts, op),
+    bounded_load = opts.bounded_load and args.number(opts.bounded_load, "bounded_load", op, nil,
+      ">= 1"),
+    seed = args.seed(opts.seed, op),
     rings = {},
   }
   return setmetatable(self, Consistent)

@@ -1,6 +1,7 @@
 -- tide.placement's static policies: block, cyclic, hash, range, range.sampled, weighted (see
 -- tide.placement for what each does).
 local tide = require "tide"
+local args = require "tide.args"
 local U = require "tide.placement.util"
 
 local M = {}
@@ -57,7 +58,7 @@ end
 
 function M.hash(opts)
   opts = U.check_opts(opts, U.set("seed"), "placement.hash")
-  return setmetatable({ seed = U.seed_of(opts, "placement.hash") }, Hash)
+  return setmetatable({ seed = args.seed(opts.seed, "placement.hash") }, Hash)
 end
 
 -- range ------------------------------------------------------------------------
@@ -196,11 +197,8 @@ end
 M.range = setmetatable({
   sampled = function(opts)
     opts = U.check_opts(opts, U.set("samples_per_rank"), "placement.range.sampled")
-    local s = opts.samples_per_rank or 256
-    if math.type(s) ~= "integer" or s < 1 then
-      error("placement.range.sampled: option 'samples_per_rank' must be an integer >= 1, got "
-        .. tostring(s), 2)
-    end
+    local s = args.integer(opts.samples_per_rank, "samples_per_rank", "placement.range.sampled",
+      1, 256)
     return setmetatable({ samples_per_rank = s }, Sampled)
   end,
 }, {
@@ -245,7 +243,7 @@ function M.weighted(opts)
   if W <= 0 then
     error(op .. ": the weights sum to 0", 2)
   end
-  return setmetatable({ weights = w, seed = U.seed_of(opts, op) }, Weighted)
+  return setmetatable({ weights = w, seed = args.seed(opts.seed, op) }, Weighted)
 end
 
 return M

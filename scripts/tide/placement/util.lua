@@ -3,6 +3,7 @@
 -- into ranks, apportioning, counting, and the option checks every policy constructor uses.
 -- Ranks are 0-based; lists indexed by rank hold rank r at index r + 1.
 local tide = require "tide"
+local args = require "tide.args"
 
 local M = {}
 
@@ -181,7 +182,7 @@ end
 
 -- ---------------------------------------------------------------- policy objects
 
-M.check_opts = require("tide.args").check_opts
+M.check_opts = args.check_opts
 
 function M.set(...)
   local s = {}
@@ -202,23 +203,13 @@ function M.class(name, methods)
   return methods
 end
 
-function M.seed_of(opts, op)
-  local seed = opts.seed or 0
-  if math.type(seed) ~= "integer" then
-    error(op .. ": option 'seed' must be an integer, got " .. tostring(seed), 3)
-  end
-  return seed
-end
-
 -- list of positive numbers
 function M.check_weights(w, op)
   if type(w) ~= "table" or #w == 0 then
     error(op .. ": option 'weights' must be a list of numbers, got " .. type(w), 3)
   end
   for r, v in ipairs(w) do
-    if type(v) ~= "number" or v < 0 or v ~= v then
-      error(string.format("%s: weight %d must be a number >= 0, got %s", op, r, tostring(v)), 3)
-    end
+    args.number(v, "weight " .. r, op, nil, ">= 0", 4)
   end
   return w
 end
