@@ -1,5 +1,6 @@
 # Every test, discovered by file name so that adding a test never means editing this file:
-#   tests/c/test_*.c          a C program linked with libtide           label "c"
+#   tests/c/<folder>/test_*.c a C program linked with libtide, in the   label "c"
+#                             folder of the core part it tests (names unique across folders)
 #   tests/lua/*_spec.lua      busted in one lua5.4 process              label "lua"
 #   tests/mpi/*_spec.lua      busted under mpirun: 1 rank, and 2 and 4 ranks over shared memory and TCP
 #                             (a failure on any rank fails the test)    label "mpi"
@@ -28,10 +29,14 @@ if(TIDE_SANITIZE)
        "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0")
 endif()
 
-file(GLOB C_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/c/test_*.c)
+file(GLOB_RECURSE C_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/c/test_*.c)
 foreach(src ${C_TESTS})
   get_filename_component(name ${src} NAME_WE)
+  if(TARGET ${name})
+    message(FATAL_ERROR "two C tests are named ${name}: ${src} and another in tests/c/")
+  endif()
   add_executable(${name} ${src})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/c)   # check.h
   target_link_libraries(${name} PRIVATE tide)
   add_test(NAME c_${name} COMMAND ${name})
   set_tests_properties(c_${name} PROPERTIES LABELS c TIMEOUT 120 ENVIRONMENT "${TIDE_TEST_ENV}")

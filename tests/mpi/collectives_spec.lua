@@ -41,8 +41,30 @@ for _, mode in ipairs(modes) do
       tide.set_debug(false)
     end)
 
-    it("barrier", function()
-      for _ = 1, 3 do world:barrier() end
+    -- A barrier's one promise: no rank leaves it before the last rank has entered it. Each
+    -- rank in turn arrives late (it spins for DELAY seconds first); every rank's exit time
+    -- must then follow the late rank's entry time. tide.now() is one clock for the ranks of a
+    -- node, and the times travel as f64, so only the clock's reading (microseconds) stands
+    -- between them: a barrier that let a rank through early would show it DELAY too soon.
+    it("barrier: a rank that enters late delays every rank's exit", function()
+      local DELAY, SLACK = 0.1, 1e-3
+      for late = 0, N - 1 do
+        world:barrier()                     -- start together
+        if me == late then
+          local t0 = tide.now()
+          while tide.now() - t0 < DELAY do end
+        end
+        local entered = tide.now()
+        world:barrier()
+        local left = tide.now()
+        local times = world:allgather(T({ { entered, left } }, "f64")):totable()
+        local late_entry = times[late + 1][1]
+        for r = 0, N - 1 do
+          assert(times[r + 1][2] >= late_entry - SLACK,
+            ("rank %d left the barrier %.4f s before rank %d entered it"):format(r,
+              late_entry - times[r + 1][2], late))
+        end
+      end
     end)
 
     it("broadcast from every root, every dtype, in place", function()
