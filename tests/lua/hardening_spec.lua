@@ -119,7 +119,7 @@ end)
 
 describe("the k-means kernels' scratch", function()
   it("checks its byte count: 2^61 farthest rows wrapped to a 0-byte buffer", function()
-    local K = tide.cluster_kernels
+    local K = tide._internal.cluster_kernels
     local x = tide.tensor { { 0, 0 }, { 3, 4 }, { 1, 0 }, { 0, 2 } }
     local c = tide.tensor { { 0, 0 } }
     local labels = tide.ones({ 4 }, "i32")

@@ -87,9 +87,9 @@ describe("bad input", function()
 
   it("a non-numeric learning rate", function()
     assert.has_error(function() optim.SGD(model, { lr = "0.1" }) end,
-      "optim.SGD: lr must be a number, got string")
+      "optim.SGD: lr must be a number >= 0, got string")
     assert.has_error(function() optim.Adam(model, { lr = true }) end,
-      "optim.Adam: lr must be a number, got boolean")
+      "optim.Adam: lr must be a number >= 0, got boolean")
   end)
 end)
 
