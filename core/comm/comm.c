@@ -37,7 +37,7 @@ tide_status tide_mpi_fail(int rc, const char *name)
 MPI_Datatype tide_mpi_type(tide_dtype dt)
 {
     switch (dt) {
-#define TYPE_CASE(E, n, T, is_float, rank, digits, lo, hi, npy, mpi, ...) case E: return mpi;
+#define TYPE_CASE(E, n, T, is_float, rank, digits, tmin, lo, hi, npy, mpi, ...) case E: return mpi;
         TIDE_DTYPE_TABLE(TYPE_CASE)
 #undef TYPE_CASE
     }

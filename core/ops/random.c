@@ -72,12 +72,12 @@ void tide_rng_seed(tide_rng *g, uint64_t seed, uint64_t stream)
 
 /* ---------------------------------------------------------------- values of one counter */
 
-/* top `bits` bits of the first word as a fraction in [0, 1); unit = 2^-bits */
-static inline double uniform_at(uint64_t key, uint64_t c, int bits, double unit)
+/* top `bits` bits of the first word as a fraction in [0, 1) */
+static inline double uniform_at(uint64_t key, uint64_t c, int bits)
 {
     uint64_t w0, w1;
     bits_at(key, c, &w0, &w1);
-    return (double)(w0 >> (64 - bits)) * unit;
+    return (double)(w0 >> (64 - bits)) * ldexp(1.0, -bits);
 }
 
 static inline double normal_at(uint64_t key, uint64_t c)
@@ -143,11 +143,11 @@ tide_status tide_random_uniform(tide_tensor *t, uint64_t key, uint64_t first, do
         return tide_fail("uniform: expected finite a <= b, got a = %g, b = %g", a, b);
     double width = b - a;
     /* as many random bits as the dtype's mantissa holds */
-    int bits = tide_dtype_digits(t->dtype);
-    double unit = ldexp(1.0, -bits);
     switch (t->dtype) {
-#define UNIFORM_CASE(E, n, T)                                                           \
-    case E: FILL_BY_COUNTER(T, t, first, a + width * uniform_at(key, c, bits, unit)); break;
+#define UNIFORM_CASE(E, n, T)                                                                   \
+    case E:                                                                                     \
+        FILL_BY_COUNTER(T, t, first, a + width * uniform_at(key, c, TIDE_DTYPE_COL(n, digits))); \
+        break;
         TIDE_FOREACH_FLOAT_DTYPE(UNIFORM_CASE)
 #undef UNIFORM_CASE
     default: break;   /* need_float refused the rest */

@@ -11,7 +11,7 @@ static const struct dtype_info {
     int is_float, rank, digits;
     int64_t lo, hi;
 } info[TIDE_NDTYPES] = {
-#define INFO(E, n, T, is_float, rank, digits, lo, hi, npy, mpi, a1, a2) \
+#define INFO(E, n, T, is_float, rank, digits, tmin, lo, hi, npy, mpi, a1, a2) \
     [E] = {#n, npy, a1, a2, sizeof(T), is_float, rank, digits, lo, hi},
     TIDE_DTYPE_TABLE(INFO)
 #undef INFO

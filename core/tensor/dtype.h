@@ -9,50 +9,64 @@
 #ifndef TIDE_DTYPE_H
 #define TIDE_DTYPE_H
 
+#include <float.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "tensor/tide_error.h"
 
-/* A row: ENUM, name, ctype, is_float, rank, digits, lo, hi, npy, MPI, alias, alias.
+/* A row: ENUM, name, ctype, is_float, rank, digits, tmin, lo, hi, npy, MPI, alias, alias.
  * - rank: the promotion order (the higher rank wins; spaced so a new dtype fits between).
  * - digits: bits of precision (a float's mantissa with its hidden bit; an integer's value bits).
+ * - tmin: a float's smallest normal (kernels flush values below it to zero); 0 for integers.
  * - lo..hi: the integers the dtype holds exactly (every one of them, for a float).
  * - npy: the numpy descriptor written to .npy files.
  * - MPI: a token that only comm/ (which includes mpi.h) ever expands; tensor/ never touches it.
  * - aliases: other names tide_dtype_parse accepts. */
-#define TIDE_DT_F32 TIDE_F32, f32, float, 1, 40, 24, -(INT64_C(1) << 24), INT64_C(1) << 24, \
-    "<f4", MPI_FLOAT, "float", "float32"
-#define TIDE_DT_F64 TIDE_F64, f64, double, 1, 50, 53, -(INT64_C(1) << 53), INT64_C(1) << 53, \
-    "<f8", MPI_DOUBLE, "double", "float64"
-#define TIDE_DT_I32 TIDE_I32, i32, int32_t, 0, 20, 31, INT32_MIN, INT32_MAX, \
+#define TIDE_DT_f32 TIDE_F32, f32, float, 1, 40, 24, FLT_MIN, -(INT64_C(1) << 24), \
+    INT64_C(1) << 24, "<f4", MPI_FLOAT, "float", "float32"
+#define TIDE_DT_f64 TIDE_F64, f64, double, 1, 50, 53, DBL_MIN, -(INT64_C(1) << 53), \
+    INT64_C(1) << 53, "<f8", MPI_DOUBLE, "double", "float64"
+#define TIDE_DT_i32 TIDE_I32, i32, int32_t, 0, 20, 31, 0, INT32_MIN, INT32_MAX, \
     "<i4", MPI_INT32_T, "int", "int32"
-#define TIDE_DT_I64 TIDE_I64, i64, int64_t, 0, 30, 63, INT64_MIN, INT64_MAX, \
+#define TIDE_DT_i64 TIDE_I64, i64, int64_t, 0, 30, 63, 0, INT64_MIN, INT64_MAX, \
     "<i8", MPI_INT64_T, "long", "int64"
-#define TIDE_DT_U8 TIDE_U8, u8, uint8_t, 0, 10, 8, 0, UINT8_MAX, \
+#define TIDE_DT_u8 TIDE_U8, u8, uint8_t, 0, 10, 8, 0, 0, UINT8_MAX, \
     "|u1", MPI_UINT8_T, "byte", "uint8"
 
-/* X(ENUM, name, ctype, is_float, rank, digits, lo, hi, npy, mpi, alias1, alias2) for every
+/* X(ENUM, name, ctype, is_float, rank, digits, tmin, lo, hi, npy, mpi, alias1, alias2) for every
  * dtype, in enum order (floating types first). */
 #define TIDE_DTYPE_TABLE(X) \
-    TIDE_DT_ALL(X, TIDE_DT_F32) TIDE_DT_ALL(X, TIDE_DT_F64) TIDE_DT_ALL(X, TIDE_DT_I32) \
-    TIDE_DT_ALL(X, TIDE_DT_I64) TIDE_DT_ALL(X, TIDE_DT_U8)
+    TIDE_DT_ALL(X, TIDE_DT_f32) TIDE_DT_ALL(X, TIDE_DT_f64) TIDE_DT_ALL(X, TIDE_DT_i32) \
+    TIDE_DT_ALL(X, TIDE_DT_i64) TIDE_DT_ALL(X, TIDE_DT_u8)
 
 /* X(ENUM, name, ctype) for each dtype the kernels compute on, floating types first. */
 #define TIDE_FOREACH_DTYPE(X) \
-    TIDE_DT_3(X, TIDE_DT_F32) TIDE_DT_3(X, TIDE_DT_F64) TIDE_DT_3(X, TIDE_DT_I32) \
-    TIDE_DT_3(X, TIDE_DT_I64) TIDE_DT_3(X, TIDE_DT_U8)
+    TIDE_DT_3(X, TIDE_DT_f32) TIDE_DT_3(X, TIDE_DT_f64) TIDE_DT_3(X, TIDE_DT_i32) \
+    TIDE_DT_3(X, TIDE_DT_i64) TIDE_DT_3(X, TIDE_DT_u8)
 
 /* The same list again, for a dispatch nested inside another (the preprocessor will not expand
  * a macro inside its own expansion). */
 #define TIDE_FOREACH_DTYPE2(X) \
-    TIDE_DT_3B(X, TIDE_DT_F32) TIDE_DT_3B(X, TIDE_DT_F64) TIDE_DT_3B(X, TIDE_DT_I32) \
-    TIDE_DT_3B(X, TIDE_DT_I64) TIDE_DT_3B(X, TIDE_DT_U8)
+    TIDE_DT_3B(X, TIDE_DT_f32) TIDE_DT_3B(X, TIDE_DT_f64) TIDE_DT_3B(X, TIDE_DT_i32) \
+    TIDE_DT_3B(X, TIDE_DT_i64) TIDE_DT_3B(X, TIDE_DT_u8)
 
 /* X(ENUM, name, ctype) for the floating and for the integer dtypes the kernels compute on. */
-#define TIDE_FOREACH_FLOAT_DTYPE(X) TIDE_DT_3(X, TIDE_DT_F32) TIDE_DT_3(X, TIDE_DT_F64)
+#define TIDE_FOREACH_FLOAT_DTYPE(X) TIDE_DT_3(X, TIDE_DT_f32) TIDE_DT_3(X, TIDE_DT_f64)
 #define TIDE_FOREACH_INT_DTYPE(X) \
-    TIDE_DT_3(X, TIDE_DT_I32) TIDE_DT_3(X, TIDE_DT_I64) TIDE_DT_3(X, TIDE_DT_U8)
+    TIDE_DT_3(X, TIDE_DT_i32) TIDE_DT_3(X, TIDE_DT_i64) TIDE_DT_3(X, TIDE_DT_u8)
+
+/* One column of a dtype's row at compile time, for a kernel generated over (E, name, T):
+ * TIDE_DTYPE_COL(name, digits) is 24 for f32. col: is_float, rank, digits, tmin, lo, hi. */
+#define TIDE_DTYPE_COL(name, col) TIDE_DT_COL_(TIDE_DT_PICK_##col, TIDE_DT_##name)
+#define TIDE_DT_COL_(pick, row) TIDE_DT_COL2_(pick, row)
+#define TIDE_DT_COL2_(pick, ...) pick(__VA_ARGS__)
+#define TIDE_DT_PICK_is_float(E, n, T, is_float, ...) is_float
+#define TIDE_DT_PICK_rank(E, n, T, f, rank, ...) rank
+#define TIDE_DT_PICK_digits(E, n, T, f, r, digits, ...) digits
+#define TIDE_DT_PICK_tmin(E, n, T, f, r, d, tmin, ...) tmin
+#define TIDE_DT_PICK_lo(E, n, T, f, r, d, t, lo, ...) lo
+#define TIDE_DT_PICK_hi(E, n, T, f, r, d, t, lo, hi, ...) hi
 
 /* The machinery: a row is a plain comma list, expanded as an argument before the call. */
 #define TIDE_DT_ALL(X, row) TIDE_DT_CALL_(X, row)
