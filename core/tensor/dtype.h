@@ -56,6 +56,10 @@
 #define TIDE_FOREACH_INT_DTYPE(X) \
     TIDE_DT_3(X, TIDE_DT_i32) TIDE_DT_3(X, TIDE_DT_i64) TIDE_DT_3(X, TIDE_DT_u8)
 
+/* X(ENUM, name, ctype) for the dtypes an index tensor may have. Expanded by machinery of its
+ * own, so it nests inside or around any of the lists above. */
+#define TIDE_FOREACH_INDEX_DTYPE(X) TIDE_DT_3C(X, TIDE_DT_i32) TIDE_DT_3C(X, TIDE_DT_i64)
+
 /* One column of a dtype's row at compile time, for a kernel generated over (E, name, T):
  * TIDE_DTYPE_COL(name, digits) is 24 for f32. col: is_float, rank, digits, tmin, lo, hi. */
 #define TIDE_DTYPE_COL(name, col) TIDE_DT_COL_(TIDE_DT_PICK_##col, TIDE_DT_##name)
@@ -75,6 +79,8 @@
 #define TIDE_DT_3_(X, E, name, T, ...) X(E, name, T)
 #define TIDE_DT_3B(X, row) TIDE_DT_3B_(X, row)
 #define TIDE_DT_3B_(X, E, name, T, ...) X(E, name, T)
+#define TIDE_DT_3C(X, row) TIDE_DT_3C_(X, row)
+#define TIDE_DT_3C_(X, E, name, T, ...) X(E, name, T)
 
 #define TIDE_DT_ENUM_(E, ...) E,
 #define TIDE_DT_COUNT_(...) +1
