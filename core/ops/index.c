@@ -20,14 +20,10 @@ static tide_status check_dim(const tide_tensor *t, int dim, const char *op)
 
 static tide_status check_index_dtype(const tide_tensor *index, const char *op)
 {
-    switch (index->dtype) {
-#define INDEX_CASE(E, name, T) case E: return TIDE_OK;
-        TIDE_FOREACH_INDEX_DTYPE(INDEX_CASE)
-#undef INDEX_CASE
-    default:
+    if (!tide_dtype_is_index(index->dtype))
         return tide_fail("%s: expected an i32 or i64 index tensor, got %s", op,
                          tide_dtype_name(index->dtype));
-    }
+    return TIDE_OK;
 }
 
 /* Every entry of index in [0, size), before anything is written. */

@@ -275,7 +275,7 @@ tide_status tide_cross_entropy(double *loss, tide_tensor *grad, const tide_tenso
     if (logits->ndim != 2)
         return tide_fail("cross_entropy: expected 2-D logits (batch x classes), got %d-D",
                          logits->ndim);
-    if (labels->dtype != TIDE_I32 && labels->dtype != TIDE_I64)
+    if (!tide_dtype_is_index(labels->dtype))
         return tide_fail("cross_entropy: expected i32 or i64 labels, got %s",
                          tide_dtype_name(labels->dtype));
     if (labels->ndim != 1 || labels->shape[0] != rows) {
@@ -583,7 +583,7 @@ tide_status tide_take_rows(tide_tensor *out, const tide_tensor *src, const tide_
         return tide_fail("take_rows: expected a tensor of rows, got a scalar");
     if (!tide_is_contiguous(src))
         return tide_fail("take_rows: the source must be contiguous");
-    if (index->ndim != 1 || (index->dtype != TIDE_I32 && index->dtype != TIDE_I64))
+    if (index->ndim != 1 || !tide_dtype_is_index(index->dtype))
         return tide_fail("take_rows: expected a 1-D i32 or i64 index, got %s %s",
                          tide_shape_str(index, s1, sizeof s1), tide_dtype_name(index->dtype));
     int64_t n = index->shape[0], rows = src->shape[0];

@@ -37,6 +37,16 @@ int tide_dtype_is_float(tide_dtype dt)
     return tide_dtype_valid((int)dt) && info[dt].is_float;
 }
 
+int tide_dtype_is_index(tide_dtype dt)
+{
+    switch (dt) {
+#define INDEX_CASE(E, n, T) case E: return 1;
+        TIDE_FOREACH_INDEX_DTYPE(INDEX_CASE)
+#undef INDEX_CASE
+    default: return 0;
+    }
+}
+
 int tide_dtype_digits(tide_dtype dt)
 {
     return tide_dtype_valid((int)dt) ? info[dt].digits : 0;

@@ -93,6 +93,8 @@ size_t tide_dtype_size(tide_dtype dt);
 const char *tide_dtype_name(tide_dtype dt);       /* "f32" ... */
 int tide_dtype_is_float(tide_dtype dt);
 int tide_dtype_valid(int dt);
+/* May dt index another tensor (TIDE_FOREACH_INDEX_DTYPE: i32 or i64)? */
+int tide_dtype_is_index(tide_dtype dt);
 /* Bits of precision: 24 for f32, 53 for f64, 31 for i32, 63 for i64, 8 for u8. */
 int tide_dtype_digits(tide_dtype dt);
 /* The integers dt holds exactly, every one of them: [*lo, *hi] (±2^24 for f32 ...). */
