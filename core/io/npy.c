@@ -21,7 +21,6 @@
 #define NPY_ALIGN 64
 #define NPY_MAX_HEADER (1u << 20)
 
-
 /* ---------------------------------------------------------------- writing */
 
 size_t tide_npy_header(const tide_tensor *t, char *buf, size_t cap)
