@@ -1,5 +1,5 @@
-/* kmeans.c — the k-means kernels (see kmeans.h): the fused GEMM assignment pass, distances,
- * the centre update, farthest points, and the counter-based sampling of k-means|| and k-means++.
+/* kmeans.c — the k-means assignment pass (see kmeans.h): the fused GEMM argmin, distances, the
+ * check for non-finite rows, and the argument checks the other kmeans files share.
  *
  * The assignment pass works on chunks of rows. For a chunk X (m×d) it computes
  * G = −2·C·Xᵀ (k×m) with one GEMM, so that for a fixed row the k candidate values
@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "algo/kmeans_impl.h"
 
 #define G_BUDGET_BYTES (512 * 1024)
 #define CHUNK_MIN 64
@@ -42,7 +44,7 @@ static int64_t chunk_rows(int64_t k, size_t elem)
 
 /* ---------------------------------------------------------------- argument checks */
 
-static tide_status check_data(const tide_tensor *x, const char *op)
+tide_status tide_kmeans_check_data(const tide_tensor *x, const char *op)
 {
     char s[TIDE_SHAPE_BUF];
     if (x->ndim != 2 || !tide_dtype_is_float(x->dtype))
@@ -51,10 +53,10 @@ static tide_status check_data(const tide_tensor *x, const char *op)
     return TIDE_OK;
 }
 
-static tide_status check_pair(const tide_tensor *x, const tide_tensor *c, const char *op)
+tide_status tide_kmeans_check_pair(const tide_tensor *x, const tide_tensor *c, const char *op)
 {
     char s[TIDE_SHAPE_BUF];
-    TIDE_TRY(check_data(x, op));
+    TIDE_TRY(tide_kmeans_check_data(x, op));
     if (c->ndim != 2)
         return tide_fail("%s: expected 2-D centres (k x features), got %s", op,
                          tide_shape_str(c, s, sizeof s));
@@ -71,8 +73,8 @@ static tide_status check_pair(const tide_tensor *x, const tide_tensor *c, const 
     return TIDE_OK;
 }
 
-/* An optional f64 contiguous vector/matrix argument with exactly numel elements. */
-static tide_status check_f64(const tide_tensor *t, int64_t numel, const char *op, const char *what)
+tide_status tide_kmeans_check_f64(const tide_tensor *t, int64_t numel, const char *op,
+                                  const char *what)
 {
     if (!t)
         return TIDE_OK;
@@ -90,10 +92,10 @@ static tide_status check_io(const tide_kmeans_io *io, int64_t n, int64_t k, int6
 {
     const char *op = "kmeans_assign";
     char s[TIDE_SHAPE_BUF];
-    TIDE_TRY(check_f64(io->weight, n, op, "weight"));
-    TIDE_TRY(check_f64(io->sums, k * d, op, "sums"));
-    TIDE_TRY(check_f64(io->counts, k, op, "counts"));
-    TIDE_TRY(check_f64(io->mind, n, op, "mind"));
+    TIDE_TRY(tide_kmeans_check_f64(io->weight, n, op, "weight"));
+    TIDE_TRY(tide_kmeans_check_f64(io->sums, k * d, op, "sums"));
+    TIDE_TRY(tide_kmeans_check_f64(io->counts, k, op, "counts"));
+    TIDE_TRY(tide_kmeans_check_f64(io->mind, n, op, "mind"));
     const tide_tensor *l = io->labels;
     if (l && (!l->storage || l->dtype != TIDE_I32 || !tide_is_contiguous(l) || tide_numel(l) != n))
         return tide_fail("%s: labels must be a contiguous i32 tensor of %lld elements, got %s %s",
@@ -102,20 +104,20 @@ static tide_status check_io(const tide_kmeans_io *io, int64_t n, int64_t k, int6
     return TIDE_OK;
 }
 
-static const double *f64_or_null(const tide_tensor *t) { return t ? tide_data(t) : NULL; }
-static double *f64_mut_or_null(tide_tensor *t) { return t ? tide_data(t) : NULL; }
-
 /* ---------------------------------------------------------------- per-dtype kernels */
 
-static void gemm_neg2_float(int64_t k, int64_t m, int64_t d, const float *c, const float *x,
-                            float *g)
+/* These two differ by more than the type: BLAS has one entry point per precision, and the
+ * AVX-512 argmin below one set of intrinsics per vector width. */
+
+static void gemm_neg2_f32(int64_t k, int64_t m, int64_t d, const float *c, const float *x,
+                          float *g)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)m, (int)d, -2.0f, c,
                 (int)d, x, (int)d, 0.0f, g, (int)m);
 }
 
-static void gemm_neg2_double(int64_t k, int64_t m, int64_t d, const double *c, const double *x,
-                             double *g)
+static void gemm_neg2_f64(int64_t k, int64_t m, int64_t d, const double *c, const double *x,
+                          double *g)
 {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)m, (int)d, -2.0, c, (int)d,
                 x, (int)d, 0.0, g, (int)m);
@@ -129,9 +131,10 @@ static void gemm_neg2_double(int64_t k, int64_t m, int64_t d, const double *c, c
 #ifdef __AVX512F__
 #include <immintrin.h>
 
-#define AVX_ARGMIN(T, W, VEC, SET1, LOAD, ADD, CMP, MOVF, IVEC, ISET1, IZERO, MOVI, STOREL)   \
-    static int64_t argmin_simd_##T(const T *restrict g, const T *restrict cn, int64_t k,     \
-                                   int64_t m, T *restrict best, int32_t *restrict lab)        \
+#define AVX_ARGMIN(name, T, W, VEC, SET1, LOAD, ADD, CMP, MOVF, IVEC, ISET1, IZERO, MOVI,    \
+                   STOREL)                                                                  \
+    static int64_t argmin_simd_##name(const T *restrict g, const T *restrict cn, int64_t k,  \
+                                      int64_t m, T *restrict best, int32_t *restrict lab)     \
     {                                                                                         \
         int64_t i0 = 0;                                                                       \
         for (; i0 + 4 * W <= m; i0 += 4 * W) {                                                \
@@ -168,41 +171,27 @@ static inline void store_lab_pd(int32_t *p, __m512i l)
 static inline __m512i set1_i32(int64_t j) { return _mm512_set1_epi32((int)j); }
 static inline __m512i set1_i64(int64_t j) { return _mm512_set1_epi64(j); }
 
-AVX_ARGMIN(float, 16, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_add_ps, _mm512_cmp_ps_mask,
-           _mm512_mask_mov_ps, __m512i, set1_i32, _mm512_setzero_si512, _mm512_mask_mov_epi32,
-           store_lab_ps)
-AVX_ARGMIN(double, 8, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_add_pd,
+AVX_ARGMIN(f32, float, 16, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_add_ps,
+           _mm512_cmp_ps_mask, _mm512_mask_mov_ps, __m512i, set1_i32, _mm512_setzero_si512,
+           _mm512_mask_mov_epi32, store_lab_ps)
+AVX_ARGMIN(f64, double, 8, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_add_pd,
            _mm512_cmp_pd_mask, _mm512_mask_mov_pd, __m512i, set1_i64, _mm512_setzero_si512,
            _mm512_mask_mov_epi64, store_lab_pd)
 #else
-static int64_t argmin_simd_float(const float *g, const float *cn, int64_t k, int64_t m,
-                                 float *best, int32_t *lab)
-{
-    (void)g, (void)cn, (void)k, (void)m, (void)best, (void)lab;
-    return 0;
-}
-static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, int64_t m,
-                                  double *best, int32_t *lab)
-{
-    (void)g, (void)cn, (void)k, (void)m, (void)best, (void)lab;
-    return 0;
-}
+#define NO_SIMD(E, name, T)                                                                 \
+    static int64_t argmin_simd_##name(const T *g, const T *cn, int64_t k, int64_t m, T *best, \
+                                      int32_t *lab)                                           \
+    {                                                                                         \
+        (void)g, (void)cn, (void)k, (void)m, (void)best, (void)lab;                           \
+        return 0;                                                                             \
+    }
+TIDE_FOREACH_FLOAT_DTYPE(NO_SIMD)
+#undef NO_SIMD
 #endif
 
 /* Everything of a pass that depends on the element type T. */
-#define KMEANS_TYPED(T)                                                                        \
-    /* Σ(a − b)² in T over one row (d is small), returned as double for summing over rows */ \
-    static double sqdist_##T(const T *restrict a, const T *restrict b, int64_t d)              \
-    {                                                                                          \
-        T s = 0;                                                                               \
-        for (int64_t t = 0; t < d; t++) {                                                      \
-            T e = a[t] - b[t];                                                                 \
-            s += e * e;                                                                        \
-        }                                                                                      \
-        return (double)s;                                                                      \
-    }                                                                                          \
-                                                                                               \
-    static void norms_##T(const T *restrict c, int64_t k, int64_t d, T *restrict cn)           \
+#define KMEANS_TYPED(E, name, T)                                                               \
+    static void norms_##name(const T *restrict c, int64_t k, int64_t d, T *restrict cn)        \
     {                                                                                          \
         for (int64_t j = 0; j < k; j++) {                                                      \
             double s = 0;                                                                      \
@@ -213,7 +202,7 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
     }                                                                                          \
                                                                                                \
     /* best[i], lab[i] = min, argmin over j of g[j][i] + cn[j], for rows i0..m−1 */            \
-    static void argmin_generic_##T(const T *restrict g, const T *restrict cn, int64_t k,      \
+    static void argmin_generic_##name(const T *restrict g, const T *restrict cn, int64_t k,    \
                                    int64_t m, int64_t i0, T *restrict best,                    \
                                    int32_t *restrict lab)                                      \
     {                                                                                          \
@@ -235,13 +224,14 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
     }                                                                                          \
                                                                                                \
     /* The per-row bookkeeping after the argmin of a chunk starting at row r0. */              \
-    static void rows_##T(const T *restrict x, const T *restrict c, int64_t d, int64_t r0,      \
+    static void rows_##name(const T *restrict x, const T *restrict c, int64_t d, int64_t r0,   \
                          int64_t m, const int32_t *restrict lab, const tide_kmeans_io *io,     \
                          tide_kmeans_stats *st)                                                \
     {                                                                                          \
-        const double *w = f64_or_null(io->weight);                                             \
-        double *sums = f64_mut_or_null(io->sums), *counts = f64_mut_or_null(io->counts);       \
-        double *mind = f64_mut_or_null(io->mind);                                              \
+        const double *w = kmeans_f64_or_null(io->weight);                                      \
+        double *sums = kmeans_f64_mut_or_null(io->sums);                                      \
+        double *counts = kmeans_f64_mut_or_null(io->counts);                                  \
+        double *mind = kmeans_f64_mut_or_null(io->mind);                                       \
         int32_t *labels = io->labels ? (int32_t *)tide_data(io->labels) : NULL;                \
         double inertia = 0;                                                                    \
         for (int64_t i = 0; i < m; i++) {                                                      \
@@ -249,7 +239,7 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
             const T *xr = x + i * d;                                                           \
             int32_t l = lab[i];                                                                \
             double wi = w ? w[r] : 1.0;                                                        \
-            double dist = sqdist_##T(xr, c + (int64_t)l * d, d);                               \
+            double dist = kmeans_sqdist_##name(xr, c + (int64_t)l * d, d);                     \
             if (!isfinite(dist) && st->first_bad < 0)                                          \
                 st->first_bad = r;                                                             \
             inertia += wi * dist;                                                              \
@@ -271,7 +261,7 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
         st->inertia += inertia;                                                                \
     }                                                                                          \
                                                                                                \
-    static tide_status assign_##T(const T *x, int64_t n, int64_t d, const T *c, int64_t k,     \
+    static tide_status assign_##name(const T *x, int64_t n, int64_t d, const T *c, int64_t k,  \
                                   const tide_kmeans_io *io, tide_kmeans_stats *st)             \
     {                                                                                          \
         int64_t chunk = chunk_rows(k, sizeof(T));                                              \
@@ -286,7 +276,7 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
                              (long long)chunk);                                                \
         }                                                                                      \
         T *cn = best + chunk;                                                                  \
-        norms_##T(c, k, d, cn);                                                                \
+        norms_##name(c, k, d, cn);                                                             \
         if (k == 1)                                                                            \
             memset(lab, 0, (size_t)chunk * sizeof(int32_t));                                   \
         for (int64_t r0 = 0; r0 < n; r0 += chunk) {                                            \
@@ -294,12 +284,13 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
             const T *xc = x + r0 * d;                                                          \
             double t0 = now_seconds();                                                         \
             if (k > 1)                                                                         \
-                gemm_neg2_##T(k, m, d, c, xc, g);                                              \
+                gemm_neg2_##name(k, m, d, c, xc, g);                                           \
             double t1 = now_seconds();                                                         \
             if (k > 1)                                                                         \
-                argmin_generic_##T(g, cn, k, m, argmin_simd_##T(g, cn, k, m, best, lab), best, \
-                                   lab);                                                       \
-            rows_##T(xc, c, d, r0, m, lab, io, st);                                            \
+                argmin_generic_##name(g, cn, k, m,                                            \
+                                      argmin_simd_##name(g, cn, k, m, best, lab), best,       \
+                                      lab);                                                   \
+            rows_##name(xc, c, d, r0, m, lab, io, st);                                         \
             st->gemm_seconds += t1 - t0;                                                       \
             st->assign_seconds += now_seconds() - t1;                                          \
         }                                                                                      \
@@ -309,19 +300,19 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
         return TIDE_OK;                                                                        \
     }                                                                                          \
                                                                                                \
-    static tide_status distances_##T(T *out, const T *x, int64_t n, int64_t d, const T *c,     \
+    static tide_status distances_##name(T *out, const T *x, int64_t n, int64_t d, const T *c,  \
                                      int64_t k)                                                \
     {                                                                                          \
         T *cn = malloc(sizeof(T) * (size_t)k);                                                 \
         if (!cn)                                                                               \
             return tide_fail("kmeans_distances: out of memory");                               \
-        norms_##T(c, k, d, cn);                                                                \
+        norms_##name(c, k, d, cn);                                                             \
         int64_t chunk = chunk_rows(k, sizeof(T));                                              \
         for (int64_t r0 = 0; r0 < n; r0 += chunk) {                                            \
             int64_t m = n - r0 < chunk ? n - r0 : chunk;                                       \
             T *o = out + r0 * k;                                                               \
             /* o = −2·X·Cᵀ, row-major m×k as the result wants */                               \
-            gemm_neg2_##T(m, k, d, x + r0 * d, c, o);                                          \
+            gemm_neg2_##name(m, k, d, x + r0 * d, c, o);                                       \
             for (int64_t i = 0; i < m; i++) {                                                  \
                 double xn = 0;                                                                 \
                 for (int64_t t = 0; t < d; t++)                                                \
@@ -335,37 +326,16 @@ static int64_t argmin_simd_double(const double *g, const double *cn, int64_t k, 
         free(cn);                                                                              \
         return TIDE_OK;                                                                        \
     }                                                                                          \
-                                                                                               \
-    /* c_new = (prior·c_old + sums) / (prior + counts) where that is positive, else c_old */  \
-    static void update_##T(T *cnew, const double *sums, const double *counts, double *prior,  \
-                           const T *cold, int64_t k, int64_t d, double *shift2, double *norm2, \
-                           int64_t *empty)                                                     \
-    {                                                                                          \
-        for (int64_t j = 0; j < k; j++) {                                                      \
-            double p = prior ? prior[j] : 0, tot = p + counts[j];                              \
-            for (int64_t t = 0; t < d; t++) {                                                  \
-                T o = cold[j * d + t];                                                         \
-                T v = tot > 0 ? (T)((p * (double)o + sums[j * d + t]) / tot) : o;              \
-                double e = (double)v - (double)o;                                              \
-                *shift2 += e * e;                                                              \
-                *norm2 += (double)o * (double)o;                                               \
-                cnew[j * d + t] = v;                                                           \
-            }                                                                                  \
-            if (prior)                                                                         \
-                prior[j] = tot;                                                                \
-            *empty += !(tot > 0);                                                              \
-        }                                                                                      \
-    }
 
-KMEANS_TYPED(float)
-KMEANS_TYPED(double)
+TIDE_FOREACH_FLOAT_DTYPE(KMEANS_TYPED)
+#undef KMEANS_TYPED
 
 /* ---------------------------------------------------------------- passes over the data */
 
 tide_status tide_kmeans_assign(const tide_tensor *x, const tide_tensor *c, const tide_kmeans_io *io,
                                tide_kmeans_stats *stats)
 {
-    TIDE_TRY(check_pair(x, c, "kmeans_assign"));
+    TIDE_TRY(tide_kmeans_check_pair(x, c, "kmeans_assign"));
     int64_t n = x->shape[0], d = x->shape[1], k = c->shape[0];
     if (k > INT32_MAX || n > INT32_MAX || d > INT32_MAX)
         return tide_fail("kmeans_assign: sizes beyond 2^31 are not supported (n=%lld, k=%lld)",
@@ -379,10 +349,13 @@ tide_status tide_kmeans_assign(const tide_tensor *x, const tide_tensor *c, const
     TIDE_TRY(tide_contiguous(&xc, x));
     tide_status st = tide_contiguous(&cc, c);
     if (st == TIDE_OK) {
-        if (x->dtype == TIDE_F32)
-            st = assign_float(tide_data(&xc), n, d, tide_data(&cc), k, io, stats);
-        else
-            st = assign_double(tide_data(&xc), n, d, tide_data(&cc), k, io, stats);
+        switch (x->dtype) {
+#define ASSIGN_CASE(E, name, T)                                                                \
+    case E: st = assign_##name(tide_data(&xc), n, d, tide_data(&cc), k, io, stats); break;
+            TIDE_FOREACH_FLOAT_DTYPE(ASSIGN_CASE)
+#undef ASSIGN_CASE
+        default: break;   /* check_pair refused the rest */
+        }
     }
     tide_tensor_release(&xc);
     tide_tensor_release(&cc);
@@ -391,7 +364,7 @@ tide_status tide_kmeans_assign(const tide_tensor *x, const tide_tensor *c, const
 
 tide_status tide_kmeans_distances(tide_tensor *out, const tide_tensor *x, const tide_tensor *c)
 {
-    TIDE_TRY(check_pair(x, c, "kmeans_distances"));
+    TIDE_TRY(tide_kmeans_check_pair(x, c, "kmeans_distances"));
     int64_t n = x->shape[0], d = x->shape[1], k = c->shape[0];
     int64_t shape[2] = {n, k};
     int was_empty = out->storage == NULL;
@@ -405,10 +378,14 @@ tide_status tide_kmeans_distances(tide_tensor *out, const tide_tensor *x, const 
     if (st == TIDE_OK && n > 0) {
         if (d == 0)
             st = tide_fill(out, 0);
-        else if (x->dtype == TIDE_F32)
-            st = distances_float(tide_data(out), tide_data(&xc), n, d, tide_data(&cc), k);
         else
-            st = distances_double(tide_data(out), tide_data(&xc), n, d, tide_data(&cc), k);
+            switch (x->dtype) {
+#define DIST_CASE(E, name, T)                                                                  \
+    case E: st = distances_##name(tide_data(out), tide_data(&xc), n, d, tide_data(&cc), k); break;
+                TIDE_FOREACH_FLOAT_DTYPE(DIST_CASE)
+#undef DIST_CASE
+            default: break;   /* check_pair refused the rest */
+            }
     }
     tide_tensor_release(&xc);
     tide_tensor_release(&cc);
@@ -417,8 +394,8 @@ tide_status tide_kmeans_distances(tide_tensor *out, const tide_tensor *x, const 
     return st;
 }
 
-#define NONFINITE(T)                                                                  \
-    static int64_t nonfinite_##T(const T *x, int64_t n, int64_t d, int *is_nan)       \
+#define NONFINITE(E, name, T)                                                            \
+    static int64_t nonfinite_##name(const T *x, int64_t n, int64_t d, int *is_nan)       \
     {                                                                                 \
         for (int64_t r = 0; r < n; r++) {                                             \
             T s = 0;                                                                  \
@@ -434,355 +411,23 @@ tide_status tide_kmeans_distances(tide_tensor *out, const tide_tensor *x, const 
         }                                                                             \
         return -1;                                                                    \
     }
-NONFINITE(float)
-NONFINITE(double)
+TIDE_FOREACH_FLOAT_DTYPE(NONFINITE)
+#undef NONFINITE
 
 tide_status tide_kmeans_nonfinite(const tide_tensor *x, int64_t *row, int *is_nan)
 {
-    TIDE_TRY(check_data(x, "kmeans"));
+    TIDE_TRY(tide_kmeans_check_data(x, "kmeans"));
     tide_tensor xc = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_contiguous(&xc, x));
     *is_nan = 0;
-    if (x->dtype == TIDE_F32)
-        *row = nonfinite_float(tide_data(&xc), x->shape[0], x->shape[1], is_nan);
-    else
-        *row = nonfinite_double(tide_data(&xc), x->shape[0], x->shape[1], is_nan);
-    tide_tensor_release(&xc);
-    return TIDE_OK;
-}
-
-tide_status tide_kmeans_update(tide_tensor *c_new, const tide_tensor *sums,
-                               const tide_tensor *counts, tide_tensor *prior,
-                               const tide_tensor *c_old, double *shift2, double *norm2,
-                               int64_t *n_empty)
-{
-    const char *op = "kmeans_update";
-    char s[TIDE_SHAPE_BUF];
-    if (c_old->ndim != 2 || !tide_dtype_is_float(c_old->dtype))
-        return tide_fail("%s: expected 2-D f32 or f64 centres, got %s %s", op,
-                         tide_dtype_name(c_old->dtype), tide_shape_str(c_old, s, sizeof s));
-    int64_t k = c_old->shape[0], d = c_old->shape[1];
-    TIDE_TRY(check_f64(sums, k * d, op, "sums"));
-    TIDE_TRY(check_f64(counts, k, op, "counts"));
-    TIDE_TRY(check_f64(prior, k, op, "prior counts"));
-    int was_empty = c_new->storage == NULL;
-    TIDE_TRY(tide_prepare_out(c_new, c_old->dtype, 2, c_old->shape, op));
-    /* c_old is copied first: c_new may be c_old itself (an in-place update) */
-    tide_tensor oc = TIDE_TENSOR_EMPTY;
-    tide_status st = tide_is_contiguous(c_new) ? tide_clone(&oc, c_old)
-                                               : tide_fail("%s: the output must be contiguous", op);
-    *shift2 = *norm2 = 0;
-    *n_empty = 0;
-    double *pr = f64_mut_or_null(prior);
-    if (st == TIDE_OK) {
-        if (c_old->dtype == TIDE_F32)
-            update_float(tide_data(c_new), tide_data(sums), tide_data(counts), pr, tide_data(&oc),
-                         k, d, shift2, norm2, n_empty);
-        else
-            update_double(tide_data(c_new), tide_data(sums), tide_data(counts), pr,
-                          tide_data(&oc), k, d, shift2, norm2, n_empty);
-    }
-    tide_tensor_release(&oc);
-    if (st != TIDE_OK && was_empty)
-        tide_tensor_release(c_new);
-    return st;
-}
-
-/* Keeps the m largest (d2, row) seen so far in descending order; equal distances keep the lower
- * row first because rows arrive in increasing order. */
-static void top_insert(int64_t *rows, double *d2, int64_t *found, int64_t m, int64_t r, double v)
-{
-    if (*found == m && !(v > d2[m - 1]))
-        return;
-    int64_t p = *found < m ? (*found)++ : m - 1;
-    while (p > 0 && v > d2[p - 1]) {
-        d2[p] = d2[p - 1];
-        rows[p] = rows[p - 1];
-        p--;
-    }
-    d2[p] = v;
-    rows[p] = r;
-}
-
-tide_status tide_kmeans_farthest(const tide_tensor *x, const tide_tensor *c,
-                                 const tide_tensor *labels, int32_t label_base, int64_t m,
-                                 int64_t *rows, double *d2, int64_t *found)
-{
-    const char *op = "kmeans_farthest";
-    TIDE_TRY(check_pair(x, c, op));
-    int64_t n = x->shape[0], d = x->shape[1], k = c->shape[0];
-    if (labels->dtype != TIDE_I32 || tide_numel(labels) != n || !tide_is_contiguous(labels))
-        return tide_fail("%s: labels must be a contiguous i32 tensor of %lld elements", op,
-                         (long long)n);
-    *found = 0;
-    if (m <= 0)
-        return TIDE_OK;
-    tide_tensor xc = TIDE_TENSOR_EMPTY, cc = TIDE_TENSOR_EMPTY;
-    TIDE_TRY(tide_contiguous(&xc, x));
-    tide_status st = tide_contiguous(&cc, c);
-    const int32_t *lab = tide_data(labels);
-    for (int64_t r = 0; st == TIDE_OK && r < n; r++) {
-        int64_t l = (int64_t)lab[r] - label_base;
-        if (l < 0 || l >= k) {
-            st = tide_fail("%s: label %lld of row %lld is outside 1..%lld", op,
-                           (long long)(l + 1), (long long)r + 1, (long long)k);
-            break;
-        }
-        double v = x->dtype == TIDE_F32
-                       ? sqdist_float((const float *)tide_data(&xc) + r * d,
-                                      (const float *)tide_data(&cc) + l * d, d)
-                       : sqdist_double((const double *)tide_data(&xc) + r * d,
-                                       (const double *)tide_data(&cc) + l * d, d);
-        top_insert(rows, d2, found, m, r, v);
-    }
-    tide_tensor_release(&xc);
-    tide_tensor_release(&cc);
-    return st;
-}
-
-/* ---------------------------------------------------------------- counter-based randomness */
-
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-double tide_kmeans_uniform(uint64_t seed, uint64_t stream, uint64_t counter)
-{
-    uint64_t key = mix64(seed ^ mix64(stream ^ 0x5851f42d4c957f2dull));
-    return (double)(mix64(key + mix64(counter)) >> 11) * 0x1p-53;
-}
-
-tide_status tide_kmeans_sample(const tide_tensor *mind, const tide_tensor *weight, double scale,
-                               uint64_t seed, uint64_t stream, int64_t row_offset, int64_t *rows,
-                               int64_t *count)
-{
-    int64_t n = tide_numel(mind);
-    TIDE_TRY(check_f64(mind, n, "kmeans_sample", "mind"));
-    TIDE_TRY(check_f64(weight, n, "kmeans_sample", "weight"));
-    const double *v = tide_data(mind), *w = f64_or_null(weight);
-    int64_t found = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double p = scale * v[i] * (w ? w[i] : 1.0);
-        if (p > 0 && tide_kmeans_uniform(seed, stream, (uint64_t)(row_offset + i)) < p) {
-            if (rows)
-                rows[found] = i;
-            found++;
-        }
-    }
-    *count = found;
-    return TIDE_OK;
-}
-
-tide_status tide_kmeans_pick(const tide_tensor *v, const tide_tensor *weight, double target,
-                             int64_t *row)
-{
-    int64_t n = v ? tide_numel(v) : weight ? tide_numel(weight) : 0;
-    TIDE_TRY(check_f64(v, n, "kmeans_pick", "values"));
-    TIDE_TRY(check_f64(weight, n, "kmeans_pick", "weight"));
-    const double *a = f64_or_null(v), *w = f64_or_null(weight);
-    double run = 0;
     *row = -1;
-    for (int64_t i = 0; i < n; i++) {
-        double term = (a ? a[i] : 1.0) * (w ? w[i] : 1.0);
-        if (!(term > 0))
-            continue;
-        run += term;
-        *row = i;
-        if (run > target)
-            break;
+    switch (x->dtype) {
+#define NONFINITE_CASE(E, name, T) \
+    case E: *row = nonfinite_##name(tide_data(&xc), x->shape[0], x->shape[1], is_nan); break;
+        TIDE_FOREACH_FLOAT_DTYPE(NONFINITE_CASE)
+#undef NONFINITE_CASE
+    default: break;   /* check_data refused the rest */
     }
-    return TIDE_OK;
-}
-
-tide_status tide_kmeans_potential(const tide_tensor *v, const tide_tensor *weight, double *sum)
-{
-    int64_t n = v ? tide_numel(v) : weight ? tide_numel(weight) : 0;
-    TIDE_TRY(check_f64(v, n, "kmeans_potential", "values"));
-    TIDE_TRY(check_f64(weight, n, "kmeans_potential", "weight"));
-    const double *a = f64_or_null(v), *w = f64_or_null(weight);
-    double s = 0;
-    for (int64_t i = 0; i < n; i++)
-        s += (a ? a[i] : 1.0) * (w ? w[i] : 1.0);
-    *sum = s;
-    return TIDE_OK;
-}
-
-tide_status tide_kmeans_random_rows(tide_tensor *out, int64_t n, int64_t count, uint64_t seed,
-                                    uint64_t stream, uint64_t first)
-{
-    if (n < 1 || count < 0)
-        return tide_fail("kmeans_random_rows: cannot draw %lld rows from %lld", (long long)count,
-                         (long long)n);
-    int64_t shape[1] = {count};
-    TIDE_TRY(tide_prepare_out(out, TIDE_I64, 1, shape, "kmeans_random_rows"));
-    if (!tide_is_contiguous(out))
-        return tide_fail("kmeans_random_rows: the output must be contiguous");
-    int64_t *r = tide_data(out);
-    for (int64_t i = 0; i < count; i++) {
-        int64_t v = (int64_t)(tide_kmeans_uniform(seed, stream, first + (uint64_t)i) * (double)n);
-        r[i] = v < n ? v : n - 1;
-    }
-    return TIDE_OK;
-}
-
-tide_status tide_kmeans_bad_weight(const tide_tensor *weight, int64_t *row)
-{
-    int64_t n = tide_numel(weight);
-    TIDE_TRY(check_f64(weight, n, "kmeans", "sample_weight"));
-    const double *w = tide_data(weight);
-    *row = -1;
-    for (int64_t i = 0; i < n; i++)
-        if (!(w[i] >= 0) || !isfinite(w[i])) {
-            *row = i;
-            break;
-        }
-    return TIDE_OK;
-}
-
-#define TRIALS(T)                                                                         \
-    static void trials_##T(const T *x, int64_t n, int64_t d, const T *cand, int64_t L,    \
-                           const double *mind, const double *w, double *sums)             \
-    {                                                                                     \
-        for (int64_t i = 0; i < n; i++) {                                                 \
-            double wi = w ? w[i] : 1.0;                                                   \
-            for (int64_t c = 0; c < L; c++) {                                             \
-                double e = sqdist_##T(x + i * d, cand + c * d, d);                        \
-                sums[c] += wi * (e < mind[i] ? e : mind[i]);                              \
-            }                                                                             \
-        }                                                                                 \
-    }
-TRIALS(float)
-TRIALS(double)
-
-tide_status tide_kmeans_trials(const tide_tensor *x, const tide_tensor *cands,
-                               const tide_tensor *mind, const tide_tensor *weight, double *sums)
-{
-    const char *op = "kmeans_trials";
-    TIDE_TRY(check_pair(x, cands, op));
-    int64_t n = x->shape[0], d = x->shape[1], L = cands->shape[0];
-    TIDE_TRY(check_f64(mind, n, op, "mind"));
-    TIDE_TRY(check_f64(weight, n, op, "weight"));
-    for (int64_t c = 0; c < L; c++)
-        sums[c] = 0;
-    tide_tensor xc = TIDE_TENSOR_EMPTY, cc = TIDE_TENSOR_EMPTY;
-    TIDE_TRY(tide_contiguous(&xc, x));
-    tide_status st = tide_contiguous(&cc, cands);
-    if (st == TIDE_OK) {
-        if (x->dtype == TIDE_F32)
-            trials_float(tide_data(&xc), n, d, tide_data(&cc), L, tide_data(mind),
-                         f64_or_null(weight), sums);
-        else
-            trials_double(tide_data(&xc), n, d, tide_data(&cc), L, tide_data(mind),
-                          f64_or_null(weight), sums);
-    }
-    tide_tensor_release(&xc);
-    tide_tensor_release(&cc);
-    return st;
-}
-
-/* Σ_i w_i · min(mind_i, ‖x_i − x_cand‖²): the potential if cand were added (into trial). */
-#define PP_POTENTIAL(T)                                                                   \
-    static double pp_potential_##T(const T *x, const double *w, const double *mind,      \
-                                   int64_t m, int64_t d, int64_t cand, double *trial)    \
-    {                                                                                     \
-        double pot = 0;                                                                   \
-        for (int64_t i = 0; i < m; i++) {                                                 \
-            double e = sqdist_##T(x + i * d, x + cand * d, d);                            \
-            trial[i] = e < mind[i] ? e : mind[i];                                         \
-            pot += (w ? w[i] : 1.0) * trial[i];                                           \
-        }                                                                                 \
-        return pot;                                                                       \
-    }
-PP_POTENTIAL(float)
-PP_POTENTIAL(double)
-
-tide_status tide_kmeans_plusplus(const tide_tensor *x, const tide_tensor *weight, int64_t k,
-                                 int trials, uint64_t seed, int64_t *rows)
-{
-    const char *op = "kmeans_plusplus";
-    TIDE_TRY(check_data(x, op));
-    int64_t m = x->shape[0], d = x->shape[1];
-    TIDE_TRY(check_f64(weight, m, op, "weight"));
-    if (k < 1 || k > m)
-        return tide_fail("%s: cannot choose %lld centres from %lld points", op, (long long)k,
-                         (long long)m);
-    tide_tensor xc = TIDE_TENSOR_EMPTY;
-    TIDE_TRY(tide_contiguous(&xc, x));
-    double *mind = malloc(sizeof(double) * (size_t)m * 3);
-    if (!mind) {
-        tide_tensor_release(&xc);
-        return tide_fail("%s: out of memory", op);
-    }
-    double *trial = mind + m, *best_trial = trial + m;
-    const double *w = f64_or_null(weight);
-    int f32 = x->dtype == TIDE_F32;
-    const void *xd = tide_data(&xc);
-    if (trials < 1)
-        trials = 2 + (int)log((double)k);
-    uint64_t draw = 0;
-
-    /* first centre: uniform over the weight */
-    double u = tide_kmeans_uniform(seed, 1, 0);
-    int64_t first = (int64_t)(u * (double)m);
-    if (w) {
-        double wsum = 0;
-        for (int64_t i = 0; i < m; i++)
-            wsum += w[i];
-        tide_kmeans_pick(NULL, weight, u * wsum, &first);
-    }
-    if (first < 0 || first >= m)
-        first = 0;
-    rows[0] = first;
-    for (int64_t i = 0; i < m; i++)
-        mind[i] = INFINITY;
-    double pot = f32 ? pp_potential_float(xd, w, mind, m, d, first, trial)
-                     : pp_potential_double(xd, w, mind, m, d, first, trial);
-    memcpy(mind, trial, sizeof(double) * (size_t)m);
-
-    for (int64_t c = 1; c < k; c++) {
-        int64_t best = -1;
-        double best_pot = INFINITY;
-        for (int t = 0; t < trials; t++) {
-            /* a candidate with probability ∝ w·mind; when every point is already a centre
-             * (pot = 0) fall back to the first point of positive weight not yet chosen */
-            double target = tide_kmeans_uniform(seed, 2 + (uint64_t)c, draw++) * pot;
-            int64_t cand = -1;
-            double run = 0;
-            for (int64_t i = 0; i < m; i++) {
-                double term = (w ? w[i] : 1.0) * mind[i];
-                if (!(term > 0))
-                    continue;
-                run += term;
-                cand = i;
-                if (run > target)
-                    break;
-            }
-            if (cand < 0) {
-                for (int64_t i = 0; i < m && cand < 0; i++) {
-                    int used = 0;
-                    for (int64_t j = 0; j < c && !used; j++)
-                        used = rows[j] == i;
-                    if (!used)
-                        cand = i;
-                }
-            }
-            double p = f32 ? pp_potential_float(xd, w, mind, m, d, cand, trial)
-                           : pp_potential_double(xd, w, mind, m, d, cand, trial);
-            if (p < best_pot || best < 0) {
-                best_pot = p;
-                best = cand;
-                memcpy(best_trial, trial, sizeof(double) * (size_t)m);
-            }
-        }
-        rows[c] = best;
-        pot = best_pot;
-        memcpy(mind, best_trial, sizeof(double) * (size_t)m);
-    }
-    free(mind);
     tide_tensor_release(&xc);
     return TIDE_OK;
 }

@@ -338,7 +338,8 @@ tide_status tide_comm_reduce_scatter(tide_comm *c, tide_tensor *out, const tide_
         free(cnt);
         return st;
     }
-    int widen = op == TIDE_OP_AVG && (t->dtype == TIDE_I32 || t->dtype == TIDE_U8);
+    int widen = op == TIDE_OP_AVG && !tide_dtype_is_float(t->dtype) &&
+                tide_dtype_size(t->dtype) < sizeof(int64_t);
     tide_tensor src = TIDE_TENSOR_EMPTY, res = TIDE_TENSOR_EMPTY;
     st = widen ? tide_cast(&src, t, TIDE_I64) : source(&src, t);
     if (st == TIDE_OK)

@@ -33,17 +33,12 @@ tide_status tide_mpi_fail(int rc, const char *name)
     return tide_fail("%s: %s", name, msg);
 }
 
-#define TIDE_MPI_f32 MPI_FLOAT
-#define TIDE_MPI_f64 MPI_DOUBLE
-#define TIDE_MPI_i32 MPI_INT32_T
-#define TIDE_MPI_i64 MPI_INT64_T
-#define TIDE_MPI_u8 MPI_UINT8_T
-
+/* The MPI column of dtype.h's table, which only comm/ expands (tensor/ knows nothing of MPI). */
 MPI_Datatype tide_mpi_type(tide_dtype dt)
 {
     switch (dt) {
-#define TYPE_CASE(E, n, T) case E: return TIDE_MPI_##n;
-        TIDE_FOREACH_DTYPE(TYPE_CASE)
+#define TYPE_CASE(E, n, T, is_float, rank, digits, tmin, lo, hi, npy, mpi, ...) case E: return mpi;
+        TIDE_DTYPE_TABLE(TYPE_CASE)
 #undef TYPE_CASE
     }
     return MPI_DATATYPE_NULL;
@@ -474,7 +469,8 @@ static int ew_run(coll *x, ew_kind kind, void *p, int64_t n, tide_dtype dt, MPI_
 static tide_status ew_reduce(coll *x, ew_kind kind, tide_tensor *w, tide_op op, int root)
 {
     int64_t n = tide_numel(w);
-    int widen = op == TIDE_OP_AVG && (w->dtype == TIDE_I32 || w->dtype == TIDE_U8);
+    int widen = op == TIDE_OP_AVG && !tide_dtype_is_float(w->dtype) &&
+                tide_dtype_size(w->dtype) < sizeof(int64_t);
     int gets = kind == EW_ALLREDUCE || x->c->rank == root;
     if (!widen) {
         int rc = ew_run(x, kind, tide_data(w), n, w->dtype, tide_mpi_op(op), root);

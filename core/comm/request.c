@@ -93,7 +93,8 @@ tide_status tide_comm_iallreduce(tide_comm *c, tide_request *r, tide_tensor *t, 
     TIDE_TRY(tide_check_count(tide_numel(t), name));
     TIDE_TRY(start(r, c, TIDE_REQ_ALLREDUCE, t, (int)op, -1, 0));
     r->op = op;
-    if (op == TIDE_OP_AVG && (t->dtype == TIDE_I32 || t->dtype == TIDE_U8)) {
+    if (op == TIDE_OP_AVG && !tide_dtype_is_float(t->dtype) &&
+        tide_dtype_size(t->dtype) < sizeof(int64_t)) {
         /* summed in 64 bits, as allreduce does, then cast back on completion */
         TIDE_TRY(tide_cast(&r->buf, t, TIDE_I64));
         tide_tensor_share(&r->dst, t);

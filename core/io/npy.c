@@ -24,25 +24,13 @@
 #define NPY_ALIGN 64
 #define NPY_MAX_HEADER (1u << 20)
 
-static const char *descr_of(tide_dtype dt)
-{
-    switch (dt) {
-    case TIDE_F32: return "<f4";
-    case TIDE_F64: return "<f8";
-    case TIDE_I32: return "<i4";
-    case TIDE_I64: return "<i8";
-    case TIDE_U8: return "|u1";
-    }
-    return "?";
-}
-
 /* ---------------------------------------------------------------- writing */
 
 size_t tide_npy_header(const tide_tensor *t, char *buf, size_t cap)
 {
     char dict[512];
     size_t n = (size_t)snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                                descr_of(t->dtype));
+                                tide_dtype_npy(t->dtype));
     for (int d = 0; d < t->ndim; d++)
         n += (size_t)snprintf(dict + n, sizeof dict - n, d ? ", %lld" : "%lld",
                               (long long)t->shape[d]);
@@ -354,13 +342,11 @@ static int dtype_of_descr(const char *descr, tide_dtype *dt, int *swap)
     const char *kind = descr + 1;
     if (order != '<' && order != '>' && order != '|' && order != '=')
         return 0;
-    static const struct { const char *kind; tide_dtype dt; } kinds[] = {
-        {"f4", TIDE_F32}, {"f8", TIDE_F64}, {"i4", TIDE_I32}, {"i8", TIDE_I64},
-        {"u1", TIDE_U8}, {"b1", TIDE_U8},
-    };
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strcmp(kind, kinds[i].kind) == 0) {
-            *dt = kinds[i].dt;
+    if (strcmp(kind, "b1") == 0)   /* numpy's bool is a byte of 0 or 1: it reads as u8 */
+        kind = tide_dtype_npy(TIDE_U8) + 1;
+    for (int i = 0; i < TIDE_NDTYPES; i++)
+        if (strcmp(kind, tide_dtype_npy((tide_dtype)i) + 1) == 0) {
+            *dt = (tide_dtype)i;
             *swap = order == '>' && tide_dtype_size(*dt) > 1;
             return 1;
         }

@@ -1,4 +1,7 @@
-/* blas.c — matmul, addmm, addmv and dot on strided tensors through CBLAS. */
+/* blas.c — matmul, addmm, addmv and dot on strided tensors through CBLAS.
+ *
+ * The f32/f64 branches below stay: CBLAS has one entry point per precision (sgemm, dgemm ...),
+ * and a dot of f32 goes through dsdot to accumulate in double. */
 #include "ops/blas.h"
 
 #include <cblas.h>
@@ -67,14 +70,19 @@ static tide_status check_blas_sizes(int64_t m, int64_t n, int64_t k, const char 
 /* c = beta*c over an r x c matrix given by strides; beta 0 writes zeros (even over NaN). */
 static void scale(tide_dtype dt, char *p, int64_t r, int64_t c, int64_t sr, int64_t sc, double beta)
 {
-    for (int64_t i = 0; i < r; i++)
-        for (int64_t j = 0; j < c; j++) {
-            int64_t off = i * sr + j * sc;
-            if (dt == TIDE_F32)
-                ((float *)p)[off] = beta == 0 ? 0.0f : (float)(beta * ((float *)p)[off]);
-            else
-                ((double *)p)[off] = beta == 0 ? 0.0 : beta * ((double *)p)[off];
-        }
+    switch (dt) {
+#define SCALE_CASE(E, name, T)                                                    \
+    case E:                                                                       \
+        for (int64_t i = 0; i < r; i++)                                           \
+            for (int64_t j = 0; j < c; j++) {                                     \
+                T *x = (T *)p + i * sr + j * sc;                                  \
+                *x = beta == 0 ? (T)0 : (T)(beta * *x);                           \
+            }                                                                     \
+        break;
+        TIDE_FOREACH_FLOAT_DTYPE(SCALE_CASE)
+#undef SCALE_CASE
+    default: break;   /* BLAS takes float dtypes only (checked by the callers) */
+    }
 }
 
 static CBLAS_TRANSPOSE flag(int trans) { return trans ? CblasTrans : CblasNoTrans; }

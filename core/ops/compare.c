@@ -158,11 +158,9 @@ tide_status tide_compare(tide_tensor *out, tide_cmpop op, const tide_tensor *a,
 /* Does the integer s fit in integer dtype dt? */
 static int int_fits(tide_dtype dt, int64_t v)
 {
-    switch (dt) {
-    case TIDE_I32: return v >= INT32_MIN && v <= INT32_MAX;
-    case TIDE_U8: return v >= 0 && v <= UINT8_MAX;
-    default: return 1;
-    }
+    int64_t lo, hi;
+    tide_dtype_exact_range(dt, &lo, &hi);
+    return v >= lo && v <= hi;
 }
 
 tide_status tide_compare_scalar(tide_tensor *out, tide_cmpop op, const tide_tensor *a,

@@ -468,13 +468,11 @@ tide_status tide_unary(tide_tensor *out, tide_unop op, const tide_tensor *a)
 /* The widest bound of dtype dt, as a scalar (for a clamp side that is not given). */
 static tide_number type_limit(tide_dtype dt, int upper)
 {
-    switch (dt) {
-    case TIDE_F32: case TIDE_F64: return tide_number_float(upper ? INFINITY : -INFINITY);
-    case TIDE_I32: return tide_number_int(upper ? INT32_MAX : INT32_MIN);
-    case TIDE_I64: return tide_number_int(upper ? INT64_MAX : INT64_MIN);
-    case TIDE_U8: return tide_number_int(upper ? UINT8_MAX : 0);
-    }
-    return tide_number_int(0);
+    if (tide_dtype_is_float(dt))
+        return tide_number_float(upper ? INFINITY : -INFINITY);
+    int64_t lo, hi;
+    tide_dtype_exact_range(dt, &lo, &hi);
+    return tide_number_int(upper ? hi : lo);
 }
 
 /* An integer bound beyond an integer dtype's range is that range's end (clamping a u8 at 300

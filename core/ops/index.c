@@ -21,7 +21,7 @@ static tide_status check_dim(const tide_tensor *t, int dim, const char *op)
 
 static tide_status check_index_dtype(const tide_tensor *index, const char *op)
 {
-    if (index->dtype != TIDE_I32 && index->dtype != TIDE_I64)
+    if (!tide_dtype_is_index(index->dtype))
         return tide_fail("%s: expected an i32 or i64 index tensor, got %s", op,
                          tide_dtype_name(index->dtype));
     return TIDE_OK;
@@ -35,18 +35,20 @@ static tide_status check_range(const tide_tensor *index, int64_t size, int dim, 
     tide_iter it;
     const tide_tensor *args[1] = {index};
     tide_iter_init(&it, 1, args);
-#define RANGE_LOOP(IT)                                                                    \
+#define RANGE_LOOP(E, name, IT)                                                           \
+    case E:                                                                               \
     while (tide_iter_next(&it))                                                           \
         for (int64_t i = 0; i < it.inner; i++) {                                          \
             int64_t v = *(const IT *)(it.ptr[0] + i * it.inner_stride[0]);                \
             if (v < 0 || v >= size)                                                       \
                 return tide_fail("%s: index %lld out of range for size %lld in dim %d", op, \
                                  (long long)v + 1, (long long)size, dim + 1);             \
-        }
-    if (index->dtype == TIDE_I32)
-        RANGE_LOOP(int32_t)
-    else
-        RANGE_LOOP(int64_t)
+        }                                                                                 \
+    break;
+    switch (index->dtype) {
+        TIDE_FOREACH_INDEX_DTYPE(RANGE_LOOP)
+    default: break;   /* check_index_dtype refused the rest */
+    }
 #undef RANGE_LOOP
     return TIDE_OK;
 }
@@ -89,26 +91,31 @@ static void gather_kernel(const tide_tensor *dst, const tide_tensor *index,
                 *(const T *)(it.ptr[2] + i * it.inner_stride[2] + ix * sd);             \
         }                                                                               \
     break;
-#define GATHER_SIZES(IT)                                 \
+#define GATHER_SIZES(E, name, IT)                        \
+    case E:                                              \
     switch (tide_dtype_size(dst->dtype)) {               \
     case 1: GATHER_LOOP(IT, uint8_t)                     \
     case 4: GATHER_LOOP(IT, uint32_t)                    \
     default: GATHER_LOOP(IT, uint64_t)                   \
+    }                                                    \
+    break;
+    switch (index->dtype) {
+        TIDE_FOREACH_INDEX_DTYPE(GATHER_SIZES)
+    default: break;   /* check_index_dtype refused the rest */
     }
-    if (index->dtype == TIDE_I32)
-        GATHER_SIZES(int32_t)
-    else
-        GATHER_SIZES(int64_t)
 #undef GATHER_SIZES
 #undef GATHER_LOOP
 }
 
-/* Addition that wraps for integers (signed overflow is undefined behaviour in C). */
-static inline float add_f32(float a, float b) { return a + b; }
-static inline double add_f64(double a, double b) { return a + b; }
-static inline int32_t add_i32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
-static inline int64_t add_i64(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
-static inline uint8_t add_u8(uint8_t a, uint8_t b) { return (uint8_t)(a + b); }
+/* Addition that wraps for integers (signed overflow is undefined behaviour in C): through
+ * uint64_t, whose sum converts back modulo the type's width. */
+#define ADD_FLOAT(E, name, T) static inline T add_##name(T a, T b) { return a + b; }
+#define ADD_INT(E, name, T) \
+    static inline T add_##name(T a, T b) { return (T)((uint64_t)a + (uint64_t)b); }
+TIDE_FOREACH_FLOAT_DTYPE(ADD_FLOAT)
+TIDE_FOREACH_INT_DTYPE(ADD_INT)
+#undef ADD_FLOAT
+#undef ADD_INT
 
 /* *(base[p] + index[p] * sd) += src[p] over three same-shaped operands, in row-major order. */
 static void scatter_add_kernel(const tide_tensor *src, const tide_tensor *index,
@@ -117,23 +124,27 @@ static void scatter_add_kernel(const tide_tensor *src, const tide_tensor *index,
     tide_iter it;
     const tide_tensor *args[3] = {src, index, base};
     tide_iter_init(&it, 3, args);
-#define SCATTER_LOOP(IT, name, T)                                                       \
+#define SCATTER_LOOP(name, T)                                                           \
     while (tide_iter_next(&it))                                                         \
         for (int64_t i = 0; i < it.inner; i++) {                                        \
-            int64_t ix = *(const IT *)(it.ptr[1] + i * it.inner_stride[1]);             \
+            int64_t ix = *(const index_t *)(it.ptr[1] + i * it.inner_stride[1]);        \
             T *p = (T *)(it.ptr[2] + i * it.inner_stride[2] + ix * sd);                 \
             *p = add_##name(*p, *(const T *)(it.ptr[0] + i * it.inner_stride[0]));      \
         }
-#define SCATTER_CASE(E, name, T)                   \
-    case E:                                        \
-        if (index->dtype == TIDE_I32)              \
-            SCATTER_LOOP(int32_t, name, T)         \
-        else                                       \
-            SCATTER_LOOP(int64_t, name, T)         \
-        break;
-    switch (src->dtype) {
-        TIDE_FOREACH_DTYPE(SCATTER_CASE)
+#define SCATTER_CASE(E, name, T) case E: SCATTER_LOOP(name, T) break;
+#define SCATTER_INDEX(IE, iname, IT)                                                    \
+    case IE: {                                                                          \
+        typedef IT index_t;                                                             \
+        switch (src->dtype) {                                                           \
+            TIDE_FOREACH_DTYPE(SCATTER_CASE)                                            \
+        }                                                                               \
+        break;                                                                          \
     }
+    switch (index->dtype) {
+        TIDE_FOREACH_INDEX_DTYPE(SCATTER_INDEX)
+    default: break;   /* check_index_dtype refused the rest */
+    }
+#undef SCATTER_INDEX
 #undef SCATTER_CASE
 #undef SCATTER_LOOP
 }
@@ -438,38 +449,21 @@ tide_status tide_bincount(tide_tensor *out, const tide_tensor *t, const tide_ten
 
 /* ---------------------------------------------------------------- cumsum */
 
-/* Per dtype: the result type, the accumulator, and the type a value widens to first. Integer
- * sums run in uint64_t so that overflow wraps instead of being undefined. */
-#define CS_OUT_f32 float
-#define CS_OUT_f64 double
-#define CS_OUT_i32 int64_t
-#define CS_OUT_i64 int64_t
-#define CS_OUT_u8 int64_t
-#define CS_ACC_f32 double
-#define CS_ACC_f64 double
-#define CS_ACC_i32 uint64_t
-#define CS_ACC_i64 uint64_t
-#define CS_ACC_u8 uint64_t
-#define CS_WIDE_f32 double
-#define CS_WIDE_f64 double
-#define CS_WIDE_i32 int64_t
-#define CS_WIDE_i64 int64_t
-#define CS_WIDE_u8 int64_t
-
 /* cumsum_<dtype>(in, out, outer, n, inner, acc): running sums over the middle of a contiguous
  * (outer, n, inner) block; acc is scratch for inner accumulators (8 bytes each) when inner > 1,
- * so the walk stays in memory order whichever dim is summed. */
-#define CUMSUM_KERNEL(E, name, T)                                                            \
-    static void cumsum_##name(const T *in, CS_OUT_##name *o, int64_t outer, int64_t n,      \
+ * so the walk stays in memory order whichever dim is summed. OUT is the result type, ACC the
+ * accumulator's, WIDE the type a value widens to first: a float sums in double into its own
+ * type, an integer in uint64_t (overflow wraps instead of being undefined) into int64_t. */
+#define CUMSUM_KERNEL(name, T, OUT, ACC, WIDE)                                               \
+    static void cumsum_##name(const T *in, OUT *o, int64_t outer, int64_t n,                 \
                               int64_t inner, void *accbuf)                                   \
     {                                                                                        \
-        typedef CS_ACC_##name ACC;                                                           \
         for (int64_t q = 0; q < outer; q++, in += n * inner, o += n * inner) {               \
             if (inner == 1) {                                                                \
                 ACC acc = 0;                                                                 \
                 for (int64_t k = 0; k < n; k++) {                                            \
-                    acc += (ACC)(CS_WIDE_##name)in[k];                                       \
-                    o[k] = (CS_OUT_##name)acc;                                               \
+                    acc += (ACC)(WIDE)in[k];                                       \
+                    o[k] = (OUT)acc;                                               \
                 }                                                                            \
                 continue;                                                                    \
             }                                                                                \
@@ -477,12 +471,17 @@ tide_status tide_bincount(tide_tensor *out, const tide_tensor *t, const tide_ten
             memset(acc, 0, (size_t)inner * sizeof *acc);                                     \
             for (int64_t k = 0; k < n; k++)                                                  \
                 for (int64_t j = 0; j < inner; j++) {                                        \
-                    acc[j] += (ACC)(CS_WIDE_##name)in[k * inner + j];                        \
-                    o[k * inner + j] = (CS_OUT_##name)acc[j];                                \
+                    acc[j] += (ACC)(WIDE)in[k * inner + j];                        \
+                    o[k * inner + j] = (OUT)acc[j];                                \
                 }                                                                            \
         }                                                                                    \
     }
-TIDE_FOREACH_DTYPE(CUMSUM_KERNEL)
+#define CUMSUM_FLOAT(E, name, T) CUMSUM_KERNEL(name, T, T, double, double)
+#define CUMSUM_INT(E, name, T) CUMSUM_KERNEL(name, T, int64_t, uint64_t, int64_t)
+TIDE_FOREACH_FLOAT_DTYPE(CUMSUM_FLOAT)
+TIDE_FOREACH_INT_DTYPE(CUMSUM_INT)
+#undef CUMSUM_FLOAT
+#undef CUMSUM_INT
 #undef CUMSUM_KERNEL
 
 tide_status tide_cumsum(tide_tensor *out, const tide_tensor *t, int dim)

@@ -8,7 +8,8 @@
 #include <limits.h>
 #include <stdlib.h>
 
-/* The s or d variant of a LAPACKE routine; data pointers are passed as void *. */
+/* The s or d variant of a LAPACKE routine; data pointers are passed as void *. LAPACK has one
+ * entry point per precision, so this (and the letter in lapack_failed) stays a branch. */
 #define LAPACK(dt, fn, ...) \
     ((dt) == TIDE_F32 ? LAPACKE_s##fn(__VA_ARGS__) : LAPACKE_d##fn(__VA_ARGS__))
 

@@ -3,17 +3,16 @@
  * loops below are plain loops over rows that the compiler vectorises. */
 #include "ops/nn.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tensor/size.h"
 
-/* Flush a subnormal to zero (see ops_nn.h): a select the compiler vectorises. */
-#define FTZ(v, tmin) ((v) > -(tmin) && (v) < (tmin) ? 0 : (v))
-#define TMIN_float FLT_MIN
-#define TMIN_double DBL_MIN
+/* Flush a subnormal to zero (see ops_nn.h): a select the compiler vectorises. name is the
+ * dtype's, whose smallest normal the dtype table holds. */
+#define FTZ(v, name) \
+    ((v) > -TIDE_DTYPE_COL(name, tmin) && (v) < TIDE_DTYPE_COL(name, tmin) ? 0 : (v))
 
 /* Rows and columns of a 1-D or 2-D tensor seen as a batch of rows. */
 static tide_status rows_cols(const tide_tensor *x, const char *op, int64_t *rows, int64_t *cols)
@@ -48,8 +47,8 @@ static tide_status same_as(const tide_tensor *a, const tide_tensor *b, const cha
 }
 
 /* Row kernels, written once per float type. LOG selects log-softmax. */
-#define SOFTMAX_ROWS(T, LOG)                                                   \
-    static void softmax_rows_##T##_##LOG(T *restrict y, const T *restrict x,   \
+#define SOFTMAX_ROWS(name, T, LOG)                                             \
+    static void softmax_rows_##name##_##LOG(T *restrict y, const T *restrict x,   \
                                          int64_t rows, int64_t cols)           \
     {                                                                          \
         for (int64_t r = 0; r < rows; r++) {                                   \
@@ -71,10 +70,9 @@ static tide_status same_as(const tide_tensor *a, const tide_tensor *b, const cha
             }                                                                  \
         }                                                                      \
     }
-SOFTMAX_ROWS(float, 0)
-SOFTMAX_ROWS(float, 1)
-SOFTMAX_ROWS(double, 0)
-SOFTMAX_ROWS(double, 1)
+#define SOFTMAX_BOTH(E, name, T) SOFTMAX_ROWS(name, T, 0) SOFTMAX_ROWS(name, T, 1)
+TIDE_FOREACH_FLOAT_DTYPE(SOFTMAX_BOTH)
+#undef SOFTMAX_BOTH
 
 static tide_status softmax_common(tide_tensor *out, const tide_tensor *x, int log_form,
                                   const char *op)
@@ -89,12 +87,16 @@ static tide_status softmax_common(tide_tensor *out, const tide_tensor *x, int lo
     if (st == TIDE_OK && !tide_is_contiguous(out))
         st = tide_fail("%s: the output must be contiguous", op);
     if (st == TIDE_OK) {
-        if (x->dtype == TIDE_F32)
-            (log_form ? softmax_rows_float_1 : softmax_rows_float_0)(tide_data(out), tide_data(&xc),
-                                                                     rows, cols);
-        else
-            (log_form ? softmax_rows_double_1 : softmax_rows_double_0)(tide_data(out),
-                                                                       tide_data(&xc), rows, cols);
+        switch (x->dtype) {
+#define SOFTMAX_CASE(E, name, T)                                                        \
+    case E:                                                                             \
+        (log_form ? softmax_rows_##name##_1                                             \
+                  : softmax_rows_##name##_0)(tide_data(out), tide_data(&xc), rows, cols); \
+        break;
+            TIDE_FOREACH_FLOAT_DTYPE(SOFTMAX_CASE)
+#undef SOFTMAX_CASE
+        default: break;   /* rows_cols refused the rest */
+        }
     }
     tide_tensor_release(&xc);
     return st;
@@ -110,8 +112,8 @@ tide_status tide_log_softmax(tide_tensor *out, const tide_tensor *x)
     return softmax_common(out, x, 1, "log_softmax");
 }
 
-#define LOG_SOFTMAX_BACKWARD(T)                                                        \
-    static void log_softmax_backward_##T(T *restrict gi, const T *restrict go,         \
+#define LOG_SOFTMAX_BACKWARD(E, name, T)                                               \
+    static void log_softmax_backward_##name(T *restrict gi, const T *restrict go,         \
                                          const T *restrict y, int64_t rows, int64_t cols) \
     {                                                                                  \
         for (int64_t r = 0; r < rows; r++) {                                           \
@@ -122,15 +124,47 @@ tide_status tide_log_softmax(tide_tensor *out, const tide_tensor *x)
                 gi[r * cols + j] = (T)(go[r * cols + j] - exp((double)y[r * cols + j]) * s); \
         }                                                                              \
     }
-LOG_SOFTMAX_BACKWARD(float)
-LOG_SOFTMAX_BACKWARD(double)
+TIDE_FOREACH_FLOAT_DTYPE(LOG_SOFTMAX_BACKWARD)
+#undef LOG_SOFTMAX_BACKWARD
 
-/* Runs fn over contiguous copies of two same-shaped float inputs into a contiguous output. */
-typedef void (*pair_kernel)(void *gi, const void *a, const void *b, int64_t rows, int64_t cols);
+/* Elementwise activation backwards: one expression per activation, for every float type. */
+#define ACT_BACKWARD(NAME, name, T, EXPR)                                             \
+    static void NAME##_##name(T *restrict gi, const T *restrict go, const T *restrict v, \
+                              int64_t n)                                              \
+    {                                                                                 \
+        for (int64_t i = 0; i < n; i++)                                               \
+            gi[i] = EXPR;                                                             \
+    }
+#define ACTIVATIONS(E, name, T)                                                       \
+    ACT_BACKWARD(relu_bw, name, T, v[i] > 0 ? go[i] : (T)0)                           \
+    ACT_BACKWARD(tanh_bw, name, T, go[i] * ((T)1 - v[i] * v[i]))                      \
+    ACT_BACKWARD(sigmoid_bw, name, T, go[i] * v[i] * ((T)1 - v[i]))
+TIDE_FOREACH_FLOAT_DTYPE(ACTIVATIONS)
+#undef ACTIVATIONS
+#undef ACT_BACKWARD
 
+enum { PAIR_LOG_SOFTMAX, PAIR_RELU, PAIR_TANH, PAIR_SIGMOID };
+
+/* gi = the backward of kind from (a, b), all contiguous of one float type. */
+#define PAIR_KERNEL(E, name, T)                                                       \
+    static void pair_##name(int kind, void *gi, const void *a, const void *b,         \
+                            int64_t rows, int64_t cols)                               \
+    {                                                                                 \
+        switch (kind) {                                                               \
+        case PAIR_LOG_SOFTMAX: log_softmax_backward_##name(gi, a, b, rows, cols); break; \
+        case PAIR_RELU: relu_bw_##name(gi, a, b, rows * cols); break;                 \
+        case PAIR_TANH: tanh_bw_##name(gi, a, b, rows * cols); break;                 \
+        case PAIR_SIGMOID: sigmoid_bw_##name(gi, a, b, rows * cols); break;           \
+        }                                                                             \
+    }
+TIDE_FOREACH_FLOAT_DTYPE(PAIR_KERNEL)
+#undef PAIR_KERNEL
+
+/* Runs the backward of kind over contiguous copies of two same-shaped float inputs into a
+ * contiguous output. */
 static tide_status pairwise(tide_tensor *grad_in, const tide_tensor *a, const tide_tensor *b,
-                            const char *op, const char *an, const char *bn, pair_kernel f32,
-                            pair_kernel f64, int row_shaped)
+                            const char *op, const char *an, const char *bn, int kind,
+                            int row_shaped)
 {
     int64_t rows = 1, cols = tide_numel(a);
     if (row_shaped)
@@ -146,66 +180,45 @@ static tide_status pairwise(tide_tensor *grad_in, const tide_tensor *a, const ti
     if (st == TIDE_OK && !tide_is_contiguous(grad_in))
         st = tide_fail("%s: the output must be contiguous", op);
     if (st == TIDE_OK)
-        (a->dtype == TIDE_F32 ? f32 : f64)(tide_data(grad_in), tide_data(&ac), tide_data(&bc),
-                                           rows, cols);
+        switch (a->dtype) {
+#define PAIR_CASE(E, name, T)                                                                 \
+    case E: pair_##name(kind, tide_data(grad_in), tide_data(&ac), tide_data(&bc), rows, cols); \
+        break;
+            TIDE_FOREACH_FLOAT_DTYPE(PAIR_CASE)
+#undef PAIR_CASE
+        default: break;   /* refused above */
+        }
     tide_tensor_release(&ac);
     tide_tensor_release(&bc);
     return st;
-}
-
-static void lsb_f32(void *gi, const void *go, const void *y, int64_t r, int64_t c)
-{
-    log_softmax_backward_float(gi, go, y, r, c);
-}
-static void lsb_f64(void *gi, const void *go, const void *y, int64_t r, int64_t c)
-{
-    log_softmax_backward_double(gi, go, y, r, c);
 }
 
 tide_status tide_log_softmax_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
                                       const tide_tensor *out)
 {
     return pairwise(grad_in, grad_out, out, "log_softmax_backward", "grad_output", "output",
-                    lsb_f32, lsb_f64, 1);
+                    PAIR_LOG_SOFTMAX, 1);
 }
-
-/* Elementwise activation backwards: one expression per activation, for both float types. */
-#define ACT_BACKWARD(NAME, T, EXPR)                                                   \
-    static void NAME##_##T(void *gi_, const void *go_, const void *v_, int64_t r,     \
-                           int64_t c)                                                 \
-    {                                                                                 \
-        T *restrict gi = gi_;                                                         \
-        const T *restrict go = go_;                                                   \
-        const T *restrict v = v_;                                                     \
-        for (int64_t i = 0; i < r * c; i++)                                           \
-            gi[i] = EXPR;                                                             \
-    }
-ACT_BACKWARD(relu_bw, float, v[i] > 0 ? go[i] : 0.0f)
-ACT_BACKWARD(relu_bw, double, v[i] > 0 ? go[i] : 0.0)
-ACT_BACKWARD(tanh_bw, float, go[i] * (1.0f - v[i] * v[i]))
-ACT_BACKWARD(tanh_bw, double, go[i] * (1.0 - v[i] * v[i]))
-ACT_BACKWARD(sigmoid_bw, float, go[i] * v[i] * (1.0f - v[i]))
-ACT_BACKWARD(sigmoid_bw, double, go[i] * v[i] * (1.0 - v[i]))
 
 tide_status tide_relu_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
                                const tide_tensor *x)
 {
     return pairwise(grad_in, grad_out, x, "relu_backward", "grad_output", "input",
-                    relu_bw_float, relu_bw_double, 0);
+                    PAIR_RELU, 0);
 }
 
 tide_status tide_tanh_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
                                const tide_tensor *y)
 {
     return pairwise(grad_in, grad_out, y, "tanh_backward", "grad_output", "output",
-                    tanh_bw_float, tanh_bw_double, 0);
+                    PAIR_TANH, 0);
 }
 
 tide_status tide_sigmoid_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
                                   const tide_tensor *y)
 {
     return pairwise(grad_in, grad_out, y, "sigmoid_backward", "grad_output", "output",
-                    sigmoid_bw_float, sigmoid_bw_double, 0);
+                    PAIR_SIGMOID, 0);
 }
 
 /* ------------------------------------------------------------------ cross-entropy */
@@ -214,10 +227,7 @@ tide_status tide_sigmoid_backward(tide_tensor *grad_in, const tide_tensor *grad_
 static tide_status read_label(const tide_tensor *labels, int64_t label_base, int64_t r,
                               int64_t classes, int64_t *label)
 {
-    const char *data = tide_data(labels);
-    int64_t off = r * labels->stride[0];
-    int64_t v = labels->dtype == TIDE_I64 ? ((const int64_t *)data)[off]
-                                          : ((const int32_t *)data)[off];
+    int64_t v = tide_get_i64(labels, &r);
     if (v < label_base || v >= classes + label_base)
         return tide_fail("cross_entropy: label %lld of row %lld is outside the class range %lld..%lld",
                          (long long)v, (long long)r + label_base, (long long)label_base,
@@ -226,8 +236,8 @@ static tide_status read_label(const tide_tensor *labels, int64_t label_base, int
     return TIDE_OK;
 }
 
-#define CE_ROWS(T)                                                                    \
-    static tide_status ce_rows_##T(double *loss, T *grad, const T *x, int64_t rows,   \
+#define CE_ROWS(E, name, T)                                                           \
+    static tide_status ce_rows_##name(double *loss, T *grad, const T *x, int64_t rows,   \
                                    int64_t cols, const tide_tensor *labels,           \
                                    int64_t label_base, double scale)                  \
     {                                                                                 \
@@ -248,7 +258,7 @@ static tide_status read_label(const tide_tensor *labels, int64_t label_base, int
                 T *gr = grad + r * cols;                                              \
                 for (int64_t j = 0; j < cols; j++) {                                  \
                     T g = (T)(exp((double)xr[j] - lse) * scale);                      \
-                    gr[j] = FTZ(g, TMIN_##T);                                         \
+                    gr[j] = FTZ(g, name);                                         \
                 }                                                                     \
                 gr[y] -= (T)scale;                                                    \
             }                                                                         \
@@ -256,8 +266,8 @@ static tide_status read_label(const tide_tensor *labels, int64_t label_base, int
         *loss = total * scale;                                                        \
         return TIDE_OK;                                                               \
     }
-CE_ROWS(float)
-CE_ROWS(double)
+TIDE_FOREACH_FLOAT_DTYPE(CE_ROWS)
+#undef CE_ROWS
 
 tide_status tide_cross_entropy(double *loss, tide_tensor *grad, const tide_tensor *logits,
                                const tide_tensor *labels, int64_t label_base, int mean)
@@ -267,7 +277,7 @@ tide_status tide_cross_entropy(double *loss, tide_tensor *grad, const tide_tenso
     if (logits->ndim != 2)
         return tide_fail("cross_entropy: expected 2-D logits (batch x classes), got %d-D",
                          logits->ndim);
-    if (labels->dtype != TIDE_I32 && labels->dtype != TIDE_I64)
+    if (!tide_dtype_is_index(labels->dtype))
         return tide_fail("cross_entropy: expected i32 or i64 labels, got %s",
                          tide_dtype_name(labels->dtype));
     if (labels->ndim != 1 || labels->shape[0] != rows) {
@@ -287,11 +297,16 @@ tide_status tide_cross_entropy(double *loss, tide_tensor *grad, const tide_tenso
     }
     double scale = mean && rows > 0 ? 1.0 / (double)rows : 1.0;
     if (st == TIDE_OK)
-        st = logits->dtype == TIDE_F32
-                 ? ce_rows_float(loss, grad ? tide_data(grad) : NULL, tide_data(&xc), rows, cols,
-                                 labels, label_base, scale)
-                 : ce_rows_double(loss, grad ? tide_data(grad) : NULL, tide_data(&xc), rows,
-                                  cols, labels, label_base, scale);
+        switch (logits->dtype) {
+#define CE_CASE(E, name, T)                                                                 \
+    case E:                                                                                 \
+        st = ce_rows_##name(loss, grad ? tide_data(grad) : NULL, tide_data(&xc), rows, cols, \
+                            labels, label_base, scale);                                     \
+        break;
+            TIDE_FOREACH_FLOAT_DTYPE(CE_CASE)
+#undef CE_CASE
+        default: break;   /* rows_cols refused the rest */
+        }
     tide_tensor_release(&xc);
     return st;
 }
@@ -307,8 +322,8 @@ static tide_status check_state(const tide_tensor *param, const tide_tensor *t, c
     return TIDE_OK;
 }
 
-#define SGD_LOOP(T)                                                                   \
-    static void sgd_##T(T *restrict p, const T *restrict g, T *restrict b, int64_t n, \
+#define SGD_LOOP(E, name, T)                                                          \
+    static void sgd_##name(T *restrict p, const T *restrict g, T *restrict b, int64_t n, \
                         const tide_sgd_config *c, int first)                          \
     {                                                                                 \
         const T lr = (T)c->lr, wd = (T)c->weight_decay, mom = (T)c->momentum;         \
@@ -316,21 +331,21 @@ static tide_status check_state(const tide_tensor *param, const tide_tensor *t, c
         if (!b) {                                                                     \
             for (int64_t i = 0; i < n; i++) {                                         \
                 T pi = p[i] - lr * (g[i] + wd * p[i]);                                \
-                p[i] = FTZ(pi, TMIN_##T);                                             \
+                p[i] = FTZ(pi, name);                                             \
             }                                                                         \
             return;                                                                   \
         }                                                                             \
         for (int64_t i = 0; i < n; i++) {                                             \
             T d = g[i] + wd * p[i];                                                   \
             T bi = first ? d : mom * b[i] + damp * d;                                 \
-            bi = FTZ(bi, TMIN_##T);                                                   \
+            bi = FTZ(bi, name);                                                   \
             b[i] = bi;                                                                \
             T pi = p[i] - lr * (c->nesterov ? d + mom * bi : bi);                     \
-            p[i] = FTZ(pi, TMIN_##T);                                                 \
+            p[i] = FTZ(pi, name);                                                 \
         }                                                                             \
     }
-SGD_LOOP(float)
-SGD_LOOP(double)
+TIDE_FOREACH_FLOAT_DTYPE(SGD_LOOP)
+#undef SGD_LOOP
 
 tide_status tide_sgd_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *buf,
                           const tide_sgd_config *cfg, int first)
@@ -344,15 +359,20 @@ tide_status tide_sgd_step(tide_tensor *param, const tide_tensor *grad, tide_tens
     if (buf)
         TIDE_TRY(check_state(param, buf, "sgd", "momentum buffer"));
     int64_t n = tide_numel(param);
-    if (param->dtype == TIDE_F32)
-        sgd_float(tide_data(param), tide_data(grad), buf ? tide_data(buf) : NULL, n, cfg, first);
-    else
-        sgd_double(tide_data(param), tide_data(grad), buf ? tide_data(buf) : NULL, n, cfg, first);
+    switch (param->dtype) {
+#define SGD_CASE(E, name, T)                                                                  \
+    case E:                                                                                   \
+        sgd_##name(tide_data(param), tide_data(grad), buf ? tide_data(buf) : NULL, n, cfg, first); \
+        break;
+        TIDE_FOREACH_FLOAT_DTYPE(SGD_CASE)
+#undef SGD_CASE
+    default: break;   /* refused above */
+    }
     return TIDE_OK;
 }
 
-#define ADAM_LOOP(T)                                                                    \
-    static void adam_##T(T *restrict p, const T *restrict g, T *restrict m, T *restrict v, \
+#define ADAM_LOOP(E, name, T)                                                           \
+    static void adam_##name(T *restrict p, const T *restrict g, T *restrict m, T *restrict v, \
                          int64_t n, const tide_adam_config *c, long step)                \
     {                                                                                   \
         const T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps;                    \
@@ -368,14 +388,14 @@ tide_status tide_sgd_step(tide_tensor *param, const tide_tensor *grad, tide_tens
                 gi += wd * p[i];                                                        \
             T mi = b1 * m[i] + (1 - b1) * gi;                                           \
             T vi = b2 * v[i] + (1 - b2) * gi * gi;                                      \
-            m[i] = mi = FTZ(mi, TMIN_##T);                                              \
-            v[i] = vi = FTZ(vi, TMIN_##T);                                              \
+            m[i] = mi = FTZ(mi, name);                                              \
+            v[i] = vi = FTZ(vi, name);                                              \
             T pi = p[i] - step_size * mi / (sqrt(vi) / bc2_sqrt + eps);                 \
-            p[i] = FTZ(pi, TMIN_##T);                                                   \
+            p[i] = FTZ(pi, name);                                                   \
         }                                                                               \
     }
-ADAM_LOOP(float)
-ADAM_LOOP(double)
+TIDE_FOREACH_FLOAT_DTYPE(ADAM_LOOP)
+#undef ADAM_LOOP
 
 tide_status tide_adam_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *m,
                            tide_tensor *v, const tide_adam_config *cfg, long step)
@@ -391,17 +411,22 @@ tide_status tide_adam_step(tide_tensor *param, const tide_tensor *grad, tide_ten
     TIDE_TRY(check_state(param, m, "adam", "first moment"));
     TIDE_TRY(check_state(param, v, "adam", "second moment"));
     int64_t n = tide_numel(param);
-    if (param->dtype == TIDE_F32)
-        adam_float(tide_data(param), tide_data(grad), tide_data(m), tide_data(v), n, cfg, step);
-    else
-        adam_double(tide_data(param), tide_data(grad), tide_data(m), tide_data(v), n, cfg, step);
+    switch (param->dtype) {
+#define ADAM_CASE(E, name, T)                                                                 \
+    case E:                                                                                   \
+        adam_##name(tide_data(param), tide_data(grad), tide_data(m), tide_data(v), n, cfg, step); \
+        break;
+        TIDE_FOREACH_FLOAT_DTYPE(ADAM_CASE)
+#undef ADAM_CASE
+    default: break;   /* refused above */
+    }
     return TIDE_OK;
 }
 
 /* ------------------------------------------------------------------ small nn helpers */
 
-#define COLSUM(T)                                                                     \
-    static void colsum_##T(T *restrict acc, const T *restrict x, double *restrict s,  \
+#define COLSUM(E, name, T)                                                            \
+    static void colsum_##name(T *restrict acc, const T *restrict x, double *restrict s,  \
                            int64_t rows, int64_t cols, int accumulate)                \
     {                                                                                 \
         for (int64_t j = 0; j < cols; j++)                                            \
@@ -412,8 +437,8 @@ tide_status tide_adam_step(tide_tensor *param, const tide_tensor *grad, tide_ten
         for (int64_t j = 0; j < cols; j++)                                            \
             acc[j] = (T)((accumulate ? (double)acc[j] : 0.0) + s[j]);                 \
     }
-COLSUM(float)
-COLSUM(double)
+TIDE_FOREACH_FLOAT_DTYPE(COLSUM)
+#undef COLSUM
 
 tide_status tide_add_colsum(tide_tensor *acc, const tide_tensor *x, int accumulate)
 {
@@ -439,10 +464,13 @@ tide_status tide_add_colsum(tide_tensor *acc, const tide_tensor *x, int accumula
     tide_tensor xc = TIDE_TENSOR_EMPTY;
     tide_status st = tide_contiguous(&xc, x);
     if (st == TIDE_OK) {
-        if (x->dtype == TIDE_F32)
-            colsum_float(tide_data(acc), tide_data(&xc), s, rows, cols, accumulate);
-        else
-            colsum_double(tide_data(acc), tide_data(&xc), s, rows, cols, accumulate);
+        switch (x->dtype) {
+#define COLSUM_CASE(E, name, T) \
+    case E: colsum_##name(tide_data(acc), tide_data(&xc), s, rows, cols, accumulate); break;
+            TIDE_FOREACH_FLOAT_DTYPE(COLSUM_CASE)
+#undef COLSUM_CASE
+        default: break;   /* refused above */
+        }
     }
     tide_tensor_release(&xc);
     if (s != stack)
@@ -450,15 +478,15 @@ tide_status tide_add_colsum(tide_tensor *acc, const tide_tensor *x, int accumula
     return st;
 }
 
-#define DROPOUT_MASK(T)                                                               \
-    static void dropout_mask_##T(T *restrict u, int64_t n, double p)                  \
+#define DROPOUT_MASK(E, name, T)                                                      \
+    static void dropout_mask_##name(T *restrict u, int64_t n, double p)                  \
     {                                                                                 \
         const T keep = p < 1 ? (T)(1.0 / (1.0 - p)) : 0, tp = (T)p;                   \
         for (int64_t i = 0; i < n; i++)                                               \
             u[i] = u[i] < tp ? (T)0 : keep;                                           \
     }
-DROPOUT_MASK(float)
-DROPOUT_MASK(double)
+TIDE_FOREACH_FLOAT_DTYPE(DROPOUT_MASK)
+#undef DROPOUT_MASK
 
 tide_status tide_dropout_mask(tide_tensor *u, double p)
 {
@@ -469,15 +497,17 @@ tide_status tide_dropout_mask(tide_tensor *u, double p)
         return tide_fail("dropout_mask_: p must be in [0, 1], got %g", p);
     if (!tide_is_contiguous(u))
         return tide_fail("dropout_mask_: the receiver must be contiguous");
-    if (u->dtype == TIDE_F32)
-        dropout_mask_float(tide_data(u), tide_numel(u), p);
-    else
-        dropout_mask_double(tide_data(u), tide_numel(u), p);
+    switch (u->dtype) {
+#define DROPOUT_CASE(E, name, T) case E: dropout_mask_##name(tide_data(u), tide_numel(u), p); break;
+        TIDE_FOREACH_FLOAT_DTYPE(DROPOUT_CASE)
+#undef DROPOUT_CASE
+    default: break;   /* refused above */
+    }
     return TIDE_OK;
 }
 
-#define SQ_DIST(T)                                                                    \
-    static double sq_dist_##T(const T *restrict a, const T *restrict b, int64_t n)    \
+#define SQ_DIST(E, name, T)                                                           \
+    static double sq_dist_##name(const T *restrict a, const T *restrict b, int64_t n)    \
     {                                                                                 \
         double s = 0;                                                                 \
         for (int64_t i = 0; i < n; i++) {                                             \
@@ -486,15 +516,15 @@ tide_status tide_dropout_mask(tide_tensor *u, double p)
         }                                                                             \
         return s;                                                                     \
     }                                                                                 \
-    static void scaled_diff_##T(T *restrict o, const T *restrict a, const T *restrict b, \
+    static void scaled_diff_##name(T *restrict o, const T *restrict a, const T *restrict b, \
                                 int64_t n, double scale)                              \
     {                                                                                 \
         const T s = (T)scale;                                                         \
         for (int64_t i = 0; i < n; i++)                                               \
             o[i] = s * (a[i] - b[i]);                                                 \
     }
-SQ_DIST(float)
-SQ_DIST(double)
+TIDE_FOREACH_FLOAT_DTYPE(SQ_DIST)
+#undef SQ_DIST
 
 tide_status tide_sq_dist(double *result, const tide_tensor *a, const tide_tensor *b)
 {
@@ -506,9 +536,13 @@ tide_status tide_sq_dist(double *result, const tide_tensor *a, const tide_tensor
     TIDE_TRY(tide_contiguous(&ac, a));
     tide_status st = tide_contiguous(&bc, b);
     if (st == TIDE_OK)
-        *result = a->dtype == TIDE_F32
-                      ? sq_dist_float(tide_data(&ac), tide_data(&bc), tide_numel(a))
-                      : sq_dist_double(tide_data(&ac), tide_data(&bc), tide_numel(a));
+        switch (a->dtype) {
+#define SQ_DIST_CASE(E, name, T) \
+    case E: *result = sq_dist_##name(tide_data(&ac), tide_data(&bc), tide_numel(a)); break;
+            TIDE_FOREACH_FLOAT_DTYPE(SQ_DIST_CASE)
+#undef SQ_DIST_CASE
+        default: break;   /* refused above */
+        }
     tide_tensor_release(&ac);
     tide_tensor_release(&bc);
     return st;
@@ -529,11 +563,15 @@ tide_status tide_scaled_diff(tide_tensor *out, const tide_tensor *a, const tide_
     if (st == TIDE_OK && !tide_is_contiguous(out))
         st = tide_fail("scaled_diff: the output must be contiguous");
     if (st == TIDE_OK) {
-        if (a->dtype == TIDE_F32)
-            scaled_diff_float(tide_data(out), tide_data(&ac), tide_data(&bc), tide_numel(a), scale);
-        else
-            scaled_diff_double(tide_data(out), tide_data(&ac), tide_data(&bc), tide_numel(a),
-                               scale);
+        switch (a->dtype) {
+#define DIFF_CASE(E, name, T)                                                                 \
+    case E:                                                                                   \
+        scaled_diff_##name(tide_data(out), tide_data(&ac), tide_data(&bc), tide_numel(a), scale); \
+        break;
+            TIDE_FOREACH_FLOAT_DTYPE(DIFF_CASE)
+#undef DIFF_CASE
+        default: break;   /* refused above */
+        }
     }
     tide_tensor_release(&ac);
     tide_tensor_release(&bc);
@@ -548,14 +586,12 @@ tide_status tide_take_rows(tide_tensor *out, const tide_tensor *src, const tide_
         return tide_fail("take_rows: expected a tensor of rows, got a scalar");
     if (!tide_is_contiguous(src))
         return tide_fail("take_rows: the source must be contiguous");
-    if (index->ndim != 1 || (index->dtype != TIDE_I32 && index->dtype != TIDE_I64))
+    if (index->ndim != 1 || !tide_dtype_is_index(index->dtype))
         return tide_fail("take_rows: expected a 1-D i32 or i64 index, got %s %s",
                          tide_shape_str(index, s1, sizeof s1), tide_dtype_name(index->dtype));
     int64_t n = index->shape[0], rows = src->shape[0];
     for (int64_t k = 0; k < n; k++) {
-        const char *p = (const char *)tide_data(index) +
-                        k * index->stride[0] * (int64_t)tide_dtype_size(index->dtype);
-        int64_t v = index->dtype == TIDE_I64 ? *(const int64_t *)p : *(const int32_t *)p;
+        int64_t v = tide_get_i64(index, &k);
         if (v < base || v >= rows + base)
             return tide_fail("take_rows: index %lld (entry %lld) out of range %lld..%lld",
                              (long long)v, (long long)(k + base), (long long)base,
@@ -574,9 +610,7 @@ tide_status tide_take_rows(tide_tensor *out, const tide_tensor *src, const tide_
     char *dst = tide_data(out);
     const char *from = tide_data(src);
     for (int64_t k = 0; k < n; k++) {
-        const char *p = (const char *)tide_data(index) +
-                        k * index->stride[0] * (int64_t)tide_dtype_size(index->dtype);
-        int64_t v = (index->dtype == TIDE_I64 ? *(const int64_t *)p : *(const int32_t *)p) - base;
+        int64_t v = tide_get_i64(index, &k) - base;
         memcpy(dst + (size_t)k * row_bytes, from + (size_t)v * row_bytes, row_bytes);
     }
     return TIDE_OK;

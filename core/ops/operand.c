@@ -33,9 +33,10 @@ tide_status tide_ew_scalar_for(tide_dtype dt, tide_number *s, const char *op)
 {
     if (tide_dtype_is_float(dt) || !s->is_float)
         return TIDE_OK;
-    double lo = dt == TIDE_U8 ? 0 : dt == TIDE_I32 ? -2147483648.0 : -9223372036854775808.0;
-    double hi = dt == TIDE_U8 ? 256 : dt == TIDE_I32 ? 2147483648.0 : 9223372036854775808.0;
-    if (!(s->f >= lo && s->f < hi) || s->f != floor(s->f))
+    int64_t lo, hi;
+    tide_dtype_exact_range(dt, &lo, &hi);
+    /* below hi + 1 (as a double: 2^63 for i64, whose INT64_MAX rounds up to it) */
+    if (!(s->f >= (double)lo && s->f < (double)hi + 1.0) || s->f != floor(s->f))
         return tide_fail("%s: value %.17g does not fit dtype %s", op, s->f, tide_dtype_name(dt));
     *s = tide_number_int((int64_t)s->f);
     return TIDE_OK;

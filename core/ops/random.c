@@ -127,24 +127,10 @@ static tide_status need_float(const tide_tensor *t, const char *op)
     return TIDE_OK;
 }
 
-/* The integers dtype holds exactly: [*lo, *hi]. */
-static void exact_range(tide_dtype dt, int64_t *lo, int64_t *hi)
-{
-    *lo = INT64_MIN;
-    *hi = INT64_MAX;
-    switch (dt) {
-    case TIDE_U8: *lo = 0; *hi = UINT8_MAX; break;
-    case TIDE_I32: *lo = INT32_MIN; *hi = INT32_MAX; break;
-    case TIDE_I64: *lo = INT64_MIN; *hi = INT64_MAX; break;
-    case TIDE_F32: *lo = -(INT64_C(1) << 24); *hi = INT64_C(1) << 24; break;
-    case TIDE_F64: *lo = -(INT64_C(1) << 53); *hi = INT64_C(1) << 53; break;
-    }
-}
-
 static tide_status check_holds(tide_dtype dt, int64_t lo, int64_t hi, const char *op)
 {
     int64_t dlo, dhi;
-    exact_range(dt, &dlo, &dhi);
+    tide_dtype_exact_range(dt, &dlo, &dhi);
     if (lo < dlo || hi > dhi)
         return tide_fail("%s: values %lld..%lld do not fit in %s", op, (long long)lo,
                          (long long)hi, tide_dtype_name(dt));
@@ -157,10 +143,16 @@ tide_status tide_random_uniform(tide_tensor *t, uint64_t key, uint64_t first, do
     if (!(a <= b) || !isfinite(a) || !isfinite(b))
         return tide_fail("uniform: expected finite a <= b, got a = %g, b = %g", a, b);
     double width = b - a;
-    if (t->dtype == TIDE_F32)
-        FILL_BY_COUNTER(float, t, first, a + width * uniform_at(key, c, 24));
-    else
-        FILL_BY_COUNTER(double, t, first, a + width * uniform_at(key, c, 53));
+    /* as many random bits as the dtype's mantissa holds */
+    switch (t->dtype) {
+#define UNIFORM_CASE(E, n, T)                                                                   \
+    case E:                                                                                     \
+        FILL_BY_COUNTER(T, t, first, a + width * uniform_at(key, c, TIDE_DTYPE_COL(n, digits))); \
+        break;
+        TIDE_FOREACH_FLOAT_DTYPE(UNIFORM_CASE)
+#undef UNIFORM_CASE
+    default: break;   /* need_float refused the rest */
+    }
     return TIDE_OK;
 }
 
@@ -171,10 +163,13 @@ tide_status tide_random_normal(tide_tensor *t, uint64_t key, uint64_t first, dou
     if (!(std >= 0) || !isfinite(std) || !isfinite(mean))
         return tide_fail("normal: expected a finite mean and std >= 0, got mean = %g, std = %g",
                          mean, std);
-    if (t->dtype == TIDE_F32)
-        FILL_BY_COUNTER(float, t, first, mean + std * normal_at(key, c));
-    else
-        FILL_BY_COUNTER(double, t, first, mean + std * normal_at(key, c));
+    switch (t->dtype) {
+#define NORMAL_CASE(E, n, T) \
+    case E: FILL_BY_COUNTER(T, t, first, mean + std * normal_at(key, c)); break;
+        TIDE_FOREACH_FLOAT_DTYPE(NORMAL_CASE)
+#undef NORMAL_CASE
+    default: break;   /* need_float refused the rest */
+    }
     return TIDE_OK;
 }
 
@@ -267,9 +262,10 @@ static tide_status check_fits(tide_dtype dt, double lo, double hi, const char *o
     if (tide_dtype_is_float(dt))
         return TIDE_OK;
     int64_t dlo, dhi;
-    exact_range(dt, &dlo, &dhi);
-    /* (double)INT64_MAX rounds up to 2^63, which i64 cannot hold */
-    if (lo < (double)dlo || hi > (double)dhi || (dt == TIDE_I64 && hi >= 0x1p63))
+    tide_dtype_exact_range(dt, &dlo, &dhi);
+    /* (double)INT64_MAX rounds up to 2^63, which i64 cannot hold: hi must also stay below
+     * dhi + 1 (2^63 again, as a double) */
+    if (lo < (double)dlo || hi > (double)dhi || hi >= (double)dhi + 1.0)
         return tide_fail("%s: values %g..%g do not fit in %s", op, lo, hi, tide_dtype_name(dt));
     return TIDE_OK;
 }

@@ -1,27 +1,19 @@
-/* ops_reduce.c — sum, prod, mean, norm, var/std and max/min (with indices), over all elements
- * or along one dim (see ops_reduce.h).
+/* reduce.c — sum, prod, mean, norm and var/std, over all elements or along one dim (see
+ * reduce.h; max and min are reduce_minmax.c's).
  *
  * Two loop shapes cover a reduction along dim d. "Lines": each output element walks its n
  * inputs along d (best when d is the innermost, contiguous dim: the line is a plain vector).
  * "Rows": when the other dims are contiguous in the innermost position, the n slices along d
  * are added one after another into a row of accumulators (a vectorised loop per slice, and a
- * cache-friendly walk through memory). Results land in a contiguous double (or i64, or the
- * input's dtype) buffer first and are then cast into out, so out may have any layout. */
+ * cache-friendly walk through memory). Results land in a contiguous double (or i64) buffer
+ * first and are then cast into out, so out may have any layout. */
 #include "ops/reduce.h"
 
 #include <math.h>
 #include <string.h>
 
+#include "ops/reduce_impl.h"
 #include "tensor/iter.h"
-
-#define CAT(a, b) CAT_(a, b)
-#define CAT_(a, b) a##b
-#define KIND_f32 F
-#define KIND_f64 D
-#define KIND_i32 S
-#define KIND_i64 S
-#define KIND_u8 B
-#define KIND(name) CAT(KIND_, name)
 
 /* ---------------------------------------------------------------- double accumulations */
 
@@ -138,13 +130,10 @@ static const rows_fn rows_fns[TIDE_NDTYPES] = {
     TIDE_FOREACH_DTYPE(ENTRY)
 #undef ENTRY
 };
-
 /* ---------------------------------------------------------------- exact integer sum/prod */
 
 /* Through uint64 so that overflow wraps (defined) instead of trapping. Integer dtypes only. */
-#define DEF_INT_F(name, T)
-#define DEF_INT_D(name, T)
-#define DEF_INT_S(name, T)                                                                \
+#define DEF_INT(E, name, T)                                                               \
     static uint64_t iline_##name(int prod, const char *p, int64_t n, int64_t bs)          \
     {                                                                                     \
         uint64_t acc = prod ? 1 : 0;                                                      \
@@ -175,189 +164,24 @@ static const rows_fn rows_fns[TIDE_NDTYPES] = {
                 for (int64_t i = 0; i < m; i++) acc[i] += (uint64_t)x[i];                 \
         }                                                                                 \
     }
-#define DEF_INT_B DEF_INT_S
-#define DEF_INT(E, name, T) CAT(DEF_INT_, KIND(name))(name, T)
-TIDE_FOREACH_DTYPE(DEF_INT)
+TIDE_FOREACH_INT_DTYPE(DEF_INT)
 #undef DEF_INT
 
 typedef uint64_t (*iline_fn)(int, const char *, int64_t, int64_t);
 typedef void (*irows_fn)(int, const char *, int64_t, int64_t, int64_t, uint64_t *);
 static const iline_fn iline_fns[TIDE_NDTYPES] = {
-    [TIDE_I32] = iline_i32, [TIDE_I64] = iline_i64, [TIDE_U8] = iline_u8,
+#define ENTRY(E, name, T) [E] = iline_##name,
+    TIDE_FOREACH_INT_DTYPE(ENTRY)
+#undef ENTRY
 };
 static const irows_fn irows_fns[TIDE_NDTYPES] = {
-    [TIDE_I32] = irows_i32, [TIDE_I64] = irows_i64, [TIDE_U8] = irows_u8,
+#define ENTRY(E, name, T) [E] = irows_##name,
+    TIDE_FOREACH_INT_DTYPE(ENTRY)
+#undef ENTRY
 };
 
-/* ---------------------------------------------------------------- max/min with indices */
-
-#define ISNAN_F(v) ((v) != (v))
-#define ISNAN_D ISNAN_F
-#define ISNAN_S(v) 0
-#define ISNAN_B ISNAN_S
-
-/* First extreme of a line (the first NaN when there is one): its index, value in *best. */
-#define ARGLINE_BODY(CMP, ISNAN)                                                          \
-    {                                                                                     \
-        ty b = *(const ty *)p;                                                              \
-        int64_t bi = 0;                                                                   \
-        for (int64_t i = 1; i < n && !ISNAN(b); i++) {                                    \
-            ty v = *(const ty *)(p + i * bs);                                               \
-            if (v CMP b || ISNAN(v)) {                                                    \
-                b = v;                                                                    \
-                bi = i;                                                                   \
-            }                                                                             \
-        }                                                                                 \
-        *best = b;                                                                        \
-        return bi;                                                                        \
-    }
-
-#define ARGROWS_BODY(CMP, ISNAN)                                                          \
-    {                                                                                     \
-        memcpy(best, p, (size_t)m * sizeof(ty));                                           \
-        for (int64_t i = 0; i < m; i++)                                                   \
-            idx[i] = 0;                                                                   \
-        for (int64_t k = 1; k < n; k++) {                                                 \
-            const ty *restrict x = (const ty *)(p + k * bsd);                               \
-            for (int64_t i = 0; i < m; i++) {                                             \
-                ty v = x[i];                                                               \
-                if (!ISNAN(best[i]) && (v CMP best[i] || ISNAN(v))) {                     \
-                    best[i] = v;                                                          \
-                    idx[i] = k;                                                           \
-                }                                                                         \
-            }                                                                             \
-        }                                                                                 \
-        return;                                                                           \
-    }
-
-/* The extreme value alone of a line (NaN if any). A contiguous line runs through 64 lanes kept
- * in an array (an elementwise select the compiler vectorises, where a running max with NaN
- * checks stays scalar); a NaN seen there sends the line to the plain loop, which finds it. */
-#define EXT_LANES 64
-#define EXTLINE_BODY(CMP, ISNAN)                                                          \
-    {                                                                                     \
-        ty b = *(const ty *)p;                                                            \
-        int64_t i = 0;                                                                    \
-        if (bs == (int64_t)sizeof(ty) && n >= 2 * EXT_LANES) {                            \
-            const ty *restrict x = (const ty *)p;                                         \
-            ty lane[EXT_LANES];                                                           \
-            int nan = 0;                                                                  \
-            for (int k = 0; k < EXT_LANES; k++) {                                         \
-                lane[k] = x[k];                                                           \
-                nan |= ISNAN(x[k]);                                                       \
-            }                                                                             \
-            for (i = EXT_LANES; i + EXT_LANES <= n; i += EXT_LANES) {                     \
-                const ty *restrict y = x + i;                                             \
-                for (int k = 0; k < EXT_LANES; k++) {                                     \
-                    ty v = y[k];                                                          \
-                    lane[k] = v CMP lane[k] ? v : lane[k];                                \
-                }                                                                         \
-                for (int k = 0; k < EXT_LANES; k++)                                       \
-                    nan |= ISNAN(y[k]);                                                   \
-            }                                                                             \
-            for (int k = 0; k < EXT_LANES; k++)                                           \
-                b = lane[k] CMP b ? lane[k] : b;                                          \
-            if (nan)                                                                      \
-                i = 0;                                                                    \
-        }                                                                                 \
-        for (; i < n && !ISNAN(b); i++) {                                                 \
-            ty v = *(const ty *)(p + i * bs);                                             \
-            b = (v CMP b || ISNAN(v)) ? v : b;                                            \
-        }                                                                                 \
-        return b;                                                                         \
-    }
-
-#define DEF_ARG(E, name, T)                                                               \
-    static T extline_##name(int want_max, const char *p, int64_t n, int64_t bs)           \
-    {                                                                                     \
-        typedef T ty;                                                                     \
-        if (want_max)                                                                     \
-            EXTLINE_BODY(>, CAT(ISNAN_, KIND(name)))                                      \
-        EXTLINE_BODY(<, CAT(ISNAN_, KIND(name)))                                          \
-    }                                                                                     \
-    /* every element, value only */                                                       \
-    static tide_number extall_##name(tide_iter *it, int want_max)                         \
-    {                                                                                     \
-        T gb = 0;                                                                         \
-        int first = 1;                                                                    \
-        while (tide_iter_next(it)) {                                                      \
-            T b = extline_##name(want_max, it->ptr[0], it->inner, it->inner_stride[0]);   \
-            if (first || (want_max ? b > gb : b < gb) || CAT(ISNAN_, KIND(name))(b))      \
-                gb = b;                                                                   \
-            first = 0;                                                                    \
-        }                                                                                 \
-        return tide_dtype_is_float(E) ? tide_number_float((double)gb)                     \
-                                      : tide_number_int((int64_t)gb);                     \
-    }                                                                                     \
-    static int64_t argline_##name(int want_max, const char *p, int64_t n, int64_t bs,     \
-                                  T *best)                                                \
-    {                                                                                     \
-        typedef T ty;                                                                     \
-        if (want_max)                                                                     \
-            ARGLINE_BODY(>, CAT(ISNAN_, KIND(name)))                                      \
-        ARGLINE_BODY(<, CAT(ISNAN_, KIND(name)))                                          \
-    }                                                                                     \
-    static void argrows_##name(int want_max, const char *p, int64_t n, int64_t bsd,       \
-                               int64_t m, T *restrict best, int64_t *restrict idx)        \
-    {                                                                                     \
-        typedef T ty;                                                                     \
-        if (want_max)                                                                     \
-            ARGROWS_BODY(>, CAT(ISNAN_, KIND(name)))                                      \
-        ARGROWS_BODY(<, CAT(ISNAN_, KIND(name)))                                          \
-    }                                                                                     \
-    /* every row of it (values, indices, input) along a dim of n elements, bsd apart */   \
-    static void argdim_##name(tide_iter *it, int want_max, int64_t n, int64_t bsd)        \
-    {                                                                                     \
-        while (tide_iter_next(it)) {                                                      \
-            const int64_t m = it->inner, *s = it->inner_stride;                           \
-            if (s[0] == (int64_t)sizeof(T) && s[1] == 8 && s[2] == (int64_t)sizeof(T) &&  \
-                m > 1 && bsd != (int64_t)sizeof(T)) {                                     \
-                argrows_##name(want_max, it->ptr[2], n, bsd, m, (T *)it->ptr[0],          \
-                               (int64_t *)it->ptr[1]);                                    \
-                continue;                                                                 \
-            }                                                                             \
-            for (int64_t i = 0; i < m; i++)                                               \
-                *(int64_t *)(it->ptr[1] + i * s[1]) =                                     \
-                    argline_##name(want_max, it->ptr[2] + i * s[2], n, bsd,               \
-                                   (T *)(it->ptr[0] + i * s[0]));                         \
-        }                                                                                 \
-    }                                                                                     \
-    /* every element: rows of it (input) in row-major order */                            \
-    static void argall_##name(tide_iter *it, int want_max, tide_number *value,            \
-                              int64_t *index)                                             \
-    {                                                                                     \
-        T gb = 0, b = 0;                                                                      \
-        int64_t gi = -1, row = 0;                                                         \
-        while (tide_iter_next(it)) {                                                      \
-            int64_t i = argline_##name(want_max, it->ptr[0], it->inner,                   \
-                                       it->inner_stride[0], &b);                          \
-            int better = want_max ? b > gb : b < gb;                                      \
-            if (gi < 0 || (!CAT(ISNAN_, KIND(name))(gb) &&                                \
-                           (better || CAT(ISNAN_, KIND(name))(b)))) {                     \
-                gb = b;                                                                   \
-                gi = row * it->inner + i;                                                 \
-            }                                                                             \
-            row++;                                                                        \
-        }                                                                                 \
-        *value = tide_dtype_is_float(E) ? tide_number_float((double)gb)                   \
-                                        : tide_number_int((int64_t)gb);                   \
-        *index = gi;                                                                      \
-    }
-TIDE_FOREACH_DTYPE(DEF_ARG)
-#undef DEF_ARG
-
-/* ---------------------------------------------------------------- dims and buffers */
-
-typedef struct dim_setup {
-    tide_tensor sel;                  /* a without dim: borrowed, holds no reference */
-    int64_t n;                        /* size of the reduced dim */
-    int64_t bsd;                      /* its stride in bytes */
-    int ndim;                         /* the result's shape (keepdim applied) */
-    int64_t shape[TIDE_MAX_DIMS];
-} dim_setup;
-
-static tide_status setup_dim(const tide_tensor *a, int dim, int keepdim, const char *op,
-                             dim_setup *s)
+tide_status tide_reduce_setup_dim(const tide_tensor *a, int dim, int keepdim, const char *op,
+                                  tide_dim_setup *s)
 {
     if (dim < 0 || dim >= a->ndim)
         return tide_fail("%s: dim %d out of range for a %d-dim tensor", op, dim + 1, a->ndim);
@@ -376,8 +200,7 @@ static tide_status setup_dim(const tide_tensor *a, int dim, int keepdim, const c
     return TIDE_OK;
 }
 
-/* Copies buf (the result without the reduced dim) into out, which keeps dim when keepdim. */
-static tide_status store_result(tide_tensor *out, const tide_tensor *buf, int dim, int keepdim)
+tide_status tide_reduce_store(tide_tensor *out, const tide_tensor *buf, int dim, int keepdim)
 {
     tide_tensor view = *out;   /* borrowed: same storage, holds no reference */
     if (keepdim) {
@@ -392,7 +215,7 @@ static tide_status store_result(tide_tensor *out, const tide_tensor *buf, int di
 
 /* Fills buf (f64, sel's shape) with one accumulation along the dim. mean: NULL, or an f64
  * tensor of sel's shape holding each output's mean (for K_SQDEV). */
-static void accumulate_dim(tide_tensor *buf, const dim_setup *s, int kind, double prm,
+static void accumulate_dim(tide_tensor *buf, const tide_dim_setup *s, int kind, double prm,
                            const tide_tensor *mean)
 {
     tide_dtype dt = s->sel.dtype;
@@ -415,7 +238,7 @@ static void accumulate_dim(tide_tensor *buf, const dim_setup *s, int kind, doubl
     }
 }
 
-static void accumulate_dim_int(tide_tensor *buf, const dim_setup *s, int prod)
+static void accumulate_dim_int(tide_tensor *buf, const tide_dim_setup *s, int prod)
 {
     tide_dtype dt = s->sel.dtype;
     const int64_t es = (int64_t)tide_dtype_size(dt);
@@ -501,8 +324,8 @@ static tide_status reduce_dim(tide_tensor *out, const tide_tensor *a, int dim, i
                               const char *op, tide_dtype odt, int kind, double p, int fin,
                               int unbiased)
 {
-    dim_setup s;
-    TIDE_TRY(setup_dim(a, dim, keepdim, op, &s));
+    tide_dim_setup s;
+    TIDE_TRY(tide_reduce_setup_dim(a, dim, keepdim, op, &s));
     int allocated = !out->storage;
     TIDE_TRY(tide_prepare_out(out, odt, s.ndim, s.shape, op));
     tide_tensor buf = TIDE_TENSOR_EMPTY, mean = TIDE_TENSOR_EMPTY;
@@ -524,7 +347,7 @@ static tide_status reduce_dim(tide_tensor *out, const tide_tensor *a, int dim, i
         if (fin != FIN_NONE)
             for (int64_t i = 0, n = tide_numel(&buf); i < n; i++)
                 bd[i] = finish(fin, bd[i], s.n, p, unbiased);
-        st = store_result(out, &buf, dim, keepdim);
+        st = tide_reduce_store(out, &buf, dim, keepdim);
     }
     tide_tensor_release(&buf);
     tide_tensor_release(&mean);
@@ -536,15 +359,15 @@ static tide_status reduce_dim(tide_tensor *out, const tide_tensor *a, int dim, i
 static tide_status reduce_dim_int(tide_tensor *out, const tide_tensor *a, int dim, int keepdim,
                                   const char *op, int prod)
 {
-    dim_setup s;
-    TIDE_TRY(setup_dim(a, dim, keepdim, op, &s));
+    tide_dim_setup s;
+    TIDE_TRY(tide_reduce_setup_dim(a, dim, keepdim, op, &s));
     int allocated = !out->storage;
     TIDE_TRY(tide_prepare_out(out, TIDE_I64, s.ndim, s.shape, op));
     tide_tensor buf = TIDE_TENSOR_EMPTY;
     tide_status st = tide_tensor_alloc(&buf, TIDE_I64, s.sel.ndim, s.sel.shape);
     if (st == TIDE_OK) {
         accumulate_dim_int(&buf, &s, prod);
-        st = store_result(out, &buf, dim, keepdim);
+        st = tide_reduce_store(out, &buf, dim, keepdim);
     }
     tide_tensor_release(&buf);
     if (st != TIDE_OK && allocated)
@@ -597,50 +420,6 @@ tide_status tide_std_all(const tide_tensor *a, int unbiased, double *result)
     return TIDE_OK;
 }
 
-static tide_status minmax_all(const tide_tensor *a, int want_max, tide_number *value,
-                              int64_t *index)
-{
-    const char *op = want_max ? "max" : "min";
-    if (tide_numel(a) == 0) {
-        char s[TIDE_SHAPE_BUF];
-        return tide_fail("%s: cannot reduce an empty tensor (shape %s)", op,
-                         tide_shape_str(a, s, sizeof s));
-    }
-    tide_number v = {0, 0, 0};
-    int64_t i = 0;
-    tide_iter it;
-    const tide_tensor *args[1] = {a};
-    tide_iter_init(&it, 1, args);
-    if (!index) {   /* the value alone: a vectorised pass */
-        switch (a->dtype) {
-#define CASE(E, name, T) case E: *value = extall_##name(&it, want_max); break;
-            TIDE_FOREACH_DTYPE(CASE)
-#undef CASE
-        }
-        return TIDE_OK;
-    }
-    switch (a->dtype) {
-#define CASE(E, name, T) case E: argall_##name(&it, want_max, &v, &i); break;
-        TIDE_FOREACH_DTYPE(CASE)
-#undef CASE
-    }
-    if (value)
-        *value = v;
-    if (index)
-        *index = i;
-    return TIDE_OK;
-}
-
-tide_status tide_max_all(const tide_tensor *a, tide_number *value, int64_t *index)
-{
-    return minmax_all(a, 1, value, index);
-}
-
-tide_status tide_min_all(const tide_tensor *a, tide_number *value, int64_t *index)
-{
-    return minmax_all(a, 0, value, index);
-}
-
 /* ---------------------------------------------------------------- public: along a dim */
 
 tide_status tide_sum_dim(tide_tensor *out, const tide_tensor *a, int dim, int keepdim)
@@ -682,63 +461,4 @@ tide_status tide_std_dim(tide_tensor *out, const tide_tensor *a, int dim, int un
 {
     return reduce_dim(out, a, dim, keepdim, "std", float_result(a->dtype), K_SQDEV, 0, FIN_STD,
                       unbiased);
-}
-
-static tide_status minmax_dim(tide_tensor *values, tide_tensor *indices, const tide_tensor *a,
-                              int dim, int keepdim, int want_max)
-{
-    const char *op = values ? (want_max ? "max" : "min") : (want_max ? "argmax" : "argmin");
-    dim_setup s;
-    TIDE_TRY(setup_dim(a, dim, keepdim, op, &s));
-    if (s.n == 0 && tide_numel(&s.sel) > 0) {
-        char sh[TIDE_SHAPE_BUF];
-        return tide_fail("%s: cannot reduce dim %d of size 0 (shape %s)", op, dim + 1,
-                         tide_shape_str(a, sh, sizeof sh));
-    }
-    int valloc = values && !values->storage, ialloc = indices && !indices->storage;
-    tide_status st = TIDE_OK;
-    if (values)
-        st = tide_prepare_out(values, a->dtype, s.ndim, s.shape, op);
-    if (st == TIDE_OK && indices)
-        st = tide_prepare_out(indices, TIDE_I64, s.ndim, s.shape, op);
-    tide_tensor vbuf = TIDE_TENSOR_EMPTY, ibuf = TIDE_TENSOR_EMPTY;
-    if (st == TIDE_OK)
-        st = tide_tensor_alloc(&vbuf, a->dtype, s.sel.ndim, s.sel.shape);
-    if (st == TIDE_OK)
-        st = tide_tensor_alloc(&ibuf, TIDE_I64, s.sel.ndim, s.sel.shape);
-    if (st == TIDE_OK) {
-        tide_iter it;
-        const tide_tensor *args[3] = {&vbuf, &ibuf, &s.sel};
-        tide_iter_init(&it, 3, args);
-        switch (a->dtype) {
-#define CASE(E, name, T) case E: argdim_##name(&it, want_max, s.n, s.bsd); break;
-            TIDE_FOREACH_DTYPE(CASE)
-#undef CASE
-        }
-        if (values)
-            st = store_result(values, &vbuf, dim, keepdim);
-        if (st == TIDE_OK && indices)
-            st = store_result(indices, &ibuf, dim, keepdim);
-    }
-    tide_tensor_release(&vbuf);
-    tide_tensor_release(&ibuf);
-    if (st != TIDE_OK) {
-        if (valloc)
-            tide_tensor_release(values);
-        if (ialloc)
-            tide_tensor_release(indices);
-    }
-    return st;
-}
-
-tide_status tide_max_dim(tide_tensor *values, tide_tensor *indices, const tide_tensor *a, int dim,
-                         int keepdim)
-{
-    return minmax_dim(values, indices, a, dim, keepdim, 1);
-}
-
-tide_status tide_min_dim(tide_tensor *values, tide_tensor *indices, const tide_tensor *a, int dim,
-                         int keepdim)
-{
-    return minmax_dim(values, indices, a, dim, keepdim, 0);
 }

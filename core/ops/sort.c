@@ -12,6 +12,7 @@
  * the sign bit of integers; for floats flip every bit of negatives and the sign bit of the
  * rest (after mapping -0.0 to 0.0 and every NaN to one positive NaN, above +inf). */
 
+/* The float keys differ by more than the type: each reads its own IEEE-754 layout. */
 static inline uint64_t key_f32(float v)
 {
     uint32_t u;
@@ -36,9 +37,14 @@ static inline uint64_t key_f64(double v)
     return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
 }
 
-static inline uint64_t key_i32(int32_t v) { return (uint32_t)v ^ 0x80000000u; }
-static inline uint64_t key_i64(int64_t v) { return (uint64_t)v ^ 0x8000000000000000ull; }
-static inline uint64_t key_u8(uint8_t v) { return v; }
+/* An integer's distance from the bottom of its range (the sign bit flipped, for a signed one). */
+#define INT_KEY(E, name, T)                                                           \
+    static inline uint64_t key_##name(T v)                                            \
+    {                                                                                 \
+        return (uint64_t)(int64_t)v - (uint64_t)(int64_t)TIDE_DTYPE_COL(name, lo);    \
+    }
+TIDE_FOREACH_INT_DTYPE(INT_KEY)
+#undef INT_KEY
 
 /* keys[i] = key(p[i * stride]) (stride in bytes), complemented when descending. */
 static void load_keys(uint64_t *keys, const char *p, int64_t stride, int64_t n, tide_dtype dt,

@@ -137,6 +137,24 @@ describe("tide.load", function()
     assert.are.same({ 1.5, -2 }, tide.load(at("be.npy")):totable())
   end)
 
+  it("reads each descriptor of the dtype table, in either byte order, and NumPy's bool as u8", function()
+    local cases = {
+      { "|b1", "u8", string.pack("BBB", 1, 0, 1), { 1, 0, 1 } },
+      { "|u1", "u8", string.pack("BBB", 7, 0, 255), { 7, 0, 255 } },
+      { ">i4", "i32", string.pack(">i4>i4>i4", -2, 1 << 20, 3), { -2, 1 << 20, 3 } },
+      { "<i8", "i64", string.pack("<i8<i8<i8", -1, 1 << 50, 0), { -1, 1 << 50, 0 } },
+      { ">f8", "f64", string.pack(">d>d>d", 0.25, -3, 1e300), { 0.25, -3, 1e300 } },
+      { "<f4", "f32", string.pack("<f<f<f", 0.5, -8, 2), { 0.5, -8, 2 } },
+    }
+    for _, c in ipairs(cases) do
+      write(at("d.npy"), npy(1, "{'descr': '" .. c[1] .. "', 'fortran_order': False, 'shape': (3,), }",
+        c[3]))
+      local t = tide.load(at("d.npy"))
+      assert.are.equal(c[2], t:dtype())
+      assert.are.same(c[4], t:totable())
+    end
+  end)
+
   it("reads a range of rows only, and a file's shape from its header", function()
     local t = tide.arange(0, 30, "f64"):view(10, 3)
     tide.save(at("rows.npy"), t)

@@ -418,4 +418,26 @@ describe("comparisons, where and masked_fill", function()
     assert.has_error(function() return tide.where(a:gt(1), a, tide.zeros(5)) end,
       "where: shapes 3x4 and 5 cannot be broadcast (dim 2: 4 vs 5)")
   end)
+
+  it("takes numbers up to each integer dtype's exact ends, neither wrapping nor refusing them", function()
+    local function fill(dt, v) return tide.zeros({ 1 }, dt):masked_fill_(tide.ones({ 1 }, "u8"), v)[1] end
+    assert.are.equal(255, fill("u8", 255.0))
+    assert.are.equal(2 ^ 31 - 1, fill("i32", 2.0 ^ 31 - 1))
+    assert.are.equal(-2 ^ 31, fill("i32", -2.0 ^ 31))
+    assert.are.equal(math.mininteger, fill("i64", -2.0 ^ 63))
+    assert.has_error(function() fill("u8", 256.0) end, "masked_fill_: value 256 does not fit dtype u8")
+    assert.has_error(function() fill("u8", -1.0) end, "masked_fill_: value -1 does not fit dtype u8")
+    assert.has_error(function() fill("i32", 2.0 ^ 31) end,
+      "masked_fill_: value 2147483648 does not fit dtype i32")
+    -- 2^63 is (double)INT64_MAX rounded up: one past the end of i64
+    assert.has_error(function() fill("i64", 2.0 ^ 63) end,
+      "masked_fill_: value 9.2233720368547758e+18 does not fit dtype i64")
+    -- a number past an integer dtype's range compares as itself, not wrapped into it (300 % 256 = 44)
+    assert.are.same({ 0, 0 }, tide.tensor({ 0, 44 }, "u8"):eq(300):totable())
+    assert.are.same({ 1, 1 }, tide.tensor({ 0, 44 }, "u8"):lt(300):totable())
+    assert.are.same({ 0 }, tide.tensor({ 0 }, "i32"):eq(1 << 32):totable())
+    -- a clamp bound past the range is the range's end
+    assert.are.same({ 0, 7, 255 }, tide.tensor({ 0, 7, 255 }, "u8"):clamp(-5, 300):totable())
+    assert.are.same({ -2 ^ 31, 5 }, tide.tensor({ -2 ^ 31, 5 }, "i32"):clamp(-2 ^ 40, 2 ^ 40):totable())
+  end)
 end)

@@ -317,6 +317,12 @@ describe("ranges", function()
     assert.has_error(function() tide.arange(0, 2.5, -0.5) end,
       "arange: step -0.5 goes away from stop (start 0, stop 2.5)")
     assert.has_error(function() tide.arange(300, "u8") end, "arange: values 0..299 do not fit in u8")
+    -- i64's ends as doubles: -2^63 is held, 2^63 (INT64_MAX rounded up) is one past the end
+    assert.are.same({ math.mininteger, 0 }, tide.linspace(-2.0 ^ 63, 0, 2, "i64"):totable())
+    assert.has_error(function() tide.linspace(0, 2.0 ^ 63, 2, "i64") end,
+      "linspace: values 0..9.22337e+18 do not fit in i64")
+    assert.has_error(function() tide.linspace(0, 255.5, 2, "u8") end,
+      "linspace: values 0..255.5 do not fit in u8")
     assert.has_error(function() tide.arange(3, { type = "f32" }) end,
       "arange: unknown option 'type' (expected one of: dtype)")
   end)

@@ -22,7 +22,7 @@ static tide_tensor *to_core_index(lua_State *L, int arg, int64_t size, int dim, 
     tide_tensor *src = tide_lua_totensor(L, arg);
     tide_tensor *out;
     if (src) {
-        if (src->dtype != TIDE_I32 && src->dtype != TIDE_I64)
+        if (!tide_dtype_is_index(src->dtype))
             luaL_error(L, "%s: expected an i32 or i64 index tensor, got %s", op,
                        tide_dtype_name(src->dtype));
         out = tide_lua_newtensor(L);
@@ -215,11 +215,8 @@ static int scalar_position(lua_State *L, const tide_tensor *sorted, int64_t *pos
     if (!ok)
         luaL_error(L, "searchsorted: expected an integer to search a %s tensor, got %s",
                    tide_dtype_name(sorted->dtype), lua_tostring(L, 2));
-    lua_Integer lo = LUA_MININTEGER, hi = LUA_MAXINTEGER;
-    if (sorted->dtype == TIDE_U8)
-        lo = 0, hi = UINT8_MAX;
-    else if (sorted->dtype == TIDE_I32)
-        lo = INT32_MIN, hi = INT32_MAX;
+    int64_t lo, hi;
+    tide_dtype_exact_range(sorted->dtype, &lo, &hi);
     if (v >= lo && v <= hi)
         return 0;
     *pos = v < lo ? 1 : sorted->shape[0] + 1;
