@@ -46,19 +46,11 @@ typedef struct tide_comm {
 
 /* ------------------------------------------------------------------ the runtime */
 
-/* Once per process, after MPI_Init: duplicates base (MPI_COMM_WORLD, or the communicator a
- * host embeds tide on) for tide's own traffic (the watchdog's side channel, the timeline).
- * Later calls do nothing. */
-tide_status tide_comm_runtime_init(MPI_Comm base);
+/* MPI's lifetime (start-up, finalise, abort, os.exit) is runtime.h's; these two older names
+ * stay for the code that only needs tide's private communicator. */
 int tide_comm_runtime_ready(void);
-/* tide's private duplicate of base (MPI_COMM_NULL before init). */
+/* tide's private duplicate of the base communicator (MPI_COMM_NULL before init). */
 MPI_Comm tide_comm_base(void);
-/* Waits (under the watchdog) until every rank reached its exit. Call before MPI_Finalize:
- * Open MPI's mpirun crashes or hangs when some ranks finalise while others later abort, so no
- * rank finalises until all are done. */
-void tide_comm_exit_barrier(void);
-/* Frees what the runtime holds; call before MPI_Finalize. */
-void tide_comm_runtime_shutdown(void);
 
 void tide_comm_set_debug(int on);
 int tide_comm_debug(void);
@@ -74,10 +66,19 @@ void tide_comm_set_site(const char *site);
 void tide_comm_set_max_count(int64_t n);
 int64_t tide_comm_max_count(void);
 
+/* While who (e.g. "tide.on") runs code on some ranks only, every collective fails at once,
+ * naming who, instead of waiting for ranks that will never join. NULL ends it; returns the
+ * previous setting. */
+const char *tide_comm_set_solo(const char *who);
+
 /* ------------------------------------------------------------------ communicators */
 
 /* c becomes a duplicate of base, with MPI_ERRORS_RETURN. Collective over base. */
 tide_status tide_comm_wrap(tide_comm *c, MPI_Comm base, int is_world);
+/* Calls that cannot be polled (MPI_Comm_split, MPI_Comm_dup, window allocation) start with
+ * this: with the watchdog on, the ranks first meet in a watched barrier named name, so one that
+ * never comes is reported instead of hanging the job. Nothing is sent with the watchdog off. */
+tide_status tide_comm_agree(tide_comm *c, const char *name);
 /* MPI_Comm_split; a negative color leaves out->comm == MPI_COMM_NULL (not a member). */
 tide_status tide_comm_split(tide_comm *out, tide_comm *c, int color, int key);
 /* The ranks of c that share a node (MPI_COMM_TYPE_SHARED). */

@@ -25,6 +25,7 @@ typedef struct tide_wd_op {
     const char *name;   /* "barrier" */
     uint64_t seq;
     const char *site;   /* "job.lua:12" */
+    int patient;        /* waits for a person (the REPL's next line): answers, never expires */
 } tide_wd_op;
 
 void tide_wd_set_timeout(double seconds);
