@@ -146,25 +146,13 @@ tide_status tide_comm_recv_new(tide_comm *c, tide_tensor *out, int src, int tag,
                                tide_recv_info *info);
 
 /* ------------------------------------------------------------------ bytes (Lua values)
- * The object collectives move serialised values. ok == 0 marks a rank whose value could not
- * be serialised: its bytes are then the error message, every rank learns of it, and every
- * rank fails with "<name>: rank R could not serialise its value: <message>". Results are
- * malloc'd; free them with free(). name is the operation reported ("bcast_obj"). */
+ * send_obj/recv_obj's messages: a serialised value (the collectives are in objects.h).
+ * Results are malloc'd; free them with free(). */
 typedef struct tide_bytes {
     char *data;
     int64_t len;
 } tide_bytes;
 
-/* On root, buf holds the value (ok says whether it could be serialised); on return every rank
- * holds a malloc'd copy of root's bytes in *out. */
-tide_status tide_comm_bcast_bytes(tide_comm *c, const char *name, const char *buf, int64_t len,
-                                  int ok, int root, tide_bytes *out);
-/* out: c->size entries (rank order), one malloc'd block holding all of them in out[0].data.
- * gather: only root gets them (out[*].data NULL elsewhere). */
-tide_status tide_comm_allgather_bytes(tide_comm *c, const char *name, const char *buf,
-                                      int64_t len, int ok, tide_bytes *out);
-tide_status tide_comm_gather_bytes(tide_comm *c, const char *name, const char *buf, int64_t len,
-                                   int ok, int root, tide_bytes *out);
 tide_status tide_comm_send_bytes(tide_comm *c, const char *buf, int64_t len, int dst, int tag);
 tide_status tide_comm_recv_bytes(tide_comm *c, int src, int tag, tide_bytes *out,
                                  tide_recv_info *info);

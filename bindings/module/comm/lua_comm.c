@@ -427,6 +427,7 @@ void tide_open_comm(lua_State *L, int module, int methods, int meta)
     int cmethods = lua_gettop(L);
     luaL_setfuncs(L, comm_methods, 0);
     tide_lua_comm_collectives(L, cmethods);
+    tide_lua_comm_objects(L, cmethods);
     tide_lua_comm_requests(L, module, cmethods);
     lua_pushvalue(L, cmethods);
     lua_pushboolean(L, 0);   /* tide.comm (Lua methods) not loaded yet */
