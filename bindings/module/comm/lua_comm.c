@@ -240,6 +240,7 @@ static int m_split(lua_State *L)
         color = (int)v;
     }
     lua_Integer key = luaL_optinteger(L, 3, c->rank);
+    tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
     tide_lua_check(L, tide_comm_split(out, c, color, (int)key));
     if (out->comm == MPI_COMM_NULL)
@@ -250,6 +251,7 @@ static int m_split(lua_State *L)
 static int m_split_node(lua_State *L)
 {
     tide_comm *c = tide_lua_checkcomm(L, 1);
+    tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
     tide_lua_check(L, tide_comm_split_node(out, c));
     return 1;
@@ -258,6 +260,7 @@ static int m_split_node(lua_State *L)
 static int m_dup(lua_State *L)
 {
     tide_comm *c = tide_lua_checkcomm(L, 1);
+    tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
     tide_lua_check(L, tide_comm_dup(out, c));
     return 1;
@@ -269,6 +272,7 @@ static int m_dup(lua_State *L)
 static int m_shared_zeros(lua_State *L)
 {
     tide_comm *c = tide_lua_checkcomm(L, 1);
+    tide_lua_site(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
     tide_dtype dt = tide_lua_optdtype(L, 3, TIDE_F32);
     tide_tensor *t = tide_lua_newtensor(L);
