@@ -6,12 +6,13 @@
  * communicator); three process-wide switches hook into all of them:
  *   - debug (TIDE_DEBUG=1): the ranks compare fingerprints before each collective and fail
  *     on every rank, naming the ranks that differ (fingerprint.h);
- *   - timeout (TIDE_TIMEOUT=S): waits are polled and a wait longer than S seconds reports the
- *     collective, its call site and the ranks that never arrived, then aborts the job
- *     (watchdog.h);
+ *   - timeout (TIDE_TIMEOUT=S, 600 s unless set, 0: off; runtime.h): waits are polled and a
+ *     wait longer than S seconds reports the collective, its call site and the ranks that
+ *     never arrived, then aborts the job (watchdog.h);
  *   - tracing (TIDE_TRACE=file): every collective is recorded for the timeline (trace.h).
  * With all three off, a collective on a contiguous tensor is one MPI call: no allocation, no
- * extra message.
+ * extra message; with only the watchdog on (the default), it is the non-blocking form of that
+ * call, polled.
  *
  * Conventions: ranks are 0-based; row counts refer to dim 0 (the first dim); a 0-dim tensor
  * counts as one row of one element. Results that a collective allocates go into an empty

@@ -1,14 +1,14 @@
-/* lua_comm.c — MPI's lifetime in a plain lua5.4, tide.world and communicator objects, and the
- * module's switches (set_timeout, set_debug, abort, ANY).
+/* lua_comm.c — tide.core's side of the MPI runtime (core/comm/runtime.c), tide.world and
+ * communicator objects, and the module's switches (set_timeout, set_debug, abort, ANY).
  *
  * Who owns MPI: a host (the tide executable, an embedding program) initialises MPI before it
- * opens tide.core and finalises it itself; it may name the communicator tide.world wraps by
- * setting registry["tide.world_comm"] to the communicator's Fortran handle (MPI_Comm_c2f)
- * before opening tide.core. Loaded by a plain lua5.4 instead, the opener initialises MPI and
- * finalises it at process exit. That exit handler sees the exit status, so a rank that ends
- * with an error (a Lua error in lua.c, os.exit(1), a failed busted run) aborts the whole job
- * with MPI_Abort instead of leaving the other ranks waiting in a collective; os.exit is also
- * wrapped so a non-zero exit in a multi-rank job aborts at once, before the state closes.
+ * opens tide.core; it may name the communicator tide.world wraps by setting
+ * registry["tide.world_comm"] to the communicator's Fortran handle (MPI_Comm_c2f) before
+ * opening tide.core, and the state's closing releases the runtime. Loaded by a plain lua5.4
+ * instead, the opener initialises MPI and an exit handler ends it: a rank that exits with a
+ * non-zero status (a Lua error in lua.c, os.exit(1), a failed busted run) names itself and
+ * aborts the whole job instead of leaving the other ranks waiting in a collective. os.exit is
+ * wrapped here, once, for both (runtime.h's tide_runtime_exit).
  *
  *   tide.world                      the communicator of every rank; comm.rank, comm.size
  *   comm:split(color, key = rank)   color nil/false: not a member (returns nil)
