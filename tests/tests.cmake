@@ -94,3 +94,14 @@ foreach(name allreduce tensor)
   set_target_properties(${name}_twin PROPERTIES PREFIX ""
                         LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
 endforeach()
+
+# Programs that embed the host (tests/host/*.c -> <build>/tests/host/<name>), run by
+# tests/lua/host_spec.lua under mpirun.
+file(GLOB HOST_PROGRAMS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/host/*.c)
+foreach(src ${HOST_PROGRAMS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(host_${name} ${src})
+  target_link_libraries(host_${name} PRIVATE tidehost)
+  set_target_properties(host_${name} PROPERTIES OUTPUT_NAME ${name}
+                        RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/host)
+endforeach()

@@ -1,5 +1,6 @@
-/* host.c — the tide host: a Lua state with tide loaded on an MPI communicator, the calls that
- * run Lua code in it and read results back, and tide.on (the REPL is in host_repl.c).
+/* host.c — the tide host: a Lua state with tide loaded on an MPI communicator, and the calls
+ * that run Lua code in it and read results back (the REPL is in host_repl.c; os.exit, tide.on
+ * and MPI's lifetime belong to tide.core and core/comm/runtime.c).
  * The tide executable (tide_main.c) and embedding programs both build on it (tide_host.h). */
 #define _GNU_SOURCE
 #include "host_impl.h"
@@ -22,12 +23,6 @@
 #endif
 
 
-
-/* The tag of tide.on's reply; ctl carries nothing else point-to-point. */
-#define ON_TAG 7
-
-/* tide.core's communicator runtime is one per process: the last host to go frees it. */
-static int live_hosts;
 
 /* ------------------------------------------------------------------ errors */
 
@@ -75,166 +70,6 @@ int tide_host_docall(lua_State *L, int nargs, int nresults)
     return status;
 }
 
-/* ------------------------------------------------------------------ os.exit */
-
-/* os.exit(code, close): a zero/true code on every rank ends the job cleanly: the state closes
- * (finalizers run, a timeline is written), then MPI is finalised. Any other code ends the
- * whole job with that code, so no rank is left waiting for this one. (tide.core wraps this
- * function with the same rule for non-zero codes; both are kept so either holds alone.) */
-static int host_os_exit(lua_State *L)
-{
-    int status;
-    if (lua_isboolean(L, 1))
-        status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
-    else
-        status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
-    int close = lua_toboolean(L, 2);
-    fflush(stdout);
-    fflush(stderr);
-    int size = 1, finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized)
-        MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (status != EXIT_SUCCESS && size > 1)
-        MPI_Abort(MPI_COMM_WORLD, status);
-    if (close || status == EXIT_SUCCESS)
-        lua_close(L);
-    if (!finalized) {
-        tide_comm_runtime_shutdown();
-        MPI_Barrier(MPI_COMM_WORLD);    /* as tide_main.c's finish: no rank finalises early */
-        MPI_Finalize();
-    }
-    exit(status);
-    return 0;
-}
-
-/* ------------------------------------------------------------------ tide.on */
-
-/* The values fn returned, packed for the trip to rank 0: a tag byte per value, then its bytes.
- * Values other than nil, booleans, numbers and strings travel as their tostring. */
-static int pack_values(lua_State *L)
-{
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addchar(&b, 'K');
-    for (int i = 1; i <= n; i++) {
-        int t = lua_type(L, i);
-        if (t == LUA_TNIL) {
-            luaL_addchar(&b, 'n');
-        } else if (t == LUA_TBOOLEAN) {
-            luaL_addchar(&b, lua_toboolean(L, i) ? 'T' : 'F');
-        } else if (lua_isinteger(L, i)) {
-            lua_Integer v = lua_tointeger(L, i);
-            luaL_addchar(&b, 'i');
-            luaL_addlstring(&b, (const char *)&v, sizeof v);
-        } else if (t == LUA_TNUMBER) {
-            lua_Number v = lua_tonumber(L, i);
-            luaL_addchar(&b, 'f');
-            luaL_addlstring(&b, (const char *)&v, sizeof v);
-        } else {
-            size_t len;
-            const char *s = luaL_tolstring(L, i, &len);   /* pushes s above the buffer's top */
-            uint64_t n64 = len;
-            /* luaL_Buffer needs its own slot on top: move s below it, add, drop it */
-            lua_insert(L, -2);
-            luaL_addchar(&b, 's');
-            luaL_addlstring(&b, (const char *)&n64, sizeof n64);
-            luaL_addlstring(&b, s, len);
-            lua_remove(L, -2);
-        }
-    }
-    luaL_pushresult(&b);
-    return 1;
-}
-
-/* Pushes the values a reply holds; returns how many. */
-static int unpack_values(lua_State *L, const char *p, size_t len)
-{
-    const char *end = p + len;
-    int n = 0;
-    while (p < end) {
-        luaL_checkstack(L, 1, "tide.on: too many results");
-        char tag = *p++;
-        if (tag == 'n') {
-            lua_pushnil(L);
-        } else if (tag == 'T' || tag == 'F') {
-            lua_pushboolean(L, tag == 'T');
-        } else if (tag == 'i') {
-            lua_Integer v;
-            memcpy(&v, p, sizeof v);
-            p += sizeof v;
-            lua_pushinteger(L, v);
-        } else if (tag == 'f') {
-            lua_Number v;
-            memcpy(&v, p, sizeof v);
-            p += sizeof v;
-            lua_pushnumber(L, v);
-        } else {
-            uint64_t slen;
-            memcpy(&slen, p, sizeof slen);
-            p += sizeof slen;
-            lua_pushlstring(L, p, (size_t)slen);
-            p += slen;
-        }
-        n++;
-    }
-    return n;
-}
-
-/* tide.on(r, fn, ...): every rank calls it; rank r runs fn(...); rank 0 returns what fn
- * returned (other ranks return nothing). An error in fn is raised on rank 0 with r's message.
- * fn runs on one rank only, so it must not take part in collectives. */
-static int l_on(lua_State *L)
-{
-    tide_host *h = lua_touserdata(L, lua_upvalueindex(1));
-    lua_Integer r = luaL_checkinteger(L, 1);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    if (r < 0 || r >= h->size)
-        return luaL_error(L, "tide.on: rank %I out of range (expected 0..%d)", r, h->size - 1);
-    int nargs = lua_gettop(L) - 2;
-    if (h->rank == r && r == 0) {
-        lua_call(L, nargs, LUA_MULTRET);
-        return lua_gettop(L) - 1;
-    }
-    if (h->rank == r) {
-        size_t len;
-        const char *msg;
-        if (lua_pcall(L, nargs, LUA_MULTRET, 0) == LUA_OK) {
-            int nres = lua_gettop(L) - 1;
-            lua_pushcfunction(L, pack_values);
-            lua_insert(L, 2);
-            if (lua_pcall(L, nres, 1, 0) == LUA_OK) {
-                msg = lua_tolstring(L, -1, &len);
-                return MPI_Send(msg, (int)len, MPI_BYTE, 0, ON_TAG, h->ctl) == MPI_SUCCESS ? 0
-                    : luaL_error(L, "tide.on: sending the results to rank 0 failed");
-            }
-        }
-        /* fn (or tostring of a result) failed: rank 0 raises the message */
-        msg = lua_tostring(L, -1);
-        lua_pushfstring(L, "E%s", msg ? msg : "(error object is not a string)");
-        msg = lua_tolstring(L, -1, &len);
-        if (MPI_Send(msg, (int)len, MPI_BYTE, 0, ON_TAG, h->ctl) != MPI_SUCCESS)
-            return luaL_error(L, "tide.on: sending the error to rank 0 failed");
-        return 0;
-    }
-    if (h->rank != 0)
-        return 0;
-    MPI_Status st;
-    int count;
-    if (MPI_Probe((int)r, ON_TAG, h->ctl, &st) != MPI_SUCCESS ||
-        MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS)
-        return luaL_error(L, "tide.on: waiting for rank %d failed", (int)r);
-    lua_settop(L, 0);
-    char *buf = lua_newuserdatauv(L, count > 0 ? (size_t)count : 1, 0);   /* GC-owned */
-    if (MPI_Recv(buf, count, MPI_BYTE, (int)r, ON_TAG, h->ctl, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-        return luaL_error(L, "tide.on: receiving from rank %d failed", (int)r);
-    if (count > 0 && buf[0] == 'E')
-        return luaL_error(L, "tide.on: rank %d: %s", (int)r,
-                          lua_pushlstring(L, buf + 1, (size_t)count - 1));
-    return unpack_values(L, buf + 1, (size_t)count - 1);
-}
-
 /* tide.blas_threads(): how many threads OpenBLAS uses in this process. */
 static int l_blas_threads(lua_State *L)
 {
@@ -267,19 +102,11 @@ static int setup(lua_State *L)
     lua_setfield(L, -3, "path");
     lua_pop(L, 2);
 
-    lua_getglobal(L, "os");
-    lua_pushcfunction(L, host_os_exit);
-    lua_setfield(L, -2, "exit");
-    lua_pop(L, 1);
-
     lua_getglobal(L, "require");
     lua_pushliteral(L, "tide");
     lua_call(L, 1, 1);
     if (!lua_istable(L, -1))
         return luaL_error(L, "require \"tide\" returned a %s, expected a table", luaL_typename(L, -1));
-    lua_pushlightuserdata(L, h);
-    lua_pushcclosure(L, l_on, 1);
-    lua_setfield(L, -2, "on");
     lua_pushcfunction(L, l_blas_threads);
     lua_setfield(L, -2, "blas_threads");
     lua_setglobal(L, "tide");
@@ -326,7 +153,10 @@ tide_host *tide_host_new(MPI_Comm comm, char *err, size_t errlen)
         tide_host_free(h);
         return NULL;
     }
-    live_hosts++;
+    /* Generational collection: a loop of short-lived objects with finalisers (a request per
+     * iallreduce(t):wait()) keeps the heap flat, where the incremental collector let it grow
+     * by hundreds of MB. */
+    lua_gc(h->L, LUA_GCGEN, 0, 0);
     lua_pushcfunction(h->L, setup);
     lua_pushlightuserdata(h->L, h);
     if (tide_host_docall(h->L, 1, 0) != LUA_OK) {
@@ -347,8 +177,6 @@ void tide_host_free(tide_host *h)
     MPI_Finalized(&finalized);
     if (!finalized && h->ctl != MPI_COMM_NULL)
         MPI_Comm_free(&h->ctl);
-    if (h->L && --live_hosts == 0)
-        tide_comm_runtime_shutdown();
     free(h->error);
     free(h);
 }

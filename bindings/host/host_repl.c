@@ -3,6 +3,7 @@
  * rank's error. */
 #define _GNU_SOURCE
 #include "host_impl.h"
+#include "comm/runtime.h"
 
 #include <lauxlib.h>
 #include <signal.h>
@@ -145,6 +146,13 @@ static void print_results(lua_State *L, int base)
         fprintf(stderr, "error calling 'print' (%s)\n", lua_tostring(L, -1));
 }
 
+/* Completes a started MPI call through the watchdog (patient: waiting for the user's next line,
+ * which may take any time); rc is the start's code. */
+static int watched(tide_host *h, int rc, MPI_Request *req, int patient)
+{
+    return rc == MPI_SUCCESS ? tide_runtime_wait(h->ctl, req, "repl", patient) : rc;
+}
+
 /* Every rank's error text goes to rank 0 (an empty one means success); rank 0 prints each. */
 static tide_status report_errors(tide_host *h, const char *msg)
 {
@@ -158,7 +166,9 @@ static tide_status report_errors(tide_host *h, const char *msg)
         if (!lens || !displs)
             st = TIDE_FAIL;
     }
-    if (MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, h->ctl) != MPI_SUCCESS)
+    MPI_Request req;
+    if (watched(h, MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, h->ctl, &req), &req, 0) !=
+        MPI_SUCCESS)
         st = TIDE_FAIL;
     size_t total = 0;
     if (h->rank == 0 && st == TIDE_OK) {
@@ -168,8 +178,8 @@ static tide_status report_errors(tide_host *h, const char *msg)
         }
         all = malloc(total + 1);
     }
-    if (MPI_Gatherv(msg ? msg : "", len, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, h->ctl) !=
-        MPI_SUCCESS)
+    if (watched(h, MPI_Igatherv(msg ? msg : "", len, MPI_CHAR, all, lens, displs, MPI_CHAR, 0,
+                                h->ctl, &req), &req, 0) != MPI_SUCCESS)
         st = TIDE_FAIL;
     if (h->rank == 0 && all && st == TIDE_OK) {
         for (int r = 0; r < h->size; r++)
@@ -193,7 +203,9 @@ tide_status tide_host_repl(tide_host *h, tide_host_reader read, tide_host_saver 
             chunk = read_chunk(L, read, save, ctx);
             len = chunk ? (long long)strlen(chunk) : -1;
         }
-        if (MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, h->ctl) != MPI_SUCCESS) {
+        MPI_Request req;
+        if (watched(h, MPI_Ibcast(&len, 1, MPI_LONG_LONG, 0, h->ctl, &req), &req, 1) !=
+            MPI_SUCCESS) {
             free(chunk);
             return tide_host_fail(h, "repl: broadcasting a chunk failed");
         }
@@ -203,7 +215,8 @@ tide_status tide_host_repl(tide_host *h, tide_host_reader read, tide_host_saver 
             chunk = malloc((size_t)len + 1);
         if (!chunk)
             return tide_host_fail(h, "repl: out of memory");
-        if (MPI_Bcast(chunk, (int)len, MPI_CHAR, 0, h->ctl) != MPI_SUCCESS) {
+        if (watched(h, MPI_Ibcast(chunk, (int)len, MPI_CHAR, 0, h->ctl, &req), &req, 0) !=
+            MPI_SUCCESS) {
             free(chunk);
             return tide_host_fail(h, "repl: broadcasting a chunk failed");
         }

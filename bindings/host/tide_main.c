@@ -17,6 +17,7 @@
 #include <readline/readline.h>
 #endif
 
+#include "comm/runtime.h"
 #include "tide_host.h"
 
 #ifndef TIDE_MPIRUN
@@ -37,7 +38,8 @@ static const char usage_text[] =
     "  -         run stdin (rank 0 reads it, every rank runs it)\n"
     "With no script and no -e: the REPL when the input is a terminal, else stdin as a script.\n"
     "REPL: rank 0 reads, every rank runs each statement, rank 0 prints the results, errors show\n"
-    "as [rank R] message; tide.on(r, fn) runs fn on rank r and shows its results.\n"
+    "as [rank R] message; tide.on(r, fn) runs fn on rank r (or on {1, 3}, \"1-3\") and shows\n"
+    "its results.\n"
     "tide run options:\n"
     "  -n N      number of ranks (adds --oversubscribe when N exceeds the cores)\n"
     "  --tcp     ranks talk over TCP (--mca btl tcp,self)\n"
@@ -250,17 +252,10 @@ static int world_rank, world_size;
 
 static void finish(tide_host *h, int status)
 {
-    fflush(stdout);
-    fflush(stderr);
+    /* closing the host's state is the last use of the runtime: every rank waits there for the
+     * others before any finalises (runtime.h says why) */
     tide_host_free(h);
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized) {
-        /* Every rank reaches here before any finalises: Open MPI 4.1's mpirun can crash or hang
-         * when one rank has finalised and another then calls MPI_Abort (a late error). */
-        MPI_Barrier(MPI_COMM_WORLD);
-        MPI_Finalize();
-    }
+    tide_runtime_finalize();
     exit(status);
 }
 
@@ -268,11 +263,7 @@ static void finish(tide_host *h, int status)
  * this one in a collective). */
 static void die(tide_host *h)
 {
-    fprintf(stderr, "[rank %d] %s\n", world_rank, tide_host_error(h));
-    fflush(stderr);
-    fflush(stdout);
-    if (world_size > 1)
-        MPI_Abort(MPI_COMM_WORLD, 1);
+    tide_runtime_fail(1, tide_host_error(h));
     finish(h, 1);
 }
 
@@ -281,7 +272,9 @@ static void die(tide_host *h)
 static void check_loaded(tide_host *h, int status)
 {
     int ok = status == LUA_OK, all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, tide_host_comm(h));
+    MPI_Request req;
+    if (MPI_Iallreduce(&ok, &all, 1, MPI_INT, MPI_MIN, tide_host_comm(h), &req) == MPI_SUCCESS)
+        tide_runtime_wait(tide_host_comm(h), &req, "tide: loading the script", 0);
     if (all)
         return;
     if (!ok)
@@ -337,12 +330,17 @@ static int load_stdin(tide_host *h)
         }
         len = (long long)n;
     }
-    MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, tide_host_comm(h));
+    /* the others wait while rank 0 reads: however long someone takes to type the script */
+    MPI_Comm comm = tide_host_comm(h);
+    MPI_Request req;
+    if (MPI_Ibcast(&len, 1, MPI_LONG_LONG, 0, comm, &req) == MPI_SUCCESS)
+        tide_runtime_wait(comm, &req, "tide: reading stdin", 1);
     if (world_rank != 0)
         buf = malloc((size_t)len + 1);
     if (!buf)
         buf = malloc(1);
-    MPI_Bcast(buf, (int)len, MPI_CHAR, 0, tide_host_comm(h));
+    if (MPI_Ibcast(buf, (int)len, MPI_CHAR, 0, comm, &req) == MPI_SUCCESS)
+        tide_runtime_wait(comm, &req, "tide: reading stdin", 0);
     /* like luaL_loadfile, skip a first line starting with # (a #! line) */
     size_t skip = 0;
     if (len > 0 && buf[0] == '#') {
@@ -464,9 +462,9 @@ static void repl(tide_host *h, int interactive)
         fflush(stdout);
     }
     if (tide_host_repl(h, read_line, save_line, &in) != TIDE_OK) {
-        fprintf(stderr, "[rank %d] tide: %s\n", world_rank, tide_host_error(h));
-        if (world_size > 1)
-            MPI_Abort(MPI_COMM_WORLD, 1);
+        char what[1100];
+        snprintf(what, sizeof what, "tide: %s", tide_host_error(h));
+        tide_runtime_fail(1, what);
         finish(h, 1);
     }
     if (interactive && world_rank == 0) {
@@ -517,10 +515,10 @@ int main(int argc, char **argv)
     if ((flags & HAS_V) && script == argc && !(flags & (HAS_E | HAS_I)) && !has_l)
         return 0;
 
-    int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    /* errors of collectives come back as Lua errors (non-blocking ones report on the world) */
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (tide_runtime_init_mpi(&argc, &argv, NULL) != TIDE_OK) {
+        fprintf(stderr, "tide: %s\n", tide_error());
+        return 1;
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     set_blas_threads();
@@ -528,10 +526,10 @@ int main(int argc, char **argv)
     char err[1024];
     tide_host *h = tide_host_new(MPI_COMM_WORLD, err, sizeof err);
     if (!h) {
-        fprintf(stderr, "[rank %d] tide: %s\n", world_rank, err);
-        if (world_size > 1)
-            MPI_Abort(MPI_COMM_WORLD, 1);
-        MPI_Finalize();
+        char what[1100];
+        snprintf(what, sizeof what, "tide: %s", err);
+        tide_runtime_fail(1, what);
+        tide_runtime_finalize();
         return 1;
     }
     lua_State *L = tide_host_lua(h);
@@ -549,7 +547,9 @@ int main(int argc, char **argv)
     } else if (script == argc && !(flags & (HAS_E | HAS_V))) {
         /* no script: the REPL for someone typing, else stdin is the script (rank 0 decides) */
         int interactive = world_rank == 0 && interactive_input();
-        MPI_Bcast(&interactive, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        MPI_Request req;
+        if (MPI_Ibcast(&interactive, 1, MPI_INT, 0, MPI_COMM_WORLD, &req) == MPI_SUCCESS)
+            tide_runtime_wait(MPI_COMM_WORLD, &req, "tide: starting", 0);
         if (interactive) {
             repl(h, 1);
         } else {

@@ -12,8 +12,8 @@
 
 /* ------------------------------------------------------------------ process-wide state */
 
-static MPI_Comm base_comm = MPI_COMM_NULL;   /* tide's private duplicate of the base */
 static int debug_on;
+static const char *solo;                      /* set while tide.on runs a function on some ranks */
 static int64_t max_count = INT_MAX;
 static int next_cid = 1;                      /* 0 is the world */
 static _Thread_local char site_buf[80] = "?";
@@ -88,7 +88,7 @@ void tide_comm_set_site(const char *site)
     snprintf(site_buf, sizeof site_buf, "%s", site ? site : "?");
 }
 
-/* ------------------------------------------------------------------ the runtime */
+/* ------------------------------------------------------------------ the scalar allreduce's types */
 
 /* The number Lua's allreduce(x) combines: integer and double parts reduced side by side, so the
  * result can stay an integer when every rank passed one. */
@@ -110,54 +110,27 @@ SCALAR_OP(scalar_prod, fa * fb, ia * ib)
 SCALAR_OP(scalar_min, fa < fb ? fa : fb, (int64_t)ia < (int64_t)ib ? ia : ib)
 SCALAR_OP(scalar_max, fa > fb ? fa : fb, (int64_t)ia > (int64_t)ib ? ia : ib)
 
-tide_status tide_comm_runtime_init(MPI_Comm base)
+tide_status tide_comm_types_init(void)
 {
-    if (base_comm != MPI_COMM_NULL)
+    if (scalar_type != MPI_DATATYPE_NULL)
         return TIDE_OK;
-    MPI_Comm dup;
-    MPI_TRY("tide", MPI_Comm_dup(base, &dup));
-    MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
-    MPI_Type_contiguous((int)sizeof(tide_scalar), MPI_BYTE, &scalar_type);
+    MPI_TRY("tide", MPI_Type_contiguous((int)sizeof(tide_scalar), MPI_BYTE, &scalar_type));
     MPI_Type_commit(&scalar_type);
     MPI_User_function *fns[TIDE_NOPS] = {scalar_sum, scalar_prod, scalar_min, scalar_max,
                                          scalar_sum};
     for (int i = 0; i < TIDE_NOPS; i++)
         MPI_Op_create(fns[i], 1, &scalar_ops[i]);
-    base_comm = dup;
-    tide_wd_set_channel(base_comm);
     return TIDE_OK;
 }
 
-int tide_comm_runtime_ready(void) { return base_comm != MPI_COMM_NULL; }
-MPI_Comm tide_comm_base(void) { return base_comm; }
-
-void tide_comm_exit_barrier(void)
+void tide_comm_types_free(void)
 {
-    int size = 1, fin = 0;
-    MPI_Finalized(&fin);
-    if (base_comm == MPI_COMM_NULL || fin)
+    if (scalar_type == MPI_DATATYPE_NULL)
         return;
-    MPI_Comm_size(base_comm, &size);
-    if (size < 2)
-        return;
-    tide_wd_op op = {base_comm, -1, "finalize", 0, "exit"};
-    MPI_Request req;
-    if (MPI_Ibarrier(base_comm, &req) == MPI_SUCCESS)
-        tide_wd_wait(&req, MPI_STATUS_IGNORE, &op);
-}
-
-void tide_comm_runtime_shutdown(void)
-{
-    int fin = 0;
-    MPI_Finalized(&fin);
-    if (base_comm == MPI_COMM_NULL || fin)
-        return;
-    tide_comm_shared_shutdown();
-    tide_wd_set_channel(MPI_COMM_NULL);
     for (int i = 0; i < TIDE_NOPS; i++)
         MPI_Op_free(&scalar_ops[i]);
     MPI_Type_free(&scalar_type);
-    MPI_Comm_free(&base_comm);
+    scalar_type = MPI_DATATYPE_NULL;
 }
 
 /* ------------------------------------------------------------------ communicators */
@@ -203,6 +176,7 @@ tide_status tide_comm_wrap(tide_comm *c, MPI_Comm base, int is_world)
 tide_status tide_comm_split(tide_comm *out, tide_comm *c, int color, int key)
 {
     TIDE_TRY(check_open(c, "split"));
+    TIDE_TRY(tide_comm_agree(c, "split"));
     MPI_Comm comm;
     MPI_TRY("split", MPI_Comm_split(c->comm, color < 0 ? MPI_UNDEFINED : color, key, &comm));
     return adopt(out, comm, 0, "split");
@@ -211,6 +185,7 @@ tide_status tide_comm_split(tide_comm *out, tide_comm *c, int color, int key)
 tide_status tide_comm_split_node(tide_comm *out, tide_comm *c)
 {
     TIDE_TRY(check_open(c, "split_node"));
+    TIDE_TRY(tide_comm_agree(c, "split_node"));
     MPI_Comm comm;
     MPI_TRY("split_node",
             MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &comm));
@@ -220,6 +195,7 @@ tide_status tide_comm_split_node(tide_comm *out, tide_comm *c)
 tide_status tide_comm_dup(tide_comm *out, tide_comm *c)
 {
     TIDE_TRY(check_open(c, "dup"));
+    TIDE_TRY(tide_comm_agree(c, "dup"));
     MPI_Comm comm;
     MPI_TRY("dup", MPI_Comm_dup(c->comm, &comm));
     return adopt(out, comm, 0, "dup");
@@ -243,6 +219,7 @@ static tide_status coll_hooks(coll *x, const tide_tensor *t, int op, int root, i
     x->wd.name = x->name;
     x->wd.seq = x->c->seq;
     x->wd.site = site_buf;
+    x->wd.patient = 0;
     x->polled = tide_wd_active();
     if (debug_on) {
         tide_fp fp;
@@ -261,6 +238,9 @@ tide_status tide_coll_begin(coll *x, tide_comm *c, const char *name, const tide_
 {
     if (c->comm == MPI_COMM_NULL)
         return tide_fail("%s: the communicator was freed", name);
+    if (solo)
+        return tide_fail("%s: a collective inside %s, which runs its function on some ranks only"
+                         " (the other ranks would never join it)", name, solo);
     x->c = c;
     x->name = name;
     x->polled = 0;
@@ -269,6 +249,28 @@ tide_status tide_coll_begin(coll *x, tide_comm *c, const char *name, const tide_
     if (!debug_on && !tide_wd_active() && !tide_trace_on())
         return TIDE_OK;
     return coll_hooks(x, t, op, root, flags);
+}
+
+const char *tide_comm_set_solo(const char *who)
+{
+    const char *old = solo;
+    solo = who;
+    return old;
+}
+
+tide_status tide_comm_agree(tide_comm *c, const char *name)
+{
+    coll x;
+    TIDE_TRY(tide_coll_begin(&x, c, name, NULL, -1, -1, FP_NO_TENSOR));
+    int rc = MPI_SUCCESS;
+    if (x.polled) {
+        MPI_Request req;
+        rc = MPI_Ibarrier(c->comm, &req);
+        if (rc == MPI_SUCCESS)
+            rc = tide_coll_wait(&x, &req, NULL);
+    }
+    tide_coll_end(&x, 0);
+    return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
 }
 
 tide_status tide_p2p_begin(coll *x, tide_comm *c, const char *name)
@@ -286,6 +288,7 @@ tide_status tide_p2p_begin(coll *x, tide_comm *c, const char *name)
     x->wd.name = name;
     x->wd.seq = 0;
     x->wd.site = site_buf;
+    x->wd.patient = 0;
     return TIDE_OK;
 }
 
@@ -558,7 +561,7 @@ tide_status tide_comm_allreduce_scalar(tide_comm *c, tide_scalar *v, tide_op op)
 {
     if ((unsigned)op >= TIDE_NOPS)
         return tide_fail("allreduce: invalid op %d", (int)op);
-    if (base_comm == MPI_COMM_NULL)
+    if (scalar_type == MPI_DATATYPE_NULL)
         return tide_fail("allreduce: MPI is not initialised");
     coll x;
     tide_tensor num = TIDE_TENSOR_EMPTY;   /* only for the fingerprint: a number, as f64 (ranks

@@ -6,12 +6,13 @@
  * communicator); three process-wide switches hook into all of them:
  *   - debug (TIDE_DEBUG=1): the ranks compare fingerprints before each collective and fail
  *     on every rank, naming the ranks that differ (fingerprint.h);
- *   - timeout (TIDE_TIMEOUT=S): waits are polled and a wait longer than S seconds reports the
- *     collective, its call site and the ranks that never arrived, then aborts the job
- *     (watchdog.h);
+ *   - timeout (TIDE_TIMEOUT=S, 600 s unless set, 0: off; runtime.h): waits are polled and a
+ *     wait longer than S seconds reports the collective, its call site and the ranks that
+ *     never arrived, then aborts the job (watchdog.h);
  *   - tracing (TIDE_TRACE=file): every collective is recorded for the timeline (trace.h).
  * With all three off, a collective on a contiguous tensor is one MPI call: no allocation, no
- * extra message.
+ * extra message; with only the watchdog on (the default), it is the non-blocking form of that
+ * call, polled.
  *
  * Conventions: ranks are 0-based; row counts refer to dim 0 (the first dim); a 0-dim tensor
  * counts as one row of one element. Results that a collective allocates go into an empty
@@ -46,19 +47,11 @@ typedef struct tide_comm {
 
 /* ------------------------------------------------------------------ the runtime */
 
-/* Once per process, after MPI_Init: duplicates base (MPI_COMM_WORLD, or the communicator a
- * host embeds tide on) for tide's own traffic (the watchdog's side channel, the timeline).
- * Later calls do nothing. */
-tide_status tide_comm_runtime_init(MPI_Comm base);
+/* MPI's lifetime (start-up, finalise, abort, os.exit) is runtime.h's; these two older names
+ * stay for the code that only needs tide's private communicator. */
 int tide_comm_runtime_ready(void);
-/* tide's private duplicate of base (MPI_COMM_NULL before init). */
+/* tide's private duplicate of the base communicator (MPI_COMM_NULL before init). */
 MPI_Comm tide_comm_base(void);
-/* Waits (under the watchdog) until every rank reached its exit. Call before MPI_Finalize:
- * Open MPI's mpirun crashes or hangs when some ranks finalise while others later abort, so no
- * rank finalises until all are done. */
-void tide_comm_exit_barrier(void);
-/* Frees what the runtime holds; call before MPI_Finalize. */
-void tide_comm_runtime_shutdown(void);
 
 void tide_comm_set_debug(int on);
 int tide_comm_debug(void);
@@ -74,10 +67,19 @@ void tide_comm_set_site(const char *site);
 void tide_comm_set_max_count(int64_t n);
 int64_t tide_comm_max_count(void);
 
+/* While who (e.g. "tide.on") runs code on some ranks only, every collective fails at once,
+ * naming who, instead of waiting for ranks that will never join. NULL ends it; returns the
+ * previous setting. */
+const char *tide_comm_set_solo(const char *who);
+
 /* ------------------------------------------------------------------ communicators */
 
 /* c becomes a duplicate of base, with MPI_ERRORS_RETURN. Collective over base. */
 tide_status tide_comm_wrap(tide_comm *c, MPI_Comm base, int is_world);
+/* Calls that cannot be polled (MPI_Comm_split, MPI_Comm_dup, window allocation) start with
+ * this: with the watchdog on, the ranks first meet in a watched barrier named name, so one that
+ * never comes is reported instead of hanging the job. Nothing is sent with the watchdog off. */
+tide_status tide_comm_agree(tide_comm *c, const char *name);
 /* MPI_Comm_split; a negative color leaves out->comm == MPI_COMM_NULL (not a member). */
 tide_status tide_comm_split(tide_comm *out, tide_comm *c, int color, int key);
 /* The ranks of c that share a node (MPI_COMM_TYPE_SHARED). */
@@ -145,25 +147,13 @@ tide_status tide_comm_recv_new(tide_comm *c, tide_tensor *out, int src, int tag,
                                tide_recv_info *info);
 
 /* ------------------------------------------------------------------ bytes (Lua values)
- * The object collectives move serialised values. ok == 0 marks a rank whose value could not
- * be serialised: its bytes are then the error message, every rank learns of it, and every
- * rank fails with "<name>: rank R could not serialise its value: <message>". Results are
- * malloc'd; free them with free(). name is the operation reported ("bcast_obj"). */
+ * send_obj/recv_obj's messages: a serialised value (the collectives are in objects.h).
+ * Results are malloc'd; free them with free(). */
 typedef struct tide_bytes {
     char *data;
     int64_t len;
 } tide_bytes;
 
-/* On root, buf holds the value (ok says whether it could be serialised); on return every rank
- * holds a malloc'd copy of root's bytes in *out. */
-tide_status tide_comm_bcast_bytes(tide_comm *c, const char *name, const char *buf, int64_t len,
-                                  int ok, int root, tide_bytes *out);
-/* out: c->size entries (rank order), one malloc'd block holding all of them in out[0].data.
- * gather: only root gets them (out[*].data NULL elsewhere). */
-tide_status tide_comm_allgather_bytes(tide_comm *c, const char *name, const char *buf,
-                                      int64_t len, int ok, tide_bytes *out);
-tide_status tide_comm_gather_bytes(tide_comm *c, const char *name, const char *buf, int64_t len,
-                                   int ok, int root, tide_bytes *out);
 tide_status tide_comm_send_bytes(tide_comm *c, const char *buf, int64_t len, int dst, int tag);
 tide_status tide_comm_recv_bytes(tide_comm *c, int src, int tag, tide_bytes *out,
                                  tide_recv_info *info);

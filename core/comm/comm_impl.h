@@ -103,6 +103,10 @@ tide_status tide_wire_size_check(int64_t nbytes, const char *name);
  * comm_shared.h), without messages. Returns MPI's code. */
 int tide_comm_shared_allreduce(coll *x, int slot, tide_op op);
 
+/* The scalar allreduce's MPI datatype and ops, made and freed by the runtime (runtime.c). */
+tide_status tide_comm_types_init(void);
+void tide_comm_types_free(void);
+
 /* The site most recently set by tide_comm_set_site ("?" when none). */
 const char *tide_comm_site(void);
 

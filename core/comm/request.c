@@ -51,6 +51,7 @@ static void wd_of(const tide_request *r, tide_wd_op *wd)
     wd->name = kind_names[r->kind];
     wd->seq = r->seq;
     wd->site = r->site;
+    wd->patient = 0;
 }
 
 /* Drops what MPI used; the counts stay for the results until tide_request_release. */
@@ -400,8 +401,18 @@ void tide_request_release(tide_request *r)
     if (r->active && !fin) {
         if (r->kind == TIDE_REQ_RECV)
             MPI_Cancel(&r->req);
-        /* a collective cannot be cancelled: finish it, so MPI never writes freed memory */
-        MPI_Wait(&r->req, MPI_STATUS_IGNORE);
+        /* A collective (or a send) cannot be cancelled: finish it, so MPI never writes freed
+         * memory. This runs in a finaliser or at exit, where nobody would see a hang: the wait
+         * goes through the watchdog, which reports a request the other ranks never matched. */
+        tide_wd_op wd;
+        wd_of(r, &wd);
+        char site[sizeof r->site + 48];
+        snprintf(site, sizeof site, "%s (collected before its wait)", r->site);
+        wd.site = site;
+        if (r->comm->comm == MPI_COMM_NULL && tide_comm_base() != MPI_COMM_NULL)
+            wd.comm = tide_comm_base();   /* its communicator went first (the state closing):
+                                             ask every rank instead */
+        tide_wd_wait(&r->req, MPI_STATUS_IGNORE, &wd);
     }
     drop(r);
     free(r->hdr);   /* kept until now: recv_counts lives in it */

@@ -45,6 +45,7 @@ tide_status tide_comm_shared_zeros(tide_comm *c, tide_tensor *out, tide_dtype dt
         return tide_fail("%s: negative size %lld", name, (long long)n);
     if (nwindows == MAX_WINDOWS)
         return tide_fail("%s: at most %d shared tensors per process", name, MAX_WINDOWS);
+    TIDE_TRY(tide_comm_agree(c, name));   /* a rank that never comes is reported, not waited for */
     TIDE_TRY(same_node(c, name));
     shared_window *w = &windows[nwindows];
     memset(w, 0, sizeof *w);

@@ -1,6 +1,7 @@
 /* trace.c — recording events and writing the Chrome trace-event file. */
 #define _POSIX_C_SOURCE 200809L
 #include "comm/trace.h"
+#include "comm/runtime.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -166,6 +167,8 @@ static void serialise(sbuf *b, int rank, double origin)
 
 static tide_status write_file(const char *path, const char *body, size_t len, int ranks)
 {
+    if (!body)
+        return tide_fail("trace.stop: out of memory gathering the events");
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -182,6 +185,13 @@ static tide_status write_file(const char *path, const char *body, size_t len, in
     return TIDE_OK;
 }
 
+/* The blocking collectives below, through the watchdog: a rank that never stops tracing (or
+ * that started when the others did not) is reported instead of hanging the job. */
+static int watched(int rc, MPI_Comm comm, MPI_Request *req)
+{
+    return rc == MPI_SUCCESS ? tide_runtime_wait(comm, req, "trace.stop", 0) : rc;
+}
+
 /* Rank 0 collects every rank's part and writes the file; returns (on rank 0) a status. */
 static tide_status gather_and_write(MPI_Comm comm, int rank, int size, const sbuf *mine)
 {
@@ -195,7 +205,8 @@ static tide_status gather_and_write(MPI_Comm comm, int rank, int size, const sbu
         lens = malloc(sizeof(int) * (size_t)size);
         displs = malloc(sizeof(int) * (size_t)size);
     }
-    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, comm);
+    MPI_Request req;
+    watched(MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, comm, &req), comm, &req);
     int64_t total = 0;
     if (rank == 0) {
         for (int r = 0; r < size; r++) {
@@ -209,7 +220,8 @@ static tide_status gather_and_write(MPI_Comm comm, int rank, int size, const sbu
         }
         all = malloc((size_t)(total > INT_MAX ? 1 : total) + 1);
     }
-    MPI_Gatherv(mine->p, len, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, comm);
+    watched(MPI_Igatherv(mine->p, len, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, comm, &req),
+            comm, &req);
     if (rank == 0 && st == TIDE_OK) {
         /* the parts sit at displs[r], each followed by 2 spare bytes: join them in place */
         size_t at = 0;
@@ -243,7 +255,8 @@ tide_status tide_trace_stop(MPI_Comm comm, char *path_out, size_t n)
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     double origin = start_time;
-    MPI_Allreduce(&start_time, &origin, 1, MPI_DOUBLE, MPI_MIN, comm);
+    MPI_Request req;
+    watched(MPI_Iallreduce(&start_time, &origin, 1, MPI_DOUBLE, MPI_MIN, comm, &req), comm, &req);
     sbuf b = {0};
     serialise(&b, rank, origin);
     if (b.failed)
@@ -258,7 +271,7 @@ tide_status tide_trace_stop(MPI_Comm comm, char *path_out, size_t n)
     char msg[512] = "";
     if (rank == 0 && st != TIDE_OK)
         snprintf(msg, sizeof msg, "%s", tide_error());
-    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, comm);
+    watched(MPI_Ibcast(msg, (int)sizeof msg, MPI_CHAR, 0, comm, &req), comm, &req);
     if (path_out)
         snprintf(path_out, n, "%s", out_path);
     if (msg[0])
@@ -279,7 +292,9 @@ tide_status tide_trace_summary(MPI_Comm comm, double *compute, double *comm_s)
     double *all = malloc(sizeof(double) * 2 * (size_t)size);
     if (!all)
         return tide_fail("trace.summary: out of memory");
-    int rc = MPI_Allgather(mine, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, comm);
+    MPI_Request req;
+    int rc = watched(MPI_Iallgather(mine, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, comm, &req), comm,
+                     &req);
     if (rc == MPI_SUCCESS)
         for (int r = 0; r < size; r++) {
             compute[r] = all[2 * r];
@@ -289,4 +304,35 @@ tide_status tide_trace_summary(MPI_Comm comm, double *compute, double *comm_s)
     if (rc != MPI_SUCCESS)
         return tide_fail("trace.summary: MPI error %d", rc);
     return TIDE_OK;
+}
+
+/* "run.json" -> "run.rank1.json"; "run" -> "run.rank1" */
+static void rank_path(char *buf, size_t n, int rank)
+{
+    size_t len = strlen(out_path);
+    const char *ext = len >= 5 && strcmp(out_path + len - 5, ".json") == 0 ? ".json" : "";
+    size_t stem = len - strlen(ext);
+    snprintf(buf, n, "%.*s.rank%d%s", (int)stem, out_path, rank, ext);
+}
+
+tide_status tide_trace_write_rank(int rank)
+{
+    if (!on)
+        return TIDE_OK;
+    on = 0;
+    char path[1100];
+    rank_path(path, sizeof path, rank);
+    sbuf b = {0};
+    serialise(&b, rank, start_time);
+    tide_status st = b.failed ? tide_fail("trace: out of memory serialising %zu events", nevents)
+                              : write_file(path, b.p, b.len, 1);
+    if (st == TIDE_OK) {
+        fprintf(stderr, "[rank %d] tide: the timeline this rank recorded (%zu events) is in %s\n",
+                rank, nevents, path);
+    }
+    free(b.p);
+    free(events);
+    events = NULL;
+    nevents = capacity = 0;
+    return st;
 }

@@ -28,6 +28,10 @@ void tide_trace_event(const char *name, tide_trace_cat cat, double t0, double t1
 /* Stops recording, gathers and writes the file (rank 0). path_out (may be NULL) receives the
  * file's name. Collective over comm. */
 tide_status tide_trace_stop(MPI_Comm comm, char *path_out, size_t n);
+/* The job is failing and the ranks cannot gather: writes what this rank recorded, alone, to the
+ * trace's file name with ".rank<R>" before its extension (run.json -> run.rank1.json), says so
+ * on stderr, and stops recording. Not collective. */
+tide_status tide_trace_write_rank(int rank);
 /* Per-rank seconds since the start: communication (time inside collectives) and compute (the
  * rest). compute and comm have one entry per rank of comm. Collective over comm. */
 tide_status tide_trace_summary(MPI_Comm comm, double *compute, double *comm_s);

@@ -1,6 +1,7 @@
 /* watchdog.c — polled waits, the census of where the other ranks are, and the abort. */
 #define _POSIX_C_SOURCE 200809L
 #include "comm/watchdog.h"
+#include "comm/runtime.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -185,8 +186,8 @@ static void expire(const tide_wd_op *op)
     fflush(stdout);
     fprintf(stderr, "%s\n", msg);
     fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-    exit(1);
+    tide_runtime_fail(1, NULL);
+    exit(1);   /* a job of one rank has nobody to wait for: never here */
 }
 
 int tide_wd_poll(int (*test)(void *arg, int *done), void *arg, const tide_wd_op *op)
@@ -205,7 +206,7 @@ int tide_wd_poll(int (*test)(void *arg, int *done), void *arg, const tide_wd_op 
         }
         if (spins % 64 == 0) {
             serve_queries();
-            if (tide_wd_seconds > 0 && now() - start >= tide_wd_seconds)
+            if (tide_wd_seconds > 0 && !op->patient && now() - start >= tide_wd_seconds)
                 expire(op);
             if (spins > 4096)
                 sched_yield();   /* a long wait: let an oversubscribed peer run */

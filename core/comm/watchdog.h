@@ -1,12 +1,12 @@
 /* watchdog.h — turns a hang into a report and an aborted job.
  *
- * With a timeout set (TIDE_TIMEOUT=S or tide_comm_set_timeout), every tide wait is polled
- * instead of blocking. A wait that lasts S seconds asks the other members of its communicator,
- * over tide's private side channel, where they are; a rank polling in a tide wait answers with
+ * With a timeout set (600 s by default, TIDE_TIMEOUT=S or tide_comm_set_timeout), every tide
+ * wait is polled instead of blocking. A wait that lasts S seconds asks the other members of its
+ * communicator, over tide's private side channel, where they are; a rank polling in a tide wait answers with
  * the collective it is in. The rank then prints
  *   tide watchdog: rank R waited S s in barrier #N at file.lua:LINE; never arrived: rank 1
  *   (not in a tide collective: computing, blocked elsewhere, or exited)
- * on stderr and aborts the job with MPI_Abort. Without a timeout, waits are plain MPI_Wait.
+ * on stderr and ends the job (runtime.h's tide_runtime_fail). Without a timeout, waits are plain MPI_Wait.
  *
  * Why polling rather than a watchdog thread: a thread would need MPI_THREAD_MULTIPLE to talk to
  * the other ranks (and to abort) while the main thread sits in MPI, which costs every MPI call
@@ -25,6 +25,7 @@ typedef struct tide_wd_op {
     const char *name;   /* "barrier" */
     uint64_t seq;
     const char *site;   /* "job.lua:12" */
+    int patient;        /* waits for a person (the REPL's next line): answers, never expires */
 } tide_wd_op;
 
 void tide_wd_set_timeout(double seconds);

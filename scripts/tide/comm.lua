@@ -20,6 +20,7 @@ cjson.encode_sparse_array(true)         -- sparse integer keys become an object,
 local M = {}
 
 local FLOAT, INT, STR = "\0f", "\0i", "\0s"
+local TENSOR = "\0T"   -- the key that marks a packed tensor (tide.on's results)
 local MAX_DEPTH = 200
 local EXACT_INT = 2 ^ 53
 
@@ -46,9 +47,38 @@ local function pack_number(v)
   return v
 end
 
--- A copy of v that cjson encodes and unpack restores exactly.
-function pack(v, depth)
+-- A tensor as a table: dtype, shape and its elements in order (numbers packed exactly).
+local function pack_tensor(v, depth)
+  local shape, n = v:shape(), v:numel()
+  local data
+  if #shape == 0 then
+    data = { v:item() }
+  elseif n > 0 then
+    data = v:contiguous():reshape({ n }):totable()
+  else
+    data = {}
+  end
+  return { [TENSOR] = v:dtype(), shape = shape, data = pack(data, depth + 1) }
+end
+
+local unpack_value
+
+local function unpack_tensor(v)
+  local dtype, shape, data = v[TENSOR], unpack_value(v.shape or {}), unpack_value(v.data or {})
+  if #shape == 0 then
+    return core.tensor(data[1], dtype)
+  elseif #data == 0 then
+    return core.zeros(shape, dtype)
+  end
+  return core.tensor(data, dtype):reshape(shape)
+end
+
+-- A copy of v that cjson encodes and unpack restores exactly (tensors too when `tensors`).
+function pack(v, depth, tensors)
   local t = type(v)
+  if tensors and t == "userdata" and core.is_tensor(v) then
+    return pack_tensor(v, depth)
+  end
   if t == "number" then
     return pack_number(v)
   elseif t == "string" then
@@ -66,14 +96,14 @@ function pack(v, depth)
         error("cannot serialise a table key of type " .. (math.type(k) or kt)
           .. " (keys are strings or integers)", 0)
       end
-      out[k] = pack(x, depth + 1)
+      out[k] = pack(x, depth + 1, tensors)
     end
     return out
   end
   error("cannot serialise a " .. t .. " (values are numbers, strings, booleans and tables)", 0)
 end
 
-local function unpack_value(v)
+function unpack_value(v)
   local t = type(v)
   if t == "number" then
     return math.tointeger(v) or v
@@ -95,6 +125,9 @@ local function unpack_value(v)
     end
     return tonumber(rest)
   elseif t == "table" then
+    if v[TENSOR] then
+      return unpack_tensor(v)
+    end
     local out = {}
     for k, x in pairs(v) do
       if x ~= cjson.null then
@@ -110,9 +143,10 @@ local function unpack_value(v)
   return v
 end
 
--- Serialises v: true and the bytes, or false and why not.
-function M.encode(v)
-  local ok, s = pcall(function() return cjson.encode(pack(v, 0)) end)
+-- Serialises v: true and the bytes, or false and why not. tensors: tensors travel too (as
+-- their elements: for small results, such as tide.on's).
+function M.encode(v, tensors)
+  local ok, s = pcall(function() return cjson.encode(pack(v, 0, tensors)) end)
   if not ok then
     s = tostring(s):gsub("^Cannot serialise", "cannot serialise")
   end
@@ -167,6 +201,144 @@ end
 function methods.recv_obj(comm, src, tag)
   local s, source, got_tag = comm:_recv_bytes(src, tag)
   return M.decode(s), source, got_tag
+end
+
+-- ---------------------------------------------------------------- tide.on
+
+-- The ranks a tide.on names, sorted and without repeats, and whether it named a single rank
+-- (a number). nil and a message when the spec is wrong.
+local function parse_ranks(spec, size, name)
+  local list = {}
+  local function add(r)
+    if math.type(r) ~= "integer" then
+      return name .. ": expected integer ranks, got " .. (math.type(r) or type(r))
+    end
+    if r < 0 or r >= size then
+      return ("%s: rank %d out of range (expected 0..%d)"):format(name, r, size - 1)
+    end
+    list[#list + 1] = r
+  end
+  local err
+  if math.type(spec) == "integer" then
+    err = add(spec)
+  elseif type(spec) == "table" then
+    for i = 1, #spec do
+      err = err or add(spec[i])
+    end
+  elseif type(spec) == "string" then
+    for part in (spec .. ","):gmatch("([^,]*),") do
+      local a, b = part:match("^%s*(%d+)%s*%-%s*(%d+)%s*$")
+      a = a or part:match("^%s*(%d+)%s*$")
+      if not a then
+        err = err or ("%s: expected ranks such as \"1-3\" or \"0,2\", got \"%s\""):format(name, spec)
+        break
+      end
+      for r = math.tointeger(a), math.tointeger(b or a) do
+        err = err or add(r)
+      end
+    end
+  else
+    err = ("%s: expected a rank, a list of ranks or a range such as \"1-3\", got %s"):format(
+      name, math.type(spec) or type(spec))
+  end
+  if err then
+    return nil, err
+  end
+  if #list == 0 then
+    return nil, name .. ": expected at least one rank"
+  end
+  table.sort(list)
+  local out = {}
+  for _, r in ipairs(list) do
+    if out[#out] ~= r then out[#out + 1] = r end
+  end
+  return out, math.type(spec) == "integer"
+end
+
+-- tide.on's result for several ranks: rank -> the list of what fn returned there ({n = count}).
+local Results = {}
+Results.__index = Results
+Results.__name = "tide.on results"
+
+function Results.__tostring(t)
+  local lines = {}
+  for _, r in ipairs(t.ranks) do
+    local v, parts = t[r], {}
+    for i = 1, v.n do parts[i] = tostring(v[i]) end
+    lines[#lines + 1] = ("rank %d: %s"):format(r, table.concat(parts, "\t"))
+  end
+  return table.concat(lines, "\n")
+end
+
+-- Runs fn(...) on the ranks spec names; every rank of comm calls it (it is collective). Rank 0
+-- returns fn's results (one rank) or a Results table (several); the others return nothing. An
+-- error in fn is raised on the rank that ran it, with its own message, after the results went
+-- to rank 0, so no rank is left waiting; rank 0 then has no results from it. While fn runs on
+-- some ranks only, collectives fail at once (they would wait for ranks that never come).
+local function on(comm, name, spec, fn, ...)
+  local list, single = parse_ranks(spec, comm.size, name)
+  if not list then
+    error(single, 2)
+  end
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    error(("%s: expected a function, got %s"):format(name, type(fn)), 2)
+  end
+  local runs = false
+  for _, r in ipairs(list) do
+    runs = runs or r == comm.rank
+  end
+  local reply, failure
+  if runs then
+    local old = core._set_solo(#list < comm.size and name or nil)
+    local res = table.pack(pcall(fn, ...))
+    core._set_solo(old)
+    if res[1] then
+      reply = { n = res.n - 1 }
+      for i = 2, res.n do reply[i - 1] = res[i] end
+    else
+      failure = res[2]
+      reply = { failed = true }
+    end
+  end
+  local ok, s = M.encode(reply or false, true)
+  local gathered, all = pcall(comm._gather_bytes, comm, name, ok, s, 0)
+  if not gathered then
+    error((tostring(all):gsub("^[^\n]-:%d+: ", "")), 2)   -- where the script called tide.on
+  end
+  if failure ~= nil then
+    error(failure, 0)
+  end
+  if not all then
+    return
+  end
+  local results = setmetatable({ ranks = {} }, Results)
+  for _, r in ipairs(list) do
+    local v = M.decode(all[r + 1])
+    if type(v) == "table" and not v.failed then
+      v.n = v.n or 0
+      results[r] = v
+      results.ranks[#results.ranks + 1] = r
+    end
+  end
+  if single then
+    local v = results[list[1]]
+    if v then
+      return table.unpack(v, 1, v.n)
+    end
+    return
+  end
+  return results
+end
+
+-- tide.on(ranks, fn, ...) on tide.world: ranks is a 0-based rank, a list of ranks ({1, 3}) or a
+-- string ("1-3", "0,2-3").
+function M.on(spec, fn, ...)
+  return on(core.world, "tide.on", spec, fn, ...)
+end
+
+-- comm:on(ranks, fn, ...): the same on any communicator (ranks are comm's).
+function methods.on(comm, spec, fn, ...)
+  return on(comm, "on", spec, fn, ...)
 end
 
 return M

@@ -18,6 +18,12 @@ for name, fn in pairs(core) do
   end
 end
 
+-- tide.on(ranks, fn, ...): every rank calls it, fn(...) runs on the ranks named (a 0-based rank,
+-- a list, or "1-3"), and rank 0 gets the results (tide/comm.lua).
+function tide.on(...)
+  return require("tide.comm").on(...)
+end
+
 -- Submodules written in Lua load lazily, so `require "tide"` stays cheap.
 setmetatable(tide, {
   __index = function(t, name)

@@ -1,14 +1,14 @@
-/* lua_comm.c — MPI's lifetime in a plain lua5.4, tide.world and communicator objects, and the
- * module's switches (set_timeout, set_debug, abort, ANY).
+/* lua_comm.c — tide.core's side of the MPI runtime (core/comm/runtime.c), tide.world and
+ * communicator objects, and the module's switches (set_timeout, set_debug, abort, ANY).
  *
  * Who owns MPI: a host (the tide executable, an embedding program) initialises MPI before it
- * opens tide.core and finalises it itself; it may name the communicator tide.world wraps by
- * setting registry["tide.world_comm"] to the communicator's Fortran handle (MPI_Comm_c2f)
- * before opening tide.core. Loaded by a plain lua5.4 instead, the opener initialises MPI and
- * finalises it at process exit. That exit handler sees the exit status, so a rank that ends
- * with an error (a Lua error in lua.c, os.exit(1), a failed busted run) aborts the whole job
- * with MPI_Abort instead of leaving the other ranks waiting in a collective; os.exit is also
- * wrapped so a non-zero exit in a multi-rank job aborts at once, before the state closes.
+ * opens tide.core; it may name the communicator tide.world wraps by setting
+ * registry["tide.world_comm"] to the communicator's Fortran handle (MPI_Comm_c2f) before
+ * opening tide.core, and the state's closing releases the runtime. Loaded by a plain lua5.4
+ * instead, the opener initialises MPI and an exit handler ends it: a rank that exits with a
+ * non-zero status (a Lua error in lua.c, os.exit(1), a failed busted run) names itself and
+ * aborts the whole job instead of leaving the other ranks waiting in a collective. os.exit is
+ * wrapped here, once, for both (runtime.h's tide_runtime_exit).
  *
  *   tide.world                      the communicator of every rank; comm.rank, comm.size
  *   comm:split(color, key = rank)   color nil/false: not a member (returns nil)
@@ -25,6 +25,7 @@
 #include "tensor/lua_tensor.h"
 #include "comm/shared.h"
 #include "comm/trace.h"
+#include "comm/runtime.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -33,60 +34,18 @@
 
 static int owns_mpi;   /* this module initialised MPI, so it finalises it */
 
-/* ------------------------------------------------------------------ MPI's lifetime */
+/* ------------------------------------------------------------------ MPI's lifetime
+ * (core/comm/runtime.c does the work; this is what ties it to a Lua state and to exit) */
 
-static void flush_all(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-}
-
-static int mpi_active(void)
-{
-    int init = 0, fin = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fin);
-    return init && !fin;
-}
-
-static int world_size(void)
-{
-    int size = 1;
-    if (mpi_active())
-        MPI_Comm_size(MPI_COMM_WORLD, &size);
-    return size;
-}
-
-static void write_trace_at_exit(void)
-{
-    if (!tide_trace_on() || !tide_comm_runtime_ready())
-        return;
-    char path[1024];
-    if (tide_trace_stop(tide_comm_base(), path, sizeof path) != TIDE_OK)
-        fprintf(stderr, "tide: %s\n", tide_error());
-}
-
-/* At process exit (we own MPI): abort the job when this rank failed, else write the timeline
- * and finalise. */
+#ifdef __GLIBC__
 static void at_exit(int status, void *arg)
 {
     (void)arg;
-    if (!mpi_active())
-        return;
-    if (status != 0 && world_size() > 1) {
-        flush_all();
-        MPI_Abort(MPI_COMM_WORLD, status);
-    }
-    tide_comm_exit_barrier();
-    write_trace_at_exit();
-    tide_comm_runtime_shutdown();
-    MPI_Finalize();
+    tide_runtime_at_exit(status);
 }
-
-#ifdef __GLIBC__
 static void register_exit(void) { on_exit(at_exit, NULL); }
 #else
-static void at_exit_plain(void) { at_exit(0, NULL); }
+static void at_exit_plain(void) { tide_runtime_at_exit(0); }
 static void register_exit(void) { atexit(at_exit_plain); }
 #endif
 
@@ -101,33 +60,31 @@ static void pin_module(void)
 
 static void ensure_mpi(lua_State *L)
 {
-    int init = 0, fin = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fin);
-    if (fin)
-        luaL_error(L, "tide: MPI was already finalised in this process");
-    if (init)
-        return;
-    int provided = 0;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-        luaL_error(L, "tide: MPI_Init_thread failed");
-    owns_mpi = 1;
-    /* errors in non-blocking collectives are reported on the world's handler */
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    pin_module();
-    register_exit();
+    int owned = 0;
+    tide_lua_check(L, tide_runtime_init_mpi(NULL, NULL, &owned));
+    if (owned) {
+        owns_mpi = 1;
+        pin_module();
+        register_exit();
+    }
 }
 
-/* The state closes: with a host owning MPI, this is the last moment to write the timeline. */
+/* The state closes. Under a host (which owns MPI) this state is done with the runtime: the
+ * last one waits for every rank, writes the timeline and frees. A plain lua5.4 leaves that to
+ * the exit handler, which knows whether the process is failing. */
 static int sentinel_gc(lua_State *L)
 {
     (void)L;
-    if (!owns_mpi && mpi_active())
-        write_trace_at_exit();
+    if (!owns_mpi && tide_runtime_mpi_active())
+        tide_runtime_release();
     return 0;
 }
 
-/* os.exit(code, close): a non-zero exit in a multi-rank job takes the job down at once. */
+static void close_state(void *L) { lua_close(L); }
+
+/* os.exit(code, close), the one wrapper: a zero/true code ends this rank cleanly (the state
+ * closes, so finalizers run and a timeline is written, then MPI is finalised); any other code in
+ * a job of several ranks names this rank and ends the whole job (runtime.h). */
 static int l_os_exit(lua_State *L)
 {
     int status;
@@ -135,27 +92,15 @@ static int l_os_exit(lua_State *L)
         status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
     else
         status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
-    if (status != 0 && world_size() > 1) {
-        flush_all();
-        MPI_Abort(MPI_COMM_WORLD, status);
-    }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    tide_runtime_exit(status, lua_toboolean(L, 2), close_state, L);
 }
 
 static void wrap_os_exit(lua_State *L)
 {
     lua_getglobal(L, "os");
     if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "exit");
-        if (lua_isfunction(L, -1) && lua_tocfunction(L, -1) != l_os_exit) {
-            lua_pushcclosure(L, l_os_exit, 1);
-            lua_setfield(L, -2, "exit");
-        } else {
-            lua_pop(L, 1);
-        }
+        lua_pushcfunction(L, l_os_exit);
+        lua_setfield(L, -2, "exit");
     }
     lua_pop(L, 1);
 }
@@ -164,11 +109,10 @@ static void wrap_os_exit(lua_State *L)
 static int l_abort(lua_State *L)
 {
     int code = (int)luaL_optinteger(L, 1, 1);
-    flush_all();
-    if (mpi_active())
-        MPI_Abort(MPI_COMM_WORLD, code);
-    exit(code);
-    return 0;
+    char what[64];
+    snprintf(what, sizeof what, "tide.abort(%d) ends the job", code);
+    tide_runtime_fail(code, what);
+    tide_runtime_exit(code, 0, NULL, NULL);   /* alone: end as os.exit(code) would */
 }
 
 /* ------------------------------------------------------------------ shared helpers */
@@ -296,6 +240,7 @@ static int m_split(lua_State *L)
         color = (int)v;
     }
     lua_Integer key = luaL_optinteger(L, 3, c->rank);
+    tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
     tide_lua_check(L, tide_comm_split(out, c, color, (int)key));
     if (out->comm == MPI_COMM_NULL)
@@ -306,6 +251,7 @@ static int m_split(lua_State *L)
 static int m_split_node(lua_State *L)
 {
     tide_comm *c = tide_lua_checkcomm(L, 1);
+    tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
     tide_lua_check(L, tide_comm_split_node(out, c));
     return 1;
@@ -314,6 +260,7 @@ static int m_split_node(lua_State *L)
 static int m_dup(lua_State *L)
 {
     tide_comm *c = tide_lua_checkcomm(L, 1);
+    tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
     tide_lua_check(L, tide_comm_dup(out, c));
     return 1;
@@ -325,6 +272,7 @@ static int m_dup(lua_State *L)
 static int m_shared_zeros(lua_State *L)
 {
     tide_comm *c = tide_lua_checkcomm(L, 1);
+    tide_lua_site(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
     tide_dtype dt = tide_lua_optdtype(L, 3, TIDE_F32);
     tide_tensor *t = tide_lua_newtensor(L);
@@ -408,6 +356,26 @@ static int l_set_debug(lua_State *L)
     return 1;
 }
 
+/* _set_solo(name or nil) -> the previous: while set, collectives fail at once naming it
+ * (tide.on runs its function on some ranks only; tide/comm.lua). */
+static int l_set_solo(lua_State *L)
+{
+    static char names[2][32];   /* the core keeps the pointer: two slots, old and new */
+    static int slot;
+    const char *who = NULL;
+    if (!lua_isnoneornil(L, 1)) {
+        slot ^= 1;
+        snprintf(names[slot], sizeof names[slot], "%s", luaL_checkstring(L, 1));
+        who = names[slot];
+    }
+    const char *old = tide_comm_set_solo(who);
+    if (old)
+        lua_pushstring(L, old);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 /* Test hook: the largest element count per MPI call (nil restores INT_MAX). */
 static int l_set_max_count(lua_State *L)
 {
@@ -415,24 +383,6 @@ static int l_set_max_count(lua_State *L)
     tide_comm_set_max_count(lua_isnoneornil(L, 1) ? 0 : luaL_checkinteger(L, 1));
     lua_pushinteger(L, old);
     return 1;
-}
-
-static void read_env(lua_State *L)
-{
-    const char *dbg = getenv("TIDE_DEBUG");
-    if (dbg && dbg[0] && strcmp(dbg, "0") != 0)
-        tide_comm_set_debug(1);
-    const char *to = getenv("TIDE_TIMEOUT");
-    if (to && to[0]) {
-        char *end;
-        double s = strtod(to, &end);
-        if (*end || s < 0)
-            luaL_error(L, "TIDE_TIMEOUT: expected a number of seconds, got '%s'", to);
-        tide_comm_set_timeout(s);
-    }
-    const char *tr = getenv("TIDE_TRACE");
-    if (tr && tr[0] && !tide_trace_on())
-        tide_lua_check(L, tide_trace_start(tr));
 }
 
 /* ------------------------------------------------------------------ the opener */
@@ -444,7 +394,7 @@ static const luaL_Reg comm_methods[] = {
 
 static const luaL_Reg module_funcs[] = {
     {"set_timeout", l_set_timeout}, {"set_debug", l_set_debug}, {"abort", l_abort},
-    {"_set_max_count", l_set_max_count},
+    {"_set_max_count", l_set_max_count}, {"_set_solo", l_set_solo},
     {NULL, NULL}};
 
 /* The base communicator: the host's (registry["tide.world_comm"]) or the world. */
@@ -463,8 +413,7 @@ void tide_open_comm(lua_State *L, int module, int methods, int meta)
     (void)meta;
     ensure_mpi(L);
     MPI_Comm base = base_comm(L);
-    tide_lua_check(L, tide_comm_runtime_init(base));
-    read_env(L);
+    tide_lua_check(L, tide_runtime_init(base));
 
     /* the sentinel: its __gc runs when the state closes */
     lua_newuserdatauv(L, 1, 0);
@@ -482,6 +431,7 @@ void tide_open_comm(lua_State *L, int module, int methods, int meta)
     int cmethods = lua_gettop(L);
     luaL_setfuncs(L, comm_methods, 0);
     tide_lua_comm_collectives(L, cmethods);
+    tide_lua_comm_objects(L, cmethods);
     tide_lua_comm_requests(L, module, cmethods);
     lua_pushvalue(L, cmethods);
     lua_pushboolean(L, 0);   /* tide.comm (Lua methods) not loaded yet */

@@ -1,5 +1,5 @@
 /* lua_comm.h — what the communicator bindings files share (lua_comm.c, lua_comm_coll.c,
- * lua_comm_request.c); nothing else includes it.
+ * lua_comm_request.c, lua_objects.c); nothing else includes it.
  *
  * A communicator is a full userdata whose block starts with a tide_comm, with the metatable
  * "tide.comm" (other bindings, e.g. dtensors, read the tide_comm through luaL_checkudata).
@@ -31,8 +31,14 @@ const int64_t *tide_lua_counts(lua_State *L, int arg, int size, int64_t *counts,
 /* Pushes counts (size entries) as a Lua list. */
 void tide_lua_pushcounts(lua_State *L, const int64_t *counts, int size);
 
+/* A tag at arg (def when absent), and a receive's source and tag pushed (returns 2). */
+int tide_lua_opttag(lua_State *L, int arg, int def);
+int tide_lua_pushinfo(lua_State *L, const tide_recv_info *info);
+
 /* The collective and point-to-point methods (lua_comm_coll.c). */
 void tide_lua_comm_collectives(lua_State *L, int methods);
+/* The byte transfers behind the object collectives (lua_objects.c). */
+void tide_lua_comm_objects(lua_State *L, int methods);
 /* The non-blocking methods, the request metatable and tide.wait_all (lua_comm_request.c). */
 void tide_lua_comm_requests(lua_State *L, int module, int methods);
 

@@ -1,5 +1,5 @@
-/* lua_comm_coll.c — the communicator's collectives and point-to-point methods, and the byte
- * transfers that scripts/tide/comm.lua builds the object collectives on.
+/* lua_comm_coll.c — the communicator's collectives and point-to-point methods on tensors (the
+ * byte transfers behind the object collectives are in lua_objects.c).
  *
  * Ranks are 0-based (comm.rank, roots, sources, destinations); counts tables are Lua lists
  * whose entry r + 1 is rank r's; row counts are along dim 1. Every rank calls a collective
@@ -31,7 +31,6 @@
 #include "comm/lua_comm.h"
 #include "tensor/lua_tensor.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* Counts for up to this many ranks live on the C stack; more go to a Lua-owned buffer. */
@@ -202,7 +201,7 @@ static int m_alltoallv(lua_State *L)
 
 /* ------------------------------------------------------------------ point to point */
 
-static int opt_tag(lua_State *L, int arg, int def)
+int tide_lua_opttag(lua_State *L, int arg, int def)
 {
     if (lua_isnoneornil(L, arg))
         return def;
@@ -220,13 +219,13 @@ static int m_send(lua_State *L)
     int dst = tide_lua_optrank(L, 3, -2);
     if (lua_isnoneornil(L, 3))
         return luaL_error(L, "send: expected a destination rank");
-    int tag = opt_tag(L, 4, 0);
+    int tag = tide_lua_opttag(L, 4, 0);
     tide_lua_site(L, 1);
     tide_lua_check(L, tide_comm_send(c, t, dst, tag));
     return 0;
 }
 
-static int push_info(lua_State *L, const tide_recv_info *info)
+int tide_lua_pushinfo(lua_State *L, const tide_recv_info *info)
 {
     lua_pushinteger(L, info->source);
     lua_pushinteger(L, info->tag);
@@ -239,12 +238,12 @@ static int m_recv(lua_State *L)
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int src = tide_lua_optrank(L, 3, TIDE_ANY);
-    int tag = opt_tag(L, 4, TIDE_ANY);
+    int tag = tide_lua_opttag(L, 4, TIDE_ANY);
     tide_lua_site(L, 1);
     tide_recv_info info;
     tide_lua_check(L, tide_comm_recv(c, t, src, tag, &info));
     lua_settop(L, 2);
-    return 1 + push_info(L, &info);
+    return 1 + tide_lua_pushinfo(L, &info);
 }
 
 /* comm:recv_new(src = tide.ANY, tag = tide.ANY) -> a new tensor, source, tag */
@@ -252,113 +251,12 @@ static int m_recv_new(lua_State *L)
 {
     tide_comm *c = tide_lua_checkcomm(L, 1);
     int src = tide_lua_optrank(L, 2, TIDE_ANY);
-    int tag = opt_tag(L, 3, TIDE_ANY);
+    int tag = tide_lua_opttag(L, 3, TIDE_ANY);
     tide_lua_site(L, 1);
     tide_tensor *out = tide_lua_newtensor(L);
     tide_recv_info info;
     tide_lua_check(L, tide_comm_recv_new(c, out, src, tag, &info));
-    return 1 + push_info(L, &info);
-}
-
-/* ------------------------------------------------------------------ bytes, for tide/comm.lua
- * Called from Lua wrappers, so the user's call site is one level further up. Each takes the
- * operation's name (for messages and fingerprints), whether the value serialised (ok) and the
- * string: the serialised value, or the serialiser's error message. */
-
-/* Raises the core's message after freeing data. */
-static void check_free(lua_State *L, tide_status st, void *data)
-{
-    if (st != TIDE_OK) {
-        free(data);
-        tide_lua_check(L, st);
-    }
-}
-
-/* comm:_bcast_bytes(name, ok, s, root) -> root's string */
-static int m_bcast_bytes(lua_State *L)
-{
-    tide_comm *c = tide_lua_checkcomm(L, 1);
-    const char *name = luaL_checkstring(L, 2);
-    int ok = lua_toboolean(L, 3);
-    size_t len = 0;
-    const char *s = lua_isnoneornil(L, 4) ? "" : luaL_checklstring(L, 4, &len);
-    int root = tide_lua_optrank(L, 5, 0);
-    tide_lua_site(L, 2);
-    tide_bytes out = {0};
-    tide_status st = tide_comm_bcast_bytes(c, name, s, (int64_t)len, ok, root, &out);
-    check_free(L, st, out.data);
-    lua_pushlstring(L, out.data, (size_t)out.len);
-    free(out.data);
-    return 1;
-}
-
-/* Pushes the per-rank strings as a list and frees their block. */
-static int push_strings(lua_State *L, tide_bytes *all, int size)
-{
-    if (!all[0].data && size > 0) {
-        lua_pushnil(L);
-        return 1;
-    }
-    lua_createtable(L, size, 0);
-    for (int r = 0; r < size; r++) {
-        lua_pushlstring(L, all[r].data, (size_t)all[r].len);
-        lua_rawseti(L, -2, r + 1);
-    }
-    free(all[0].data);
-    return 1;
-}
-
-/* comm:_allgather_bytes(name, ok, s) -> list of every rank's string;
- * comm:_gather_bytes(name, ok, s, root) -> that list on root, nil elsewhere */
-static int gather_bytes(lua_State *L, int all_ranks)
-{
-    tide_comm *c = tide_lua_checkcomm(L, 1);
-    const char *name = luaL_checkstring(L, 2);
-    int ok = lua_toboolean(L, 3);
-    size_t len = 0;
-    const char *s = luaL_checklstring(L, 4, &len);
-    int root = all_ranks ? -1 : tide_lua_optrank(L, 5, 0);
-    tide_lua_site(L, 2);
-    tide_bytes *out = lua_newuserdatauv(L, sizeof(tide_bytes) * (size_t)c->size, 0);
-    memset(out, 0, sizeof(tide_bytes) * (size_t)c->size);
-    tide_status st = all_ranks ? tide_comm_allgather_bytes(c, name, s, (int64_t)len, ok, out)
-                               : tide_comm_gather_bytes(c, name, s, (int64_t)len, ok, root, out);
-    tide_lua_check(L, st);
-    return push_strings(L, out, c->size);
-}
-
-static int m_allgather_bytes(lua_State *L) { return gather_bytes(L, 1); }
-static int m_gather_bytes(lua_State *L) { return gather_bytes(L, 0); }
-
-/* comm:_send_bytes(s, dst, tag) */
-static int m_send_bytes(lua_State *L)
-{
-    tide_comm *c = tide_lua_checkcomm(L, 1);
-    size_t len = 0;
-    const char *s = luaL_checklstring(L, 2, &len);
-    if (lua_isnoneornil(L, 3))
-        return luaL_error(L, "send_obj: expected a destination rank");
-    int dst = tide_lua_optrank(L, 3, -2);
-    int tag = opt_tag(L, 4, 0);
-    tide_lua_site(L, 2);
-    tide_lua_check(L, tide_comm_send_bytes(c, s, (int64_t)len, dst, tag));
-    return 0;
-}
-
-/* comm:_recv_bytes(src, tag) -> string, source, tag */
-static int m_recv_bytes(lua_State *L)
-{
-    tide_comm *c = tide_lua_checkcomm(L, 1);
-    int src = tide_lua_optrank(L, 2, TIDE_ANY);
-    int tag = opt_tag(L, 3, TIDE_ANY);
-    tide_lua_site(L, 2);
-    tide_bytes out = {0};
-    tide_recv_info info;
-    tide_status st = tide_comm_recv_bytes(c, src, tag, &out, &info);
-    check_free(L, st, out.data);
-    lua_pushlstring(L, out.data, (size_t)out.len);
-    free(out.data);
-    return 1 + push_info(L, &info);
+    return 1 + tide_lua_pushinfo(L, &info);
 }
 
 static const luaL_Reg methods[] = {
@@ -366,9 +264,6 @@ static const luaL_Reg methods[] = {
     {"reduce", m_reduce}, {"allgather", m_allgather}, {"gather", m_gather},
     {"scatter", m_scatter}, {"reduce_scatter", m_reduce_scatter}, {"alltoall", m_alltoall},
     {"alltoallv", m_alltoallv}, {"send", m_send}, {"recv", m_recv}, {"recv_new", m_recv_new},
-    {"_bcast_bytes", m_bcast_bytes}, {"_allgather_bytes", m_allgather_bytes},
-    {"_gather_bytes", m_gather_bytes}, {"_send_bytes", m_send_bytes},
-    {"_recv_bytes", m_recv_bytes},
     {NULL, NULL}};
 
 void tide_lua_comm_collectives(lua_State *L, int methods_idx)

@@ -1,6 +1,6 @@
 /* lua_trace.c — tide.trace: the timeline (see core/trace.h).
  *
- *   tide.trace.start(file)        start recording on this rank (call on every rank)
+ *   tide.trace.start(file)        start recording (collective: every rank calls it)
  *   tide.trace.span(name, fn, ...) run fn(...), recorded as a span; returns fn's results
  *   tide.trace.stop() -> file     gather every rank's events; rank 0 writes file (collective)
  *   tide.trace.summary() -> list  {compute = s, comm = s} per rank, list entry r + 1 for rank r
@@ -10,6 +10,8 @@
 #include "tensor/lua_tensor.h"
 #include "comm/comm.h"
 #include "comm/trace.h"
+#include "comm/runtime.h"
+#include "comm/lua_comm.h"
 
 #include <stdlib.h>
 
@@ -24,6 +26,9 @@ static int l_start(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     trace_comm(L);
+    tide_lua_site(L, 1);
+    /* collective: a rank that never starts would leave the others waiting in trace.stop */
+    tide_lua_check(L, tide_runtime_agree("trace.start"));
     tide_lua_check(L, tide_trace_start(path));
     return 0;
 }

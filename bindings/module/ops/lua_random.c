@@ -5,17 +5,19 @@
  * behaves as after tide.manual_seed(0): key from (0, rank), taken at its first use.
  *
  * Streams: manual_seed(s) and {seed = s} derive the key from (s, rank), rank being this
- * process's rank in MPI_COMM_WORLD (0 without MPI), so ranks draw different numbers;
+ * process's rank in the host's communicator (tide.world: MPI_COMM_WORLD, or the communicator a
+ * program embeds tide on; runtime.h), so ranks draw different numbers and an embedded host on a
+ * sub-communicator draws what a job of that size would;
  * {same_on_all_ranks = true} uses stream 0 on every rank, which is what one process would
  * draw (so a distributed fill can reproduce a single-process run); {stream = k} names the
  * stream directly. Each element drawn advances a generator by one counter (randperm(n): n). */
 #include <math.h>
-#include <mpi.h>
 #include <string.h>
 
 #include "lua_bindings.h"
 #include "tensor/lua_tensor.h"
 #include "ops/random.h"
+#include "comm/runtime.h"
 
 #define RNG_MT "tide.rng"
 
@@ -26,13 +28,7 @@ static tide_rng *check_rng(lua_State *L, int arg)
 
 static uint64_t world_rank(void)
 {
-    int initialized = 0, finalized = 0, rank = 0;
-    MPI_Initialized(&initialized);
-    if (initialized)
-        MPI_Finalized(&finalized);
-    if (initialized && !finalized)
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    return (uint64_t)rank;
+    return (uint64_t)tide_runtime_rank();
 }
 
 /* A new generator box (user value 1 set: it is seeded). */

@@ -1,0 +1,135 @@
+-- The runtime's hardening (issue 12), as mpirun jobs of tests/mpi/jobs/ run by lua5.4: a rank
+-- that starts something needing every rank while the others never come (split, dup,
+-- shared_zeros, trace.start, a request collected before its wait, an unmatched isend at exit)
+-- is reported by the watchdog instead of blocking for good; the watchdog is on by default; a
+-- failing rank names itself and keeps the timeline it recorded.
+local proc = require "support.proc"
+local cjson = require "cjson"
+
+local SRC = os.getenv("TIDE_SOURCE_DIR") or "."
+local MPIRUN = os.getenv("MPIRUN") or "mpirun"
+local JOBS = SRC .. "/tests/mpi/jobs/"
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Runs a job under mpirun (as comm_spec.lua does); returns exit code, output, seconds.
+local function job(np, script, args, env, limit)
+  local out = os.tmpname()
+  local cmd = string.format("cd %q && %s LD_PRELOAD=%q OMPI_ALLOW_RUN_AS_ROOT=1 "
+    .. "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 TIDE_DEBUG=0 TIDE_TRACE= "
+    .. "%s timeout -k 5 %d %s --oversubscribe -np %d lua5.4 %q %s > %q 2>&1; echo $?",
+    JOBS, proc.clean_env, os.getenv("LD_PRELOAD") or "", env or "", limit or 60, MPIRUN, np,
+    JOBS .. script, args or "", out)
+  local t0 = os.time()
+  local p = assert(io.popen(cmd))
+  local rc = tonumber(p:read("a"))
+  p:close()
+  local text = read(out)
+  os.remove(out)
+  return rc, text, os.time() - t0
+end
+
+local function marked(script, marker)
+  local n = 0
+  for l in io.lines(JOBS .. script) do
+    n = n + 1
+    if l:find("-- @" .. marker, 1, true) then return n end
+  end
+  error("no marker " .. marker .. " in " .. script)
+end
+
+local function contains(text, s)
+  assert(text:find(s, 1, true), "expected the output to contain:\n" .. s .. "\n--- got:\n" .. text)
+end
+
+local NO_ANSWER = "never arrived: rank 1 (no answer: computing outside a tide collective, "
+  .. "blocked, or exited)"
+
+describe("a rank that waits for others that never come", function()
+  -- Before the runtime watched these calls, rank 0 blocked in MPI for good and the job ran
+  -- into the 40 s limit (exit 124).
+  for _, case in ipairs {
+    { "split", "split #1 at hang.lua:%d" },
+    { "dup", "dup #1 at hang.lua:%d" },
+    { "shared_zeros", "shared_zeros #1 at hang.lua:%d" },
+    { "trace", "trace.start #1 at hang.lua:%d" },
+    { "gc", "iallreduce #1 at hang.lua:%d (collected before its wait)" },
+    { "isend", "isend at hang.lua:%d (collected before its wait)" },
+    { "exit_isend", "isend at hang.lua:%d (collected before its wait)" },
+  } do
+    local kind, where = case[1], case[2]
+    it("is reported in " .. kind .. " and ends the job", function()
+      local rc, out, secs = job(2, "hang.lua", kind, "TIDE_TIMEOUT=3", 40)
+      assert.are_not.equal(0, rc)
+      assert.are_not.equal(124, rc, out)
+      assert.is_true(secs < 20, "took " .. secs .. " s")
+      contains(out, "tide watchdog: rank 0 waited 3 s in "
+        .. where:format(marked("hang.lua", kind)) .. "; " .. NO_ANSWER)
+      -- (exit_isend's script ran to its end: the request is collected as the state closes)
+      assert.are.equal(kind == "exit_isend", out:find("finished", 1, true) ~= nil)
+    end)
+  end
+end)
+
+describe("the watchdog's default", function()
+  local function timeout_seen(env)
+    local p = assert(io.popen(string.format("%s LD_PRELOAD=%q ASAN_OPTIONS=detect_leaks=0 %s "
+      .. "lua5.4 -e 'print(require(\"tide\").set_timeout(nil))' 2>&1", proc.clean_env,
+      os.getenv("LD_PRELOAD") or "", env)))
+    local s = p:read("a")
+    p:close()
+    return s
+  end
+
+  it("is 600 s when TIDE_TIMEOUT is unset, and TIDE_TIMEOUT=0 turns it off", function()
+    assert.are.equal("600.0\n", timeout_seen("env -u TIDE_TIMEOUT"))
+    assert.are.equal("0.0\n", timeout_seen("TIDE_TIMEOUT=0"))
+    assert.are.equal("2.5\n", timeout_seen("TIDE_TIMEOUT=2.5"))
+  end)
+
+  it("reports a rank that is stopped (SIGSTOP) instead of hanging", function()
+    local l = marked("skip_barrier.lua", "barrier")
+    local rc, out, secs = job(2, "skip_barrier.lua", "stop", "TIDE_TIMEOUT=3", 40)
+    assert.are_not.equal(0, rc)
+    assert.are_not.equal(124, rc, out)
+    assert.is_true(secs < 20, "took " .. secs .. " s")
+    contains(out, ("tide watchdog: rank 0 waited 3 s in barrier #1 at skip_barrier.lua:%d; "):format(l)
+      .. NO_ANSWER)
+  end)
+end)
+
+describe("a failing rank", function()
+  for _, case in ipairs {
+    { "error", "[rank 1] exited with status 1", 1 },
+    { "exit", "[rank 1] os.exit(3) ends the job", 3 },
+    { "abort", "[rank 1] tide.abort(4) ends the job", 4 },
+  } do
+    it("names itself and writes the timeline it recorded (" .. case[1] .. ")", function()
+      local base = os.tmpname()
+      local path = base .. ".json"
+      local mine = base .. ".rank1.json"
+      local rc, out, secs = job(2, "trace_fail.lua", case[1], "TIDE_TIMEOUT=0 TIDE_TRACE=" .. path, 40)
+      assert.are_not.equal(0, rc)
+      assert.is_true(secs < 20, "took " .. secs .. " s")
+      contains(out, case[2])
+      contains(out, "[rank 1] tide: the timeline this rank recorded (6 events) is in " .. mine)
+      local doc = cjson.decode(read(mine))
+      os.remove(mine)
+      os.remove(path)
+      os.remove(base)
+      -- three spans around three allreduces, all of rank 1, as the script ran them
+      local names = {}
+      for _, e in ipairs(doc.traceEvents) do
+        assert.are.equal(1, e.pid)
+        if e.ph == "X" then names[#names + 1] = e.name end
+      end
+      assert.are.same({ "allreduce", "step", "allreduce", "step", "allreduce", "step" }, names)
+      assert.is_nil(out:find("finished", 1, true))
+    end)
+  end
+end)
