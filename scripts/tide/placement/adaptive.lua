@@ -10,7 +10,8 @@ local Adaptive = U.class("adaptive", {})
 
 --- Records one step of this rank: rows processed in seconds.
 function Adaptive:observe(rows, seconds)
-  if type(rows) ~= "number" or rows < 0 or type(seconds) ~= "number" or seconds < 0 then
+  local function ok(v) return type(v) == "number" and v >= 0 and v < math.huge end  -- not NaN
+  if not ok(rows) or not ok(seconds) then
     error(string.format("adaptive:observe: expected rows >= 0 and seconds >= 0, got %s, %s",
       tostring(rows), tostring(seconds)), 2)
   end
