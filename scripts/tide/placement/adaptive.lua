@@ -1,8 +1,8 @@
 -- tide.placement.adaptive: shares in proportion to each rank's measured throughput, and a
 -- rebalance that moves only each rank's surplus.
 local tide = require "tide"
-local args = require "tide.args"
 local U = require "tide.placement.util"
+local window_of = require("tide.args").integer
 
 local M = {}
 
@@ -99,7 +99,7 @@ end
 
 function M.adaptive(opts)
   opts = U.check_opts(opts, U.set("window"), "placement.adaptive")
-  local window = args.integer(opts.window, "window", "placement.adaptive", 1, 4)
+  local window = window_of(opts.window, "window", "placement.adaptive", 1, 4)
   return setmetatable({ window = window, history = {} }, Adaptive)
 end
 
