@@ -41,7 +41,7 @@ if args.npy then
   x = tide.dtensor.load(args.npy, comm)       -- each rank reads only its own rows
   say("data: %s (%s)", args.npy, table.concat((x.global_shape and x:global_shape() or x:shape()), "x"))
 else
-  x, truth = cluster.blobs { n = args.n, d = args.d, k = args.k, std = args.std,
+  x, truth = tide.data.blobs { n = args.n, d = args.d, k = args.k, std = args.std,
     seed = args.seed, dtype = args.dtype, comm = comm }
   say("data: %d x %d %s Gaussian blobs around %d centres, std %g, %d rank(s)", args.n, args.d,
     args.dtype, args.k, args.std, comm.size)

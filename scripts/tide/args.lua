@@ -1,7 +1,8 @@
 -- tide.args: the argument checks every Lua module of tide shares, so that a wrong option or
 -- argument reads the same everywhere: "<where>: <what was expected>, got <what came>".
 -- Errors are raised at `level` (3 unless given): the caller of the public function that
--- called the check. An option left nil takes its default; only a default of nil makes it
+-- called the check. (A check in a tail call, `return args.number(...)`, loses its caller's
+-- frame, and the level with it: call, then return.) An option left nil takes its default; only a default of nil makes it
 -- required ("<where>: <what> is required").
 local M = {}
 
@@ -72,7 +73,8 @@ end
 
 -- A seed: any integer, 0 when nil.
 function M.seed(v, where, default, level)
-  return M.integer(v, "seed", where, nil, default or 0, (level or 3) + 1)
+  local seed = M.integer(v, "seed", where, nil, default or 0, (level or 3) + 1)
+  return seed   -- not a tail call, which would drop this frame from the level count
 end
 
 -- A function or nil.

@@ -33,7 +33,8 @@ local DDP = {}
 DDP.__index = DDP
 DDP.__name = "ddp.DistributedDataParallel"
 
-local check_opts = require("tide.args").check_opts
+local args = require "tide.args"
+local check_opts = args.check_opts
 
 -- wrap(model, comm = tide.world, {bucket_mb = 1, broadcast = true}) -> a module that runs
 -- model data-parallel over comm. model needs :parameters() and :backward(); its leaf modules
@@ -49,12 +50,11 @@ function ddp.wrap(model, comm, opts)
     error(where .. ": expected a communicator (with :iallreduce), got " .. type(comm), 2)
   end
   opts = check_opts(opts, { bucket_mb = true, broadcast = true }, where)
-  local mb = opts.bucket_mb or 1
-  if type(mb) ~= "number" or mb <= 0 then
-    error(where .. ": bucket_mb must be a positive number, got " .. tostring(mb), 2)
-  end
+  local mb = args.number(opts.bucket_mb, "bucket_mb", where, 1, "> 0")
   local self = setmetatable({ module = model, comm = comm, bucket_bytes = mb * 2 ^ 20,
     training = true, comm_wait_s = 0 }, DDP)
+  -- closed as DDP:backward's scope ends, by a return or by an error passing through
+  self._end_backward = setmetatable({}, { __close = function() self._in_backward = false end })
   local params = model:parameters()
   if opts.broadcast ~= false then
     for _, p in ipairs(params) do comm:broadcast(p, 0) end
@@ -211,13 +211,13 @@ function DDP:forward(x)
 end
 
 -- The wrapped module's backward, with gradients averaged across ranks when it returns.
+-- A failing module's error goes through untouched: catching it to reset the flag and raising
+-- it again would cut its traceback at the new raise, hiding the frames that failed; the
+-- to-be-closed guard resets the flag as the error passes instead.
 function DDP:backward(x, grad_out, opts)
   self:_begin()
-  local ok, gi = pcall(self.module.backward, self.module, x, grad_out, opts)
-  if not ok then
-    self._in_backward = false
-    error(gi, 0)
-  end
+  local _ <close> = self._end_backward
+  local gi = self.module:backward(x, grad_out, opts)
   self:_finish()
   self.grad_input = gi
   return gi

@@ -109,15 +109,18 @@ local function create(kind, op, shape, opts)
 end
 
 function M.zeros(shape, opts)
-  return create("zeros", "dtensor.zeros", shape, opts)
+  local dt = create("zeros", "dtensor.zeros", shape, opts)   -- no tail call: errors name our caller
+  return dt
 end
 
 function M.rand(shape, opts)
-  return create("uniform", "dtensor.rand", shape, opts)
+  local dt = create("uniform", "dtensor.rand", shape, opts)
+  return dt
 end
 
 function M.randn(shape, opts)
-  return create("normal", "dtensor.randn", shape, opts)
+  local dt = create("normal", "dtensor.randn", shape, opts)
+  return dt
 end
 
 -- ---------------------------------------------------------------- moving rows

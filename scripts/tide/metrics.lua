@@ -13,7 +13,8 @@ local tide = require "tide"
 
 local metrics = {}
 
-local check_opts = require("tide.args").check_opts
+local args = require "tide.args"
+local check_opts = args.check_opts
 
 -- One JSON object with its keys in sorted order (cjson's own order follows the hash table).
 local function encode_sorted(record)
@@ -46,7 +47,7 @@ function metrics.open(path, opts)
   opts = check_opts(opts, { comm = true, rank = true, append = true }, where)
   local comm = opts.comm or tide.world
   local me = comm and comm.rank or 0
-  local writer = opts.rank or 0
+  local writer = args.integer(opts.rank, "rank", where, 0, 0)
   local self = setmetatable({ path = path }, Log)
   if me == writer then
     local fh, err = io.open(path, opts.append and "a" or "w")
@@ -103,7 +104,7 @@ end
 -- rank gets the accuracy of the whole set.
 function metrics.accuracy(model, dataset, opts)
   opts = check_opts(opts, { batch_size = true, comm = true }, "metrics.accuracy")
-  local bs = opts.batch_size or 1000
+  local bs = args.integer(opts.batch_size, "batch_size", "metrics.accuracy", 1, 1000)
   local comm = opts.comm
   local n = dataset.x:size(1)
   local lo, hi = 1, n

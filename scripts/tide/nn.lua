@@ -558,7 +558,10 @@ local NLLLoss = nn.class("nn.NLLLoss")
 -- NLLLoss{reduction = "mean" | "sum"} (Torch7's ClassNLLCriterion): the negative of
 -- input[i][target[i]], for input log-probabilities (LogSoftMax's output, batch x classes) and
 -- i32/i64 targets 1..classes.
-function nn.NLLLoss(opts) return criterion(NLLLoss, opts) end
+function nn.NLLLoss(opts)
+  local self = criterion(NLLLoss, opts)   -- not a tail call: errors name this one's caller
+  return self
+end
 nn.ClassNLLCriterion = nn.NLLLoss
 
 NLLLoss.describe = describe_criterion
@@ -605,7 +608,10 @@ end
 local MSELoss = nn.class("nn.MSELoss")
 
 -- MSELoss{reduction = "mean" | "sum"}: the mean (or sum) of squared differences.
-function nn.MSELoss(opts) return criterion(MSELoss, opts) end
+function nn.MSELoss(opts)
+  local self = criterion(MSELoss, opts)
+  return self
+end
 
 MSELoss.describe = describe_criterion
 

@@ -207,11 +207,17 @@ local function define(name, checks, get_lr)
 end
 
 local function count(key)
-  return function(v, where) return args.integer(v, key, where, 1, nil, 4) end
+  return function(v, where)
+    local n = args.integer(v, key, where, 1, nil, 4)
+    return n
+  end
 end
 
 local function rate(key, default)
-  return function(v, where) return number(v, key, where, default, ">= 0", 4) end
+  return function(v, where)
+    local x = number(v, key, where, default, ">= 0", 4)
+    return x
+  end
 end
 
 -- StepLR(opt, {step_size, gamma = 0.1}): lr = base_lr * gamma^floor(epoch / step_size).

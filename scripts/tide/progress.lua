@@ -38,7 +38,8 @@ function progress.isatty()
   return tty
 end
 
-local check_opts = require("tide.args").check_opts
+local args = require "tide.args"
+local check_opts = args.check_opts
 
 local function fmt_time(s)
   if s ~= s or s == math.huge then return "?" end
@@ -63,20 +64,17 @@ function progress.bar(opts)
   local where = "progress.bar"
   opts = check_opts(opts, { total = true, label = true, comm = true, mode = true, every = true,
     width = true, out = true }, where)
-  if type(opts.total) ~= "number" or opts.total <= 0 then
-    error(where .. ": total must be a positive number, got " .. tostring(opts.total), 2)
-  end
+  local total = args.number(opts.total, "total", where, nil, "> 0")
   local comm = opts.comm or tide.world
   local rank = comm and comm.rank or 0
-  local mode = os.getenv("TIDE_PROGRESS") or opts.mode or "auto"
-  if mode ~= "auto" and mode ~= "bar" and mode ~= "lines" and mode ~= "off" then
-    error(where .. ': mode must be "auto", "bar", "lines" or "off", got ' .. tostring(mode), 2)
-  end
+  local mode = args.one_of(os.getenv("TIDE_PROGRESS") or opts.mode, "mode", where,
+    { "auto", "bar", "lines", "off" }, "auto")
   if mode == "auto" then mode = progress.isatty() and "bar" or "lines" end
   if rank ~= 0 then mode = "off" end
   local now = clock()
-  return setmetatable({ total = opts.total, label = opts.label or "", mode = mode,
-    every = opts.every or 10, width = opts.width or 30, out = opts.out or io.stdout,
+  return setmetatable({ total = total, label = opts.label or "", mode = mode,
+    every = args.number(opts.every, "every", where, 10),
+    width = args.integer(opts.width, "width", where, 1, 30), out = opts.out or io.stdout,
     done = 0, start = now, last_print = now, sums = {}, counts = {}, keys = {} }, Bar)
 end
 

@@ -37,7 +37,7 @@ if arg[1] == "--worker" then
   local tide = require "tide"
   local cluster = require "tide.cluster"
   local world = tide.world
-  local x = cluster.blobs { n = N, d = D, k = NK, std = 1, seed = 0, comm = world }
+  local x = tide.data.blobs { n = N, d = D, k = NK, std = 1, seed = 0, comm = world }
   local m = cluster.kmeans(x, NK, { comm = world, init = "random", seed = 1, max_iter = ITERS,
     tol = 0 })
   -- per iteration: the slowest rank's time (the allreduce makes every rank wait for it); the

@@ -73,6 +73,12 @@ describe("synthetic_classification", function()
     assert.is_true(math.abs(var / n - 1) < 0.15)
     assert.has_error(function() data.synthetic_classification { n = 0, d = 2, classes = 2 } end,
       "data.synthetic_classification: n must be an integer of at least 1, got 0")
+    assert.has_error(function()
+      data.synthetic_classification { n = 4, d = 2, classes = 2, separation = 0 / 0 }
+    end, "data.synthetic_classification: separation must be a number >= 0, got NaN")
+    assert.has_error(function()
+      data.synthetic_classification { n = 4, d = 2, classes = 2, seed = -1 }
+    end, "data.synthetic_classification: seed must be an integer of at least 0, got -1")
   end)
 end)
 

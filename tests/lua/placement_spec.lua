@@ -253,6 +253,8 @@ describe("adaptive placement math", function()
   it("rejects bad observations", function()
     assert.has_error(function() placement.adaptive():observe(-1, 1) end,
       "adaptive:observe: expected rows >= 0 and seconds >= 0, got -1, 1")
+    assert.has_error(function() placement.adaptive():observe(10, 0 / 0) end,
+      "adaptive:observe: expected rows >= 0 and seconds >= 0, got 10, " .. tostring(0 / 0))
   end)
 end)
 

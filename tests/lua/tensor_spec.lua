@@ -212,3 +212,22 @@ describe("scalars stored into a tensor", function()
       "set_: NaN cannot be stored in an i64 tensor (integers have no NaN or infinity)")
   end)
 end)
+
+describe("integer scalars next to an integer tensor", function()
+  it("must have a value in its dtype", function()
+    local u = tide.tensor({ 5, 6 }, "u8")
+    assert.has_error(function() return u + 256 end, "add: 256 is out of range for u8")
+    assert.has_error(function() return 300 * u end, "mul: 300 is out of range for u8")
+    assert.has_error(function() u:add_(-1) end, "add_: -1 is out of range for u8")
+    assert.has_error(function() u:maximum(-1) end, "maximum: -1 is out of range for u8")
+    assert.has_error(function() tide.where(tide.tensor({ 1, 0 }, "u8"), u, 1 << 31) end,
+      "where: 2147483648 is out of range for u8")
+    assert.has_error(function() return tide.zeros(1, "i32") - (1 << 40) end,
+      "sub: 1099511627776 is out of range for i32")
+    -- in range they compute as before (the result may still wrap), and floats promote
+    assert.are.same({ 4, 5 }, u:sub(1):totable())
+    assert.are.same({ 255, 0 }, (u + 250):totable())
+    assert.are.equal("f32", (u + 0 / 0):dtype())
+    assert.are.same({ 255, 255 }, u:maximum(255):totable())
+  end)
+end)

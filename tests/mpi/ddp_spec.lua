@@ -140,8 +140,41 @@ describe("ddp at " .. N .. " ranks", function()
     assert.has_error(function() ddp.wrap(build(), {}) end,
       "ddp.wrap: expected a communicator (with :iallreduce), got table")
     assert.has_error(function() ddp.wrap(build(), world, { bucket_mb = 0 }) end,
-      "ddp.wrap: bucket_mb must be a positive number, got 0")
+      "ddp.wrap: bucket_mb must be a number > 0, got 0")
+    -- NaN passed `mb <= 0` and made one bucket per gradient
+    assert.has_error(function() ddp.wrap(build(), world, { bucket_mb = 0 / 0 }) end,
+      "ddp.wrap: bucket_mb must be a number > 0, got NaN")
+    assert.has_error(function() ddp.wrap(build(), world, { bucket_mb = math.huge }) end,
+      "ddp.wrap: bucket_mb must be a number > 0, got inf")
     assert.has_error(function() ddp.wrap(build(), world, { buckets = 2 }) end,
       "ddp.wrap: unknown option 'buckets' (expected one of: broadcast, bucket_mb)")
+  end)
+
+  it("keeps the failing module's frames in the traceback of an error in backward", function()
+    local net = build()
+    local top = net.modules[#net.modules]
+    local function failing_step() error("boom in the top layer") end
+    top.backward = function() failing_step() end
+    local model = ddp.wrap(net, world)
+    local crit = nn.CrossEntropyLoss()
+    local x, y = set.x:narrow(1, 1, B), set.y:narrow(1, 1, B)
+    local out = model:forward(x)
+    local ok, trace = xpcall(model.backward, debug.traceback, model, x, crit:backward(out, y))
+    assert.is_false(ok)
+    assert.is_truthy(trace:find("boom in the top layer", 1, true))
+    -- the frames below ddp's backward: the failing function and the layer that called it
+    -- (a pcall and re-raise in ddp cut the traceback there)
+    assert.is_truthy(trace:find("failing_step", 1, true), trace)
+    assert.is_truthy(trace:find("nn.lua:%d+: in"), trace)
+    -- and the wrapper is left ready: a backward that works averages as before
+    top.backward = nil
+    model:zero_grad()
+    local xr, yr = set.x:narrow(1, 1 + 3 * rank, B), set.y:narrow(1, 1 + 3 * rank, B)
+    out = model:forward(xr)
+    model:backward(xr, crit:backward(out, yr))
+    local _, grads = model:parameters()
+    local g = grads[1]:clone()
+    world:allreduce(g, "max")
+    assert.is_true(max_abs_diff(flat_values({ g }), flat_values({ grads[1] })) == 0)
   end)
 end)

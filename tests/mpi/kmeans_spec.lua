@@ -10,8 +10,8 @@ local P, R = world.size, world.rank
 local N, D, NK = 20000, 8, 10
 
 -- The whole data set (same on every rank) and this rank's block of it.
-local full, truth = cluster.blobs { n = N, d = D, k = NK, std = 0.5, seed = 4 }
-local mine = cluster.blobs { n = N, d = D, k = NK, std = 0.5, seed = 4, comm = world }
+local full, truth = tide.data.blobs { n = N, d = D, k = NK, std = 0.5, seed = 4 }
+local mine = tide.data.blobs { n = N, d = D, k = NK, std = 0.5, seed = 4, comm = world }
 
 local function block(n)
   local base, extra = n // P, n % P
@@ -172,8 +172,8 @@ describe("distributed kmeans on " .. P .. " ranks", function()
   end)
 
   it("works when some ranks hold no rows", function()
-    local few = cluster.blobs { n = 3, d = 2, k = 2, seed = 5 }
-    local part = cluster.blobs { n = 3, d = 2, k = 2, seed = 5, comm = world }
+    local few = tide.data.blobs { n = 3, d = 2, k = 2, seed = 5 }
+    local part = tide.data.blobs { n = 3, d = 2, k = 2, seed = 5, comm = world }
     for _, init in ipairs { "k-means||", "k-means++", "random" } do
       local one = cluster.kmeans(few, 2, { init = init, seed = 1 })
       local many = cluster.kmeans(part, 2, { init = init, seed = 1, comm = world })

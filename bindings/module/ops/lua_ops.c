@@ -59,6 +59,15 @@ static int get_scalar(lua_State *L, int idx, tide_number *s)
     return 1;
 }
 
+/* An integer scalar next to an integer tensor is taken in the tensor's dtype: one outside its
+ * range is an error, as in NumPy 2 and as for a scalar stored into a tensor (lua_args.h),
+ * not a value that silently wraps (u8 + 300 once gave 44). */
+static void check_int_scalar(lua_State *L, int idx, const tide_tensor *t, const char *op)
+{
+    if (lua_isinteger(L, idx) && !tide_dtype_is_float(t->dtype))
+        tide_lua_checkscalar(L, idx, t->dtype, op);
+}
+
 static void push_scalar(lua_State *L, tide_number s)
 {
     if (s.is_float)
@@ -96,10 +105,12 @@ static int arith_meta(lua_State *L, tide_binop op)
     } else if (a) {
         if (!get_scalar(L, 2, &s))
             return bad_operand(L, tide_binop_name(op), 2);
+        check_int_scalar(L, 2, a, tide_binop_name(op));
         tide_lua_check(L, tide_binary_scalar(new_box(L), op, a, s));
     } else if (b) {
         if (!get_scalar(L, 1, &s))
             return bad_operand(L, tide_binop_name(op), 1);
+        check_int_scalar(L, 1, b, tide_binop_name(op));
         tide_lua_check(L, tide_scalar_binary(new_box(L), op, s, b));
     } else {
         return bad_operand(L, tide_binop_name(op), 1);
@@ -123,6 +134,8 @@ static int arith_method(lua_State *L, tide_binop op, int inplace)
     }
     if (!b && !get_scalar(L, 2, &s))
         return bad_operand(L, name, 2);
+    if (!b)
+        check_int_scalar(L, 2, a, name);
     tide_tensor *out = inplace ? a : new_box(L);
     tide_status st;
     if (b && has_alpha)
@@ -261,9 +274,11 @@ static int l_where(lua_State *L)
         a = scalar_tensor(L, sa, dt);
         b = scalar_tensor(L, sb, dt);
     } else if (!a) {
+        check_int_scalar(L, 2, b, "where");
         a = scalar_tensor(L, sa, sa.is_float && !tide_dtype_is_float(b->dtype) ? TIDE_F32
                                                                                 : b->dtype);
     } else if (!b) {
+        check_int_scalar(L, 3, a, "where");
         b = scalar_tensor(L, sb, sb.is_float && !tide_dtype_is_float(a->dtype) ? TIDE_F32
                                                                                 : a->dtype);
     }

@@ -1,8 +1,8 @@
 -- tide.placement.adaptive: shares in proportion to each rank's measured throughput, and a
 -- rebalance that moves only each rank's surplus.
 local tide = require "tide"
-local args = require "tide.args"
 local U = require "tide.placement.util"
+local window_of = require("tide.args").integer
 
 local M = {}
 
@@ -10,7 +10,8 @@ local Adaptive = U.class("adaptive", {})
 
 --- Records one step of this rank: rows processed in seconds.
 function Adaptive:observe(rows, seconds)
-  if type(rows) ~= "number" or rows < 0 or type(seconds) ~= "number" or seconds < 0 then
+  local function ok(v) return type(v) == "number" and v >= 0 and v < math.huge end  -- not NaN
+  if not ok(rows) or not ok(seconds) then
     error(string.format("adaptive:observe: expected rows >= 0 and seconds >= 0, got %s, %s",
       tostring(rows), tostring(seconds)), 2)
   end
@@ -98,7 +99,7 @@ end
 
 function M.adaptive(opts)
   opts = U.check_opts(opts, U.set("window"), "placement.adaptive")
-  local window = args.integer(opts.window, "window", "placement.adaptive", 1, 4)
+  local window = window_of(opts.window, "window", "placement.adaptive", 1, 4)
   return setmetatable({ window = window, history = {} }, Adaptive)
 end
 
