@@ -174,6 +174,8 @@ describe("files that promise sizes that do not fit", function()
                     .. BIG_S .. "), }"))
     fails("load: '" .. path .. "' has a malformed header: shape 0x" .. BIG_S .. "x" .. BIG_S
           .. " of f32 is too large", tide.load, path)
+    fails("load: '" .. path .. "' has a malformed header: shape 0x" .. BIG_S .. "x" .. BIG_S
+          .. " of f32 is too large", tide.io.npy_shape, path)
   end)
 
   it("tide.load: rows 2^62 + 1 .. of a 1000-row file (issue 12, 4)", function()
