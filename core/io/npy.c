@@ -371,6 +371,18 @@ typedef struct row_range {
     int64_t first, count;
 } row_range;
 
+/* A header's shape with sizes that fit (issue 12: a (0, 2^62, 2^62) shape overflowed the
+ * strides), as a malformed-header error naming the file. */
+static tide_status check_header_shape(const char *path, int ndim, const int64_t *shape,
+                                      tide_dtype dt, int64_t *numel)
+{
+    if (tide_shape_check(ndim, shape, dt, "shape", numel) == TIDE_OK)
+        return TIDE_OK;
+    char why[256];
+    snprintf(why, sizeof why, "%s", tide_error() + strlen("shape: "));
+    return tide_fail("load: '%s' has a malformed header: %s", path, why);
+}
+
 /* Reads the data of h from f into out (empty); fortran order is read as the reversed shape
  * and then transposed into a C-ordered copy. With a row range, only those rows are read (the
  * file is C-ordered: they lie back to back). */
@@ -384,11 +396,7 @@ static tide_status read_data(FILE *f, const char *path, const npy_header *h, tid
     /* a header promising more than the file holds fails before any allocation; the shape's
      * check covers its strides too (a zero dim does not make (0, 2^62, 2^62) small) */
     int64_t numel = 1;
-    if (tide_shape_check(h->ndim, shape, dt, "shape", &numel) != TIDE_OK) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", tide_error() + strlen("shape: "));
-        return tide_fail("load: '%s' has a malformed header: %s", path, why);
-    }
+    TIDE_TRY(check_header_shape(path, h->ndim, shape, dt, &numel));
     int64_t data_bytes = numel * (int64_t)es;   /* fits: checked above */
     struct stat info;
     long here = ftell(f);
@@ -539,5 +547,5 @@ tide_status tide_npy_shape(const char *path, int *ndim, int64_t *shape, tide_dty
     *ndim = h.ndim;
     for (int d = 0; d < h.ndim; d++)
         shape[d] = h.fortran ? h.shape[h.ndim - 1 - d] : h.shape[d];
-    return TIDE_OK;
+    return check_header_shape(path, h.ndim, shape, *dtype, NULL);
 }

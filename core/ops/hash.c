@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "tensor/iter.h"
+#include "tensor/size.h"
 
 typedef enum { HASH_BITS, HASH_UNIT, HASH_BUCKET } hash_mode;
 
@@ -127,9 +128,9 @@ tide_status tide_ring_bounded(tide_tensor *out, const tide_tensor *start, int64_
     for (int64_t p = 0; p < npoints; p++)
         on_ring[own[p * ostride]] = 1;
     int64_t total = 0;
-    for (int64_t r = 0; r < nranks; r++)
-        if (on_ring[r] && q[r] > 0)
-            total += q[r];
+    for (int64_t r = 0; r < nranks; r++)   /* quotas are any i64: the sum saturates */
+        if (on_ring[r] && q[r] > 0 && !tide_add_fits(total, q[r], &total))
+            total = INT64_MAX;
     free(on_ring);
     if (total < n)
         return tide_fail("%s: the quotas of the ranks on the ring hold %lld keys, %lld keys to "

@@ -132,6 +132,15 @@ describe("the k-means kernels' scratch", function()
   end)
 end)
 
+describe("counts that do not fit", function()
+  it("saturate in ring_bounded's sum of quotas (2 x 2^63-1 overflowed)", function()
+    local ranks = tide.ring_bounded(tide.tensor({ 1, 2, 1 }, "i64"), tide.tensor({ 0, 1 }, "i32"),
+                                    tide.tensor({ math.maxinteger, math.maxinteger }, "i64"))
+    -- quotas never bind: each key goes to the owner of its start point
+    assert.are.same({ 0, 1, 0 }, { ranks[1], ranks[2], ranks[3] })
+  end)
+end)
+
 describe("sizes the machine cannot hold", function()
   it("fail with an out-of-memory error naming the bytes", function()
     collectgarbage("collect")
@@ -174,6 +183,8 @@ describe("files that promise sizes that do not fit", function()
                     .. BIG_S .. "), }"))
     fails("load: '" .. path .. "' has a malformed header: shape 0x" .. BIG_S .. "x" .. BIG_S
           .. " of f32 is too large", tide.load, path)
+    fails("load: '" .. path .. "' has a malformed header: shape 0x" .. BIG_S .. "x" .. BIG_S
+          .. " of f32 is too large", tide.io.npy_shape, path)
   end)
 
   it("tide.load: rows 2^62 + 1 .. of a 1000-row file (issue 12, 4)", function()
