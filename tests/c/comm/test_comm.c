@@ -303,7 +303,7 @@ static void test_shared(tide_comm *w)
     CHECK(tt_at(&s, 0) == (P - 1) / 2.0 && tt_at(&s, 9) == (P - 1) / 2.0 + 9);
     tide_tensor t = TIDE_TENSOR_EMPTY;
     CHECK_FAILS(tide_comm_shared_zeros(w, &t, TIDE_F32, -1), "shared_zeros: negative size -1");
-    TT_RELEASE(&plain, &i, &s);
+    TT_RELEASE(&view, &plain, &i, &s);
 }
 
 int main(int argc, char **argv)
