@@ -219,8 +219,7 @@ static void test_p2p_bytes_requests(tide_comm *w)
     for (int spins = 0; !done && spins < 100000000; spins++)
         CHECK_OK(tide_request_test(&rreq, &done));
     CHECK(done && tt_at(&a, 0) == P * (P - 1) / 2.0 && tt_at(&a, 3) == 3.0 * P);
-    CHECK(strcmp(tide_request_name(&rreq), "iallreduce") == 0 ||
-          strstr(tide_request_name(&rreq), "allreduce") != NULL);
+    CHECK(strcmp(tide_request_name(&rreq), "iallreduce") == 0);
     tide_request_release(&rreq);
     tide_request_release(&rreq);                    /* idempotent */
 
@@ -304,7 +303,7 @@ static void test_shared(tide_comm *w)
     CHECK(tt_at(&s, 0) == (P - 1) / 2.0 && tt_at(&s, 9) == (P - 1) / 2.0 + 9);
     tide_tensor t = TIDE_TENSOR_EMPTY;
     CHECK_FAILS(tide_comm_shared_zeros(w, &t, TIDE_F32, -1), "shared_zeros: negative size -1");
-    TT_RELEASE(&plain, &i, &s);
+    TT_RELEASE(&view, &plain, &i, &s);
 }
 
 int main(int argc, char **argv)
