@@ -289,7 +289,11 @@ static tide_status light_exchange(coll *x, uint64_t sig, const tide_tensor *t, i
 {
     struct tide_fp_state *s = x->c->fp;
     if (s->shadow == MPI_COMM_NULL) {
-        MPI_TRY(x->name, MPI_Comm_dup(x->c->comm, &s->shadow));
+        /* non-blocking, so that a rank that never comes is reported by the watchdog */
+        MPI_Request req;
+        MPI_TRY(x->name, MPI_Comm_idup(x->c->comm, &s->shadow, &req));
+        MPI_TRY(x->name, x->polled ? tide_wd_wait(&req, MPI_STATUS_IGNORE, &x->wd)
+                                   : MPI_Wait(&req, MPI_STATUS_IGNORE));
         MPI_Comm_set_errhandler(s->shadow, MPI_ERRORS_RETURN);
     }
     uint64_t h = mix(sig, x->c->seq);
