@@ -214,9 +214,8 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h ^ (h >> 31);
 }
 
-/* A hash of exactly what same_call compares, but the sequence number. */
-static uint64_t signature(const char *name, const tide_tensor *t, int op, int root, int flags,
-                          int win)
+/* A hash of what same_call compares but the sequence number and the shared tensor. */
+static uint64_t signature(const char *name, const tide_tensor *t, int op, int root, int flags)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
@@ -229,7 +228,6 @@ static uint64_t signature(const char *name, const tide_tensor *t, int op, int ro
             h = mix(h, (uint64_t)t->shape[d]);
     }
     h = mix(h, ((uint64_t)(uint32_t)(op + 1) << 32) | (uint32_t)(root + 1));
-    h = mix(h, (uint64_t)(uint32_t)(win + 1));
     return h ? h : 1;
 }
 
@@ -296,7 +294,7 @@ static tide_status light_exchange(coll *x, uint64_t sig, const tide_tensor *t, i
                                    : MPI_Wait(&req, MPI_STATUS_IGNORE));
         MPI_Comm_set_errhandler(s->shadow, MPI_ERRORS_RETURN);
     }
-    uint64_t h = mix(sig, x->c->seq);
+    uint64_t h = mix(mix(sig, (uint64_t)(uint32_t)(win + 1)), x->c->seq);
     uint64_t mine[2] = {h, ~h}, most[2];
     int rc;
     if (!x->polled) {
@@ -326,7 +324,10 @@ tide_status tide_fp_hook(coll *x, const tide_tensor *t, int op, int root, int fl
     }
     if (c->size < 2)
         return TIDE_OK;
-    uint64_t sig = signature(x->name, t, op, root, flags, win);
+    /* The shared tensor is compared but does not make a call new: ranks passing different
+     * shared tensors (or one an ordinary tensor) then still agree on whether to check, and
+     * the shared path's own exchange catches what the check does not sample. */
+    uint64_t sig = signature(x->name, t, op, root, flags);
     int yes = 0;
     TIDE_TRY(due(c, sig, &yes));
     return yes ? light_exchange(x, sig, t, op, root, flags, win) : TIDE_OK;

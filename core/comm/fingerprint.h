@@ -6,8 +6,8 @@
  * shared.h), plus the Lua call site for the message.
  *   - Debug (TIDE_DEBUG=1): before each collective the ranks allgather their fingerprints.
  *   - Light (the default; TIDE_CHECK=0 or tide_fp_set_light(0) turns it off): each
- *     communicator remembers the signatures (a fingerprint without its sequence number and
- *     site) of its recent calls; the first LIGHT_FIRST calls of each signature and every
+ *     communicator remembers the signatures (a fingerprint without its sequence number, shared
+ *     tensor and site) of its recent calls; the first LIGHT_FIRST calls of each signature and every
  *     LIGHT_EVERY-th collective are checked by one allreduce of a 64-bit hash of the
  *     fingerprint on a shadow duplicate of the communicator. Only when the hashes differ do
  *     the ranks exchange whole fingerprints, to say how.
