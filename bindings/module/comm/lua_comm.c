@@ -211,6 +211,7 @@ void tide_lua_site(lua_State *L, int level)
     char site[96];
     site_of(L, level, site, sizeof site);
     tide_comm_set_site(site);
+    tide_fp_defer_site(NULL, NULL, 0);   /* already there */
 }
 
 tide_op tide_lua_checkop(lua_State *L, int arg, const char *op_name)
