@@ -205,6 +205,10 @@ void tide_comm_free(tide_comm *c)
 {
     int fin = 0;
     MPI_Finalized(&fin);
+    if (c->comm != MPI_COMM_NULL) {
+        tide_comm_shared_forget(c);   /* a later communicator may get the same handle */
+        tide_fp_forget(c);
+    }
     if (c->comm != MPI_COMM_NULL && !fin)
         MPI_Comm_free(&c->comm);
     c->comm = MPI_COMM_NULL;
@@ -221,11 +225,8 @@ static tide_status coll_hooks(coll *x, const tide_tensor *t, int op, int root, i
     x->wd.site = site_buf;
     x->wd.patient = 0;
     x->polled = tide_wd_active();
-    if (debug_on) {
-        tide_fp fp;
-        tide_fp_fill(&fp, x->name, x->c->seq, t, op, root, flags, site_buf);
-        TIDE_TRY(tide_fp_check(x->c->comm, x->c->rank, x->c->size, &fp, &x->wd));
-    }
+    if (debug_on || tide_fp_light_on())
+        TIDE_TRY(tide_fp_hook(x, t, op, root, flags, debug_on));
     if (tide_trace_on()) {
         x->traced = 1;
         x->t0 = tide_trace_now();
@@ -246,7 +247,7 @@ tide_status tide_coll_begin(coll *x, tide_comm *c, const char *name, const tide_
     x->polled = 0;
     x->traced = 0;
     c->seq++;
-    if (!debug_on && !tide_wd_active() && !tide_trace_on())
+    if (!debug_on && !tide_fp_light_on() && !tide_wd_active() && !tide_trace_on())
         return TIDE_OK;
     return coll_hooks(x, t, op, root, flags);
 }
@@ -530,9 +531,9 @@ static tide_status reduce_common(tide_comm *c, tide_tensor *t, tide_op op, int r
                        tide_dtype_is_float(t->dtype)
                    ? tide_comm_shared_slot(c, t) : -1;
     if (slot >= 0) {                    /* every rank's tensor is in one shared window */
-        int rc = tide_comm_shared_allreduce(&x, slot, op);
+        tide_status st = tide_comm_shared_allreduce(&x, slot, op);
         tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
-        return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
+        return st;
     }
     tide_tensor w;
     int temp;

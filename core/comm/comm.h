@@ -43,6 +43,7 @@ typedef struct tide_comm {
     int cid;            /* the same on every member (0: the world), for the watchdog's census */
     int is_world;       /* the world cannot be freed by a script */
     uint64_t seq;       /* collectives issued on this communicator so far */
+    struct tide_fp_state *fp;   /* the light mismatch check's memory (fingerprint.c) */
 } tide_comm;
 
 /* ------------------------------------------------------------------ the runtime */

@@ -100,8 +100,17 @@ int tide_wire_type(unsigned char *wire, void *data, int64_t nbytes, MPI_Datatype
 tide_status tide_wire_size_check(int64_t nbytes, const char *name);
 
 /* A blocking allreduce (sum or avg) of the whole shared tensor in window slot (see
- * comm_shared.h), without messages. Returns MPI's code. */
-int tide_comm_shared_allreduce(coll *x, int slot, tide_op op);
+ * shared.h), without messages. Fails on every rank when the ranks passed different shared
+ * tensors or ops. */
+tide_status tide_comm_shared_allreduce(coll *x, int slot, tide_op op);
+
+/* The fingerprint checks of a collective (fingerprint.h): debug's exchange on every call, or
+ * the light check. */
+tide_status tide_fp_hook(coll *x, const tide_tensor *t, int op, int root, int flags, int debug);
+/* For ranks that all know their calls differ: exchanges whole fingerprints over comm and fails
+ * with the message naming them. win: the shared tensor's id or -1. */
+tide_status tide_fp_explain(coll *x, MPI_Comm comm, const tide_tensor *t, int op, int root,
+                            int flags, int win);
 
 /* The scalar allreduce's MPI datatype and ops, made and freed by the runtime (runtime.c). */
 tide_status tide_comm_types_init(void);

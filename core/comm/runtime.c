@@ -1,6 +1,7 @@
 /* runtime.c — MPI's lifetime in a tide process (see runtime.h). */
 #include "comm/runtime.h"
 #include "comm/comm_impl.h"
+#include "comm/fingerprint.h"
 #include "comm/shared.h"
 #include "comm/trace.h"
 
@@ -58,12 +59,15 @@ static int world_size(void)
     return n;
 }
 
-/* TIDE_DEBUG, TIDE_TIMEOUT (default: TIDE_DEFAULT_TIMEOUT), TIDE_TRACE. */
+/* TIDE_DEBUG, TIDE_CHECK, TIDE_TIMEOUT (default: TIDE_DEFAULT_TIMEOUT), TIDE_TRACE. */
 static tide_status read_env(void)
 {
     const char *dbg = getenv("TIDE_DEBUG");
     if (dbg && dbg[0] && strcmp(dbg, "0") != 0)
         tide_comm_set_debug(1);
+    const char *chk = getenv("TIDE_CHECK");
+    if (chk && strcmp(chk, "0") == 0)
+        tide_fp_set_light(0);
     double timeout = TIDE_DEFAULT_TIMEOUT;
     const char *to = getenv("TIDE_TIMEOUT");
     if (to && to[0]) {

@@ -1,4 +1,4 @@
-/* comm_shared.c — shared-memory windows and the copy-free allreduce (see comm_shared.h). */
+/* shared.c — shared-memory windows and the copy-free allreduce (see shared.h). */
 #include "comm/shared.h"
 
 #include <string.h>
@@ -12,6 +12,9 @@
 typedef struct shared_window {
     MPI_Win win;
     MPI_Comm comm;           /* the communicator the window was made on (c->comm) */
+    int cid;                 /* and its id: handles are reused after MPI_Comm_free, ids not */
+    int live;                /* 0 once that communicator was freed */
+    int id;                  /* agreed by the window's ranks (next_id's maximum) */
     int rank, size;
     tide_dtype dtype;
     int64_t n;               /* elements per rank */
@@ -20,6 +23,7 @@ typedef struct shared_window {
 
 static shared_window windows[MAX_WINDOWS];
 static int nwindows;
+static int next_id = 1;
 
 static tide_status same_node(const tide_comm *c, const char *name)
 {
@@ -66,6 +70,8 @@ tide_status tide_comm_shared_zeros(tide_comm *c, tide_tensor *out, tide_dtype dt
     if (rc != MPI_SUCCESS)
         return tide_mpi_fail(rc, name);
     w->comm = c->comm;
+    w->cid = c->cid;
+    w->live = 1;
     w->rank = c->rank;
     w->size = c->size;
     w->dtype = dt;
@@ -85,7 +91,11 @@ tide_status tide_comm_shared_zeros(tide_comm *c, tide_tensor *out, tide_dtype dt
     }
     nwindows++;
     MPI_Win_sync(w->win);
-    MPI_Barrier(c->comm);       /* every segment is zero before anyone reads one */
+    /* also a barrier: every segment is zero before anyone reads one */
+    rc = MPI_Allreduce(&next_id, &w->id, 1, MPI_INT, MPI_MAX, c->comm);
+    if (rc != MPI_SUCCESS)
+        return tide_mpi_fail(rc, name);
+    next_id = w->id + 1;
     return TIDE_OK;
 }
 
@@ -95,11 +105,24 @@ int tide_comm_shared_slot(const tide_comm *c, const tide_tensor *t)
         return -1;
     for (int i = 0; i < nwindows; i++) {
         const shared_window *w = &windows[i];
-        if (w->comm == c->comm && w->seg[w->rank] == t->storage->data && w->dtype == t->dtype &&
+        if (w->live && w->comm == c->comm && w->cid == c->cid && w->seg[w->rank] == t->storage->data && w->dtype == t->dtype &&
             t->shape[0] == w->n && (t->stride[0] == 1 || w->n <= 1))
             return i;
     }
     return -1;
+}
+
+int tide_comm_shared_id(const tide_comm *c, const tide_tensor *t)
+{
+    int slot = tide_comm_shared_slot(c, t);
+    return slot < 0 ? -1 : windows[slot].id;
+}
+
+void tide_comm_shared_forget(const tide_comm *c)
+{
+    for (int i = 0; i < nwindows; i++)
+        if (windows[i].comm == c->comm && windows[i].cid == c->cid)
+            windows[i].live = 0;
 }
 
 /* A barrier that the watchdog can watch. */
@@ -139,13 +162,38 @@ static int watched_barrier(coll *x)
     }
 TIDE_FOREACH_FLOAT_DTYPE(SUM_SLICE)
 
-int tide_comm_shared_allreduce(coll *x, int slot, tide_op op)
+/* The first barrier, which also checks that every rank passed the same window and op: an
+ * allgather, which no rank on the ordinary path (an MPI allreduce) can be matched with. */
+static tide_status same_window(coll *x, shared_window *w, tide_op op)
+{
+    int64_t mine = (int64_t)w->id * TIDE_NOPS + op, all[MAX_RANKS];
+    int rc;
+    if (!x->polled) {
+        rc = MPI_Allgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T, x->c->comm);
+    } else {
+        MPI_Request req;
+        rc = MPI_Iallgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T, x->c->comm, &req);
+        if (rc == MPI_SUCCESS)
+            rc = tide_coll_wait(x, &req, NULL);
+    }
+    if (rc != MPI_SUCCESS)
+        return tide_mpi_fail(rc, x->name);
+    for (int r = 0; r < w->size; r++)
+        if (all[r] != mine) {
+            tide_tensor t = TIDE_TENSOR_EMPTY;   /* what the fingerprint shows of it */
+            t.dtype = w->dtype;
+            t.ndim = 1;
+            t.shape[0] = w->n;
+            return tide_fp_explain(x, x->c->comm, &t, (int)op, -1, 0, w->id);
+        }
+    return TIDE_OK;
+}
+
+tide_status tide_comm_shared_allreduce(coll *x, int slot, tide_op op)
 {
     shared_window *w = &windows[slot];
     MPI_Win_sync(w->win);
-    int rc = watched_barrier(x);              /* every rank's values are in */
-    if (rc != MPI_SUCCESS)
-        return rc;
+    TIDE_TRY(same_window(x, w, op));          /* every rank's values are in */
     MPI_Win_sync(w->win);
     /* slices of whole cache lines, so that no two ranks write one line */
     int64_t per_line = 64 / (int64_t)tide_dtype_size(w->dtype);
@@ -161,9 +209,9 @@ int tide_comm_shared_allreduce(coll *x, int slot, tide_op op)
     default: break;   /* never: allreduce takes this path for float dtypes only */
     }
     MPI_Win_sync(w->win);
-    rc = watched_barrier(x);                  /* every slice is written everywhere */
+    int rc = watched_barrier(x);              /* every slice is written everywhere */
     MPI_Win_sync(w->win);
-    return rc;
+    return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, x->name);
 }
 
 void tide_comm_shared_shutdown(void)

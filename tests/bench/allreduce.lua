@@ -1,9 +1,14 @@
 -- Benchmark of issue 5: f32 allreduce (sum, in place) through tide.world against raw
 -- MPI_Allreduce (tests/bench/allreduce.c) in the same mpirun job at np = 2, for 4 B, 1 KiB,
 -- 64 KiB, 1 MiB, 16 MiB and 64 MiB. Tide and raw rounds alternate in the same processes, so both
--- see the same (shared) machine. Prints, per size, the median microseconds per call of tide, of
--- raw MPI and of tide with TIDE_DEBUG's fingerprint check, the microseconds tide adds, and the
--- bandwidth ratio raw / tide. Targets: <= 1 us added below 1 KiB, ratio >= 0.95 from 1 MiB.
+-- see the same (shared) machine. Prints, per size, the median microseconds per call of tide (as
+-- a job runs by default: with the light mismatch check), of raw MPI and of tide with
+-- TIDE_DEBUG's fingerprint check, the microseconds tide adds, and the bandwidth ratio raw / tide.
+-- Targets: <= 1 us added below 1 KiB, ratio >= 0.95 from 1 MiB.
+-- Issue 12: the light check's cost. Every round also times tide with the check off
+-- (tide.set_check(false), as TIDE_CHECK=0), on and off in alternating order; "check" is the
+-- median over rounds of (on - off), the amortised cost per call (the loop repeats one call, so
+-- after its first 3 calls one in 128 is checked). Goal: <= +0.05 us at 4 B.
 -- Times are never asserted.
 --
 --   scripts/bench.sh allreduce          (TIDE_BENCH_ROUNDS: rounds per size, default 9)
@@ -55,9 +60,18 @@ local function worker()
     local t = tide.ones(bytes // 4)
     time_tide(t, iters // 10 + 1)   -- warm up both sides
     twin.run(bytes, iters // 10 + 1)
-    local tt, rt, dt = {}, {}, {}
+    local tt, rt, dt, ot, ct = {}, {}, {}, {}, {}
     for r = 1, rounds do
-      tt[r] = time_tide(t, iters)
+      if r % 2 == 1 then
+        tt[r] = time_tide(t, iters)
+      end
+      tide.set_check(false)
+      ot[r] = time_tide(t, iters)
+      tide.set_check(true)
+      if r % 2 == 0 then
+        tt[r] = time_tide(t, iters)
+      end
+      ct[r] = tt[r] - ot[r]
       rt[r] = twin.run(bytes, iters)
       if r <= (bytes >= (1 << 20) and 3 or rounds) then
         tide.set_debug(true)
@@ -67,16 +81,23 @@ local function worker()
     end
     t:close()
     collectgarbage()
-    rows[#rows + 1] = { label, median(tt) * 1e6, median(rt) * 1e6, median(dt) * 1e6 }
+    rows[#rows + 1] = { label, median(tt) * 1e6, median(rt) * 1e6, median(dt) * 1e6,
+                        median(ot) * 1e6, median(ct) * 1e6 }
   end
   if world.rank == 0 then
-    print(string.format("f32 allreduce (sum, in place), np = %d, median of %d rounds, us per call",
-      world.size, rounds))
-    print(string.format("%-8s %12s %12s %10s %12s %14s", "size", "tide", "raw MPI", "added",
-      "raw/tide", "tide+debug"))
+    local cpu = "unknown CPU"
+    local f = io.open("/proc/cpuinfo")
+    if f then
+      cpu = (f:read("a"):match("model name%s*:%s*([^\n]+)")) or cpu
+      f:close()
+    end
+    print(string.format("f32 allreduce (sum, in place), np = %d, median of %d rounds, us per call,"
+      .. " on %s", world.size, rounds, cpu))
+    print(string.format("%-8s %12s %12s %10s %12s %14s %12s %10s", "size", "tide", "raw MPI",
+      "added", "raw/tide", "tide+debug", "check off", "check"))
     for _, r in ipairs(rows) do
-      print(string.format("%-8s %12.2f %12.2f %+10.2f %12.3f %14.2f", r[1], r[2], r[3],
-        r[2] - r[3], r[3] / r[2], r[4]))
+      print(string.format("%-8s %12.2f %12.2f %+10.2f %12.3f %14.2f %12.2f %+10.3f", r[1], r[2],
+        r[3], r[2] - r[3], r[3] / r[2], r[4], r[5], r[6]))
     end
   end
 end

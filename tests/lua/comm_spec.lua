@@ -250,7 +250,7 @@ local function job(np, script, args, env, limit)
   -- (LD_PRELOAD stays: these jobs run lua5.4, which needs the sanitizer runtime preloaded)
   local cmd = string.format("cd %q && %s LD_PRELOAD=%q OMPI_ALLOW_RUN_AS_ROOT=1 "
     .. "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 TIDE_DEBUG=0 TIDE_TIMEOUT=0 "
-    .. "TIDE_TRACE= %s timeout -k 5 %d %s --oversubscribe -np %d lua5.4 %q %s > %q 2>&1; echo $?",
+    .. "TIDE_TRACE= TIDE_CHECK= %s timeout -k 5 %d %s --oversubscribe -np %d lua5.4 %q %s > %q 2>&1; echo $?",
     JOBS, proc.clean_env, os.getenv("LD_PRELOAD") or "", env or "", limit or 60, MPIRUN, np,
     JOBS .. script, args or "", out)
   local t0 = os.time()
@@ -313,12 +313,32 @@ describe("a multi-rank job", function()
       .. "called allreduce on f32 [10] at mismatch.lua:%d", l, l))
   end)
 
-  it("without TIDE_DEBUG never hangs on a mismatch under TIDE_TIMEOUT=10", function()
+  it("without TIDE_DEBUG ends on a first mismatch with the light check's message", function()
+    local want = {
+      shape = "allreduce #2: rank 1 passed f32 [20] at mismatch.lua:%d, rank 0 passed f32 [10] "
+        .. "at mismatch.lua:%d",
+      dtype = "allreduce #2: rank 1 passed f64 [10] at mismatch.lua:%d, rank 0 passed f32 [10] "
+        .. "at mismatch.lua:%d",
+      collective = "allreduce #2: rank 1 called barrier at mismatch.lua:%d, rank 0 called "
+        .. "allreduce on f32 [10] at mismatch.lua:%d",
+    }
+    for kind, text in pairs(want) do
+      local l = marked("mismatch.lua", kind)
+      local rc, out, secs = job(2, "mismatch.lua", kind, nil, 60)
+      assert.are_not.equal(0, rc)
+      assert.is_true(secs < 20, kind .. " took " .. secs .. " s")
+      contains(out, string.format(text, l, l))
+      assert.is_nil(out:find("finished"))
+    end
+  end)
+
+  it("with TIDE_CHECK=0 and without TIDE_DEBUG never hangs on a mismatch under TIDE_TIMEOUT=10",
+    function()
     -- The watchdog ends the job with its message: after 10 s of waiting, or at once when MPI
     -- itself fails the collective first (the ranks' messages do not match: a truncation).
     for _, kind in ipairs { "shape", "dtype", "collective" } do
       local l = marked("mismatch.lua", kind)
-      local rc, out, secs = job(2, "mismatch.lua", kind, "TIDE_TIMEOUT=10", 60)
+      local rc, out, secs = job(2, "mismatch.lua", kind, "TIDE_CHECK=0 TIDE_TIMEOUT=10", 60)
       assert.are_not.equal(0, rc)
       assert.is_true(secs < 30, kind .. " took " .. secs .. " s")
       local site = "%a+ #2 at mismatch%.lua:" .. l

@@ -16,14 +16,16 @@
  *   tide.ANY                        any source or tag in receives (-1)
  *   tide.set_timeout(s)             the watchdog (TIDE_TIMEOUT); 0 or nil: off
  *   tide.set_debug(on)              the fingerprint check (TIDE_DEBUG)
+ *   tide.set_check(on)              the light mismatch check (on unless TIDE_CHECK=0)
  *   tide.abort(code = 1)            ends every rank of the job now
- * set_timeout and set_debug change how ranks talk (polled non-blocking calls, an extra
+ * set_timeout, set_debug and set_check change how ranks talk (polled non-blocking calls, an extra
  * exchange): call them on every rank with the same value, as with a collective. */
 #define _GNU_SOURCE
 #include "comm/lua_comm.h"
 #include "lua_bindings.h"
 #include "tensor/lua_tensor.h"
 #include "comm/shared.h"
+#include "comm/fingerprint.h"
 #include "comm/trace.h"
 #include "comm/runtime.h"
 
@@ -125,10 +127,10 @@ tide_comm *tide_lua_checkcomm(lua_State *L, int arg)
     return c;
 }
 
-void tide_lua_site(lua_State *L, int level)
+/* "file.lua:40" for the first Lua function at or above stack level `level`. */
+static void site_of(void *ctx, int level, char *site, size_t n)
 {
-    if (!tide_comm_wants_site())
-        return;
+    lua_State *L = ctx;
     lua_Debug ar;
     for (; lua_getstack(L, level, &ar); level++) {
         if (!lua_getinfo(L, "Sl", &ar) || ar.currentline < 0)
@@ -138,12 +140,22 @@ void tide_lua_site(lua_State *L, int level)
             const char *slash = strrchr(ar.source, '/');
             src = slash ? slash + 1 : ar.source + 1;
         }
-        char site[96];
-        snprintf(site, sizeof site, "%s:%d", src, ar.currentline);
-        tide_comm_set_site(site);
+        snprintf(site, n, "%s:%d", src, ar.currentline);
         return;
     }
-    tide_comm_set_site("?");
+    snprintf(site, n, "?");
+}
+
+void tide_lua_site(lua_State *L, int level)
+{
+    if (!tide_comm_wants_site()) {
+        tide_fp_defer_site(site_of, L, level);   /* the mismatch checks ask only on a mismatch */
+        return;
+    }
+    char site[96];
+    site_of(L, level, site, sizeof site);
+    tide_comm_set_site(site);
+    tide_fp_defer_site(NULL, NULL, 0);   /* already there */
 }
 
 tide_op tide_lua_checkop(lua_State *L, int arg, const char *op_name)
@@ -376,6 +388,14 @@ static int l_set_solo(lua_State *L)
     return 1;
 }
 
+static int l_set_check(lua_State *L)
+{
+    int old = tide_fp_light_on();
+    tide_fp_set_light(lua_toboolean(L, 1));
+    lua_pushboolean(L, old);
+    return 1;
+}
+
 /* Test hook: the largest element count per MPI call (nil restores INT_MAX). */
 static int l_set_max_count(lua_State *L)
 {
@@ -393,8 +413,8 @@ static const luaL_Reg comm_methods[] = {
     {NULL, NULL}};
 
 static const luaL_Reg module_funcs[] = {
-    {"set_timeout", l_set_timeout}, {"set_debug", l_set_debug}, {"abort", l_abort},
-    {"_set_max_count", l_set_max_count}, {"_set_solo", l_set_solo},
+    {"set_timeout", l_set_timeout}, {"set_debug", l_set_debug}, {"set_check", l_set_check},
+    {"abort", l_abort}, {"_set_max_count", l_set_max_count}, {"_set_solo", l_set_solo},
     {NULL, NULL}};
 
 /* The base communicator: the host's (registry["tide.world_comm"]) or the world. */

@@ -18,7 +18,8 @@
 /* The open communicator at arg (raises "attempt to use a freed communicator"). */
 tide_comm *tide_lua_checkcomm(lua_State *L, int arg);
 /* Tells the core where the collective is called from (the first Lua function at or above
- * stack level `level`), only when debug or the watchdog will report it. */
+ * stack level `level`): at once when debug or the watchdog will report it, else only when a
+ * mismatch check asks. */
 void tide_lua_site(lua_State *L, int level);
 /* An op name at arg ("sum" when absent). */
 tide_op tide_lua_checkop(lua_State *L, int arg, const char *op_name);
