@@ -12,6 +12,8 @@
 
 #include "check.h"
 #include "comm/comm.h"
+#include "comm/objects.h"
+#include "comm/runtime.h"
 #include "comm/shared.h"
 #include "tensors.h"
 
@@ -314,10 +316,10 @@ int main(int argc, char **argv)
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    CHECK(!tide_comm_runtime_ready());
-    CHECK_OK(tide_comm_runtime_init(MPI_COMM_WORLD));
-    CHECK(tide_comm_runtime_ready() && tide_comm_base() != MPI_COMM_NULL);
-    CHECK_OK(tide_comm_runtime_init(MPI_COMM_WORLD));    /* later calls do nothing */
+    CHECK(!tide_runtime_ready());
+    CHECK_OK(tide_runtime_init(MPI_COMM_WORLD));
+    CHECK(tide_runtime_ready() && tide_comm_base() != MPI_COMM_NULL);
+    CHECK_OK(tide_runtime_init(MPI_COMM_WORLD));    /* later calls do nothing */
     tide_comm world = {0};
     CHECK_OK(tide_comm_wrap(&world, MPI_COMM_WORLD, 1));
     MPI_Comm_size(MPI_COMM_WORLD, &P);
@@ -332,8 +334,7 @@ int main(int argc, char **argv)
     test_shared(&world);
 
     tide_comm_free(&world);
-    tide_comm_exit_barrier();
-    tide_comm_runtime_shutdown();
+    tide_runtime_release();
     MPI_Finalize();
     return check_report("test_comm");
 }

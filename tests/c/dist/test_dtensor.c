@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "comm/comm.h"
+#include "comm/runtime.h"
 #include "dist/dtensor.h"
 #include "ops/random.h"
 #include "tensors.h"
@@ -222,7 +223,7 @@ int main(int argc, char **argv)
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    CHECK_OK(tide_comm_runtime_init(MPI_COMM_WORLD));
+    CHECK_OK(tide_runtime_init(MPI_COMM_WORLD));
     tide_comm world = {0};
     CHECK_OK(tide_comm_wrap(&world, MPI_COMM_WORLD, 1));
     P = world.size;
@@ -234,8 +235,7 @@ int main(int argc, char **argv)
     test_redistribute(&world);
 
     tide_comm_free(&world);
-    tide_comm_exit_barrier();
-    tide_comm_runtime_shutdown();
+    tide_runtime_release();
     MPI_Finalize();
     return check_report("test_dtensor");
 }
