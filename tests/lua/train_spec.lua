@@ -88,9 +88,9 @@ describe("bad input", function()
 
   it("a non-numeric learning rate", function()
     assert.has_error(function() optim.SGD(model, { lr = "0.1" }) end,
-      "optim.SGD: lr must be a number, got string")
+      "optim.SGD: lr must be a number >= 0, got string")
     assert.has_error(function() optim.Adam(model, { lr = true }) end,
-      "optim.Adam: lr must be a number, got boolean")
+      "optim.Adam: lr must be a number >= 0, got boolean")
   end)
 end)
 
@@ -122,7 +122,7 @@ describe("metrics and progress", function()
     assert.is_truthy(lines[1]:match("^epoch 1/2   50%%  .* samples/s  loss 1%.0000  ETA "))
     assert.is_truthy(lines[3]:match("^epoch 1/2  100%%  .* samples/s  loss 0%.7500  %d+%.%d s$"))
     assert.has_error(function() tide.progress.bar { total = 0 } end,
-      "progress.bar: total must be a positive number, got 0")
+      "progress.bar: total must be a number > 0, got 0")
     assert.has_error(function() tide.progress.bar { total = 1, mode = "fancy" } end,
       'progress.bar: mode must be "auto", "bar", "lines" or "off", got fancy')
   end)
