@@ -488,6 +488,12 @@ describe("kmeans bad input", function()
       "minibatch_kmeans: tol must be a number >= 0, got inf")
     assert.has_error(function() cluster.minibatch_kmeans(x, 2, { batch_size = 0 }) end,
       "minibatch_kmeans: batch_size must be an integer of at least 1, got 0")
+    assert.has_error(function() cluster.kmeans(x, 2, { init_rounds = 0 }) end,
+      "kmeans: init_rounds must be an integer of at least 1, got 0")
+    assert.has_error(function() cluster.kmeans(x, 2, { seed = 0.5 }) end,
+      "kmeans: seed must be an integer, got 0.5")
+    assert.has_error(function() cluster.kmeans(x, 2, { callback = 1 }) end,
+      "kmeans: callback must be a function, got number")
     -- the same centres given finite are taken as they are: with max_iter 0 they are the model's
     init:set_(2, 3, 1)
     assert.are.same(init:totable(), cluster.kmeans(x, 2, { init = init, max_iter = 0 })

@@ -179,6 +179,8 @@ describe("Adam", function()
       "optim.Adam: betas must be two numbers in [0, 1), as {0.9, 0.999}")
     assert.has_error(function() optim.Adam(pair, { betas = { 0 / 0, 0.999 } }) end,
       "optim.Adam: betas must be two numbers in [0, 1), as {0.9, 0.999}")
+    assert.has_error(function() optim.Adam(pair, { decoupled = "yes" }) end,
+      "optim.Adam: decoupled must be a boolean, got string")
     local opt = optim.Adam(pair, {})
     opt.lr = 0 / 0
     assert.has_error(function() opt:step() end, "optim.Adam: lr must be a number >= 0, got NaN")

@@ -208,6 +208,7 @@ describe("scalars stored into a tensor", function()
     local t = tide.zeros(3, "i64")
     assert.are.equal(t, t:set(2, 7))
     assert.are.same({ 0, 7, 0 }, t:totable())
+    assert.has_error(function() t:fill_("7") end, "fill_: expected a number, got string")
     assert.has_error(function() t:set(2, 0 / 0) end,
       "set_: NaN cannot be stored in an i64 tensor (integers have no NaN or infinity)")
   end)

@@ -121,7 +121,7 @@ describe("metrics and progress", function()
     assert.is_truthy(lines[1]:match("^epoch 1/2   50%%  .* samples/s  loss 1%.0000  ETA "))
     assert.is_truthy(lines[3]:match("^epoch 1/2  100%%  .* samples/s  loss 0%.7500  %d+%.%d s$"))
     assert.has_error(function() tide.progress.bar { total = 0 } end,
-      "progress.bar: total must be a positive number, got 0")
+      "progress.bar: total must be a number > 0, got 0")
     assert.has_error(function() tide.progress.bar { total = 1, mode = "fancy" } end,
       'progress.bar: mode must be "auto", "bar", "lines" or "off", got fancy')
   end)

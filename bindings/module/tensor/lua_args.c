@@ -128,8 +128,9 @@ void tide_lua_checkopts(lua_State *L, int arg, const char *const *known, const c
 
 /* ------------------------------------------------------------------ scalars */
 
-/* Does integer v keep its value in ctype T? (Converting to a signed type out of its range is
- * implementation-defined, not undefined, and what wraps reads back as another value.) */
+/* Does integer v keep its value in integer dtype dt's ctype? (Converting to a signed type out
+ * of its range is implementation-defined, not undefined, and what wraps reads back as another
+ * value.) Called for integer dtypes only: the float cases are there for the X-macro. */
 #define FITS_CASE(E, n, T) \
     case E: return (int64_t)(T)v == v;
 
