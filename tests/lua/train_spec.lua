@@ -149,6 +149,12 @@ describe("examples/train_mnist.lua on 2 ranks", function()
       pending("needs the tide executable (TIDE_EXE) and dataset-fashion-mnist")
       return
     end
+    if os.getenv("TIDE_SANITIZED") then
+      -- 15 epochs under ASan outlast the test's 300 s on a shared machine; this run measures
+      -- accuracy, and the synthetic training above runs the same code under the sanitizers
+      pending("accuracy is measured in the plain build")
+      return
+    end
     local log = os.tmpname()
     local cmd = SCRUB .. ("%q run -n 2 %q --epochs 15 --seed 1 --quiet --metrics %q 2>&1"):format(
       exe, script, log)
