@@ -535,6 +535,8 @@ static tide_status reduce_common(tide_comm *c, tide_tensor *t, tide_op op, int r
         tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
         return st;
     }
+    if (kind == EW_ALLREDUCE)           /* meets a rank that passed a shared tensor */
+        TIDE_TRY(tide_comm_shared_plain(&x, t, op));
     tide_tensor w;
     int temp;
     TIDE_TRY(tide_inplace_begin(&w, &temp, t, name));

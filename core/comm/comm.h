@@ -3,16 +3,19 @@
  * A tide_comm wraps an MPI communicator (a dup of the world, or a split) with MPI_ERRORS_RETURN
  * set, so every MPI failure comes back as a tide_status whose message carries MPI's error
  * string. Every collective on a communicator gets a sequence number (#1, #2, ... per
- * communicator); three process-wide switches hook into all of them:
+ * communicator); four process-wide switches hook into all of them:
+ *   - the light check (on unless TIDE_CHECK=0): the ranks compare a hash of their arguments
+ *     on each kind of call's first calls and on every 128th collective (fingerprint.h);
  *   - debug (TIDE_DEBUG=1): the ranks compare fingerprints before each collective and fail
  *     on every rank, naming the ranks that differ (fingerprint.h);
  *   - timeout (TIDE_TIMEOUT=S, 600 s unless set, 0: off; runtime.h): waits are polled and a
  *     wait longer than S seconds reports the collective, its call site and the ranks that
  *     never arrived, then aborts the job (watchdog.h);
  *   - tracing (TIDE_TRACE=file): every collective is recorded for the timeline (trace.h).
- * With all three off, a collective on a contiguous tensor is one MPI call: no allocation, no
- * extra message; with only the watchdog on (the default), it is the non-blocking form of that
- * call, polled.
+ * With all four off, a collective on a contiguous tensor is one MPI call: no allocation, no
+ * extra message; with only the watchdog and the light check on (the default), it is the
+ * non-blocking form of that call, polled, plus the light check's small allreduce on the calls
+ * it samples.
  *
  * Conventions: ranks are 0-based; row counts refer to dim 0 (the first dim); a 0-dim tensor
  * counts as one row of one element. Results that a collective allocates go into an empty

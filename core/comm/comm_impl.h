@@ -103,6 +103,10 @@ tide_status tide_wire_size_check(int64_t nbytes, const char *name);
  * shared.h), without messages. Fails on every rank when the ranks passed different shared
  * tensors or ops. */
 tide_status tide_comm_shared_allreduce(coll *x, int slot, tide_op op);
+/* Before a blocking allreduce of an ordinary tensor t: on a communicator with shared tensors,
+ * the shared path's first exchange, so that a rank passing a shared tensor fails with this
+ * one instead of both waiting. Nothing (no message) on other communicators. */
+tide_status tide_comm_shared_plain(coll *x, const tide_tensor *t, tide_op op);
 
 /* The fingerprint checks of a collective (fingerprint.h): debug's exchange on every call, or
  * the light check. */

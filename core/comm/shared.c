@@ -162,11 +162,13 @@ static int watched_barrier(coll *x)
     }
 TIDE_FOREACH_FLOAT_DTYPE(SUM_SLICE)
 
-/* The first barrier, which also checks that every rank passed the same window and op: an
- * allgather, which no rank on the ordinary path (an MPI allreduce) can be matched with. */
-static tide_status same_window(coll *x, shared_window *w, tide_op op)
+/* The first barrier, which also checks that every rank passed the same window (id; -1: an
+ * ordinary tensor) and op. An allgather, so that it meets no MPI allreduce of the ordinary path
+ * but only this same exchange, which the ordinary path runs too on communicators with shared
+ * tensors. t: what the message shows of this rank's tensor. */
+static tide_status same_window(coll *x, int id, tide_op op, const tide_tensor *t)
 {
-    int64_t mine = (int64_t)w->id * TIDE_NOPS + op, all[MAX_RANKS];
+    int64_t mine = (int64_t)id * TIDE_NOPS + op, all[MAX_RANKS];
     int rc;
     if (!x->polled) {
         rc = MPI_Allgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T, x->c->comm);
@@ -178,22 +180,29 @@ static tide_status same_window(coll *x, shared_window *w, tide_op op)
     }
     if (rc != MPI_SUCCESS)
         return tide_mpi_fail(rc, x->name);
-    for (int r = 0; r < w->size; r++)
-        if (all[r] != mine) {
-            tide_tensor t = TIDE_TENSOR_EMPTY;   /* what the fingerprint shows of it */
-            t.dtype = w->dtype;
-            t.ndim = 1;
-            t.shape[0] = w->n;
-            return tide_fp_explain(x, x->c->comm, &t, (int)op, -1, 0, w->id);
-        }
+    for (int r = 0; r < x->c->size; r++)
+        if (all[r] != mine)
+            return tide_fp_explain(x, x->c->comm, t, (int)op, -1, 0, id);
+    return TIDE_OK;
+}
+
+tide_status tide_comm_shared_plain(coll *x, const tide_tensor *t, tide_op op)
+{
+    for (int i = 0; i < nwindows; i++)
+        if (windows[i].live && windows[i].comm == x->c->comm && windows[i].cid == x->c->cid)
+            return same_window(x, -1, op, t);
     return TIDE_OK;
 }
 
 tide_status tide_comm_shared_allreduce(coll *x, int slot, tide_op op)
 {
     shared_window *w = &windows[slot];
+    tide_tensor t = TIDE_TENSOR_EMPTY;        /* what a message shows of it */
+    t.dtype = w->dtype;
+    t.ndim = 1;
+    t.shape[0] = w->n;
     MPI_Win_sync(w->win);
-    TIDE_TRY(same_window(x, w, op));          /* every rank's values are in */
+    TIDE_TRY(same_window(x, w->id, op, &t));  /* every rank's values are in */
     MPI_Win_sync(w->win);
     /* slices of whole cache lines, so that no two ranks write one line */
     int64_t per_line = 64 / (int64_t)tide_dtype_size(w->dtype);

@@ -12,9 +12,9 @@
  *
  * Every rank must pass its segment of the same window with the same op: the allreduce starts
  * with a small allgather of (window id, op) in place of a barrier, and fails on every rank when
- * they differ, naming each rank's tensor. (A rank passing an ordinary tensor while another
- * passes a shared one takes another path and cannot see this; the fingerprint checks compare
- * the window ids for that, see fingerprint.h.)
+ * they differ, naming each rank's tensor. A blocking allreduce of an ordinary tensor runs the
+ * same allgather (id -1) on a communicator that has shared tensors, so a rank passing an
+ * ordinary tensor where the others pass a shared one fails too instead of waiting.
  *
  * Windows live until tide's runtime shuts down: MPI_Win_free is collective, so it cannot follow
  * Lua's garbage collector, whose timing differs between ranks. Their tensors must not be used

@@ -152,21 +152,28 @@ describe("a shared-memory allreduce", function()
     end)
   end
 
-  it("refuses a rank passing an ordinary tensor where the others pass a shared one", function()
-    local d = world:dup()
-    local a = d:shared_zeros(64)
-    a:fill_(me + 1)
-    local plain = tide.full({ 64 }, me + 1)
-    local line, e = here(), err_of(function() d:allreduce(me == 1 and plain or a) end)
-    local id = e and e:match("^allreduce #1: rank 1 passed f32 %[64%] %(not shared%) at "
-      .. "mismatch_spec.lua:" .. line .. ", rank 0 passed f32 %[64%] %(shared tensor (%d+)%) at "
-      .. "mismatch_spec.lua:" .. line .. "$")
-    assert(id, e)
-    same_everywhere(e)
-    assert.are.equal(64 * (me + 1), a:sum())
-    assert.are.equal(64 * (me + 1), plain:sum())
-    d:free()
-  end)
+  for _, check in ipairs { true, false } do
+    it("refuses a rank passing an ordinary tensor where the others pass a shared one (light "
+      .. "check " .. tostring(check) .. ")", function()
+      local d = world:dup()
+      local a = d:shared_zeros(64)
+      a:fill_(me + 1)
+      local plain = tide.full({ 64 }, me + 1)
+      local old = tide.set_check(check)
+      local line, e = here(), err_of(function() d:allreduce(me == 1 and plain or a) end)
+      tide.set_check(old)
+      local id = e and e:match("^allreduce #1: rank 1 passed f32 %[64%] %(not shared%) at "
+        .. "mismatch_spec.lua:" .. line .. ", rank 0 passed f32 %[64%] %(shared tensor (%d+)%) "
+        .. "at mismatch_spec.lua:" .. line .. "$")
+      assert(id, e)
+      same_everywhere(e)
+      assert.are.equal(64 * (me + 1), a:sum())
+      assert.are.equal(64 * (me + 1), plain:sum())
+      d:allreduce(plain)   -- ordinary tensors on a communicator with shared ones still add up
+      assert.are.equal(64 * P * (P + 1) / 2, plain:sum())
+      d:free()
+    end)
+  end
 
   it("under TIDE_DEBUG names the shared tensors too", function()
     local d = world:dup()

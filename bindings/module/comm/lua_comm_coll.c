@@ -3,7 +3,10 @@
  *
  * Ranks are 0-based (comm.rank, roots, sources, destinations); counts tables are Lua lists
  * whose entry r + 1 is rank r's; row counts are along dim 1. Every rank calls a collective
- * with the same dtype and shape (the v-forms: the same dtype and dims after the first).
+ * with the same dtype and shape (the v-forms: the same dtype and dims after the first), op and
+ * root; ranks that do not raise on every rank, naming each side's call and call site, when the
+ * mismatch checks see it (each kind of call's first calls and every 128th collective by
+ * default, every call under TIDE_DEBUG=1: core/comm/fingerprint.h).
  *
  *   comm:barrier()
  *   comm:broadcast(t, root = 0) -> t             root's values everywhere, in place
