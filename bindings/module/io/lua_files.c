@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "io/files.h"
 #include "lua_io.h"
 #include "tensor/lua_tensor.h"
@@ -81,6 +83,30 @@ static int l_crc32_file(lua_State *L)
     return 2;
 }
 
+/* tide.io.crc32(string or tensor [, crc]) -> zlib's crc32 of the bytes (a tensor's elements in
+ * logical order), continuing from crc */
+static int l_crc32(lua_State *L)
+{
+    uLong crc = (uLong)luaL_optinteger(L, 2, 0);
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, 1, &len);
+        for (size_t at = 0; at < len; at += 1u << 30)
+            crc = crc32(crc, (const Bytef *)s + at, (uInt)(len - at < 1u << 30 ? len - at : 1u << 30));
+        lua_pushinteger(L, (lua_Integer)crc);
+        return 1;
+    }
+    tide_tensor *t = tide_lua_checktensor(L, 1);
+    tide_tensor *c = tide_lua_newtensor(L);   /* a contiguous copy when needed, GC-owned */
+    tide_lua_check(L, tide_contiguous(c, t));
+    size_t len = (size_t)tide_numel(c) * tide_dtype_size(c->dtype);
+    const Bytef *p = len ? tide_data(c) : NULL;
+    for (size_t at = 0; at < len; at += 1u << 30)
+        crc = crc32(crc, p + at, (uInt)(len - at < 1u << 30 ? len - at : 1u << 30));
+    lua_pushinteger(L, (lua_Integer)crc);
+    return 1;
+}
+
 /* tide.io.sleep(seconds) */
 static int l_sleep(lua_State *L)
 {
@@ -117,7 +143,7 @@ static int l_getpid(lua_State *L)
 static const luaL_Reg file_funcs[] = {
     {"mkdirs", l_mkdirs}, {"remove_tree", l_remove_tree}, {"list_dir", l_list_dir},
     {"sync_dir", l_sync_dir}, {"write_atomic", l_write_atomic},
-    {"rename_durable", l_rename_durable}, {"crc32_file", l_crc32_file}, {"sleep", l_sleep},
+    {"rename_durable", l_rename_durable}, {"crc32_file", l_crc32_file}, {"sleep", l_sleep}, {"crc32", l_crc32},
     {"fault", l_fault}, {"getpid", l_getpid}, {NULL, NULL}};
 
 void tide_open_files(lua_State *L, int io)

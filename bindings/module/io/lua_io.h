@@ -7,5 +7,6 @@
 
 void tide_open_safetensors(lua_State *L, int io);
 void tide_open_files(lua_State *L, int io);
+void tide_open_ckpt(lua_State *L, int io);
 
 #endif

@@ -56,7 +56,7 @@ end
 
 -- Walks v, filling names/tensors and returning its skeleton.
 local function encode(v, path, st, op)
-  local tag = scalar_tag(v)
+  local tag = scalar_tag(v) or (st.custom and st.custom(v, path))
   if tag then return tag end
   if is_tensor(v) then
     local name = st.seen[v]
@@ -113,15 +113,40 @@ local function encode(v, path, st, op)
   return node
 end
 
--- value -> names, tensors, metadata (for tide.io.st_save)
-function M.encode(value, op)
-  local st = { seen = {}, used = {}, names = {}, tensors = {}, open = {} }
-  local skeleton = encode(value, {}, st, op or "save")
-  return st.names, st.tensors, { [FORMAT_KEY] = "1", [VALUE_KEY] = cjson.encode(skeleton) }
+-- JSON of a skeleton with sorted keys: the same value gives the same text in every process
+-- (pairs' order is not), so ranks can compare it and files are reproducible
+local function skeleton_json(node, out)
+  if type(node) == "string" then
+    out[#out + 1] = cjson.encode(node)
+    return
+  end
+  local keys = {}
+  for k in pairs(node) do keys[#keys + 1] = k end
+  table.sort(keys)
+  out[#out + 1] = "{"
+  for i, k in ipairs(keys) do
+    out[#out + 1] = (i > 1 and "," or "") .. cjson.encode(k) .. ":"
+    skeleton_json(node[k], out)
+  end
+  out[#out + 1] = "}"
 end
 
-local function decode_scalar(tag, where, tensors)
+-- value -> names, tensors, metadata (for tide.io.st_save). custom(v, path), when given, may
+-- turn a value into a tag of its own ("d:name" for tide.checkpoint's dtensors).
+function M.encode(value, op, custom)
+  local st = { seen = {}, used = {}, names = {}, tensors = {}, open = {}, custom = custom }
+  local skeleton = encode(value, {}, st, op or "save")
+  local out = {}
+  skeleton_json(skeleton, out)
+  return st.names, st.tensors, { [FORMAT_KEY] = "1", [VALUE_KEY] = table.concat(out) }
+end
+
+local function decode_scalar(tag, where, tensors, custom)
   local kind, body = tag:sub(1, 2), tag:sub(3)
+  if custom and tensors then
+    local v = custom(kind, body, where)
+    if v ~= nil then return v end
+  end
   if kind == "i:" then
     local n = math.tointeger(tonumber(body))
     if n then return n end
@@ -146,8 +171,8 @@ local function decode_scalar(tag, where, tensors)
   error(("load: %s: a malformed entry '%s' in tide.value"):format(where, tag), 0)
 end
 
-local function decode(node, where, tensors)
-  if type(node) == "string" then return decode_scalar(node, where, tensors) end
+local function decode(node, where, tensors, custom)
+  if type(node) == "string" then return decode_scalar(node, where, tensors, custom) end
   if type(node) ~= "table" then
     error(("load: %s: a malformed tide.value (a %s where a tagged string or an object goes)")
       :format(where, type(node)), 0)
@@ -155,20 +180,21 @@ local function decode(node, where, tensors)
   local out = {}
   for k, v in pairs(node) do
     local key = decode_scalar(k, where, nil)
-    out[key] = decode(v, where, tensors)
+    out[key] = decode(v, where, tensors, custom)
   end
   return out
 end
 
--- tensors (name -> tensor) and metadata -> the value saved
-function M.decode(tensors, meta, where)
+-- tensors (name -> tensor) and metadata -> the value saved; custom(kind, body, where) may
+-- give the value of a tag of its own (non-nil)
+function M.decode(tensors, meta, where, custom)
   local text = meta[VALUE_KEY]
   if text == nil then return tensors end   -- a plain safetensors file
   local ok, skeleton = pcall(cjson.decode, text)
   if not ok then
     error(("load: %s: tide.value is not JSON (%s)"):format(where, tostring(skeleton)), 0)
   end
-  return decode(skeleton, where, tensors)
+  return decode(skeleton, where, tensors, custom)
 end
 
 local save_opts = {}
