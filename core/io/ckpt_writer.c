@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "io/files.h"
 #include "io/safetensors.h"
@@ -175,7 +176,7 @@ static tide_status finalize(tide_ckpt_job *job)
                 nap.tv_nsec *= 2;
         }
     }
-    size_t total = strlen(job->manifest_prefix) + strlen(job->manifest_suffix) + 1;
+    size_t total = strlen(job->manifest_prefix) + strlen(job->manifest_suffix) + 32;
     char **texts = calloc((size_t)job->nparts + 1, sizeof *texts);
     size_t *lens = calloc((size_t)job->nparts + 1, sizeof *lens);
     tide_status st = texts && lens ? TIDE_OK : tide_fail("checkpoint: out of memory");
@@ -204,6 +205,9 @@ static tide_status finalize(tide_ckpt_job *job)
         size_t sl = strlen(job->manifest_suffix);
         memcpy(manifest + n, job->manifest_suffix, sl);
         n += sl;
+        /* the manifest's own crc32, of every byte before it, as its last member */
+        uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)manifest, (uInt)n);
+        n += (size_t)snprintf(manifest + n, 32, ",\"crc32\":\"%08lx\"}", crc);
         st = tide_write_atomic(job->manifest_path, manifest, n);
     }
     for (int i = 0; i < job->nparts && texts && lens; i++) {

@@ -332,7 +332,7 @@ local function read_step(dir, step, comm, opts)
   end
   local text = fh:read("a")
   fh:close()
-  local m = manifest.parse(text, mpath)
+  local m = manifest.parse(text, mpath, io_.crc32)
   if m.step ~= step then
     error(("checkpoint: '%s' is the manifest of step %d, not of step %d (copied from elsewhere?)")
       :format(mpath, m.step, step), 0)

@@ -6,7 +6,8 @@
 --                        "shards": [{"file": "rank-00000.safetensors", "first": 0, "count": 5},
 --                                   ...]}},
 --  "files": {"replicated.safetensors": {"crc32": 123, "size": 456}, ...}}
--- Rows are 0-based here (the file's convention); shards tile the rows in order. "id" is made
+-- The writer ends the object with "crc32": "xxxxxxxx", the crc32 of every byte before that
+-- member's comma (io/ckpt_writer.h). Rows are 0-based here (the file's convention); shards tile the rows in order. "id" is made
 -- anew for every save and is in every file's metadata too, so a file from another save (or
 -- another job) in the directory is caught. parse checks every field and every reference and
 -- raises "manifest: <file>: <what is wrong>" for anything else; it needs only lua-cjson (the
@@ -26,8 +27,7 @@ local function encode(v, out)
   if t == "string" then
     out[#out + 1] = cjson.encode(v)
   elseif t == "number" then
-    assert(math.type(v) == "integer", "manifest numbers are integers")
-    out[#out + 1] = ("%d"):format(v)
+    out[#out + 1] = math.type(v) == "integer" and ("%d"):format(v) or ("%.17g"):format(v)
   elseif t == "boolean" then
     out[#out + 1] = tostring(v)
   elseif #v > 0 or next(v) == nil and getmetatable(v) == M.array then
@@ -60,12 +60,17 @@ function M.encode(v)
 end
 
 -- The manifest without its "files" entries, as the text before and after them (the writer
--- puts every rank's entries between the two).
+-- puts every rank's entries between the two, and appends the crc32 member and the last "}").
 function M.split(info)
   local text = M.encode(info)
   assert(text:sub(-1) == "}")
   local prefix = text:sub(1, -2) .. (next(info) and "," or "") .. '"files":{'
-  return prefix, "}}"
+  return prefix, "}"
+end
+
+-- The text a writer with crc32(text) -> integer would produce from prefix, entries, suffix.
+function M.seal(body, crc32)
+  return body .. (',"crc32":"%08x"}'):format(crc32(body))
 end
 
 -- ---------------------------------------------------------------- reading
@@ -78,7 +83,8 @@ local function int(v, where, what, min, max)
   local n = math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v))
   if not n or n < min or (max and n > max) then
     fail(where, "%s must be an integer%s, got %s", what,
-      max and (" in [%d, %d]"):format(min, max) or (" >= %d"):format(min), tostring(v))
+      max and (" in [%d, %d]"):format(min, max) or (" >= %d"):format(min),
+      type(v) == "number" and ("%.17g"):format(v) or tostring(v))
   end
   return n
 end
@@ -145,13 +151,23 @@ local function check_dtensor(name, d, files, where)
 end
 
 -- text -> the manifest as a table, every field checked; where names the file in errors.
-function M.parse(text, where)
+-- crc32(string) -> integer, when given, checks the manifest's own crc32 first.
+function M.parse(text, where, crc32)
   if type(text) ~= "string" then fail(where, "expected text, got %s", type(text)) end
+  if crc32 then
+    local body, want = text:match('^(.*),"crc32":"(%x%x%x%x%x%x%x%x)"}$')
+    if not body then fail(where, "no crc32 at its end (torn, or not a tide manifest)") end
+    local got = crc32(body)
+    if got ~= tonumber(want, 16) then
+      fail(where, "corrupt: its crc32 is %08x, it says %s", got, want)
+    end
+  end
   local ok, m = pcall(cjson.decode, text)
   if not ok then fail(where, "not JSON (%s)", tostring(m)) end
   obj(m, where, "the manifest")
   only(m, { format = true, version = true, job = true, id = true, step = true,
-    world_size = true, replicated = true, dtensors = true, files = true }, where, "the manifest")
+    world_size = true, replicated = true, dtensors = true, files = true, crc32 = true }, where,
+    "the manifest")
   if m.format ~= M.FORMAT then
     fail(where, "format is %s, not '%s'", tostring(m.format), M.FORMAT)
   end
