@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 typedef struct {
@@ -118,6 +119,28 @@ static tide_status read_from(gzFile f, const char *path, tide_tensor *out)
     int64_t shape[TIDE_MAX_DIMS];
     for (int d = 0; d < ndim; d++)
         shape[d] = be32(head + 4 + 4 * d);
+    /* Before allocating what the header claims (a 20-byte file may claim a terabyte): can the
+     * file hold it? Deflate expands at most 1032-fold. When not, count what is there. */
+    uint64_t claim = ty->file_size, cap = UINT64_MAX, span = 8;
+    struct stat info;
+    for (int d = 0; d < ndim; d++) {
+        if (__builtin_mul_overflow(claim, (uint64_t)shape[d], &claim))
+            claim = UINT64_MAX;
+        if (__builtin_mul_overflow(span, (uint64_t)(shape[d] ? shape[d] : 1), &span) ||
+            span > INT64_MAX)   /* strides must fit, zero-sized dims aside */
+            return tide_fail("read_idx: '%s' has a shape too large", path);
+    }
+    if (stat(path, &info) == 0 && S_ISREG(info.st_mode))
+        cap = gzdirect(f) ? (uint64_t)info.st_size : (uint64_t)info.st_size * 1032;
+    if (claim > cap) {
+        unsigned char scratch[1 << 14];
+        int64_t total = 0;
+        while ((got = read_fully(f, scratch, sizeof scratch)) > 0)
+            total += got;
+        return got < 0 ? read_error(f, path)
+                       : tide_fail("read_idx: '%s' is truncated: expected %llu bytes of data, got"
+                                   " %lld", path, (unsigned long long)claim, (long long)total);
+    }
 
     tide_tensor t = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_tensor_alloc(&t, ty->dtype, ndim, shape));

@@ -340,10 +340,12 @@ static tide_status read_data(FILE *f, const char *path, const npy_header *h, tid
         shape[d] = h->fortran ? h->shape[h->ndim - 1 - d] : h->shape[d];
     size_t es = tide_dtype_size(dt);
     /* a header promising more than the file holds fails before any allocation */
-    int64_t numel = 1;
+    int64_t numel = 1, span = 1;   /* span: strides must fit too, zero-sized dims aside */
     for (int d = 0; d < h->ndim; d++) {
-        if (shape[d] > 0 && numel > INT64_MAX / (int64_t)es / shape[d])
+        int64_t extent = shape[d] > 1 ? shape[d] : 1;
+        if (span > INT64_MAX / (int64_t)es / extent)
             return tide_fail("load: '%s' has a malformed header: shape too large", path);
+        span *= extent;
         numel *= shape[d];
     }
     struct stat info;

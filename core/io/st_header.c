@@ -353,10 +353,14 @@ static tide_status check_entries(tide_st_header *h, const char *what, uint64_t d
 {
     for (int i = 0; i < h->n; i++) {
         tide_st_entry *e = &h->entries[i];
-        uint64_t bytes = tide_dtype_size(e->dtype);
-        for (int d = 0; d < e->ndim; d++)
-            if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[d], &bytes))
+        uint64_t bytes = tide_dtype_size(e->dtype), span = bytes;
+        for (int d = 0; d < e->ndim; d++) {
+            uint64_t extent = e->shape[d] > 1 ? (uint64_t)e->shape[d] : 1;
+            /* span: the strides must fit too, whatever a zero-sized dim makes of the bytes */
+            if (__builtin_mul_overflow(bytes, (uint64_t)e->shape[d], &bytes) ||
+                __builtin_mul_overflow(span, extent, &span) || span > INT64_MAX)
                 return tide_fail("load: '%s': tensor '%s' has a shape too large", what, e->name);
+        }
         if (e->end < e->begin)
             return tide_fail("load: '%s': tensor '%s' has data_offsets [%llu, %llu] that end"
                              " before they begin", what, e->name, (unsigned long long)e->begin,
@@ -370,7 +374,8 @@ static tide_status check_entries(tide_st_header *h, const char *what, uint64_t d
                              (unsigned long long)e->begin, (unsigned long long)e->end,
                              (unsigned long long)(e->end - e->begin));
     }
-    qsort(h->entries, (size_t)h->n, sizeof *h->entries, by_begin);
+    if (h->n > 0)   /* (entries is NULL when there are none) */
+        qsort(h->entries, (size_t)h->n, sizeof *h->entries, by_begin);
     uint64_t at = 0;
     for (int i = 0; i < h->n; i++) {
         tide_st_entry *e = &h->entries[i];
@@ -390,7 +395,8 @@ static tide_status check_entries(tide_st_header *h, const char *what, uint64_t d
         return tide_fail("load: out of memory");
     for (int i = 0; i < h->n; i++)
         names[i] = h->entries[i].name;
-    qsort(names, (size_t)h->n, sizeof *names, by_name);
+    if (h->n > 0)
+        qsort(names, (size_t)h->n, sizeof *names, by_name);
     tide_status st = TIDE_OK;
     for (int i = 0; i + 1 < h->n && st == TIDE_OK; i++)
         if (strcmp(names[i], names[i + 1]) == 0)

@@ -367,3 +367,43 @@ describe("errors", function()
       .. " reserves or forbids")
   end)
 end)
+
+describe("what fuzzing found", function()
+  it("a header with no tensors and stray data is refused, not sorted from a null array", function()
+    write(at("empty.st"), st_file("{}", "\0\0\0\0"))
+    local ok, err = pcall(tide.load, at("empty.st"))
+    assert.is_false(ok)
+    assert.is_truthy(err:find("the tensors cover 0 bytes of data, but the file holds 4 after the"
+      .. " header", 1, true), err)
+    write(at("none.st"), st_file("{}"))
+    assert.are.same({}, tide.load(at("none.st")))
+  end)
+
+  it("a zero-sized dim does not hide a shape whose strides overflow", function()
+    write(at("zero.st"), st_file('{"x":{"dtype":"U8","shape":[0,4294967296,4294967296],'
+      .. '"data_offsets":[0,0]}}'))
+    assert.has_error(function() tide.load(at("zero.st")) end,
+      "load: '" .. at("zero.st") .. "': tensor 'x' has a shape too large")
+    local idx = string.char(0, 0, 8, 3) .. string.pack(">I4I4I4", 0, 0xffffffff, 0xffffffff)
+    write(at("zero.idx"), idx)
+    assert.has_error(function() tide.io.read_idx(at("zero.idx")) end,
+      "read_idx: '" .. at("zero.idx") .. "' has a shape too large")
+    local dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }"
+    local pad = 64 - (10 + #dict + 1) % 64
+    write(at("zero.npy"), "\x93NUMPY\x01\x00" .. string.pack("<I2", #dict + pad + 1) .. dict
+      .. (" "):rep(pad) .. "\n")
+    assert.has_error(function() tide.load(at("zero.npy")) end,
+      "load: '" .. at("zero.npy") .. "' has a malformed header: shape too large")
+  end)
+
+  it("an IDX header that claims a terabyte is counted against the file, not allocated", function()
+    for _, gz in ipairs { false, true } do
+      local path = at(gz and "big.idx.gz" or "big.idx")
+      local bytes = string.char(0, 0, 8, 2) .. string.pack(">I4I4", 1 << 20, 1 << 20) .. "abc"
+      write(gz and at("big.raw") or path, bytes)
+      if gz then assert(os.execute(("gzip -c '%s' > '%s'"):format(at("big.raw"), path))) end
+      assert.has_error(function() tide.io.read_idx(path) end,
+        "read_idx: '" .. path .. "' is truncated: expected 1099511627776 bytes of data, got 3")
+    end
+  end)
+end)
