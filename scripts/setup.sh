@@ -9,7 +9,8 @@ build=${TIDE_BUILD_DIR:-$root/build}
 
 packages=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libopenmpi-dev openmpi-bin
           libopenblas-dev liblapacke-dev lua-cjson lua-busted zlib1g-dev libreadline-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist
+          python3-numpy clang libclang-rt-14-dev)   # numpy interop tests; fuzzing (tests/fuzz)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,6 +18,7 @@
 #endif
 
 #include "comm/runtime.h"
+#include "supervise.h"
 #include "tide_host.h"
 
 #ifndef TIDE_MPIRUN
@@ -26,7 +27,7 @@
 
 static const char usage_text[] =
     "usage: tide [options] [script [args]]\n"
-    "       tide run -n N [--tcp] [--dry-run] script [args]\n"
+    "       tide run -n N [--tcp] [--dry-run] [--restarts K] [--elastic MIN] script [args]\n"
     "Runs a Lua script on every MPI rank (under mpirun, or alone as a world of one).\n"
     "Options:\n"
     "  -e code   run code on every rank\n"
@@ -43,7 +44,10 @@ static const char usage_text[] =
     "tide run options:\n"
     "  -n N      number of ranks (adds --oversubscribe when N exceeds the cores)\n"
     "  --tcp     ranks talk over TCP (--mca btl tcp,self)\n"
-    "  --dry-run print the mpirun command line instead of running it\n";
+    "  --dry-run print the mpirun command line instead of running it\n"
+    "  --restarts K  relaunch up to K times when a rank dies (TIDE_RESTART=count), not after\n"
+    "                a script error\n"
+    "  --elastic MIN relaunch with the ranks left, down to MIN\n";
 
 static void print_version(void)
 {
@@ -494,8 +498,12 @@ static void set_blas_threads(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "run") == 0)
+    if (argc > 1 && strcmp(argv[1], "run") == 0) {
+        int status;   /* --restarts/--elastic: supervise.c relaunches `tide run` as a child */
+        if (tide_supervise(argc - 1, argv + 1, &status))
+            return status;
         return run_command(argc - 1, argv + 1);
+    }
 
     int script;
     int flags = collect_args(argc, argv, &script);

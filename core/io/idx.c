@@ -131,14 +131,28 @@ static tide_status read_from(gzFile f, const char *path, tide_tensor *out)
         snprintf(why, sizeof why, "%s", tide_error() + strlen("shape: "));
         return tide_fail("read_idx: '%s' has a malformed header: %s", path, why);
     }
-    /* a plain file promising more than it holds fails before any allocation (a gzipped one
-     * cannot tell its size without inflating it) */
+    /* A file promising more than it can hold fails before any allocation (a 20-byte file may
+     * claim a terabyte): a plain file holds its size, a gzipped one at most 1032 times it
+     * (deflate's largest expansion); past that bound, count what is there for the message. */
     struct stat info;
     int64_t head_bytes = 4 + 4 * (int64_t)ndim;
-    if (gzdirect(f) && stat(path, &info) == 0 && S_ISREG(info.st_mode) &&
-        info.st_size - head_bytes < (int64_t)want)
-        return tide_fail("read_idx: '%s' is truncated: expected %zu bytes of data, got %lld", path,
-                         want, (long long)(info.st_size - head_bytes));
+    if (stat(path, &info) == 0 && S_ISREG(info.st_mode)) {
+        int plain = gzdirect(f);
+        uint64_t cap = plain ? (uint64_t)(info.st_size > head_bytes ? info.st_size - head_bytes : 0)
+                             : (uint64_t)info.st_size * 1032u;
+        if ((uint64_t)want > cap) {
+            int64_t total = (int64_t)cap, got = 0;
+            if (!plain) {
+                unsigned char scratch[1 << 14];
+                for (total = 0; (got = read_fully(f, scratch, sizeof scratch)) > 0;)
+                    total += got;
+                if (got < 0)
+                    return read_error(f, path);
+            }
+            return tide_fail("read_idx: '%s' is truncated: expected %zu bytes of data, got %lld",
+                             path, want, (long long)total);
+        }
+    }
 
     tide_tensor t = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_tensor_alloc(&t, ty->dtype, ndim, shape));

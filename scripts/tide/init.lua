@@ -24,6 +24,37 @@ function tide.on(...)
   return require("tide.comm").on(...)
 end
 
+-- tide.save / tide.load: a .npy path (or, for load, a file that starts as .npy does) is one
+-- tensor in NumPy's format, as core.save/core.load write and read it; any other path holds any
+-- value of tables, tensors, numbers, strings and booleans as safetensors (tide.checkpoint.value).
+local function is_npy_path(path)
+  return type(path) == "string" and path:sub(-4):lower() == ".npy"
+end
+
+local function starts_as_npy(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local magic = f:read(6)
+  f:close()
+  return magic == "\x93NUMPY"
+end
+
+function tide.save(path, value, opts)
+  if type(path) ~= "string" then
+    error("save: expected a path (a string), got " .. type(path), 2)
+  end
+  if is_npy_path(path) then return core.save(path, value, opts) end
+  return require("tide.checkpoint.value").save(path, value, opts)
+end
+
+function tide.load(path, opts)
+  if type(path) ~= "string" then
+    error("load: expected a path (a string), got " .. type(path), 2)
+  end
+  if is_npy_path(path) or starts_as_npy(path) then return core.load(path, opts) end
+  return require("tide.checkpoint.value").load(path, opts)
+end
+
 -- Submodules written in Lua load lazily, so `require "tide"` stays cheap.
 setmetatable(tide, {
   __index = function(t, name)

@@ -102,7 +102,7 @@ describe("tide, alone", function()
     local h = run(tide("-h"))
     assert.are.equal(0, h.code)
     assert.truthy(h.out:find("usage: tide [options] [script [args]]", 1, true))
-    assert.truthy(h.out:find("tide run -n N [--tcp] [--dry-run] script [args]", 1, true))
+    assert.truthy(h.out:find("tide run -n N [--tcp] [--dry-run] [--restarts K] [--elastic MIN] script [args]", 1, true))
   end)
 
   it("gives a script its arguments as `...` and arg, as lua.c does", function()

@@ -1,8 +1,10 @@
 /* lua_io.c — tide.save / tide.load (.npy, see io_npy.h) and tide.io.read_idx (io_idx.h).
  *
- * tide.io holds read_idx, save and load; other bindings files may add to the same table. */
+ * tide.io holds read_idx, save and load; lua_safetensors.c, lua_files.c and lua_ckpt.c add theirs (lua_io.h),
+ * and other bindings files may add to the same table. */
 #include "io/idx.h"
 #include "io/npy.h"
+#include "io/lua_io.h"
 #include "lua_bindings.h"
 #include "tensor/lua_tensor.h"
 
@@ -96,5 +98,8 @@ void tide_open_io(lua_State *L, int module, int methods, int meta)
         lua_setfield(L, module, "io");
     }
     luaL_setfuncs(L, io_funcs, 0);
+    tide_open_safetensors(L, lua_gettop(L));
+    tide_open_files(L, lua_gettop(L));
+    tide_open_ckpt(L, lua_gettop(L));
     lua_pop(L, 1);
 }
