@@ -1,11 +1,13 @@
 /* dtype.h — the element types: one table row per dtype, and the X-macro lists kernels expand.
  *
  * Every fact about a dtype (its C type, name, .npy descriptor, MPI datatype, exact integer range,
- * float or not, promotion rank, accepted aliases) is written once, in its TIDE_DT_* row below;
- * dtype.c, io/npy.c and comm/comm.c derive what they need from the rows. A kernel written once
+ * precision, smallest normal, float or not, promotion rank, accepted aliases) is written once, in
+ * its TIDE_DT_<name> row below; dtype.c, io/npy.c and comm/comm.c derive what they need from the
+ * rows, and a kernel reads a column at compile time with TIDE_DTYPE_COL. A kernel written once
  * as a macro over (ENUM, name, ctype) is instantiated for every dtype by TIDE_FOREACH_DTYPE (or
- * for the float or integer ones only), as Torch7's generic/ files do, instead of hand-copied
- * loops. Adding a dtype: a row, its enum position in TIDE_DTYPE_TABLE, and the lists below. */
+ * for the float, integer or index ones only), as Torch7's generic/ files do, instead of
+ * hand-copied loops. Adding a dtype: a row, its place in TIDE_DTYPE_TABLE (which orders the
+ * enum), and the lists below it belongs to. */
 #ifndef TIDE_DTYPE_H
 #define TIDE_DTYPE_H
 

@@ -369,6 +369,13 @@ describe("cluster kernels", function()
     assert.is_true(u >= 0 and u < 1)
     assert.are.equal(u, K.uniform(1, 2, 3))
     assert.are_not.equal(u, K.uniform(1, 2, 4))
+    -- the stream is splitmix64 through hash64 with seed 0: key = h(seed ~ h(stream ~ C)), then
+    -- the top 53 bits of h(key + h(counter))
+    local function h(x) return tide.hash64(tide.tensor({ x }, "i64"), 0):totable()[1] end
+    for _, c in ipairs { { 1, 2, 3 }, { 123456789, 7, 0 }, { -1, 1 << 40, math.maxinteger } } do
+      local key = h(c[1] ~ h(c[2] ~ 0x5851f42d4c957f2d))
+      assert.are.equal((h(key + h(c[3])) >> 11) * 2.0 ^ -53, K.uniform(c[1], c[2], c[3]))
+    end
     local mind = tide.tensor({ 0, 1, 2, 3 }, "f64")
     assert.are.equal(3, K.pick(mind, nil, 1.5))          -- running sums 0, 1, 3, 6
     assert.are.equal(4, K.pick(mind, nil, 99))           -- past the total: the last row
