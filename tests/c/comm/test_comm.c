@@ -96,8 +96,10 @@ static void test_rooted_and_rows(tide_comm *w)
         tide_tensor_release(&t);
     }
     tide_tensor t = tt_vec(TIDE_F32, 2, NULL);
-    CHECK_FAILS(tide_comm_broadcast(w, &t, P), "broadcast: root");
-    CHECK_FAILS(tide_comm_broadcast(w, &t, P), "out of range for a communicator of");
+    char msg[128];
+    snprintf(msg, sizeof msg, "broadcast: root %d out of range for a communicator of %d rank%s "
+             "(expected 0..%d)", P, P, P == 1 ? "" : "s", P - 1);
+    CHECK_FAILS(tide_comm_broadcast(w, &t, P), msg);
     CHECK_FAILS(tide_comm_reduce(w, &t, TIDE_OP_SUM, -1), "reduce: root -1 out of range");
     tide_tensor_release(&t);
 
