@@ -115,7 +115,7 @@ local CHECKS = {
     end,
   },
   {
-    key = "tide.cluster.blobs",
+    key = "tide.cluster.kmeans(x, 64",
     epilogue = [[
       local me = tide.world.rank
       print("check " .. me .. " inertia " .. model.inertia)
