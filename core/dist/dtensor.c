@@ -59,6 +59,18 @@ static tide_status set_layout(tide_dtensor *dt, tide_comm *comm, const int64_t *
     dt->moved_rows = dt->moved_bytes = 0;
     return TIDE_OK;
 }
+/* The last step of making a dtensor from its local rows: st (the steps so far) then the layout
+ * from counts; on failure dt is released. Frees counts either way. */
+static tide_status finish_layout(tide_dtensor *dt, tide_comm *comm, int64_t *counts,
+                                 tide_status st, const char *op)
+{
+    if (st == TIDE_OK)
+        st = set_layout(dt, comm, counts, 0, op);
+    if (st != TIDE_OK)
+        tide_dtensor_release(dt);
+    free(counts);
+    return st;
+}
 
 static tide_status check_comm(const tide_comm *comm, const char *op)
 {
@@ -227,12 +239,7 @@ tide_status tide_dtensor_scatter(tide_dtensor *dt, tide_comm *comm, const tide_t
         return tide_fail("%s: out of memory", op);
     tide_tensor none = TIDE_TENSOR_EMPTY;
     st = tide_comm_scatter(comm, &dt->local, comm->rank == root ? t : &none, root, counts);
-    if (st == TIDE_OK)
-        st = set_layout(dt, comm, counts, 0, op);
-    if (st != TIDE_OK)
-        tide_dtensor_release(dt);
-    free(counts);
-    return st;
+    return finish_layout(dt, comm, counts, st, op);
 }
 
 tide_status tide_dtensor_fill(tide_dtensor *dt, tide_comm *comm, int ndim, const int64_t *shape,
@@ -265,12 +272,7 @@ tide_status tide_dtensor_fill(tide_dtensor *dt, tide_comm *comm, int ndim, const
              : kind == TIDE_DT_UNIFORM ? tide_random_uniform(&dt->local, key, at, a, b)
                                        : tide_random_normal(&dt->local, key, at, a, b);
     }
-    if (st == TIDE_OK)
-        st = set_layout(dt, comm, counts, 0, op);
-    if (st != TIDE_OK)
-        tide_dtensor_release(dt);
-    free(counts);
-    return st;
+    return finish_layout(dt, comm, counts, st, op);
 }
 
 /* ---------------------------------------------------------------- gathering */

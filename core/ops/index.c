@@ -320,38 +320,30 @@ tide_status tide_masked_select(tide_tensor *out, const tide_tensor *t, const tid
 
 /* ---------------------------------------------------------------- bincount */
 
-/* The 1-D t's elements as int64 or double, whatever its dtype. */
-static void load_i64(int64_t *dst, const tide_tensor *t)
-{
-    int64_t n = t->shape[0], s = t->stride[0];
-    switch (t->dtype) {
-#define LOAD_CASE(E, name, T)                         \
-    case E: {                                         \
-        const T *p = tide_data(t);                    \
-        for (int64_t i = 0; i < n; i++)               \
-            dst[i] = (int64_t)p[i * s];               \
-        break;                                        \
+/* The 1-D t's elements as int64 or double, whatever its dtype: one generator for both. */
+#define LOAD_AS(fname, DST)                                   \
+    static void fname(DST *dst, const tide_tensor *t)         \
+    {                                                         \
+        int64_t n = t->shape[0], s = t->stride[0];            \
+        switch (t->dtype) {                                   \
+            TIDE_FOREACH_DTYPE(LOAD_CASE_##fname)             \
+        }                                                     \
     }
-        TIDE_FOREACH_DTYPE(LOAD_CASE)
+#define LOAD_CASE(E, name, T, DST)                            \
+    case E: {                                                 \
+        const T *p = tide_data(t);                            \
+        for (int64_t i = 0; i < n; i++)                       \
+            dst[i] = (DST)p[i * s];                           \
+        break;                                                \
+    }
+#define LOAD_CASE_load_i64(E, name, T) LOAD_CASE(E, name, T, int64_t)
+#define LOAD_CASE_load_f64(E, name, T) LOAD_CASE(E, name, T, double)
+LOAD_AS(load_i64, int64_t)
+LOAD_AS(load_f64, double)
+#undef LOAD_AS
 #undef LOAD_CASE
-    }
-}
-
-static void load_f64(double *dst, const tide_tensor *t)
-{
-    int64_t n = t->shape[0], s = t->stride[0];
-    switch (t->dtype) {
-#define LOAD_CASE(E, name, T)                         \
-    case E: {                                         \
-        const T *p = tide_data(t);                    \
-        for (int64_t i = 0; i < n; i++)               \
-            dst[i] = (double)p[i * s];                \
-        break;                                        \
-    }
-        TIDE_FOREACH_DTYPE(LOAD_CASE)
-#undef LOAD_CASE
-    }
-}
+#undef LOAD_CASE_load_i64
+#undef LOAD_CASE_load_f64
 
 static tide_status check_bincount(const tide_tensor *out, const tide_tensor *t,
                                   const tide_tensor *weights, int64_t minlength)

@@ -46,6 +46,18 @@ static tide_status same_as(const tide_tensor *a, const tide_tensor *b, const cha
     return TIDE_OK;
 }
 
+/* A row's largest value mx and sum of exp(x - mx), accumulated in double: the stable
+ * log-sum-exp that softmax and cross-entropy share. */
+#define ROW_MAX_SUMEXP(xr, cols, mx, s)                     \
+    do {                                                    \
+        mx = (xr)[0];                                       \
+        for (int64_t j_ = 1; j_ < (cols); j_++)             \
+            mx = (xr)[j_] > mx ? (xr)[j_] : mx;             \
+        s = 0;                                              \
+        for (int64_t j_ = 0; j_ < (cols); j_++)             \
+            s += exp((double)((xr)[j_] - mx));              \
+    } while (0)
+
 /* Row kernels, written once per float type. LOG selects log-softmax. */
 #define SOFTMAX_ROWS(name, T, LOG)                                             \
     static void softmax_rows_##name##_##LOG(T *restrict y, const T *restrict x,   \
@@ -54,12 +66,9 @@ static tide_status same_as(const tide_tensor *a, const tide_tensor *b, const cha
         for (int64_t r = 0; r < rows; r++) {                                   \
             const T *xr = x + r * cols;                                        \
             T *yr = y + r * cols;                                              \
-            T mx = xr[0];                                                      \
-            for (int64_t j = 1; j < cols; j++)                                 \
-                mx = xr[j] > mx ? xr[j] : mx;                                  \
-            double s = 0;                                                      \
-            for (int64_t j = 0; j < cols; j++)                                 \
-                s += exp((double)(xr[j] - mx));                                \
+            T mx;                                                              \
+            double s;                                                          \
+            ROW_MAX_SUMEXP(xr, cols, mx, s);                                   \
             if (LOG) {                                                         \
                 T lse = (T)(mx + log(s));                                      \
                 for (int64_t j = 0; j < cols; j++)                             \
@@ -246,12 +255,9 @@ static tide_status read_label(const tide_tensor *labels, int64_t label_base, int
             const T *xr = x + r * cols;                                               \
             int64_t y = 0;                                                              \
             TIDE_TRY(read_label(labels, label_base, r, cols, &y));                    \
-            T mx = xr[0];                                                             \
-            for (int64_t j = 1; j < cols; j++)                                        \
-                mx = xr[j] > mx ? xr[j] : mx;                                         \
-            double s = 0;                                                             \
-            for (int64_t j = 0; j < cols; j++)                                        \
-                s += exp((double)(xr[j] - mx));                                       \
+            T mx;                                                                     \
+            double s;                                                                 \
+            ROW_MAX_SUMEXP(xr, cols, mx, s);                                          \
             double lse = (double)mx + log(s);                                         \
             total += lse - (double)xr[y];                                             \
             if (grad) {                                                               \

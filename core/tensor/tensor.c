@@ -182,14 +182,20 @@ static void free_inline(void *data, void *ctx)
         free(s);
 }
 
-tide_status tide_tensor_alloc(tide_tensor *t, tide_dtype dtype, int ndim, const int64_t *shape)
+/* The byte count of a contiguous tensor of dtype and shape, checked (tide_shape_check). */
+static tide_status shape_bytes(tide_dtype dtype, int ndim, const int64_t *shape, size_t *bytes)
 {
     int64_t n = 0;
-    size_t bytes = 0;
     if (!tide_dtype_valid((int)dtype))
         return tide_fail("tensor: invalid dtype %d", (int)dtype);
     TIDE_TRY(tide_shape_check(ndim, shape, dtype, "tensor", &n));
-    TIDE_TRY(tide_array_bytes(n, tide_dtype_size(dtype), "tensor", &bytes));
+    return tide_array_bytes(n, tide_dtype_size(dtype), "tensor", bytes);
+}
+
+tide_status tide_tensor_alloc(tide_tensor *t, tide_dtype dtype, int ndim, const int64_t *shape)
+{
+    size_t bytes = 0;
+    TIDE_TRY(shape_bytes(dtype, ndim, shape, &bytes));
     /* bytes < 2^63 (tide_shape_check), so neither the rounding nor the header can wrap */
     size_t rounded = (bytes + TIDE_ALIGN - 1) / TIDE_ALIGN * TIDE_ALIGN;
     if (rounded == 0)
@@ -223,12 +229,8 @@ tide_status tide_tensor_zeros(tide_tensor *t, tide_dtype dtype, int ndim, const 
 tide_status tide_tensor_wrap(tide_tensor *t, void *data, tide_dtype dtype, int ndim,
                              const int64_t *shape, void (*free_data)(void *, void *), void *ctx)
 {
-    int64_t n = 0;
     size_t bytes = 0;
-    if (!tide_dtype_valid((int)dtype))
-        return tide_fail("tensor: invalid dtype %d", (int)dtype);
-    TIDE_TRY(tide_shape_check(ndim, shape, dtype, "tensor", &n));
-    TIDE_TRY(tide_array_bytes(n, tide_dtype_size(dtype), "tensor", &bytes));
+    TIDE_TRY(shape_bytes(dtype, ndim, shape, &bytes));
     tide_storage *s = storage_new(data, bytes, free_data, ctx);
     if (!s)
         return tide_fail("tensor: out of memory");
@@ -424,6 +426,19 @@ static int view_strides(const tide_tensor *src, int ndim, const int64_t *shape, 
     return nd == -1;
 }
 
+/* out = a view of src's storage with the given shape and strides (checked by the caller). */
+static tide_status share_as(tide_tensor *out, const tide_tensor *src, int ndim,
+                            const int64_t *shape, const int64_t *stride)
+{
+    tide_tensor_share(out, src);
+    out->ndim = ndim;
+    for (int d = 0; d < ndim; d++) {
+        out->shape[d] = shape[d];
+        out->stride[d] = stride[d];
+    }
+    return TIDE_OK;
+}
+
 tide_status tide_view(tide_tensor *out, const tide_tensor *src, int ndim, const int64_t *shape)
 {
     int64_t new_shape[TIDE_MAX_DIMS], stride[TIDE_MAX_DIMS];
@@ -434,13 +449,7 @@ tide_status tide_view(tide_tensor *out, const tide_tensor *src, int ndim, const 
                          " (use reshape or contiguous)", tide_shape_str(src, a, sizeof a),
                          tide_shape_str_n(ndim, new_shape, b, sizeof b));
     }
-    tide_tensor_share(out, src);
-    out->ndim = ndim;
-    for (int d = 0; d < ndim; d++) {
-        out->shape[d] = new_shape[d];
-        out->stride[d] = stride[d];
-    }
-    return TIDE_OK;
+    return share_as(out, src, ndim, new_shape, stride);
 }
 
 tide_status tide_reshape(tide_tensor *out, const tide_tensor *src, int ndim, const int64_t *shape)
@@ -549,13 +558,7 @@ tide_status tide_expand(tide_tensor *out, const tide_tensor *src, int ndim, cons
             return tide_fail("expand: cannot expand %s to %s: more than 2^63-1 elements",
                              tide_shape_str(src, a, sizeof a),
                              tide_shape_str_n(ndim, shape, b, sizeof b));
-    tide_tensor_share(out, src);
-    out->ndim = ndim;
-    for (int d = 0; d < ndim; d++) {
-        out->shape[d] = new_shape[d];
-        out->stride[d] = stride[d];
-    }
-    return TIDE_OK;
+    return share_as(out, src, ndim, new_shape, stride);
 }
 
 /* ---------------------------------------------------------------- elements */

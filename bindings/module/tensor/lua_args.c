@@ -237,3 +237,10 @@ void tide_lua_deprecated(lua_State *L, const char *old, const char *use)
     }
     lua_pop(L, 1);
 }
+
+void tide_lua_addfuncs(lua_State *L, int table, const luaL_Reg *funcs)
+{
+    lua_pushvalue(L, table);
+    luaL_setfuncs(L, funcs, 0);
+    lua_pop(L, 1);
+}

@@ -46,4 +46,7 @@ void tide_lua_pushelem(lua_State *L, const tide_tensor *t, const int64_t *idx);
  * Lua state; later uses are silent. tide.args.deprecated calls it for the Lua library. */
 void tide_lua_deprecated(lua_State *L, const char *old, const char *use);
 
+/* Adds funcs to the table at stack index table (an opener's module or methods table). */
+void tide_lua_addfuncs(lua_State *L, int table, const luaL_Reg *funcs);
+
 #endif

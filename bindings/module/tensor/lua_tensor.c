@@ -564,12 +564,8 @@ static const luaL_Reg methods[] = {
 
 void tide_open_tensor(lua_State *L, int module, int methods_idx, int meta)
 {
-    lua_pushvalue(L, module);
-    luaL_setfuncs(L, module_funcs, 0);
-    lua_pop(L, 1);
-    lua_pushvalue(L, methods_idx);
-    luaL_setfuncs(L, methods, 0);
-    lua_pop(L, 1);
+    tide_lua_addfuncs(L, module, module_funcs);
+    tide_lua_addfuncs(L, methods_idx, methods);
 
     lua_pushvalue(L, methods_idx);
     lua_pushcclosure(L, meta_index, 1);
