@@ -9,6 +9,7 @@
 --     sampler:set_epoch(epoch)
 --     for x, y in loader:batches() do ... end
 --   end
+--   local s = loader:state()    -- {step, ..., sampler = {epoch, ...}}: resume with load_state
 --
 -- A data set is a table {x = inputs (n x d), y = targets (n, or n x k), n = n, classes = c}.
 -- Class labels are 1-based (1..classes), as everywhere in tide's Lua API; Fashion-MNIST's
