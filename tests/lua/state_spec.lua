@@ -5,55 +5,15 @@
 -- never alias the live object, and load_state names the object and the field it refuses.
 local tide = require "tide"
 local nn, optim, data = tide.nn, tide.optim, tide.data
+local S = require "support.state"
+local bad_kinds, through_file, bits = S.bad_kinds, S.through_file, S.bits
+local run_example, stand_in, results = S.run_example, S.stand_in, S.results
 
 -- ------------------------------------------------------------------ helpers
-
--- The problems with v as a state: a list of "path: what" strings (empty when it is one).
-local function bad_kinds(v, path, out, seen)
-  out, seen, path = out or {}, seen or {}, path or "state"
-  local t = type(v)
-  if t == "table" then
-    if seen[v] then
-      out[#out + 1] = path .. ": a table seen twice (shared or cyclic)"
-      return out
-    end
-    seen[v] = true
-    if getmetatable(v) ~= nil then out[#out + 1] = path .. ": a table with a metatable" end
-    for k, x in pairs(v) do
-      if type(k) ~= "string" and math.type(k) ~= "integer" then
-        out[#out + 1] = path .. ": a key of type " .. type(k)
-      end
-      bad_kinds(x, path .. "." .. tostring(k), out, seen)
-    end
-  elseif t == "userdata" and not tide.is_tensor(v) then
-    out[#out + 1] = path .. ": a userdata that is not a tensor"
-  elseif t ~= "number" and t ~= "string" and t ~= "boolean" and t ~= "userdata" then
-    out[#out + 1] = path .. ": a " .. t
-  end
-  return out
-end
 
 local function assert_state(v)
   assert.are.same({}, bad_kinds(v))
   return v
-end
-
--- What a save and a load give back: the same tree, new tables, new tensors (a tensor's
--- storage is not shared with the object it came from, whatever state() returned).
-local function through_file(v)
-  if tide.is_tensor(v) then return v:clone() end
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = through_file(x) end
-  return out
-end
-
--- The exact bits of every element (f32 values widen to doubles exactly).
-local function bits(t)
-  local out = { t:dtype(), table.concat(t:shape(), "x") }
-  local flat = t:contiguous():view({ t:numel() })
-  for i = 1, t:numel() do out[#out + 1] = string.pack("d", flat[i]) end
-  return table.concat(out, "|")
 end
 
 local function param_bits(m)
@@ -62,6 +22,28 @@ local function param_bits(m)
   for i, p in ipairs(ps) do out[i] = bits(p) end
   return out
 end
+
+describe("the walker over states", function()
+  it("refuses what a state may not hold, and passes every object's state", function()
+    local g = tide.rng(1)
+    local shared = {}
+    local found = bad_kinds { f = print, g = g, [1.5] = 1, t = setmetatable({}, {}),
+      a = shared, b = { shared } }
+    table.sort(found)
+    assert.are.same({ "state.b.1: a table seen twice (shared or cyclic)",
+      "state.f: a function", "state.g: a userdata that is not a tensor",
+      "state.t: a table with a metatable", "state: a key of type number" }, found)
+    local m = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    local opt = optim.Adam(m)
+    local loader = data.DataLoader(data.synthetic_classification { n = 8, d = 2, classes = 2 },
+      { batch_size = 3 })
+    for _, s in ipairs { g:state(), tide.get_rng_state(), m:state(), opt:state(),
+      optim.StepLR(opt, { step_size = 1 }):state(), loader:state(), loader.sampler:state(),
+      tide.placement.adaptive():state(), tide.cluster.kmeans(tide.rand({ 10, 2 }), 2):state() } do
+      assert.are.same({}, bad_kinds(s))
+    end
+  end)
+end)
 
 -- ------------------------------------------------------------------ generators
 
@@ -535,64 +517,6 @@ describe("placement policies", function()
 end)
 
 -- ------------------------------------------------------------------ resuming the main job
-
--- examples/train_mnist.lua run in this process (dofile) with arguments, against `cp` as
--- tide.checkpoint (nil: none). Returns ok, the result or error, and the lines it printed.
-local source = os.getenv("TIDE_SOURCE_DIR") or "."
-local function run_example(argv, cp)
-  local G = _G                  -- the chunk runs in the real globals, not busted's sandbox
-  local saved_arg, saved_print, lines = G.arg, G.print, {}
-  local had = rawget(tide, "checkpoint")
-  rawset(tide, "checkpoint", cp)
-  package.loaded["tide.checkpoint"] = cp
-  local path = source .. "/examples/train_mnist.lua"
-  G.arg = { [0] = path }
-  for i, a in ipairs(argv) do G.arg[i] = a end
-  G.print = function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    lines[#lines + 1] = table.concat(parts, "\t")
-  end
-  local ok, res = pcall(dofile, path)
-  G.arg, G.print = saved_arg, saved_print
-  rawset(tide, "checkpoint", had)
-  package.loaded["tide.checkpoint"] = had
-  return ok, res, lines
-end
-
--- A stand-in for tide.checkpoint that keeps checkpoints in memory (store[dir], oldest first)
--- and, like TIDE_FAULT's kind=kill, stops the job at tick number kill_at.
-local function stand_in(store, kill_at)
-  local ticks = 0
-  return {
-    save = function(dir, state, opts)
-      assert.are.same({}, bad_kinds(state))
-      local list = store[dir] or {}
-      store[dir] = list
-      list[#list + 1] = through_file(state)
-      while #list > opts.keep do table.remove(list, 1) end
-    end,
-    load = function(dir)
-      local list = store[dir]
-      return list and through_file(list[#list]) or nil
-    end,
-    tick = function()
-      ticks = ticks + 1
-      if ticks == kill_at then error("stand-in: killed at step " .. ticks, 0) end
-    end,
-  }
-end
-
--- "epoch 2/3  train loss 0.5  test accuracy 80.00%" without the timings
-local function results(lines)
-  local out = {}
-  for _, l in ipairs(lines) do
-    local r = l:match("^(epoch %d+/%d+  train loss [%d.]+  test accuracy [%d.]+%%)")
-      or l:match("^final test accuracy .*")
-    if r then out[#out + 1] = r end
-  end
-  return out
-end
 
 describe("examples/train_mnist.lua --checkpoint", function()
   -- 1200 samples in batches of 100: 12 steps an epoch, 3 epochs
