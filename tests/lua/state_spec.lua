@@ -554,7 +554,20 @@ describe("examples/train_mnist.lua --checkpoint", function()
     assert.is_false(ok)
     assert.are.equal("train_mnist: --checkpoint needs tide.checkpoint, which this build of " ..
       "tide lacks", err)
-    ok, err = run_example(with("--every", "3"), nil)
-    assert.are.equal("train_mnist: --every and --keep go with --checkpoint DIR", err)
+  end)
+
+  it("refuses checkpoint flags that make no sense", function()
+    local cp = stand_in({})
+    local cases = {
+      { with("--every", "3"), "train_mnist: --every and --keep go with --checkpoint DIR" },
+      { with("--checkpoint", "d", "--keep", "0"), "train_mnist: --keep expects a positive integer, got 0" },
+      { with("--checkpoint", "d", "--every", "2.5"), "train_mnist: --every expects an integer, got '2.5'" },
+      { { "--samples", "0" }, "train_mnist: --samples expects a positive integer, got 0" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = run_example(c[1], cp)
+      assert.is_false(ok)
+      assert.are.equal(c[2], err)
+    end
   end)
 end)
