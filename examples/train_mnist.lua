@@ -167,15 +167,17 @@ local now = tide.now            -- wall-clock seconds
 local span = opts.trace and tide.trace.span or function(_, fn, ...) return fn(...) end
 
 -- ---------------------------------------------------------------- checkpoints
--- Everything the rest of the run depends on. The loader's state holds the epoch (its
--- sampler's) and the batches of it already taken; the default generator is there for modules
--- that draw from it; loss_sum and steps make the resumed epoch's loss line the same.
+-- Everything the rest of the run depends on, the same on every rank (a checkpoint's values are
+-- replicated). The loader's state holds the epoch (its sampler's) and the batches of it already
+-- taken; the default generator is there for modules that draw from it; every rank's running
+-- loss sum (gathered) makes the resumed epoch's loss line the same.
 local every = opts.every or steps_per_epoch
 local first_epoch, loss_sum0, steps0 = 1, 0, 0
 
 local function save(loss_sum, steps)
+  local sums = world:allgather(tide.tensor({ loss_sum }, "f64")):totable()
   checkpoint.save(opts.checkpoint, { model = model:state(), opt = opt:state(),
-    loader = loader:state(), rng = tide.get_rng_state(), loss_sum = loss_sum, steps = steps },
+    loader = loader:state(), rng = tide.get_rng_state(), loss_sums = sums, steps = steps },
     { keep = opts.keep or 2 })
 end
 
@@ -186,7 +188,10 @@ if checkpoint then
     opt:load_state(s.opt)
     loader:load_state(s.loader)
     tide.set_rng_state(s.rng)
-    first_epoch, loss_sum0, steps0 = s.loader.sampler.epoch + 1, s.loss_sum, s.steps
+    -- (a mid-epoch resume needs the same rank count, which loader:load_state checks)
+    local mid = s.loader.step > 0
+    first_epoch = s.loader.sampler.epoch + 1
+    loss_sum0, steps0 = mid and s.loss_sums[rank + 1] or 0, mid and s.steps or 0
     say(("train_mnist: resumed from %s at epoch %d, step %d of %d"):format(opts.checkpoint,
       first_epoch, s.loader.step, steps_per_epoch))
   end

@@ -93,6 +93,12 @@ describe("examples/train_mnist.lua --checkpoint on " .. P .. " ranks", function(
     local ok1, err = S.run_example(ckpt, S.stand_in(store, 19))
     assert.is_false(ok1)
     assert.are.equal("stand-in: killed at step 19", err)
+    -- what each rank saved is the same on every rank: a checkpoint's replicated values
+    local d = S.digest(store.ckpt[#store.ckpt])
+    local h = 0
+    for i = 1, #d do h = (h * 31 + d:byte(i)) % 1000000007 end
+    local hs = world:allgather(tide.tensor({ h, #d }, "f64")):totable()   -- {h0, n0, h1, n1, ...}
+    for r = 1, P - 1 do assert.are.same({ hs[1], hs[2] }, { hs[2 * r + 1], hs[2 * r + 2] }) end
     local ok2, resumed, lines = S.run_example(ckpt, S.stand_in(store))
     assert(ok2, resumed)
     local ps, qs = plain.model:parameters(), resumed.model:parameters()

@@ -48,6 +48,24 @@ function M.bits(t)
   return table.concat(out, "|")
 end
 
+-- A string that is the same for two states exactly when they hold the same values (keys in
+-- sorted order, tensors by their bits).
+function M.digest(v)
+  if tide.is_tensor(v) then return "T" .. M.bits(v) end
+  if type(v) ~= "table" then return math.type(v) or type(v), tostring(v) end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) ~= type(b) then return type(a) < type(b) end
+    return a < b
+  end)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    parts[#parts + 1] = tostring(k) .. "=" .. table.concat({ M.digest(v[k]) }, ":")
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
 -- examples/train_mnist.lua run in this process (dofile) with arguments, against `cp` as
 -- tide.checkpoint (nil: none). Returns ok, the result or error, and the lines it printed.
 local source = os.getenv("TIDE_SOURCE_DIR") or "."
