@@ -29,8 +29,11 @@ describe("the walker over states", function()
     local shared = {}
     local found = bad_kinds { f = print, g = g, [1.5] = 1, t = setmetatable({}, {}),
       a = shared, b = { shared } }
+    for i, f in ipairs(found) do   -- which of a and b.1 is met second depends on pairs' order
+      found[i] = f:gsub("^state%.[ab][.1]*: a table seen twice", "state.a|b.1: a table seen twice")
+    end
     table.sort(found)
-    assert.are.same({ "state.b.1: a table seen twice (shared or cyclic)",
+    assert.are.same({ "state.a|b.1: a table seen twice (shared or cyclic)",
       "state.f: a function", "state.g: a userdata that is not a tensor",
       "state.t: a table with a metatable", "state: a key of type number" }, found)
     local m = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
