@@ -27,6 +27,8 @@
 /* The seed an unseeded default generator uses: tide.manual_seed(0) reproduces it. */
 #define TIDE_DEFAULT_SEED 0
 
+/* The whole state of a stream: saving (key, counter) and restoring it continues the stream
+ * bit-identically (g:state() / g:load_state(s) in the bindings). */
 typedef struct tide_rng {
     uint64_t key;
     uint64_t counter;   /* the next counter a draw will use */

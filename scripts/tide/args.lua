@@ -121,4 +121,56 @@ function M.shape_str(t)
   return table.concat(s, "x")
 end
 
+-- ---------------------------------------------------------------- states (obj:load_state)
+-- One wording for every load_state: "<where>: <field> expected f32[10x5], got f64[5x10]".
+
+-- "f32[10x5]" ("f32[]" for a 0-dim tensor); the Lua type of anything else ("nil", "table").
+function M.tensor_desc(t)
+  local tide = require "tide"
+  if not tide.is_tensor(t) then return type(t) end
+  return t:dtype() .. "[" .. table.concat(t:shape(), "x") .. "]"
+end
+
+-- Raises unless v is a tensor of like's dtype and shape.
+function M.state_tensor(v, like, where, field, level)
+  local want, got = M.tensor_desc(like), M.tensor_desc(v)
+  if want ~= got then fail(level, "%s: %s expected %s, got %s", where, field, want, got) end
+  return v
+end
+
+-- An integer (at least min when given); a float, as a JSON round trip makes of every integer,
+-- is refused with what to do about it.
+function M.state_integer(v, where, field, min, level)
+  if math.type(v) == "float" then
+    fail(level, "%s: %s expected an integer, got the float %s (a JSON round trip turns "
+      .. "integers into floats: keep states with tide.save/tide.load, or convert with "
+      .. "math.tointeger)", where, field, tostring(v))
+  end
+  if math.type(v) ~= "integer" or (min and v < min) then
+    fail(level, "%s: %s expected an integer%s, got %s", where, field,
+      min and " >= " .. min or "", v == nil and "nil" or tostring(v))
+  end
+  return v
+end
+
+-- Raises unless every key of s is in known (a set); names the first unexpected one in order.
+function M.state_keys(s, known, where, level)
+  if type(s) ~= "table" then
+    fail(level, "%s: expected a state table, got %s", where, type(s))
+  end
+  local bad = {}
+  for k in pairs(s) do
+    if not known[k] then bad[#bad + 1] = tostring(k) end
+  end
+  if #bad > 0 then
+    table.sort(bad)
+    local names = {}
+    for n in pairs(known) do names[#names + 1] = tostring(n) end
+    table.sort(names)
+    fail(level, "%s: unexpected field '%s' (expected %s)", where, bad[1],
+      table.concat(names, ", "))
+  end
+  return s
+end
+
 return M

@@ -9,6 +9,7 @@
 --     sampler:set_epoch(epoch)
 --     for x, y in loader:batches() do ... end
 --   end
+--   local s = loader:state()    -- {step, ..., sampler = {epoch, ...}}: resume with load_state
 --
 -- A data set is a table {x = inputs (n x d), y = targets (n, or n x k), n = n, classes = c}.
 -- Class labels are 1-based (1..classes), as everywhere in tide's Lua API; Fashion-MNIST's
@@ -208,6 +209,32 @@ end
 
 function Sampler:__len() return self.num_samples end
 
+-- sampler:state() -> {epoch, n, seed, shuffle, ranks}: the epoch is the position; the rest
+-- says which order it is a position in. load_state takes the epoch after checking that n, seed
+-- and shuffle match (another order would not continue the run), and returns the sampler. The
+-- rank count may differ: an epoch starts the same on any number of ranks.
+local SAMPLER_STATE = { epoch = true, n = true, seed = true, shuffle = true, ranks = true }
+
+function Sampler:state()
+  return { epoch = self.epoch, n = self.n, seed = self.seed, shuffle = self.shuffle,
+    ranks = self.size }
+end
+
+function Sampler:load_state(s)
+  local where = "DistributedSampler.load_state"
+  args.state_keys(s, SAMPLER_STATE, where)
+  local epoch = args.state_integer(s.epoch, where, "epoch", 0)
+  args.state_integer(s.ranks, where, "ranks", 1)
+  for _, k in ipairs { "n", "seed", "shuffle" } do
+    if s[k] ~= self[k] or math.type(s[k]) ~= math.type(self[k]) then
+      error(("%s: %s expected %s (this sampler's), got %s"):format(where, k, tostring(self[k]),
+        tostring(s[k])), 2)
+    end
+  end
+  self.epoch = epoch
+  return self
+end
+
 -- ------------------------------------------------------------------ loader
 
 local Loader = {}
@@ -240,12 +267,71 @@ function data.DataLoader(dataset, opts)
       n), 2)
   end
   return setmetatable({ dataset = dataset, batch_size = bs, sampler = sampler,
-    drop_last = opts.drop_last == true, x = dataset.x:contiguous(), y = dataset.y:contiguous() },
-    Loader)
+    drop_last = opts.drop_last == true, x = dataset.x:contiguous(), y = dataset.y:contiguous(),
+    step = 0 }, Loader)
 end
 
 function Loader:set_epoch(e)
   if self.sampler.set_epoch then self.sampler:set_epoch(e) end
+end
+
+-- loader:state() -> {step, batch_size, drop_last, sampler = sampler:state()}: step is how many
+-- batches batches() has yielded in the sampler's current epoch (sampler.epoch). After
+-- loader:load_state(s), the next batches() of that same epoch skips the first s.step batches,
+-- so a resumed epoch yields the remaining batches in the same order (and counts k from
+-- s.step + 1); a batches() of another epoch starts at its beginning. The sampler needs state
+-- and load_state (tide's have them). A mid-epoch step only means the same thing for the same
+-- batch size and rank count: another is an error, unless step is 0.
+local LOADER_STATE = { step = true, batch_size = true, drop_last = true, sampler = true }
+
+local function sampler_of(self, where)
+  local sampler = self.sampler
+  if type(sampler.state) ~= "function" or type(sampler.load_state) ~= "function" then
+    error(where .. ": the sampler has no state/load_state methods", 3)
+  end
+  return sampler
+end
+
+function Loader:state()
+  local sampler = sampler_of(self, "DataLoader.state")
+  return { step = self.step, batch_size = self.batch_size, drop_last = self.drop_last,
+    sampler = sampler:state() }
+end
+
+function Loader:load_state(s)
+  local where = "DataLoader.load_state"
+  local sampler = sampler_of(self, where)
+  args.state_keys(s, LOADER_STATE, where)
+  local step = args.state_integer(s.step, where, "step", 0)
+  args.state_integer(s.batch_size, where, "batch_size", 1)
+  if type(s.sampler) ~= "table" then
+    error(where .. ": sampler expected a table from sampler:state(), got " .. type(s.sampler), 2)
+  end
+  if step > 0 then
+    if s.batch_size ~= self.batch_size or s.drop_last ~= self.drop_last then
+      error(("%s: step %d was counted in batches of %d%s; this loader makes batches of %d%s " ..
+        "(resume at an epoch boundary to change them)"):format(where, step, s.batch_size,
+        s.drop_last and " (drop_last)" or "", self.batch_size,
+        self.drop_last and " (drop_last)" or ""), 2)
+    end
+    local ranks = sampler.size or 1
+    if s.sampler.ranks ~= nil and s.sampler.ranks ~= ranks then
+      error(("%s: step %d was counted at %s ranks, this loader runs at %d (resume at an " ..
+        "epoch boundary to change the rank count)"):format(where, step,
+        tostring(s.sampler.ranks), ranks), 2)
+    end
+    if step > self:num_batches() then
+      error(("%s: step expected at most %d (the batches of an epoch), got %d"):format(where,
+        self:num_batches(), step), 2)
+    end
+  end
+  local ok, err = pcall(sampler.load_state, sampler, s.sampler)
+  if not ok then
+    error(("%s: sampler: %s"):format(where, (tostring(err):gsub("^.-load_state: ", ""))), 2)
+  end
+  self.step = step
+  self._resume = { epoch = sampler.epoch, step = step }
+  return self
 end
 
 -- How many batches batches() yields.
@@ -258,6 +344,9 @@ end
 -- row by row (one memcpy per sample, no per-sample Lua). The loader reuses these two tensors
 -- for every batch of the same size, so the next batch overwrites them: clone what you keep.
 function Loader:batches()
+  local resume, skip = self._resume, 0
+  self._resume = nil
+  if resume and resume.epoch == self.sampler.epoch then skip = resume.step end
   local idx = self.sampler:indices()
   local m, bs = idx:size(1), self.batch_size
   local x, y = self.x, self.y
@@ -267,13 +356,15 @@ function Loader:batches()
     bufs = {}
     self._bufs = bufs
   end
-  local start, k = 1, 0
+  local start, k = 1 + skip * bs, skip
   local stop = self.drop_last and (m // bs) * bs or m
+  self.step = k
   return function()
     if start > stop then return nil end
     local len = math.min(bs, stop - start + 1)
     local rows = idx:narrow(1, start, len)
     start, k = start + len, k + 1
+    self.step = k
     local b = bufs[len]
     if b == nil then
       local xs, ys = x:shape(), y:shape()

@@ -167,55 +167,59 @@ function Module:num_parameters()
   return n
 end
 
--- name -> a copy of each parameter; names are dotted paths ("1.weight" is the weight of the
--- first module of a Sequential).
+-- The state: name -> a copy of each parameter, and of each module's generator (Dropout's) as
+-- g:state() gives it; names are dotted paths ("1.weight" is the weight of the first module of
+-- a Sequential, "3.generator" the generator of its third). A fresh value: nothing in it
+-- aliases the module. The training flag is not state (as in torch): call train/evaluate.
 function Module:state()
-  local s = {}
-  self:_state(s, "")
+  local entries, s = {}, {}
+  self:_entries(entries, "")
+  for k, e in pairs(entries) do s[k] = e.tensor and e.tensor:clone() or e.rng:state() end
   return s
 end
 
-function Module:_state(s, prefix)
-  for i, m in ipairs(self.modules or {}) do m:_state(s, prefix .. i .. ".") end
-  for _, name in ipairs(self._params or {}) do s[prefix .. name] = self[name]:clone() end
+function Module:_entries(out, prefix)
+  for i, m in ipairs(self.modules or {}) do m:_entries(out, prefix .. i .. ".") end
+  for _, name in ipairs(self._params or {}) do out[prefix .. name] = { tensor = self[name] } end
+  if self._rng then out[prefix .. "generator"] = { rng = self._rng } end
 end
 
--- Copies the tensors of a state (as m:state() returns) into the parameters. Every parameter
--- must be present with its shape; an extra entry is an error.
+-- Loads a state (as m:state() returns) and returns the module. Every entry must be present
+-- with its dtype and shape ("nn.Linear.load_state: weight expected f32[10x5], got
+-- f64[5x10]"); an extra entry is an error. Everything is checked before anything changes.
 function Module:load_state(s)
+  local where = self.__name .. ".load_state"
   if type(s) ~= "table" then
-    error(("%s.load_state: expected a table of tensors, got %s"):format(self.__name, type(s)), 2)
+    error(("%s: expected a table from module:state(), got %s"):format(where, type(s)), 2)
   end
-  local mine = {}
-  self:_params_by_name(mine, "")
-  local names = {}
-  for k in pairs(s) do names[#names + 1] = k end
+  local mine, names = {}, {}
+  self:_entries(mine, "")
+  for k in pairs(s) do names[#names + 1] = tostring(k) end
   table.sort(names)
   for _, k in ipairs(names) do
-    if not mine[k] then
-      error(("%s.load_state: unexpected entry '%s'"):format(self.__name, tostring(k)), 2)
-    end
+    if not mine[k] then error(("%s: unexpected entry '%s'"):format(where, k), 2) end
   end
   local want = {}
   for k in pairs(mine) do want[#want + 1] = k end
   table.sort(want)
   for _, k in ipairs(want) do
-    local src, dst = s[k], mine[k]
-    if not tide.is_tensor(src) then
-      error(("%s.load_state: missing tensor '%s'"):format(self.__name, k), 2)
-    end
-    if shape_str(src) ~= shape_str(dst) then
-      error(("%s.load_state: '%s' has shape %s, expected %s"):format(self.__name, k,
-        shape_str(src), shape_str(dst)), 2)
+    local e = mine[k]
+    if e.tensor then
+      args.state_tensor(s[k], e.tensor, where, k)
+    else
+      local probe = e.rng:clone()
+      local ok, err = pcall(probe.load_state, probe, s[k])
+      if not ok then
+        error(("%s: %s: %s"):format(where, k, (tostring(err):gsub("^tide%.rng%.load_state: ", ""))),
+          2)
+      end
     end
   end
-  for _, k in ipairs(want) do mine[k]:copy_(s[k]) end
+  for _, k in ipairs(want) do
+    local e = mine[k]
+    if e.tensor then e.tensor:copy_(s[k]) else e.rng:load_state(s[k]) end
+  end
   return self
-end
-
-function Module:_params_by_name(out, prefix)
-  for i, m in ipairs(self.modules or {}) do m:_params_by_name(out, prefix .. i .. ".") end
-  for _, name in ipairs(self._params or {}) do out[prefix .. name] = self[name] end
 end
 
 -- Converts the module's parameters (and drops its buffers) to dtype "f32" or "f64" in place,
@@ -366,13 +370,29 @@ activation("Sigmoid", function(x, out) K.sigmoid(x, out) end, K.sigmoid_backward
 
 local Dropout = nn.class("nn.Dropout")
 
--- Dropout(p): in training, zeroes each element with probability p and scales the others by
--- 1/(1-p) (inverted dropout), with a mask drawn from tide's default generator; in evaluation
--- it is the identity.
+-- Dropout(p, {seed = s | generator = g}): in training, zeroes each element with probability p
+-- and scales the others by 1/(1-p) (inverted dropout); in evaluation it is the identity. The
+-- masks come from a generator of the module's own, so its state is part of module:state() and
+-- a restored model draws the same masks: tide.rng(s) with {seed = s}, g with {generator = g}
+-- (shared, not copied), and otherwise one seeded from a draw of tide's default generator (so
+-- tide.manual_seed fixes it, as it fixes Linear's weights).
 function nn.Dropout(p, opts)
-  check_opts(opts, {}, "nn.Dropout")
+  opts = check_opts(opts, { seed = true, generator = true }, "nn.Dropout")
   p = args.number(p, "p", "nn.Dropout", 0.5, "in [0, 1]")
-  return setmetatable({ p = p, training = true }, Dropout)
+  if opts.seed ~= nil and opts.generator ~= nil then
+    error("nn.Dropout: give seed or generator, not both", 2)
+  end
+  local g = opts.generator
+  if g ~= nil and not tostring(g):match("^tide%.rng ") then
+    error("nn.Dropout: generator must be a tide.rng, got " .. type(g), 2)
+  end
+  if g == nil then
+    local seed = opts.seed ~= nil and args.seed(opts.seed, "nn.Dropout")
+      or tide.randint(0, math.maxinteger, { 1 }):item()
+    g = tide.rng(seed)
+  end
+  return setmetatable({ p = p, training = true, _rng = g, _gen_opts = { generator = g } },
+    Dropout)
 end
 
 function Dropout:describe() return ("nn.Dropout(%g)"):format(self.p) end
@@ -384,7 +404,7 @@ function Dropout:forward(x)
     return x
   end
   local mask = buffer_like(self, "mask", x)
-  mask:uniform_(0, 1)
+  mask:uniform_(0, 1, self._gen_opts)
   K.dropout_mask_(mask, self.p)
   local out = buffer_like(self, "_out", x)
   K.mul(x, mask, out)

@@ -39,6 +39,40 @@ local function class(name)
   return c
 end
 
+-- ------------------------------------------------------------------ state
+--
+-- opt:state() is {step_count = n, lr = x, <buffers>} with copies of the per-parameter tensors
+-- (SGD's momentum buffers; Adam's m and v), listed by parameter position; opt:load_state(s)
+-- checks every field against the parameters it updates, then takes them, and returns opt.
+
+local function copy_list(list)
+  local out = {}
+  for i, b in pairs(list) do out[i] = b:clone() end
+  return out
+end
+
+-- Checks list (state field `field`) holds, at parameter positions only, tensors shaped as the
+-- parameters.
+local function check_list(list, ps, where, field)
+  if type(list) ~= "table" then
+    error(("%s: %s expected a table of tensors, got %s"):format(where, field, type(list)), 3)
+  end
+  for i, b in pairs(list) do
+    if math.type(i) ~= "integer" or ps[i] == nil then
+      error(("%s: %s has an entry at %s, but the optimizer has %d parameters"):format(where,
+        field, tostring(i), #ps), 3)
+    end
+    args.state_tensor(b, ps[i], where, ("%s[%d]"):format(field, i), 4)
+  end
+end
+
+local function check_common(self, s, known, where)
+  args.state_keys(s, known, where, 4)
+  args.state_integer(s.step_count, where, "step_count", 0, 4)
+  number(s.lr, "lr", where, nil, ">= 0", 4)
+  return (self._params())
+end
+
 -- ------------------------------------------------------------------ SGD
 
 local SGD = class("optim.SGD")
@@ -87,18 +121,16 @@ function SGD:step()
 end
 
 function SGD:state()
-  local s = { step_count = self.step_count, lr = self.lr, buffers = {} }
-  for i, b in pairs(self.buffers) do s.buffers[i] = b:clone() end
-  return s
+  return { step_count = self.step_count, lr = self.lr, buffers = copy_list(self.buffers) }
 end
 
+local SGD_STATE = { step_count = true, lr = true, buffers = true }
+
 function SGD:load_state(s)
-  if type(s) ~= "table" or math.type(s.step_count) ~= "integer" then
-    error("optim.SGD.load_state: expected a table from opt:state()", 2)
-  end
-  self.step_count, self.lr = s.step_count, s.lr or self.lr
-  self.buffers = {}
-  for i, b in pairs(s.buffers or {}) do self.buffers[i] = b:clone() end
+  local where = "optim.SGD.load_state"
+  local ps = check_common(self, s, SGD_STATE, where)
+  check_list(s.buffers, ps, where, "buffers")
+  self.step_count, self.lr, self.buffers = s.step_count, s.lr, copy_list(s.buffers)
   return self
 end
 
@@ -152,18 +184,28 @@ function Adam:step()
 end
 
 function Adam:state()
-  local s = { step_count = self.step_count, lr = self.lr, m = {}, v = {} }
-  for i, b in pairs(self.m) do s.m[i], s.v[i] = b:clone(), self.v[i]:clone() end
-  return s
+  return { step_count = self.step_count, lr = self.lr, m = copy_list(self.m),
+    v = copy_list(self.v) }
 end
 
+local ADAM_STATE = { step_count = true, lr = true, m = true, v = true }
+
 function Adam:load_state(s)
-  if type(s) ~= "table" or math.type(s.step_count) ~= "integer" then
-    error("optim.Adam.load_state: expected a table from opt:state()", 2)
+  local where = "optim.Adam.load_state"
+  local ps = check_common(self, s, ADAM_STATE, where)
+  check_list(s.m, ps, where, "m")
+  check_list(s.v, ps, where, "v")
+  for i in pairs(s.m) do
+    if s.v[i] == nil then
+      error(("%s: m[%d] has no v[%d] beside it"):format(where, i, i), 2)
+    end
   end
-  self.step_count, self.lr = s.step_count, s.lr or self.lr
-  self.m, self.v = {}, {}
-  for i, b in pairs(s.m or {}) do self.m[i], self.v[i] = b:clone(), s.v[i]:clone() end
+  for i in pairs(s.v) do
+    if s.m[i] == nil then
+      error(("%s: v[%d] has no m[%d] beside it"):format(where, i, i), 2)
+    end
+  end
+  self.step_count, self.lr, self.m, self.v = s.step_count, s.lr, copy_list(s.m), copy_list(s.v)
   return self
 end
 
@@ -187,12 +229,26 @@ function Schedule:step()
   return self.opt.lr
 end
 
+-- sched:state() is {epoch = n, base_lr = x}; the optimizer's state holds the lr it set.
+function Schedule:state()
+  return { epoch = self.epoch, base_lr = self.base_lr }
+end
+
+function Schedule:load_state(s)
+  local where = self.__name .. ".load_state"
+  args.state_keys(s, { epoch = true, base_lr = true }, where)
+  args.state_integer(s.epoch, where, "epoch", 0)
+  number(s.base_lr, "base_lr", where)
+  self.epoch, self.base_lr = s.epoch, s.base_lr
+  return self
+end
+
 -- Defines optim[name](opt, opts), a schedule whose options are checked by checks[key](value,
 -- where) (in key order; errors name the constructor's caller) and whose lr is get_lr(self).
 local function define(name, checks, get_lr)
-  local class = setmetatable({ get_lr = get_lr }, Schedule)
-  class.__index = class
   local where, known, keys = "optim." .. name, {}, {}
+  local class = setmetatable({ get_lr = get_lr, __name = where }, Schedule)
+  class.__index = class
   for k in pairs(checks) do known[k], keys[#keys + 1] = true, k end
   table.sort(keys)
   optim[name] = function(opt, opts)

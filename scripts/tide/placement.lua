@@ -24,6 +24,9 @@
 --   adaptive{window=4}           shares in proportion to measured throughput;
 --                                policy:observe(rows, seconds), policy:rebalance(dt)
 --
+-- Every policy has state() -> {policy = name, its options and what it learned} and
+-- load_state(s) (tide.placement.util: a class lists its fields in state_fields).
+--
 -- placement.load(path [, opts]) runs a policy file; placement.stats(dt) reports rows per rank,
 -- imbalance and what the last redistribute moved.
 local tide = require "tide"

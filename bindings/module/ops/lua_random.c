@@ -10,8 +10,13 @@
  * sub-communicator draws what a job of that size would;
  * {same_on_all_ranks = true} uses stream 0 on every rank, which is what one process would
  * draw (so a distributed fill can reproduce a single-process run); {stream = k} names the
- * stream directly. Each element drawn advances a generator by one counter (randperm(n): n). */
+ * stream directly. Each element drawn advances a generator by one counter (randperm(n): n).
+ *
+ * State: g:state() / g:load_state(s) (also torch's g:get_state() / g:set_state(s)) and, for
+ * the default generator, tide.get_rng_state() / tide.set_rng_state(s), as torch's. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lua_bindings.h"
@@ -265,6 +270,98 @@ static int rng_tostring(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------------ state
+ *
+ * A generator's state is {kind = "tide.rng", key = "<16 hex digits>", counter = n}: Philox is
+ * counter-based, so the key and the next counter are the whole stream position, and a restored
+ * generator draws bit-identically what the saved one would have drawn next. The key is a hex
+ * string rather than an integer because it uses all 64 bits: a JSON round trip would round it
+ * to a double without a word, while a damaged string is refused. */
+
+static void push_state(lua_State *L, const tide_rng *g)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)g->key);
+    lua_createtable(L, 0, 3);
+    lua_pushliteral(L, "tide.rng");
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, hex);
+    lua_setfield(L, -2, "key");
+    lua_pushinteger(L, (lua_Integer)g->counter);
+    lua_setfield(L, -2, "counter");
+}
+
+/* Reads the state table at arg into *out, naming op and the field in every error. */
+static void read_state(lua_State *L, int arg, tide_rng *out, const char *op)
+{
+    if (!lua_istable(L, arg))
+        luaL_error(L, "%s: expected a generator state (a table from g:state()), got %s", op,
+                   luaL_typename(L, arg));
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        if (!k || (strcmp(k, "kind") && strcmp(k, "key") && strcmp(k, "counter")))
+            luaL_error(L, "%s: unexpected field '%s' (expected kind, key, counter)", op,
+                       luaL_tolstring(L, -1, NULL));
+    }
+    if (lua_getfield(L, arg, "kind") != LUA_TSTRING || strcmp(lua_tostring(L, -1), "tide.rng"))
+        luaL_error(L, "%s: kind expected \"tide.rng\", got %s", op, luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+    const char *hex = lua_getfield(L, arg, "key") == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    size_t n = hex ? strspn(hex, "0123456789abcdefABCDEF") : 0;
+    if (!hex || n != 16 || hex[16] != '\0')
+        luaL_error(L, "%s: key expected 16 hex digits, got %s", op, luaL_tolstring(L, -1, NULL));
+    out->key = (uint64_t)strtoull(hex, NULL, 16);
+    lua_pop(L, 1);
+    lua_getfield(L, arg, "counter");
+    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1))
+        luaL_error(L, "%s: counter expected an integer, got the float %s (a JSON round trip "
+                   "turns integers into floats: keep states with tide.save/tide.load, or "
+                   "convert with math.tointeger)", op, luaL_tolstring(L, -1, NULL));
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        luaL_error(L, "%s: counter expected an integer >= 0, got %s", op,
+                   luaL_tolstring(L, -1, NULL));
+    out->counter = (uint64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+}
+
+/* g:state() -> a fresh table; g:load_state(s) -> g, continuing exactly where s was taken. */
+static int rng_state(lua_State *L)
+{
+    push_state(L, check_rng(L, 1));
+    return 1;
+}
+
+static int rng_load_state(lua_State *L)
+{
+    tide_rng *g = check_rng(L, 1);
+    tide_rng s;
+    read_state(L, 2, &s, "tide.rng.load_state");
+    *g = s;
+    lua_pushboolean(L, 1);
+    lua_setiuservalue(L, 1, 1);   /* a default generator given a state counts as seeded */
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* tide.get_rng_state() / tide.set_rng_state(s): the default generator's, as torch's. */
+static int l_get_rng_state(lua_State *L)
+{
+    push_state(L, default_rng(L));
+    return 1;
+}
+
+static int l_set_rng_state(lua_State *L)
+{
+    tide_rng s;
+    read_state(L, 1, &s, "set_rng_state");
+    tide_rng *g = default_rng(L);
+    *g = s;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    return 1;
+}
+
 /* ------------------------------------------------------------------ random tensors */
 
 /* tide.rand(shape [, opts]) / tide.randn: uniform [0, 1) / standard normal; f32 default. */
@@ -428,6 +525,7 @@ static int l_eye(lua_State *L)
 
 static const luaL_Reg module_funcs[] = {
     {"manual_seed", l_manual_seed}, {"default_generator", l_default_generator},
+    {"get_rng_state", l_get_rng_state}, {"set_rng_state", l_set_rng_state},
     {"rand", l_rand}, {"randn", l_randn}, {"randint", l_randint}, {"randperm", l_randperm},
     {NULL, NULL}};
 
@@ -442,6 +540,8 @@ static const luaL_Reg tensor_methods[] = {
 static const luaL_Reg rng_methods[] = {
     {"seed", rng_seed}, {"key", rng_key}, {"counter", rng_counter},
     {"set_counter", rng_set_counter}, {"advance", rng_advance}, {"clone", rng_clone},
+    {"state", rng_state}, {"load_state", rng_load_state},
+    {"get_state", rng_state}, {"set_state", rng_load_state},   /* torch.Generator's names */
     {NULL, NULL}};
 
 void tide_open_random(lua_State *L, int module, int methods, int meta)

@@ -285,6 +285,11 @@ function cluster.minibatch_kmeans(x, k, opts)
   return model
 end
 
+-- cluster.model_from_state(s) -> a model (as a fit returns, without labels) from model:state().
+function cluster.model_from_state(s)
+  return setmetatable({}, Model):load_state(s)
+end
+
 -- cluster.blobs{n, d, k, ...}: the seeded Gaussian blobs of tide.data (data.blobs), kept here
 -- under the name it first had.
 function cluster.blobs(opts)

@@ -62,6 +62,56 @@ function Model:__tostring()
     self.k, self.n_features, self.inertia or 0 / 0, self.iterations)
 end
 
+-- model:state() -> {centroids (a copy), k, n_features, inertia, iterations, converged,
+-- history}: what predict and transform need and what the fit reported. The labels are left
+-- out: they belong to the training rows (model:predict(x) gives them again; a distributed
+-- model's are a dtensor, which a checkpoint saves on its own). model:load_state(s) checks and
+-- takes a state, and returns the model; cluster.model_from_state(s) makes a model from one.
+local STATE = { centroids = true, k = true, n_features = true, inertia = true,
+  iterations = true, converged = true, history = true }
+
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = copy(x) end
+  return out
+end
+
+function Model:state()
+  return { centroids = self.centroids:clone(), k = self.k, n_features = self.n_features,
+    inertia = self.inertia, iterations = self.iterations, converged = self.converged,
+    history = copy(self.history) }
+end
+
+function Model:load_state(s)
+  local where = "kmeans.load_state"
+  args.state_keys(s, STATE, where)
+  local k = args.state_integer(s.k, where, "k", 1)
+  local d = args.state_integer(s.n_features, where, "n_features", 1)
+  args.state_integer(s.iterations, where, "iterations", 0)
+  if self.centroids then
+    args.state_tensor(s.centroids, self.centroids, where, "centroids")
+  else
+    local c = s.centroids
+    local ok = tide.is_tensor(c) and (c:dtype() == "f32" or c:dtype() == "f64")
+    args.state_tensor(c, ok and tide.empty({ k, d }, c:dtype()) or tide.empty({ k, d }),
+      where, "centroids")
+  end
+  if s.inertia ~= nil and type(s.inertia) ~= "number" then
+    error(where .. ": inertia expected a number, got " .. type(s.inertia), 2)
+  end
+  if type(s.converged) ~= "boolean" then
+    error(where .. ": converged expected a boolean, got " .. type(s.converged), 2)
+  end
+  if s.history ~= nil and type(s.history) ~= "table" then
+    error(where .. ": history expected a list of records, got " .. type(s.history), 2)
+  end
+  self.centroids, self.k, self.n_features = s.centroids:clone(), k, d
+  self.inertia, self.iterations, self.converged = s.inertia, s.iterations, s.converged
+  self.history = copy(s.history or {})
+  return self
+end
+
 local function labels_out(ctx, labels)
   if ctx.comm ~= nil and tide.dtensor and tide.dtensor.from_local then
     return tide.dtensor.from_local(labels, ctx.comm)

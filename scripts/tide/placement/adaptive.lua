@@ -7,6 +7,8 @@ local window_of = require("tide.args").integer
 local M = {}
 
 local Adaptive = U.class("adaptive", {})
+-- the learned weights: the measurements of the window, and the last rebalance's targets
+Adaptive.state_fields = { window = "integer", history = "pairs", targets = "integers?" }
 
 --- Records one step of this rank: rows processed in seconds.
 function Adaptive:observe(rows, seconds)

@@ -7,6 +7,11 @@ local U = require "tide.placement.util"
 local M = {}
 
 local Consistent = U.class("consistent_hash", {})
+Consistent.state_fields = { vnodes = "integer", weights = "numbers?", bounded_load = "number?",
+  seed = "integer" }
+
+-- the rings are a cache of what the fields make
+function Consistent:after_load() self.rings = {} end
 
 local RING_SALT = 0x5bd1e995
 

@@ -49,6 +49,7 @@ end
 -- hash -------------------------------------------------------------------------
 
 local Hash = U.class("hash", {})
+Hash.state_fields = { seed = "integer" }
 
 function Hash:assign(keys, comm)
   U.check_keys(keys, "placement.hash")
@@ -64,6 +65,7 @@ end
 -- range ------------------------------------------------------------------------
 
 local Range = U.class("range", {})
+Range.state_fields = { bounds = "integers" }
 
 local function check_bounds(bounds, op)
   if tide.is_tensor(bounds) then
@@ -131,6 +133,7 @@ local function splitters(values, weights, P)
 end
 
 local Sampled = U.class("range.sampled", {})
+Sampled.state_fields = { samples_per_rank = "integer", bounds = "integers?" }
 
 -- A regular sample of m keys out of sorted ones: the middle key of each of m equal slices.
 local function regular_sample(keys, m)
@@ -214,6 +217,7 @@ M.range = setmetatable({
 -- weighted ---------------------------------------------------------------------
 
 local Weighted = U.class("weighted", {})
+Weighted.state_fields = { weights = "numbers", seed = "integer" }
 
 function Weighted:assign(keys, comm)
   local op = "placement.weighted"

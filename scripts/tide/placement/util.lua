@@ -200,7 +200,81 @@ function M.class(name, methods)
   methods.__tostring = function(self)
     return "tide.placement." .. self.name
   end
+  methods.state = methods.state or M.policy_state
+  methods.load_state = methods.load_state or M.policy_load_state
   return methods
+end
+
+-- ---------------------------------------------------------------- state
+--
+-- A policy's state is {policy = name, <field> = value, ...} for the fields its class lists in
+-- state_fields (field -> kind), what it was made with and what it has learned (adaptive's
+-- measurements, range.sampled's splitters); caches are left out and rebuilt. Kinds:
+-- "integer", "number", "integers" and "numbers" (lists), "pairs" (a list of {number,
+-- number}); a trailing "?" lets the field be absent. policy:load_state(s) checks every field,
+-- takes them all, and returns the policy; a class's after_load(self) then drops its caches.
+
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = copy(x) end
+  return out
+end
+
+local function is_list_of(v, ok)
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  for i = 1, n do
+    if not ok(v[i]) then return false end
+  end
+  return true
+end
+
+local function is_num(x) return type(x) == "number" end
+local function is_int(x) return math.type(x) == "integer" end
+
+local KINDS = {
+  integer = { is_int, "an integer" },
+  number = { is_num, "a number" },
+  integers = { function(v) return is_list_of(v, is_int) end, "a list of integers" },
+  numbers = { function(v) return is_list_of(v, is_num) end, "a list of numbers" },
+  pairs = { function(v)
+    return is_list_of(v, function(p) return is_list_of(p, is_num) and #p == 2 end)
+  end, "a list of {number, number} pairs" },
+}
+
+function M.policy_state(self)
+  local s = { policy = self.name }
+  for field in pairs(self.state_fields or {}) do s[field] = copy(self[field]) end
+  return s
+end
+
+function M.policy_load_state(self, s)
+  local where = "placement." .. self.name .. ".load_state"
+  local fields = self.state_fields or {}
+  local known = { policy = true }
+  for f in pairs(fields) do known[f] = true end
+  args.state_keys(s, known, where)
+  if s.policy ~= self.name then
+    error(("%s: policy expected \"%s\", got %s"):format(where, self.name, tostring(s.policy)), 2)
+  end
+  local names = {}
+  for f in pairs(fields) do names[#names + 1] = f end
+  table.sort(names)
+  for _, f in ipairs(names) do
+    local kind = fields[f]
+    local optional = kind:sub(-1) == "?"
+    local check = KINDS[optional and kind:sub(1, -2) or kind]
+    local v = s[f]
+    if not (v == nil and optional) and not check[1](v) then
+      local got = math.type(v) == "float" and "the float " .. tostring(v) or type(v)
+      error(("%s: %s expected %s, got %s"):format(where, f, check[2], got), 2)
+    end
+  end
+  for _, f in ipairs(names) do self[f] = copy(s[f]) end
+  if self.after_load then self:after_load() end
+  return self
 end
 
 -- list of positive numbers
