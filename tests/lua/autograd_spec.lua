@@ -241,3 +241,141 @@ describe("tide.autograd gradients against finite differences", function()
     assert.are.equal("number", type(rand({ 2 }):sum()))
   end)
 end)
+
+-- The MLP of nn (Linear, ReLU, Linear, CrossEntropyLoss) and the same function for autograd.
+local function mlp_pair(dtype)
+  tide.manual_seed(3)
+  local model = nn.Sequential(nn.Linear(8, 16, { dtype = dtype }), nn.ReLU(),
+    nn.Linear(16, 4, { dtype = dtype }))
+  local l1, l2 = model.modules[1], model.modules[3]
+  local params = { W1 = l1.weight:clone(), b1 = l1.bias:clone(), W2 = l2.weight:clone(),
+    b2 = l2.bias:clone() }
+  local function loss(p, x, y)
+    local h = ag.addmm(p.b1, x, p.W1:t()):relu()
+    return ag.cross_entropy(ag.addmm(p.b2, h, p.W2:t()), y)
+  end
+  return model, params, loss
+end
+
+describe("tide.autograd against nn", function()
+  it("trains an MLP to the same parameters as nn's hand-written backward (20 steps)", function()
+    local model, params, loss = mlp_pair("f64")
+    local crit, df, lr = nn.CrossEntropyLoss(), ag.grad(loss), 0.1
+    for step = 1, 20 do
+      local x = tide.empty({ 32, 8 }, "f64"):uniform_(-2, 2)
+      local y = tide.randint(1, 5, { 32 })
+      local l_nn = crit:forward(model:forward(x), y)
+      model:zero_grad()
+      model:backward(x, crit:backward(model.output, y))
+      local ps, gs = model:parameters()
+      for i = 1, #ps do ps[i]:add_(gs[i] * -lr) end
+      local grads, l_ag = df(params, x, y)
+      for _, k in ipairs({ "W1", "b1", "W2", "b2" }) do params[k]:add_(grads[k] * -lr) end
+      assert(math.abs(l_nn - l_ag) < 1e-9, ("step %d: loss %g vs %g"):format(step, l_nn, l_ag))
+    end
+    local ps = model:parameters()
+    for i, k in ipairs({ "W1", "b1", "W2", "b2" }) do
+      local diff = (ps[i] - params[k]):abs():max()
+      assert(diff <= 1e-6, ("%s differs by %g after 20 steps"):format(k, diff))
+    end
+  end)
+
+  it("makes an nn module from a forward function alone", function()
+    tide.manual_seed(5)
+    local lin = nn.Linear(5, 3, { dtype = "f64" })
+    local m = ag.module{
+      params = { W = lin.weight:clone(), b = lin.bias:clone() },
+      forward = function(p, x) return ag.addmm(p.b, x, p.W:t()) end,
+    }
+    local x, go = rand({ 4, 5 }), rand({ 4, 3 })
+    assert.are.same(lin:forward(x):totable(), m:forward(x):totable())
+    lin:zero_grad()
+    m:zero_grad()
+    local gi_nn, gi_ag = lin:backward(x, go), m:backward(x, go)
+    local function close(a, b) assert((a - b):abs():max() < 1e-12) end
+    close(gi_nn, gi_ag)
+    m:forward(x)
+    m:backward(x, go)                                    -- gradients accumulate, as nn's do
+    local ps, gs = m:parameters()
+    assert.are.equal(2, #ps)
+    close(lin.grad_weight * 2, gs[1])                    -- sorted names: W, then b
+    close(lin.grad_bias * 2, gs[2])
+    m:zero_grad()
+    assert.are.equal(0, gs[1]:abs():max())
+    assert.are.same({ "W", "b" }, (function()
+      local s, names = m:state(), {}
+      for k in pairs(s) do names[#names + 1] = k end
+      table.sort(names)
+      return names
+    end)())
+    -- inside a Sequential, beside a module with a hand-written backward
+    local seq = nn.Sequential(m, nn.Tanh())
+    seq:zero_grad()
+    local y = seq:forward(x)
+    local gx = seq:backward(x, go)
+    local gy = go * (1 - y * y)
+    close(gx, gy:matmul(m.W))
+    m:evaluate()
+    assert.are.same(lin:forward(x):totable(), m:forward(x):totable())
+  end)
+end)
+
+describe("tide.autograd errors", function()
+  local function fails(pattern, fn, ...)
+    local ok, err = pcall(fn, ...)
+    assert.is_false(ok)
+    assert(tostring(err):find(pattern, 1, true), "unexpected message: " .. tostring(err))
+  end
+
+  it("names what was expected and what came", function()
+    fails("tide.autograd.grad: expected a function, got number", ag.grad, 3)
+    fails("tide.autograd.grad: unknown option 'argnm' (expected one of: argnum)", ag.grad,
+      print, { argnm = 2 })
+    fails("tide.autograd.value_and_grad: argnum must be an integer of at least 1, got 0",
+      ag.value_and_grad, print, { argnum = 0 })
+    local df = ag.grad(function(p) return p:sum() end)
+    fails("tide.autograd.grad: argnum is 1 but df got 0 arguments", df)
+    fails("tide.autograd.grad: argument 1 (the parameters) must be a tensor or a table of "
+      .. "tensors, got string", df, "x")
+    fails("tide.autograd.grad: parameter p.k must be an f32 or f64 tensor, got i64", df,
+      { k = tide.zeros({ 2 }, "i64") })
+    fails("tide.autograd.grad: f must return a scalar (a 0-d or 1-element tensor), got a 2x3 "
+      .. "tensor", ag.grad(function(p) return p * 2 end), rand({ 2, 3 }))
+    fails("tide.autograd.grad: f must return a scalar tensor or a number, got string",
+      ag.grad(function(p) return "loss" end), rand({ 2 }))
+    fails("tide.autograd: t:add_() would change a tensor that grad is differentiating",
+      ag.grad(function(p) return p:add_(1):sum() end), rand({ 2 }))
+    fails("tide.autograd: t:copy_() would change", ag.grad(function(p)
+      return tide.zeros({ 2 }, "f64"):copy_(p):sum()
+    end), rand({ 2 }))
+    fails("tide.autograd: grad called inside a differentiated function", ag.grad(function(p)
+      return ag.grad(function(q) return q:sum() end)(p)
+    end), rand({ 2 }))
+    fails("tide.autograd.no_grad: expected a function, got nil", ag.no_grad)
+    fails("tide.autograd.addmm: expected 2-D a and b, got 3 and 3x2", ag.addmm,
+      rand({ 2 }), rand({ 3 }), rand({ 3, 2 }))
+    fails("tide.autograd.addmm: expected three tensors, got number, userdata, userdata", ag.addmm,
+      1, rand({ 2, 2 }), rand({ 2, 2 }))
+  end)
+
+  it("checks the module's specification and its backward's arguments", function()
+    fails("tide.autograd.module: expected a table {forward = fn, params = ...}, got nil",
+      ag.module)
+    fails("tide.autograd.module: forward must be a function, got nil", ag.module,
+      { params = {} })
+    fails("tide.autograd.module: unknown option 'fwd'", ag.module, { fwd = print })
+    fails("tide.autograd.module: parameter w must be an f32 or f64 tensor, got i32", ag.module,
+      { forward = print, params = { w = tide.zeros({ 1 }, "i32") } })
+    fails("tide.autograd.module: params must be a tensor or a table of tensors, got string at w",
+      ag.module, { forward = print, params = { w = "x" } })
+    fails("tide.autograd.module: parameter name 'forward' clashes", ag.module,
+      { forward = print, params = { forward = rand({ 1 }) } })
+    local m = ag.module{ params = { w = rand({ 3 }) }, forward = function(p, x) return p.w * x end }
+    local x = rand({ 3 })
+    fails("tide.autograd.module.backward: call forward (in training mode) with this input first",
+      m.backward, m, x, rand({ 3 }))
+    m:forward(x)
+    fails("tide.autograd.module.backward: expected grad_out shaped like the output (3), got 2",
+      m.backward, m, x, rand({ 2 }))
+  end)
+end)
