@@ -55,10 +55,12 @@ local function collect(params, path, out, where)
   return out
 end
 
--- A gradient the caller may keep and change: a fresh contiguous tensor of p's dtype.
+-- A gradient the caller may keep and change: a contiguous tensor of p's dtype that no other
+-- gradient shares. Rules compute new tensors and never give two inputs one gradient (add
+-- clones), so the only sharing left is one tensor reaching two leaves, or a view of it.
 local function own(g, p, handed)
   if g == nil then return tide.zeros(p:shape(), p:dtype()) end
-  if handed[g] or g:is_view() or not g:is_contiguous() or g:dtype() ~= p:dtype() then
+  if handed[g] or not g:is_contiguous() or g:dtype() ~= p:dtype() then
     g = g:to(p:dtype()):contiguous()
     if handed[g] then g = g:clone() end
   end

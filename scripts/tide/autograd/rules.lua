@@ -67,7 +67,11 @@ local function add_like(sign)
       if need[1] then ga = sum_to(g, a:shape()) end
       if need[2] then
         gb = sum_to(g, b:shape())
-        if sign < 0 then gb = -gb end
+        if sign < 0 then
+          gb = -gb
+        elseif gb == ga then
+          gb = gb:clone()   -- no two inputs share a gradient's storage (the caller owns each)
+        end
       end
       return ga, gb
     end)
@@ -268,7 +272,13 @@ local function matmul_rule(orig, a, b)
     local function tr(t) return t:transpose(t:dim() - 1, t:dim()) end
     local ga, gb
     if need[1] then ga = sum_to(tide.matmul(g2, tr(b2)), a2:shape()):reshape(a:shape()) end
-    if need[2] then gb = sum_to(tide.matmul(tr(a2), g2), b2:shape()):reshape(b:shape()) end
+    if need[2] then
+      if b:dim() == 2 and a:dim() == 2 and not b:is_contiguous() then
+        gb = tide.matmul(g2:t(), a2):t()   -- b is W:t(): W's gradient comes out contiguous
+      else
+        gb = sum_to(tide.matmul(tr(a2), g2), b2:shape()):reshape(b:shape())
+      end
+    end
     return ga, gb
   end)
 end
@@ -463,7 +473,8 @@ function R.addmm(c, a, b, opts)
       if alpha ~= 1 then ga = ga * alpha end
     end
     if need[3] then
-      gb = tide.matmul(a:t(), g)
+      -- b is usually W:t(): then W's gradient g^T a comes out contiguous
+      gb = b:is_contiguous() and tide.matmul(a:t(), g) or tide.matmul(g:t(), a):t()
       if alpha ~= 1 then gb = gb * alpha end
     end
     return gc, ga, gb
