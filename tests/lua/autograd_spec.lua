@@ -142,6 +142,7 @@ describe("tide.autograd gradients against finite differences", function()
       s = s + x:narrow(1, 1, 1):squeeze(1):clone():tanh():sum() + x:to("f64"):mean()
       s = s + x:index_select(1, idx):pow(2):sum() + x:index_select(2, idx):exp():sum()
       s = s + x:gather(2, gidx:narrow(1, 1, 2):contiguous()):pow(3):sum()
+      s = s + (x[2] * x[-1]):sum()
       return s
     end, rand({ 3, 4 }))
   end)
@@ -232,11 +233,11 @@ describe("tide.autograd gradients against finite differences", function()
     local t = tide.zeros({ 1 })
     local mt, methods = getmetatable(t), tide._internal.methods
     local before = { mt.__add, mt.__mul, methods.sum, methods.exp, methods.add_, tide.matmul,
-      tide.where, tide._internal.kernels.cross_entropy }
+      tide.where, tide._internal.kernels.cross_entropy, mt.__index, mt.__newindex, methods.set }
     ag.grad(function(p) return (p * p):sum() end)(rand({ 2 }))
     pcall(ag.grad(function(p) error("boom") end), rand({ 2 }))
     local after = { mt.__add, mt.__mul, methods.sum, methods.exp, methods.add_, tide.matmul,
-      tide.where, tide._internal.kernels.cross_entropy }
+      tide.where, tide._internal.kernels.cross_entropy, mt.__index, mt.__newindex, methods.set }
     for i = 1, #before do assert.are.equal(before[i], after[i]) end
     assert.are.equal("number", type(rand({ 2 }):sum()))
   end)
@@ -325,6 +326,7 @@ describe("tide.autograd errors", function()
     local ok, err = pcall(fn, ...)
     assert.is_false(ok)
     assert(tostring(err):find(pattern, 1, true), "unexpected message: " .. tostring(err))
+    return err
   end
 
   it("names what was expected and what came", function()
@@ -343,10 +345,17 @@ describe("tide.autograd errors", function()
       .. "tensor", ag.grad(function(p) return p * 2 end), rand({ 2, 3 }))
     fails("tide.autograd.grad: f must return a scalar tensor or a number, got string",
       ag.grad(function(p) return "loss" end), rand({ 2 }))
-    fails("tide.autograd: t:add_() would change a tensor that grad is differentiating",
+    fails("would change a tensor that grad is differentiating, or take one (in-place methods "
+      .. "are not recorded), use t:add(), which returns a new tensor",
       ag.grad(function(p) return p:add_(1):sum() end), rand({ 2 }))
-    fails("tide.autograd: t:copy_() would change", ag.grad(function(p)
+    local err = fails("tide.autograd: t:copy_() would change a tensor that grad is "
+      .. "differentiating, or take one (in-place methods are not recorded)", ag.grad(function(p)
       return tide.zeros({ 2 }, "f64"):copy_(p):sum()
+    end), rand({ 2 }))
+    assert.is_nil(err:find("use t:copy()", 1, true))          -- there is no t:copy()
+    fails("tide.autograd: t:__newindex (t[i] = v)() would change", ag.grad(function(p)
+      p[1] = 3
+      return p:sum()
     end), rand({ 2 }))
     fails("tide.autograd: grad called inside a differentiated function", ag.grad(function(p)
       return ag.grad(function(q) return q:sum() end)(p)

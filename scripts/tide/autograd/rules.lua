@@ -354,6 +354,17 @@ end
 define("method", "narrow", slice_rule)
 define("method", "select", slice_rule)
 
+-- t[i]: a view like t:select(1, i) (a number for a 1-D t, whose gradient is not followed).
+define("meta", "__index", function(orig, x, k)
+  local out = orig(x, k)
+  if math.type(k) ~= "integer" or not is_t(out) then return out end
+  return record(out, { x }, function(g)
+    local gx = tide.zeros(x:shape(), x:dtype())
+    gx:select(1, k):copy_(g)
+    return gx
+  end)
+end)
+
 define("method", "index_select", function(orig, x, dim, idx)
   local out = orig(x, dim, idx)
   return record(out, { x }, function(g)

@@ -89,20 +89,29 @@ function M.define(where, name, rule, list_arg)
 end
 
 -- Every method ending in _ that has no rule: refused when it would touch a tracked tensor.
+local function refuse(name)
+  local pure = name:sub(-1) == "_" and name:sub(1, -2)
+  error(("tide.autograd: t:%s() would change a tensor that grad is differentiating, or take "
+    .. "one (in-place methods are not recorded)%s"):format(name, methods[pure]
+    and (", use t:%s(), which returns a new tensor"):format(pure) or ""), 3)
+end
+
 local function guard_inplace()
   for name, orig in pairs(methods) do
-    if name:sub(-1) == "_" and not wrappers.method[name] then
+    if (name:sub(-1) == "_" or name == "set") and not wrappers.method[name] then
       originals.method[name] = orig
       wrappers.method[name] = function(self, ...)
         local a, b, c = ...
-        if tracked[self] or tracked[a] or tracked[b] or tracked[c] then
-          error(("tide.autograd: t:%s() would change a tensor that grad is differentiating "
-            .. "(in-place methods are not recorded); use t:%s(), which returns a new tensor")
-            :format(name, name:sub(1, -2)), 2)
-        end
+        if tracked[self] or tracked[a] or tracked[b] or tracked[c] then refuse(name) end
         return orig(self, ...)
       end
     end
+  end
+  local newindex = meta.__newindex
+  originals.meta.__newindex = newindex
+  wrappers.meta.__newindex = function(t, k, v)
+    if tracked[t] or tracked[v] then refuse("__newindex (t[i] = v)") end
+    return newindex(t, k, v)
   end
 end
 
