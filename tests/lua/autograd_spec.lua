@@ -123,6 +123,10 @@ describe("tide.autograd gradients against finite differences", function()
     gradcheck(function(p)
       return (p.x:softmax() * p.w):sum() + (p.x:log_softmax() * p.w):sum()
     end, { x = rand({ 3, 4 }), w = rand({ 3, 4 }) })
+    local w3, out = rand({ 3, 4 }), tide.empty({ 3, 4 }, "f64")
+    gradcheck(function(x)                       -- 1-D, and the out argument the C method takes
+      return (x:select(1, 2):log_softmax() * w3[1]):sum() + (x:softmax(out) * w3):sum()
+    end, rand({ 3, 4 }))
     gradcheck(function(x) return ag.cross_entropy(x, y) end, rand({ 3, 4 }))
     gradcheck(function(x) return ag.cross_entropy(x * 2, y, { reduction = "sum" }) end,
       rand({ 3, 4 }))

@@ -421,22 +421,29 @@ end)
 
 -- ------------------------------------------------------------------ nn functions
 
--- softmax / log_softmax over the last dim (an out tensor as argument is filled, as in C).
-define("method", "softmax", function(orig, x, ...)
-  local y = orig(x, ...)
+-- softmax / log_softmax: over the last dim, or the dim given as a number or {dim = d} (the
+-- PyTorch signature, when the core takes it); an out tensor as argument is filled, as in C.
+local function softmax_dim(y, a)
+  local d = type(a) == "number" and a or (type(a) == "table" and a.dim) or y:dim()
+  return d < 0 and y:dim() + 1 + d or d
+end
+
+define("method", "softmax", function(orig, x, a, ...)
+  local y = orig(x, a, ...)
   return record(y, { x }, function(g)
-    local d = y:dim()
+    local d = softmax_dim(y, a)
     return y * (g - (g * y):sum(d, { keepdim = true }))
   end)
 end)
 
-define("method", "log_softmax", function(orig, x, ...)
-  local y = orig(x, ...)
+define("method", "log_softmax", function(orig, x, a, ...)
+  local y = orig(x, a, ...)
   return record(y, { x }, function(g)
-    if y:dim() == 2 and y:is_contiguous() then
+    local d = softmax_dim(y, a)
+    if d == 2 and y:dim() == 2 and y:is_contiguous() then
       return K.log_softmax_backward(g:contiguous(), y)
     end
-    return g - y:exp() * g:sum(y:dim(), { keepdim = true })
+    return g - y:exp() * g:sum(d, { keepdim = true })
   end)
 end)
 
