@@ -176,6 +176,29 @@ describe("tide.autograd gradients against finite differences", function()
     assert.are.same({ 4 }, grads:shape())
   end)
 
+  it("takes 0-d parameters and reuses a full reduction's 0-d value (closed form)", function()
+    -- f = s L^2 + s L with L = sum(x) = 10: df/ds = L^2 + L, df/dx = 2 s L + s
+    local x = tide.tensor({ { 1, 2 }, { 3, 4 } }, "f64")
+    local g, v = ag.grad(function(p)
+      local l = p.x:sum()
+      return (p.s * p.x * l):sum() + l * p.s
+    end)({ s = tide.full({}, 1.5, "f64"), x = x })
+    assert.are.equal(165, v)
+    assert.are.equal(0, g.s:dim())
+    assert.are.equal(110, g.s:item())
+    assert.are.same({ { 31.5, 31.5 }, { 31.5, 31.5 } }, g.x:totable())
+  end)
+
+  it("differentiates f32 parameters as f64 does, to f32 precision", function()
+    local x64, w64 = rand({ 4, 3 }), rand({ 3, 2 })
+    local f = function(p) return (tide.matmul(p.x, p.w):tanh():exp()):mean() end
+    local g64 = ag.grad(f)({ x = x64, w = w64 })
+    local g32 = ag.grad(f)({ x = x64:to("f32"), w = w64:to("f32") })
+    assert.are.equal("f32", g32.w:dtype())
+    assert((g32.w:to("f64") - g64.w):abs():max() < 1e-5)
+    assert((g32.x:to("f64") - g64.x):abs():max() < 1e-5)
+  end)
+
   it("handles nested tables of parameters and keeps their shape", function()
     local params = { layers = { { W = rand({ 3, 2 }), b = rand({ 2 }) }, { W = rand({ 2, 1 }) } },
       scale = rand({ 1 }), name = "not a tensor", unused = rand({ 2 }) }
