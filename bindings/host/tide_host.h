@@ -63,7 +63,9 @@ void tide_value_clear(tide_value *v);
 
 /* A new host on comm (collective). On failure returns NULL and writes the reason into err. */
 tide_host *tide_host_new(MPI_Comm comm, char *err, size_t errlen);
-/* Closes the Lua state and frees the host (collective). NULL is ignored. */
+/* Closes the Lua state and frees the host (collective). NULL is ignored. The last host of the
+ * process also waits (under the watchdog) until every rank of its communicator got here, writes
+ * a TIDE_TRACE timeline and frees tide's MPI resources: call it before MPI_Finalize. */
 void tide_host_free(tide_host *h);
 
 /* Runs a Lua file / a string of Lua code on this rank. */

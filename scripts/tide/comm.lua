@@ -6,6 +6,10 @@
 --   comm:gather_obj(v, root = 0)-> that list on root, nil elsewhere
 --   comm:send_obj(v, dst, tag = 0)
 --   comm:recv_obj(src = tide.ANY, tag = tide.ANY) -> value, source rank, tag
+--   comm:on(ranks, fn, ...)     -> fn(...) run on the ranks named (0-based: r, {r1, r2}, "1-3",
+--                                  "0,2-3"); on rank 0, what fn returned (one rank) or a table
+--                                  rank -> {results, n = count} (several); tide.on is this on
+--                                  tide.world. Tensors come back as tensors.
 -- Values are numbers, strings, booleans, nil and tables of them with string or integer keys (a
 -- string key that spells an integer comes back as that integer). Numbers come back exactly and keep their Lua subtype (integer or
 -- float): the floats and the large integers that JSON's 14 significant digits would round travel

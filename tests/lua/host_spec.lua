@@ -239,27 +239,6 @@ describe("tide under mpirun", function()
     assert.truthy(r.err:find("[rank 1] os.exit(5) ends the job", 1, true), r.err)
   end)
 
-  it("keeps the Lua heap flat over 200000 iallreduce(t):wait() calls", function()
-    local r = run(mpirun(2, tide(q(script("request_loop.lua")))), nil, 120)
-    assert.are.equal(0, r.code, r.err)
-    local l = lines(r.out)
-    assert.are.equal(2, #l)
-    for _, line in ipairs(l) do
-      local peak, sum = line:match("^peak_kb=(%d+) sum=(%d+)$")
-      assert.are.equal("2", sum)                 -- every allreduce of ones over 2 ranks
-      assert.truthy(tonumber(peak) < 2048, line) -- a few hundred KB; it once grew to 430 MB
-    end
-  end)
-
-  it("gives a host embedded on a sub-communicator the streams of a job of that size", function()
-    -- world rank 0 stays out; host ranks 0 and 1 (world 1 and 2) must draw streams 0 and 1
-    local r = run(mpirun(3, q(BUILD .. "/tests/host/subcomm")), nil, 60)
-    assert.are.equal(0, r.code, r.err)
-    local l = lines(r.out)
-    table.sort(l)
-    assert.are.same({ "host rank 0 of 2: stream 0", "host rank 1 of 2: stream 1" }, l)
-  end)
-
   it("closes the Lua state before finalising MPI, so a TIDE_TRACE timeline gets written", function()
     local file = os.tmpname()
     os.remove(file)

@@ -139,6 +139,80 @@ describe("collectives on Lua values", function()
   end)
 end)
 
+describe("tide.on", function()
+  it("brings one rank's results to rank 0, tensors as tensors", function()
+    local last = N - 1
+    local t, s, n = tide.on(last, function(k)
+      return tide.arange(6, "f64"):reshape({ 3, 2 }):add_(me * k), "r" .. me, nil
+    end, 10)
+    if me == 0 then
+      assert.are.equal("f64", t:dtype())
+      assert.are.same({ 3, 2 }, t:shape())
+      for i = 1, 3 do
+        for j = 1, 2 do   -- arange's element (i, j) plus 10 * the last rank
+          assert.are.equal((i - 1) * 2 + (j - 1) + 10 * last, t:get(i, j))
+        end
+      end
+      assert.are.equal("r" .. last, s)
+      assert.is_nil(n)
+    else
+      assert.is_nil(t)
+    end
+  end)
+
+  it("runs on a range and a list of ranks, each rank's results by rank", function()
+    local r = tide.on("0-" .. (N - 1), function() return me * me, tide.full({ 2 }, me, "i64") end)
+    local odd = {}
+    for k = 1, N - 1, 2 do odd[#odd + 1] = k end
+    local o = #odd > 0 and tide.on(odd, function() return me end) or nil
+    if me == 0 then
+      assert.are.equal(N, #r.ranks)
+      for k = 0, N - 1 do
+        assert.are.equal(k * k, r[k][1])
+        assert.are.equal(2 * k, r[k][2]:sum())
+        assert.are.equal(2, r[k].n)
+      end
+      if o then
+        assert.are.same(odd, o.ranks)
+        for _, k in ipairs(odd) do assert.are.equal(k, o[k][1]) end
+      end
+    else
+      assert.is_nil(r)
+    end
+  end)
+
+  it("raises an error on the rank whose fn failed, and nowhere else", function()
+    local ok, err = pcall(tide.on, N - 1, function() error("no luck on " .. me, 0) end)
+    if me == N - 1 then
+      assert.is_false(ok)
+      assert.are.equal("no luck on " .. me, err)
+    else
+      assert.is_true(ok)
+    end
+    world:barrier()
+  end)
+
+  it("refuses collectives inside fn unless fn runs on every rank", function()
+    if N > 1 then
+      local ok, err = pcall(tide.on, 1, function() return world:allreduce(1) end)
+      assert.are.equal(me ~= 1, ok)
+      if me == 1 then
+        assert.truthy(tostring(err):find("allreduce: a collective inside tide.on, which runs its "
+          .. "function on some ranks only", 1, true), err)
+      end
+    end
+    local all = tide.on("0-" .. (N - 1), function() return world:allreduce(1) end)
+    if me == 0 then assert.are.equal(N, all[N - 1][1]) end
+    -- comm:on over a split: ranks are the split's
+    local half = world:split(me % 2)
+    local got = half:on(half.size - 1, function() return world.rank end)
+    if half.rank == 0 then
+      assert.are.equal(me + 2 * (half.size - 1), got)   -- the split's last rank, in world ranks
+    end
+    half:free()
+  end)
+end)
+
 describe("debug fingerprints (TIDE_DEBUG)", function()
   local c
   before_each(function()

@@ -36,6 +36,7 @@ static int l_start(lua_State *L)
 static int l_stop(lua_State *L)
 {
     char path[1024];
+    tide_lua_site(L, 1);
     tide_lua_check(L, tide_trace_stop(trace_comm(L), path, sizeof path));
     lua_pushstring(L, path);
     return 1;
@@ -68,6 +69,7 @@ static int l_span(lua_State *L)
 static int l_summary(lua_State *L)
 {
     MPI_Comm comm = trace_comm(L);
+    tide_lua_site(L, 1);
     int size = 1;
     MPI_Comm_size(comm, &size);
     double *v = lua_newuserdatauv(L, sizeof(double) * 2 * (size_t)size, 0);
