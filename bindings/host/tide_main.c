@@ -27,7 +27,7 @@
 
 static const char usage_text[] =
     "usage: tide [options] [script [args]]\n"
-    "       tide run -n N [--tcp] [--dry-run] [--restarts K] [--elastic MIN] script [args]\n"
+    "       tide run -n N [--tcp] [--dry-run] script [args]\n"
     "Runs a Lua script on every MPI rank (under mpirun, or alone as a world of one).\n"
     "Options:\n"
     "  -e code   run code on every rank\n"

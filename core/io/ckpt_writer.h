@@ -6,10 +6,11 @@
  * that exists means the rank's files are complete on disk. Rank 0 then finalises: it waits for
  * every rank's part (polling the directory: no message between ranks, so an asynchronous save
  * finishes even while the other ranks compute, and at exit), writes manifest.json (the prefix
- * and suffix the caller built around the parts, then `,"crc32":"xxxxxxxx"}`: the crc32 of every
- * byte before that comma, so that a flipped byte in the manifest is caught too), removes the parts, renames step-N.tmp to
- * step-N (replacing an older step-N) and replaces DIR/latest. A crash at any moment leaves the
- * previous complete checkpoint and at worst a step-N.tmp that readers ignore.
+ * and suffix the caller built around the parts, then `,"crc32":"xxxxxxxx"}`: the crc32 of
+ * every byte before that comma, so that a flipped byte in the manifest is caught too), removes
+ * the parts, renames step-N.tmp to step-N (replacing an older step-N) and replaces DIR/latest.
+ * A crash at any moment leaves the previous complete checkpoint and at worst a step-N.tmp that
+ * readers ignore.
  *
  * With async, the tensors are copied when the job starts (the caller may change its own at
  * once) and the writing runs on a thread; tide_ckpt_writer_wait joins it and gives its status.

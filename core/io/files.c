@@ -207,3 +207,40 @@ tide_status tide_file_crc32(const char *path, uint32_t *crc, int64_t *size)
     *size = total;
     return TIDE_OK;
 }
+
+tide_status tide_read_file(tide_tensor *out, const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat info;
+    if (fd < 0 || fstat(fd, &info) != 0) {
+        tide_status st = tide_fail("read: cannot open '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    int64_t n = (int64_t)info.st_size;
+    tide_status st = tide_tensor_alloc(out, TIDE_U8, 1, &n);
+    unsigned char *p = st == TIDE_OK ? tide_data(out) : NULL;
+    for (int64_t at = 0; st == TIDE_OK && at < n;) {
+        ssize_t got = pread(fd, p + at, (size_t)(n - at), (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            st = tide_fail("read: cannot read '%s': %s", path,
+                           got < 0 ? strerror(errno) : "it shrank while being read");
+            tide_tensor_release(out);
+        } else {
+            at += got;
+        }
+    }
+    close(fd);
+    return st;
+}
+
+tide_status tide_write_tensor_file(const char *path, const tide_tensor *t)
+{
+    if (!t->storage || t->dtype != TIDE_U8 || !tide_is_contiguous(t))
+        return tide_fail("write: '%s' takes a contiguous u8 tensor", path);
+    size_t n = (size_t)tide_numel(t);
+    return tide_write_atomic(path, n ? tide_data(t) : "", n);
+}

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor/tide_error.h"
+#include "tensor/tensor.h"
 
 /* mkdir -p: path and its missing parents (mode 0777 & umask). */
 tide_status tide_mkdirs(const char *path);
@@ -24,6 +24,10 @@ tide_status tide_sync_dir(const char *path);
 tide_status tide_write_atomic(const char *path, const void *data, size_t len);
 /* rename(from, to), then fsync of to's directory. */
 tide_status tide_rename_durable(const char *from, const char *to);
+/* The whole file at path as a 1-d u8 tensor (out must be empty), and the bytes of a u8 tensor
+ * written atomically (as tide_write_atomic): for moving checkpoint files between ranks. */
+tide_status tide_read_file(tide_tensor *out, const char *path);
+tide_status tide_write_tensor_file(const char *path, const tide_tensor *t);
 /* zlib's crc32 and the length of the file at path. */
 tide_status tide_file_crc32(const char *path, uint32_t *crc, int64_t *size);
 

@@ -17,7 +17,7 @@
 #include "io/st_header.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "safetensors.c writes host-order data as little-endian; port it before using a big-endian host"
+#error "safetensors.c writes host-order data as little-endian: port it to big-endian hosts"
 #endif
 
 /* ---------------------------------------------------------------- the header text */

@@ -227,8 +227,8 @@ static tide_status parse_entry(cursor *c, tide_st_entry *e)
             while (i < nd && strcmp(name, dtypes[i].name) != 0)
                 i++;
             if (i == nd) {
-                tide_status st = tide_fail("load: '%s' holds tensor '%s' of unsupported dtype '%.20s'"
-                                           " (tide reads F32, F64, I32, I64, U8)",
+                tide_status st = tide_fail("load: '%s' holds tensor '%s' of unsupported dtype"
+                                           " '%.20s' (tide reads F32, F64, I32, I64, U8)",
                                            c->what, e->name, name);
                 free(name);
                 return st;

@@ -192,11 +192,23 @@ describe("checkpoint arguments and TIDE_FAULT", function()
       "checkpoint.save: keep must be an integer >= 1, got 0")
     assert.has_error(function() ck.save(dir, {}, { step = -2 }) end,
       "checkpoint.save: step must be an integer >= 0, got -2")
+    assert.has_error(function() ck.save(dir, {}, { interval = 2 }) end,
+      "checkpoint.save: unknown option 'interval' (expected one of: async, check, comm, every,"
+      .. " job, keep, local_dir, partner, step, timeout)")
     assert.has_error(function() ck.save(dir, {}, { every = 2 }) end,
-      "checkpoint.save: unknown option 'every' (expected one of: async, check, comm, job, keep,"
-      .. " step, timeout)")
+      "checkpoint.save: partner and every go with local_dir")
+    assert.has_error(function() ck.save(dir, {}, { local_dir = 3 }) end,
+      "checkpoint.save: local_dir must be a directory (a string), got number")
+    assert.has_error(function() ck.save(dir, {}, { local_dir = dir, every = 0 }) end,
+      "checkpoint.save: every must be an integer >= 1, got 0")
+    assert.has_error(function() ck.save(dir, {}, { local_dir = dir, partner = true }) end,
+      "checkpoint.save: partner copies need ranks on two nodes or more, but all 1 ranks are on"
+      .. " node '" .. (os.getenv("TIDE_NODE") or io.open("/proc/sys/kernel/hostname"):read("l"))
+      .. "' (TIDE_NODE names emulated nodes)")
+    assert.has_error(function() ck.save(dir, {}, { local_dir = dir, async = true }) end,
+      "checkpoint.save: async is not supported with local_dir yet")
     assert.has_error(function() ck.load(dir, { async = true }) end,
-      "checkpoint.load: unknown option 'async' (expected one of: comm, job, map, step)")
+      "checkpoint.load: unknown option 'async' (expected one of: comm, job, local_dir, map, step)")
     assert.has_error(function() ck.save(dir, { f = print }) end,
       "checkpoint.save: cannot save a function at 'f' (tables, tensors, numbers, strings and"
       .. " booleans only)")

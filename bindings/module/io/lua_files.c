@@ -72,6 +72,24 @@ static int l_rename_durable(lua_State *L)
     return 0;
 }
 
+/* tide.io.read_file(path) -> the file's bytes as a u8 tensor */
+static int l_read_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    tide_tensor *t = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_read_file(t, path));
+    tide_lua_gc_pressure(L);
+    return 1;
+}
+
+/* tide.io.write_file(path, u8 tensor): written atomically */
+static int l_write_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    tide_lua_check(L, tide_write_tensor_file(path, tide_lua_checktensor(L, 2)));
+    return 0;
+}
+
 /* tide.io.crc32_file(path) -> crc32, bytes */
 static int l_crc32_file(lua_State *L)
 {
@@ -92,7 +110,8 @@ static int l_crc32(lua_State *L)
         size_t len;
         const char *s = lua_tolstring(L, 1, &len);
         for (size_t at = 0; at < len; at += 1u << 30)
-            crc = crc32(crc, (const Bytef *)s + at, (uInt)(len - at < 1u << 30 ? len - at : 1u << 30));
+            crc = crc32(crc, (const Bytef *)s + at,
+                        (uInt)(len - at < 1u << 30 ? len - at : 1u << 30));
         lua_pushinteger(L, (lua_Integer)crc);
         return 1;
     }
@@ -143,8 +162,9 @@ static int l_getpid(lua_State *L)
 static const luaL_Reg file_funcs[] = {
     {"mkdirs", l_mkdirs}, {"remove_tree", l_remove_tree}, {"list_dir", l_list_dir},
     {"sync_dir", l_sync_dir}, {"write_atomic", l_write_atomic},
-    {"rename_durable", l_rename_durable}, {"crc32_file", l_crc32_file}, {"sleep", l_sleep}, {"crc32", l_crc32},
-    {"fault", l_fault}, {"getpid", l_getpid}, {NULL, NULL}};
+    {"rename_durable", l_rename_durable}, {"crc32_file", l_crc32_file}, {"sleep", l_sleep},
+    {"crc32", l_crc32}, {"fault", l_fault}, {"read_file", l_read_file},
+    {"write_file", l_write_file}, {"getpid", l_getpid}, {NULL, NULL}};
 
 void tide_open_files(lua_State *L, int io)
 {

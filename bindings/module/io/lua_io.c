@@ -1,7 +1,7 @@
 /* lua_io.c — tide.save / tide.load (.npy, see io_npy.h) and tide.io.read_idx (io_idx.h).
  *
- * tide.io holds read_idx, save and load; lua_safetensors.c, lua_files.c and lua_ckpt.c add theirs (lua_io.h),
- * and other bindings files may add to the same table. */
+ * tide.io holds read_idx, save and load; lua_safetensors.c, lua_files.c and lua_ckpt.c add
+ * theirs (lua_io.h), and other bindings files may add to the same table. */
 #include "io/idx.h"
 #include "io/npy.h"
 #include "io/lua_io.h"

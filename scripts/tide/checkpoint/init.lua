@@ -18,6 +18,9 @@
 --       of comm by blocks of rows. A step that fails any check on any rank is reported on
 --       stderr, and load falls back to the previous one; none usable is an error listing why.
 --       tick()'s count becomes N.
+--   With {local_dir = L, partner = true, every = M} (tide.checkpoint.partner): each node's
+--   ranks write to L/<node>/ and a copy to a rank of another node; every M-th save also goes to
+--   dir. load(dir, {local_dir = L}) rebuilds lost node-local files from the copies.
 --   checkpoint.tick() -> count        one training step; where TIDE_FAULT strikes
 --   checkpoint.step() -> count        tick()'s count
 --   checkpoint.wait()                 waits for this rank's asynchronous save, raising its error
@@ -230,42 +233,8 @@ local function manifest_info(parts, comm, step, id, job)
     step = step, world_size = comm.size, replicated = REPLICATED, dtensors = dtensors }
 end
 
-local save_opts = { keep = true, async = true, step = true, comm = true, job = true,
-  timeout = true, check = true }
-
-function M.save(dir, state, opts)
-  if type(dir) ~= "string" then
-    error("checkpoint.save: expected a directory (a string), got " .. type(dir), 2)
-  end
-  opts = check_opts(opts, save_opts, "checkpoint.save")
-  if opts.keep ~= nil and (math.type(opts.keep) ~= "integer" or opts.keep < 1) then
-    error("checkpoint.save: keep must be an integer >= 1, got " .. tostring(opts.keep), 2)
-  end
-  if opts.step ~= nil and (math.type(opts.step) ~= "integer" or opts.step < 0) then
-    error("checkpoint.save: step must be an integer >= 0, got " .. tostring(opts.step), 2)
-  end
-  local comm = opts.comm or tide.world
-  local rank = comm.rank
-  local op = "checkpoint.save"
-  writer = writer or io_.ckpt_writer()
-  -- the previous asynchronous save ends (or fails) here, on every rank
-  together(comm, op, M.wait)
-  local info = together(comm, op, function()
-    if rank ~= 0 then return nil end
-    io_.mkdirs(dir)
-    local step = opts.step or (counter > 0 and counter) or ((complete_steps(dir)[1] or 0) + 1)
-    prune(dir, opts.keep, step)
-    local tmp = step_dir(dir, step) .. ".tmp"
-    io_.remove_tree(tmp)
-    io_.mkdirs(tmp)
-    return { step = step, id = new_id() }
-  end)
-  info = comm:bcast_obj(info, 0)
-  local step, id = info.step, info.id
-  local parts = together(comm, op, split_state, state, comm)
-  if opts.check ~= false then check_replicated(comm, parts) end
-
-  local tmp = step_dir(dir, step) .. ".tmp"
+-- This rank's files of a step and the writer's job for them (its part, the fault to inject).
+local function make_job(parts, rank, tmp, id, step)
   local ckpt_meta = { [ID_KEY] = id, ["tide.ckpt.step"] = tostring(step),
     ["tide.ckpt.rank"] = tostring(rank) }
   local files = {}
@@ -288,7 +257,80 @@ function M.save(dir, state, opts)
   local f = get_fault()
   local corrupt = f and f.kind == "corrupt" and f.rank == rank and step >= f.step
   if corrupt then f.kind = "spent" end
-  local job = { files = files, part = tmp .. "/" .. part_file(rank), corrupt = corrupt }
+  return { files = files, part = tmp .. "/" .. part_file(rank), corrupt = corrupt }
+end
+
+local save_opts = { keep = true, async = true, step = true, comm = true, job = true,
+  timeout = true, check = true, local_dir = true, partner = true, every = true }
+
+local local_saves = 0   -- saves with local_dir: every M-th also goes to the shared dir
+
+-- what tide.checkpoint.partner uses of this file
+local function internals()
+  return {
+    REPLICATED = REPLICATED, rank_file = rank_file, step_dir = step_dir, together = together,
+    wait = M.wait, counter = function() return counter end, complete_steps = complete_steps,
+    prune = prune, new_id = new_id, split_state = split_state,
+    check_replicated = check_replicated, manifest_info = manifest_info, job = make_job,
+    writer = function() writer = writer or io_.ckpt_writer() return writer end,
+    block = function(...) return M._block(...) end,
+  }
+end
+
+function M.save(dir, state, opts)
+  if type(dir) ~= "string" then
+    error("checkpoint.save: expected a directory (a string), got " .. type(dir), 2)
+  end
+  opts = check_opts(opts, save_opts, "checkpoint.save")
+  if opts.keep ~= nil and (math.type(opts.keep) ~= "integer" or opts.keep < 1) then
+    error("checkpoint.save: keep must be an integer >= 1, got " .. tostring(opts.keep), 2)
+  end
+  if opts.step ~= nil and (math.type(opts.step) ~= "integer" or opts.step < 0) then
+    error("checkpoint.save: step must be an integer >= 0, got " .. tostring(opts.step), 2)
+  end
+  local comm = opts.comm or tide.world
+  local rank = comm.rank
+  local op = "checkpoint.save"
+  writer = writer or io_.ckpt_writer()
+  if opts.local_dir ~= nil then
+    if type(opts.local_dir) ~= "string" then
+      error("checkpoint.save: local_dir must be a directory (a string), got "
+        .. type(opts.local_dir), 2)
+    end
+    if opts.every ~= nil and (math.type(opts.every) ~= "integer" or opts.every < 1) then
+      error("checkpoint.save: every must be an integer >= 1, got " .. tostring(opts.every), 2)
+    end
+    local step = require("tide.checkpoint.partner").save(dir, state, opts, comm, internals())
+    local_saves = local_saves + 1
+    if opts.every and local_saves % opts.every == 0 then
+      local shared = {}
+      for k, v in pairs(opts) do shared[k] = v end
+      shared.local_dir, shared.partner, shared.every, shared.step = nil, nil, nil, step
+      M.save(dir, state, shared)
+    end
+    return step
+  elseif opts.partner or opts.every then
+    error("checkpoint.save: partner and every go with local_dir", 2)
+  end
+  -- the previous asynchronous save ends (or fails) here, on every rank
+  together(comm, op, M.wait)
+  local info = together(comm, op, function()
+    if rank ~= 0 then return nil end
+    io_.mkdirs(dir)
+    local step = opts.step or (counter > 0 and counter) or ((complete_steps(dir)[1] or 0) + 1)
+    prune(dir, opts.keep, step)
+    local tmp = step_dir(dir, step) .. ".tmp"
+    io_.remove_tree(tmp)
+    io_.mkdirs(tmp)
+    return { step = step, id = new_id() }
+  end)
+  info = comm:bcast_obj(info, 0)
+  local step, id = info.step, info.id
+  local parts = together(comm, op, split_state, state, comm)
+  if opts.check ~= false then check_replicated(comm, parts) end
+
+  local tmp = step_dir(dir, step) .. ".tmp"
+  local job = make_job(parts, rank, tmp, id, step)
   local final = {
     parts = {}, manifest = tmp .. "/manifest.json", tmp = tmp, final = step_dir(dir, step),
     latest = dir .. "/latest", latest_text = ("step-%d\n"):format(step),
@@ -320,6 +362,7 @@ local function block(n, p, r)
   local q, rem = n // p, n % p
   return r * q + math.min(r, rem), q + (r < rem and 1 or 0)
 end
+M._block = block
 
 -- Reads (without any collective) what this rank needs of step: the replicated tensors and
 -- metadata, and its rows of every dtensor. Raises on any problem, naming the file.
@@ -346,9 +389,12 @@ local function read_step(dir, step, comm, opts)
     local path = sdir .. "/" .. name
     local want = m.files[name]
     local ok, crc, size = pcall(io_.crc32_file, path)
-    if not ok then error(("checkpoint: '%s' is missing or unreadable (%s)"):format(path, crc), 0) end
+    if not ok then
+      error(("checkpoint: '%s' is missing or unreadable (%s)"):format(path, crc), 0)
+    end
     if size ~= want.size then
-      error(("checkpoint: '%s' has %d bytes, the manifest says %d"):format(path, size, want.size), 0)
+      error(("checkpoint: '%s' has %d bytes, the manifest says %d"):format(path, size,
+        want.size), 0)
     end
     if crc ~= want.crc32 then
       error(("checkpoint: '%s' is corrupt: its crc32 is %08x, the manifest says %08x")
@@ -414,7 +460,7 @@ local function build_state(r, comm)
   end)
 end
 
-local load_opts = { comm = true, job = true, map = true, step = true }
+local load_opts = { comm = true, job = true, map = true, step = true, local_dir = true }
 
 function M.load(dir, opts)
   if type(dir) ~= "string" then
@@ -424,16 +470,32 @@ function M.load(dir, opts)
   local comm = opts.comm or tide.world
   local op = "checkpoint.load"
   together(comm, op, M.wait)
-  local steps = comm:bcast_obj(comm.rank == 0 and complete_steps(dir) or nil, 0)
+  local steps = {}
+  if opts.local_dir then   -- the node-local steps first, at equal steps
+    steps = require("tide.checkpoint.partner").candidates(opts, comm, internals())
+  end
+  for _, s in ipairs(comm:bcast_obj(comm.rank == 0 and complete_steps(dir) or nil, 0)) do
+    steps[#steps + 1] = { step = s, base = dir }
+  end
+  table.sort(steps, function(a, b)
+    if a.step ~= b.step then return a.step > b.step end
+    return a.prepare ~= nil and b.prepare == nil
+  end)
   if opts.step then
-    local found = false
-    for _, s in ipairs(steps) do found = found or s == opts.step end
-    steps = found and { opts.step } or {}
+    local only = {}
+    for _, c in ipairs(steps) do
+      if c.step == opts.step then only[#only + 1] = c end
+    end
+    steps = only
   end
   if #steps == 0 then return nil end
   local failures = {}
-  for i, step in ipairs(steps) do
-    local ok, r = pcall(read_step, dir, step, comm, opts)
+  for i, c in ipairs(steps) do
+    local step = c.step
+    local ok, r = pcall(function()
+      if c.prepare then c.prepare() end
+      return read_step(c.base, step, comm, opts)
+    end)
     local mine = false
     if not ok then mine = tostring(r) end
     local errs = comm:allgather_obj(mine)
@@ -451,8 +513,9 @@ function M.load(dir, opts)
     end
     failures[#failures + 1] = bad
     if comm.rank == 0 then
-      io.stderr:write(("checkpoint: step %d in '%s' is unusable: %s%s\n"):format(step, dir, bad,
-        steps[i + 1] and ("; falling back to step %d"):format(steps[i + 1]) or ""))
+      io.stderr:write(("checkpoint: step %d in '%s' is unusable: %s%s\n"):format(step, c.base,
+        bad, steps[i + 1] and ("; falling back to step %d%s"):format(steps[i + 1].step,
+          steps[i + 1].prepare and " (node-local)" or "") or ""))
       io.stderr:flush()
     end
   end

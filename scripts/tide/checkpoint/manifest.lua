@@ -7,11 +7,11 @@
 --                                   ...]}},
 --  "files": {"replicated.safetensors": {"crc32": 123, "size": 456}, ...}}
 -- The writer ends the object with "crc32": "xxxxxxxx", the crc32 of every byte before that
--- member's comma (io/ckpt_writer.h). Rows are 0-based here (the file's convention); shards tile the rows in order. "id" is made
--- anew for every save and is in every file's metadata too, so a file from another save (or
--- another job) in the directory is caught. parse checks every field and every reference and
--- raises "manifest: <file>: <what is wrong>" for anything else; it needs only lua-cjson (the
--- fuzz harness runs it alone).
+-- member's comma (io/ckpt_writer.h). Rows are 0-based here (the file's convention); shards
+-- tile the rows in order. "id" is made anew for every save and is in every file's metadata
+-- too, so a file from another save (or another job) in the directory is caught. parse checks
+-- every field and every reference and raises "manifest: <file>: <what is wrong>" for anything
+-- else; it needs only lua-cjson (the fuzz harness runs it alone).
 local cjson = require("cjson").new()
 
 local M = {}
