@@ -1,0 +1,186 @@
+-- Diagnosing a job (issue 14): the watchdog's dumps and the doctor's summary of a job where
+-- rank 1 diverges in step 57 (acceptance 3), `tide doctor`'s errors, a dump asked for with
+-- SIGUSR1, and TIDE_RECORDER's error. Jobs run the tide executable under mpirun.
+local proc = require "support.proc"
+local cjson = require "cjson"
+
+local TIDE = assert(os.getenv("TIDE_EXE"), "TIDE_EXE is not set")
+local MPIRUN = os.getenv("MPIRUN") or "mpirun"
+local SRC = os.getenv("TIDE_SOURCE_DIR") or "."
+local JOB = SRC .. "/tests/host/diverge.lua"
+local q = proc.quote
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  return d
+end
+
+local function now()
+  local p = io.popen("date +%s.%N")
+  local t = tonumber(p:read("a"))
+  p:close()
+  return t
+end
+
+-- Runs cmd (stderr joined); returns output, exit code, seconds.
+local function run(cmd)
+  local t0 = now()
+  local out, code = proc.run("ASAN_OPTIONS=detect_leaks=0 " .. cmd)
+  return out, code, now() - t0
+end
+
+local function marked(marker)
+  local n = 0
+  for l in io.lines(JOB) do
+    n = n + 1
+    if l:find("-- @" .. marker, 1, true) then return n end
+  end
+  error("no marker " .. marker)
+end
+
+local function contains(text, s)
+  assert(text:find(s, 1, true), "expected the output to contain:\n" .. s .. "\n--- got:\n" .. text)
+end
+
+local function diverge(kind, dir)
+  return run(("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TIDE_DUMP_DIR=%s "
+    .. "timeout -k 5 60 %s --oversubscribe -np 2 env TIDE_TIMEOUT=5 %s %s %s"):format(
+    q(dir), q(MPIRUN), q(TIDE), q(JOB), kind))
+end
+
+local function dump_of(dir, r)
+  return cjson.decode((assert(read(("%s/rank-%d.json"):format(dir, r)), "no dump of rank " .. r)))
+end
+
+describe("a job where rank 1 diverges in step 57 (TIDE_TIMEOUT=5)", function()
+  local A, B, BR = marked("allreduce"), marked("barrier"), marked("broadcast")
+
+  it("skipping an allreduce: ends within 10 s, and the doctor names rank 1 and where it is", function()
+    local dir = tmpdir()
+    local out, code, secs = diverge("skip", dir)
+    assert.are_not.equal(0, code, out)
+    assert.is_true(secs < 10, ("took %.1f s:\n%s"):format(secs, out))
+    -- each rank's record, against what the script does: rank 0 made 100 allreduces (the last
+    -- never completes), rank 1 made 99 and waits in the barrier as its 100th collective
+    local d0, d1 = dump_of(dir, 0), dump_of(dir, 1)
+    assert.are.equal(100, #d0.collectives)
+    assert.are.equal(100, #d1.collectives)
+    for i, e in ipairs(d0.collectives) do
+      assert.are.same({ i, "allreduce", "f32", { 4 }, "sum", "diverge.lua:" .. A },
+        { e.seq, e.name, e.dtype, e.shape, e.op, e.site })
+      assert.are.equal(i < 100 and "done" or "started", e.state)
+    end
+    assert.are.same({ 100, "barrier", "diverge.lua:" .. B, "started" },
+      { d1.collectives[100].seq, d1.collectives[100].name, d1.collectives[100].site,
+        d1.collectives[100].state })
+    -- the summary: the last each completed, who is missing, where it is, the first difference
+    contains(out, "last completed:\n  ranks 0-1: #99 allreduce f32 [4] op sum at diverge.lua:" .. A)
+    contains(out, ("first incomplete: allreduce #100 at diverge.lua:%d; missing: rank 1\n"):format(A))
+    contains(out, ("  rank 1 is at %s:%d, in barrier #100 (started)"):format(JOB, B))
+    contains(out, ("first difference: #100: rank 0: allreduce f32 [4] op sum at diverge.lua:%d; "
+      .. "rank 1: barrier at diverge.lua:%d"):format(A, B))
+    -- and `tide doctor DIR` says the same afterwards
+    local again, rc = run(q(TIDE) .. " doctor " .. q(dir))
+    assert.are.equal(0, rc, again)
+    contains(again, ("  rank 1 is at %s:%d, in barrier #100 (started)"):format(JOB, B))
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  -- Decision (issue 14 vs issue 12's light check): the light check does not catch this case
+  -- (rank 0's allreduce is not new, so only rank 1 checks, and waits): the watchdog ends the
+  -- job and the doctor's "first difference" names both calls. Were the light check ever to
+  -- catch it first, its message names both call sites too; either report is accepted.
+  it("broadcast instead of allreduce: the summary names both collectives and call sites", function()
+    local dir = tmpdir()
+    local out, code, secs = diverge("broadcast", dir)
+    assert.are_not.equal(0, code, out)
+    assert.is_true(secs < 10, ("took %.1f s:\n%s"):format(secs, out))
+    local doctor = ("first difference: #57: rank 0: allreduce f32 [4] op sum at diverge.lua:%d; "
+      .. "rank 1: broadcast f32 [4] root 0 at diverge.lua:%d"):format(A, BR)
+    local check = ("#57: rank 1 called broadcast"):format()
+    if out:find(doctor, 1, true) then
+      contains(out, "last completed:\n  ranks 0-1: #56 allreduce f32 [4] op sum at diverge.lua:" .. A)
+      contains(out, ("  rank 1 is at %s:%d, in broadcast #57 (started)"):format(JOB, BR))
+    else
+      contains(out, check)
+      contains(out, "diverge.lua:" .. A)
+      contains(out, "diverge.lua:" .. BR)
+    end
+    os.execute("rm -rf " .. q(dir))
+  end)
+end)
+
+describe("tide doctor", function()
+  it("says when a directory holds no dumps", function()
+    local dir = tmpdir()
+    local out, code = run(q(TIDE) .. " doctor " .. q(dir))
+    assert.are.equal(1, code)
+    assert.are.equal("tide doctor: no dumps (rank-R.json) in " .. dir .. "\n", out)
+  end)
+
+  it("refuses more than one directory", function()
+    local out, code = run(q(TIDE) .. " doctor a b")
+    assert.are.equal(2, code)
+    assert.are.equal("tide doctor: expected at most one directory, got 2 arguments\n", out)
+  end)
+
+  it("says which file is not JSON", function()
+    local dir = tmpdir()
+    os.execute("mkdir -p " .. q(dir))
+    local f = assert(io.open(dir .. "/rank-0.json", "w"))
+    f:write("{oops")
+    f:close()
+    local out, code = run(q(TIDE) .. " doctor " .. q(dir))
+    assert.are.equal(1, code)
+    contains(out, "tide doctor: " .. dir .. "/rank-0.json is not JSON: ")
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("names the ranks whose dump is missing", function()
+    local dir = tmpdir()
+    os.execute("mkdir -p " .. q(dir))
+    local f = assert(io.open(dir .. "/rank-0.json", "w"))
+    f:write(cjson.encode { rank = 0, size = 3, reason = "test", collectives = {} })
+    f:close()
+    local out, code = run(q(TIDE) .. " doctor " .. q(dir))
+    assert.are.equal(0, code, out)
+    contains(out, "tide doctor: 1 of 3 ranks dumped (test)\n  no dump from ranks 1-2")
+    os.execute("rm -rf " .. q(dir))
+  end)
+end)
+
+describe("a dump", function()
+  it("is taken at the next safe point after SIGUSR1", function()
+    local dir = tmpdir()
+    -- the script signals itself, then computes: the Lua hook takes the dump in the loop
+    local code = [[
+      local pid = io.open('/proc/self/stat'):read('a'):match('^(%d+)')
+      tide.world:barrier()
+      os.execute('kill -USR1 ' .. pid)
+      local x = 0
+      for i = 1, 1e6 do x = x + i end
+    ]]
+    local out, rc = run(("TIDE_DUMP_DIR=%s %s -e %s"):format(q(dir), q(TIDE), q(code)))
+    assert.are.equal(0, rc, out)
+    local d = dump_of(dir, 0)
+    assert.are.equal("signal", d.reason)
+    assert.are.equal("barrier", d.collectives[1].name)
+    assert.are.equal("main", d.traceback[1].thread)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("refuses a TIDE_RECORDER that is not a count", function()
+    local out, rc = run("TIDE_RECORDER=lots " .. q(TIDE) .. " -e 'print(1)'")
+    assert.are_not.equal(0, rc)
+    contains(out, "TIDE_RECORDER: expected a number of collectives from 0 (off) to 1048576, got 'lots'")
+  end)
+end)
