@@ -31,7 +31,7 @@ typedef struct tide_rec_entry {
     int32_t cid, dtype, ndim, op, root;   /* dtype, op, root: -1 when not used */
     int32_t state;
     int64_t shape[TIDE_MAX_DIMS];
-    double t_start, t_end;  /* CLOCK_MONOTONIC seconds; t_end 0 until done */
+    double t_start, t_end;  /* CLOCK_MONOTONIC_COARSE seconds (ms resolution); t_end 0 until done */
     char site[64];
 } tide_rec_entry;
 
