@@ -16,6 +16,7 @@
 
 int tide_rec_slots;
 volatile sig_atomic_t tide_rec_dump_wanted;
+const char *volatile tide_rec_dump_why;
 static tide_rec_entry *ring;
 static uint64_t mask;            /* the ring holds a power of two >= tide_rec_slots entries */
 static uint64_t next_id = 1;
@@ -312,10 +313,9 @@ void tide_rec_set_reporter(tide_rec_reporter fn) { reporter = fn; }
 
 tide_status tide_rec_dump(const char *dir, const char *reason)
 {
-    tide_rec_dump_wanted = 0;
-    if (dumper)
-        return dumper(dir, reason);
-    return tide_rec_write(dir, reason, NULL, NULL, 0);
+    tide_status st = dumper ? dumper(dir, reason) : tide_rec_write(dir, reason, NULL, NULL, 0);
+    tide_rec_dump_wanted = 0;   /* only now: the heartbeat thread waits for the file */
+    return st;
 }
 
 void tide_rec_report(const char *dir)
@@ -326,7 +326,8 @@ void tide_rec_report(const char *dir)
 
 void tide_rec_poll(void)
 {
-    if (tide_rec_dump_wanted && tide_rec_dump(NULL, "signal") != TIDE_OK) {
+    const char *why = tide_rec_dump_why;
+    if (tide_rec_dump_wanted && tide_rec_dump(NULL, why ? why : "signal") != TIDE_OK) {
         fprintf(stderr, "[rank %d] %s\n", tide_runtime_rank(), tide_error());
         fflush(stderr);
     }

@@ -83,7 +83,10 @@ void tide_rec_report(const char *dir);
 /* Async-signal-safe: asks for a dump at the next safe point. */
 extern volatile sig_atomic_t tide_rec_dump_wanted;
 static inline void tide_rec_request_dump(void) { tide_rec_dump_wanted = 1; }
-/* At a safe point: takes a dump that was asked for (reason "signal"). */
+/* The reason a dump asked for that way gives (a string that outlives the dump; NULL:
+ * "signal"); set it before asking. */
+extern const char *volatile tide_rec_dump_why;
+/* At a safe point: takes a dump that was asked for. */
 void tide_rec_poll(void);
 
 /* ---- every rank's dump, over tide's own communicator (runtime.h) ---- */

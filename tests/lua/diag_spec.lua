@@ -119,6 +119,42 @@ describe("a job where rank 1 diverges in step 57 (TIDE_TIMEOUT=5)", function()
   end)
 end)
 
+describe("heartbeats (TIDE_HEARTBEAT=2)", function()
+  it("name a rank stopped with SIGSTOP on every other rank within 6 s; the job ends non-zero", function()
+    local dir = tmpdir()
+    local out, code = run(("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+      .. "TIDE_DUMP_DIR=%s timeout -k 5 60 %s --oversubscribe -np 4 env TIDE_HEARTBEAT=2 %s %s"):format(
+      q(dir), q(MPIRUN), q(TIDE), q(SRC .. "/tests/host/stop_rank.lua")))
+    assert.are_not.equal(0, code, out)
+    assert.are_not.equal(124, code, out)   -- not the time limit: the job ended itself
+    local stopped = tonumber(out:match("stopping at ([%d.]+)"))
+    assert.is_truthy(stopped, out)
+    for _, r in ipairs { 0, 1, 3 } do
+      contains(out, ("tide heartbeat: rank %d: no heartbeat from rank 2 for "):format(r))
+    end
+    -- the ranks that could answer dumped, after they reported: their files' times bound when
+    local dumped = 0
+    for _, r in ipairs { 0, 1, 3 } do
+      local text = read(("%s/rank-%d.json"):format(dir, r))
+      if text then
+        local d = cjson.decode(text)
+        assert.matches("^tide heartbeat: rank 2 silent for ", d.reason)
+        assert.is_true(d.wall - stopped < 6, ("rank %d dumped %.1f s after the stop"):format(r, d.wall - stopped))
+        dumped = dumped + 1
+      end
+    end
+    assert.is_true(dumped >= 1, "no dump:\n" .. out)
+    assert.is_nil(read(dir .. "/rank-2.json"))
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("refuse a TIDE_HEARTBEAT that is not a number of seconds", function()
+    local out, rc = run("TIDE_HEARTBEAT=soon " .. q(TIDE) .. " -e 'print(1)'")
+    assert.are_not.equal(0, rc)
+    contains(out, "TIDE_HEARTBEAT: expected a timeout in seconds, got 'soon'")
+  end)
+end)
+
 describe("tide doctor", function()
   it("says when a directory holds no dumps", function()
     local dir = tmpdir()

@@ -118,3 +118,33 @@ describe("the flight recorder", function()
     assert.matches("tide.dump: cannot create the directory '/proc/no/such': ", e, 1, true)
   end)
 end)
+
+describe("tide.health", function()
+  it("hears every rank while it runs, and says goodbye when stopped", function()
+    tide.health.start { interval = 0.1, timeout = 5 }
+    local t0 = tide.now()
+    while tide.now() - t0 < 0.5 do end   -- computing: the helper thread still sends
+    local ages = tide.health.ages()
+    assert.are.equal(P, #ages)
+    assert.are.equal(0, ages[me + 1])
+    for r = 1, P do assert.is_true(ages[r] >= 0 and ages[r] < 5, "rank " .. (r - 1) .. ": " .. ages[r]) end
+    world:barrier()
+    tide.health.stop()
+    assert.are.same({}, tide.health.ages())
+    world:barrier()
+  end)
+
+  it("refuses bad options with a message", function()
+    local function err(f, ...)
+      local ok, e = pcall(f, ...)
+      assert.is_false(ok)
+      return (tostring(e):gsub("^[^:]*:%d+: ", ""))
+    end
+    assert.are.equal("health.start: unknown option 'every' (expected interval, timeout)",
+      err(tide.health.start, { every = 1 }))
+    assert.are.equal("health.start: expected interval > 0 and timeout >= 2 * interval, got "
+      .. "interval 1, timeout 1", err(tide.health.start, { interval = 1, timeout = 1 }))
+    assert.are.equal("health.start: expected numbers of seconds for interval and timeout, got "
+      .. "number and string", err(tide.health.start, { timeout = "2" }))
+  end)
+end)

@@ -17,6 +17,7 @@
 #include "lua_bindings.h"
 #include "tensor/lua_tensor.h"
 #include "comm/lua_comm.h"
+#include "comm/heartbeat.h"
 #include "comm/recorder.h"
 #include "comm/runtime.h"
 
@@ -197,12 +198,19 @@ static void dump_hook(lua_State *L, lua_Debug *ar)
     tide_rec_poll();
 }
 
+/* Also what the heartbeat thread calls after asking for a dump: lua_sethook only sets a few
+ * fields, which is why lua.c may call it from a signal handler. */
+static void wake(void)
+{
+    if (main_L)
+        lua_sethook(main_L, dump_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
 static void on_usr1(int sig)
 {
     (void)sig;
     tide_rec_request_dump();
-    if (main_L)
-        lua_sethook(main_L, dump_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    wake();
 }
 
 /* ------------------------------------------------------------------ the functions */
@@ -280,6 +288,41 @@ static int l_recorder(lua_State *L)
     return 1;
 }
 
+/* ------------------------------------------------------------------ heartbeats */
+
+static int l_health_start(lua_State *L)
+{
+    tide_lua_check(L, tide_hb_start(luaL_checknumber(L, 1), luaL_checknumber(L, 2)));
+    return 0;
+}
+
+static int l_health_stop(lua_State *L)
+{
+    (void)L;
+    tide_hb_stop();
+    return 0;
+}
+
+static int l_health_ages(lua_State *L)
+{
+    int size = tide_runtime_size();
+    double *ages = lua_newuserdatauv(L, sizeof(double) * (size_t)size, 0);
+    int n = tide_hb_ages(ages, size);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushnumber(L, ages[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static const luaL_Reg health_funcs[] = {
+    {"start", l_health_start},
+    {"stop", l_health_stop},
+    {"ages", l_health_ages},
+    {NULL, NULL},
+};
+
 /* The state closes: dumps go on without its tracebacks. */
 static int l_forget(lua_State *L)
 {
@@ -319,6 +362,7 @@ void tide_open_diag(lua_State *L, int module, int methods, int meta)
     if (!configured) {
         tide_lua_check(L, tide_rec_configure());
         configured = 1;
+        tide_hb_set_waker(wake);
         tide_rec_set_dumper(dumper);
         tide_rec_set_reporter(reporter);
         struct sigaction old;
@@ -352,5 +396,12 @@ void tide_open_diag(lua_State *L, int module, int methods, int meta)
     lua_setfield(L, LUA_REGISTRYINDEX, "tide.diag");
     lua_pushvalue(L, module);
     luaL_setfuncs(L, diag_funcs, 0);
+    luaL_newlib(L, health_funcs);
+    lua_setfield(L, -2, "_health");   /* tide._internal.health, for tide.health (health.lua) */
     lua_pop(L, 1);
+    static int heartbeats;
+    if (!heartbeats) {
+        heartbeats = 1;
+        tide_lua_check(L, tide_hb_configure());   /* collective: every rank opens tide.core */
+    }
 }
