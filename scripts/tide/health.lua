@@ -10,7 +10,7 @@
 --                                                     (entry r + 1 is rank r; -1: stopped)
 local tide = require "tide"
 
-local core = tide._internal.health
+local core = tide._internal.diag
 local M = {}
 
 local OPTIONS = { interval = true, timeout = true }
@@ -31,10 +31,10 @@ function M.start(opts)
     error("health.start: expected numbers of seconds for interval and timeout, got "
       .. type(interval) .. " and " .. type(timeout), 2)
   end
-  core.start(interval, timeout)
+  core.health_start(interval, timeout)
 end
 
-M.stop = core.stop
-M.ages = core.ages
+M.stop = core.health_stop
+M.ages = core.health_ages
 
 return M

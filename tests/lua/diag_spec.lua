@@ -155,6 +155,36 @@ describe("heartbeats (TIDE_HEARTBEAT=2)", function()
   end)
 end)
 
+describe("tide.breakpoint()", function()
+  it("stops at its line, shows locals, reaches rank 1 with :on, and :continue finishes (exit 0)", function()
+    local job = SRC .. "/tests/host/breakpoint.lua"
+    local n = 0
+    local line
+    for l in io.lines(job) do
+      n = n + 1
+      if l:find("-- @breakpoint", 1, true) then line = n end
+    end
+    local input = os.tmpname()
+    local f = assert(io.open(input, "w"))
+    f:write("mine\n:on 1 return i, mine\nmine = 100\n:on 9 return 1\nnosuch()\n:continue\n")
+    f:close()
+    local out, code = run(("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 60 "
+      .. "%s --oversubscribe -np 2 %s %s < %s"):format(q(MPIRUN), q(TIDE), q(job), q(input)))
+    os.remove(input)
+    assert.are.equal(0, code, out)
+    local where = ("%s:%d"):format(job, line)
+    local prompt = "(breakpoint " .. where .. ") "
+    contains(out, "[breakpoint] rank 0 stopped at " .. where)
+    contains(out, prompt .. "20\n")                 -- rank 0's mine in step 2: 2 * 10 + 0
+    contains(out, prompt .. "[1] 2\t21\n")         -- rank 1's loop variable and its mine
+    contains(out, prompt .. "error: tide.on: rank 9 out of range (expected 0..1)\n")
+    contains(out, prompt .. "error: breakpoint:1: attempt to call a nil value (global 'nosuch')\n")
+    contains(out, "[breakpoint] continuing")
+    contains(out, "rank 0 total 140")   -- 10 + 100 (assigned at the breakpoint) + 30
+    contains(out, "rank 1 total 63")    -- 11 + 21 + 31
+  end)
+end)
+
 describe("tide doctor", function()
   it("says when a directory holds no dumps", function()
     local dir = tmpdir()

@@ -316,10 +316,43 @@ static int l_health_ages(lua_State *L)
     return 1;
 }
 
-static const luaL_Reg health_funcs[] = {
-    {"start", l_health_start},
-    {"stop", l_health_stop},
-    {"ages", l_health_ages},
+/* bcast_line(s or nil) -> rank 0's s on every rank: the breakpoint's next line. Waits
+ * patiently (for a person: the watchdog never expires it). */
+static int l_bcast_line(lua_State *L)
+{
+    MPI_Comm comm = tide_runtime_comm();
+    if (comm == MPI_COMM_NULL)
+        return luaL_error(L, "breakpoint: MPI is not initialised");
+    size_t len = 0;
+    const char *s = luaL_optlstring(L, 1, NULL, &len);
+    long long n = tide_runtime_rank() == 0 ? (s ? (long long)len : -1) : 0;
+    MPI_Request req;
+    int rc = MPI_Ibcast(&n, 1, MPI_LONG_LONG, 0, comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = tide_runtime_wait(comm, &req, "breakpoint", 1);
+    if (rc != MPI_SUCCESS)
+        return luaL_error(L, "breakpoint: the ranks could not exchange the next line");
+    if (n < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    char *buf = lua_newuserdatauv(L, (size_t)n + 1, 0);
+    if (tide_runtime_rank() == 0)
+        memcpy(buf, s, (size_t)n);
+    rc = MPI_Ibcast(buf, (int)n, MPI_CHAR, 0, comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = tide_runtime_wait(comm, &req, "breakpoint", 0);
+    if (rc != MPI_SUCCESS)
+        return luaL_error(L, "breakpoint: the ranks could not exchange the next line");
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
+static const luaL_Reg internal_funcs[] = {
+    {"health_start", l_health_start},
+    {"health_stop", l_health_stop},
+    {"health_ages", l_health_ages},
+    {"bcast_line", l_bcast_line},
     {NULL, NULL},
 };
 
@@ -396,8 +429,8 @@ void tide_open_diag(lua_State *L, int module, int methods, int meta)
     lua_setfield(L, LUA_REGISTRYINDEX, "tide.diag");
     lua_pushvalue(L, module);
     luaL_setfuncs(L, diag_funcs, 0);
-    luaL_newlib(L, health_funcs);
-    lua_setfield(L, -2, "_health");   /* tide._internal.health, for tide.health (health.lua) */
+    luaL_newlib(L, internal_funcs);
+    lua_setfield(L, -2, "_diag");   /* tide._internal.diag: for health.lua and breakpoint.lua */
     lua_pop(L, 1);
     static int heartbeats;
     if (!heartbeats) {
