@@ -1,4 +1,4 @@
-/* host_doctor.c — `tide doctor [DIR]`: runs require("tide.doctor").main{DIR} in a plain Lua
+/* host_doctor.c — `tide doctor [DIR]`: runs require("tide.diag.doctor").main{DIR} in a plain Lua
  * state with the library this executable was built with first on the path. No MPI: the dumps
  * are files, and the job that wrote them may be long gone. */
 #include "host_doctor.h"
@@ -23,7 +23,7 @@ static int doctor(lua_State *L)
     lua_setfield(L, -3, "path");
     lua_pop(L, 2);
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "tide.doctor");
+    lua_pushliteral(L, "tide.diag.doctor");
     lua_call(L, 1, 1);
     lua_getfield(L, -1, "main");
     lua_createtable(L, argc, 0);

@@ -1,4 +1,4 @@
-/* host_doctor.h — `tide doctor [DIR]`: the summary of a job's dumps (scripts/tide/doctor.lua). */
+/* host_doctor.h — `tide doctor [DIR]`: the summary of a job's dumps (scripts/tide/diag/doctor.lua). */
 #ifndef TIDE_HOST_DOCTOR_H
 #define TIDE_HOST_DOCTOR_H
 

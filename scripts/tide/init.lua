@@ -24,15 +24,19 @@ function tide.on(...)
   return require("tide.comm").on(...)
 end
 
+-- Diagnosis (issue 14) lives in tide/diag/: tide.breakpoint, tide.health, tide.doctor.
+local DIAG = { breakpoint = true, health = true, doctor = true }
+
 -- Submodules written in Lua load lazily, so `require "tide"` stays cheap.
 setmetatable(tide, {
   __index = function(t, name)
-    local ok, mod = pcall(require, "tide." .. name)
+    local modname = (DIAG[name] and "tide.diag." or "tide.") .. tostring(name)
+    local ok, mod = pcall(require, modname)
     if ok then
       rawset(t, name, mod)
       return mod
     end
-    if not tostring(mod):find("module 'tide." .. name .. "' not found", 1, true) then
+    if not tostring(mod):find("module '" .. modname .. "' not found", 1, true) then
       error(mod, 2)
     end
     return nil

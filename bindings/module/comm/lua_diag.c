@@ -7,7 +7,7 @@
  *                                  shape, op, root, site, start, finish, state}
  * SIGUSR1 asks every rank it reaches for a dump, taken at the next safe point (a Lua hook on
  * the main thread, or the watchdog's poll loop while the rank waits in a collective). On a
- * watchdog timeout every rank dumps and one runs the doctor (scripts/tide/doctor.lua) on the
+ * watchdog timeout every rank dumps and one runs the doctor (scripts/tide/diag/doctor.lua) on the
  * dumps in a Lua state of its own, printing its summary on stderr.
  *
  * The tracebacks: the main thread's, then each coroutine it is resuming (found at the frames
@@ -161,7 +161,7 @@ static tide_status dumper(const char *dir, const char *reason)
 
 /* ------------------------------------------------------------------ the doctor */
 
-/* Runs require("tide.doctor").report(dir) in a state of its own: the job's state may be in
+/* Runs require("tide.diag.doctor").report(dir) in a state of its own: the job's state may be in
  * the middle of anything. */
 static void reporter(const char *dir)
 {
@@ -179,7 +179,7 @@ static void reporter(const char *dir)
         lua_setfield(L, -2, "cpath");
     }
     lua_pop(L, 1);
-    const char *code = "local dir = ...; return require('tide.doctor').report(dir, io.stderr)";
+    const char *code = "local dir = ...; return require('tide.diag.doctor').report(dir, io.stderr)";
     if (luaL_loadstring(L, code) != LUA_OK || (lua_pushstring(L, dir),
                                                lua_pcall(L, 1, 0, 0)) != LUA_OK) {
         fprintf(stderr, "[rank %d] tide doctor: %s\n", tide_runtime_rank(),

@@ -1,5 +1,6 @@
--- tide.doctor: reads the dumps of a job (DIR/rank-R.json, written by tide.dump, SIGUSR1 or the
--- watchdog; see core/comm/recorder.h) and says in one summary which rank diverged:
+-- tide.doctor (module tide.diag.doctor): reads the dumps of a job (DIR/rank-R.json, written by
+-- tide.dump, SIGUSR1 or the watchdog; see core/comm/recorder.h) and says in one summary which
+-- rank diverged:
 --   - the last collective each rank completed (its number on its communicator, #seq);
 --   - the first collective not every rank completed, the ranks missing from it (not started,
 --     or in another collective) and where each of those is (its innermost Lua frame);

@@ -1,5 +1,6 @@
--- tide.breakpoint([rank]): every rank calls it at the same point of the script (it is
--- collective, like the script's collectives); the job stops there and rank 0 reads commands:
+-- tide.breakpoint([rank]) (module tide.diag.breakpoint): every rank calls it at the same point
+-- of the script (it is collective, like the script's collectives); the job stops there and rank
+-- 0 reads commands:
 --   <statement>          runs on `rank` (default 0) with the locals and upvalues of the
 --                        function that called tide.breakpoint readable and assignable (`=x`
 --                        and bare expressions print their values)

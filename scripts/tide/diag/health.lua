@@ -1,8 +1,8 @@
--- tide.health: heartbeats between the ranks (core/comm/heartbeat.h). A helper thread per rank
--- sends one every `interval` seconds; a rank silent for `timeout` seconds (SIGSTOP, a frozen
--- node) is named on every other rank's stderr, the ranks that can answer dump (tide.dump's
--- files, see tide.doctor) and the job ends with a non-zero code. TIDE_HEARTBEAT=S starts them
--- when tide loads, with timeout S and interval S / 4.
+-- tide.health (module tide.diag.health): heartbeats between the ranks (core/comm/heartbeat.h).
+-- A helper thread per rank sends one every `interval` seconds; a rank silent for `timeout`
+-- seconds (SIGSTOP, a frozen node) is named on every other rank's stderr, the ranks that can
+-- answer dump (tide.dump's files, see tide.doctor) and the job ends with a non-zero code.
+-- TIDE_HEARTBEAT=S starts them when tide loads, with timeout S and interval S / 4.
 --
 --   tide.health.start{interval = 0.5, timeout = 2}   collective: every rank calls it
 --   tide.health.stop()                                this rank stops (saying goodbye)
