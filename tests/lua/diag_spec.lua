@@ -185,6 +185,24 @@ describe("tide.breakpoint()", function()
   end)
 end)
 
+describe("the REPL's :on", function()
+  it("runs a statement on some ranks and shows each rank's results in rank order", function()
+    local input = os.tmpname()
+    local f = assert(io.open(input, "w"))
+    f:write('x = tide.world.rank * 10\n:on 1 x\n:on 0-1 return x + 1, "a"\n'
+      .. ':on 1 error("boom")\n:bogus\n:on 1\nx\n')
+    f:close()
+    local out, code = run(("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout -k 5 60 "
+      .. "%s --oversubscribe -np 2 %s -i < %s"):format(q(MPIRUN), q(TIDE), q(input)))
+    os.remove(input)
+    assert.are.equal(0, code, out)
+    contains(out, "[1] 10\n[0] 1\ta\n[1] 11\ta\n[1] error: stdin:1: boom\n")
+    contains(out, "[rank 1] repl: unknown command ':bogus' (expected :on RANKS stmt or :help)")
+    contains(out, "[rank 0] repl: expected :on RANKS statement, e.g. :on 1 return x")
+    assert.matches("\n0\n", "\n" .. out)   -- the session goes on: rank 0's x
+  end)
+end)
+
 describe("tide doctor", function()
   it("says when a directory holds no dumps", function()
     local dir = tmpdir()

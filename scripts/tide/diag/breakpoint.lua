@@ -131,7 +131,9 @@ local function breakpoint(rank)
     elseif line:find("^:on%s") then
       local spec, stmt = line:match("^:on%s+(%S+)%s+(.+)$")
       if not spec then
-        if world.rank == 0 then print("error: expected :on RANKS statement, e.g. :on 1 return i") end
+        if world.rank == 0 then
+          print("error: expected :on RANKS statement, e.g. :on 1 return i")
+        end
       else
         local ok, results = pcall(on, spec, frame, stmt)
         if world.rank == 0 then

@@ -28,7 +28,9 @@ function M.load(dir)
     local text = read(("%s/rank-%d.json"):format(dir, r))
     if text then
       local ok, d = pcall(cjson.decode, text)
-      if not ok then error(("tide doctor: %s/rank-%d.json is not JSON: %s"):format(dir, r, d), 0) end
+      if not ok then
+        error(("tide doctor: %s/rank-%d.json is not JSON: %s"):format(dir, r, d), 0)
+      end
       dumps[r] = d
       size = size or math.tointeger(d.size)
     end
@@ -93,7 +95,7 @@ end
 
 -- The communicator to look at: the one of the most recent unfinished call of the lowest rank
 -- that has one, else the world (0).
-local function focus(ranks, idx)
+local function focus(ranks)
   for _, r in ipairs(ranks) do
     local best
     for _, e in ipairs(ranks.dumps[r].collectives or {}) do
@@ -135,25 +137,32 @@ function M.analyse(dumps, size)
   end
   local idx = {}
   for _, r in ipairs(ranks) do idx[r] = index(dumps[r]) end
-  local cid = focus(ranks, idx)
+  local cid = focus(ranks)
   local function on(r) return idx[r][cid] or { seq = {} } end
+  -- the ranks that called collectives on cid (every rank is in the world, 0)
+  local members = {}
+  for _, r in ipairs(ranks) do
+    if cid == 0 or idx[r][cid] then members[#members + 1] = r end
+  end
+  members.dumps = dumps
 
-  lines[#lines + 1] = "last completed" .. (cid ~= 0 and (" (communicator " .. cid .. ")") or "") .. ":"
-  for _, s in ipairs(grouped(ranks, function(r)
+  local which = cid ~= 0 and (" (communicator " .. cid .. ")") or ""
+  lines[#lines + 1] = "last completed" .. which .. ":"
+  for _, s in ipairs(grouped(members, function(r)
     local d = on(r).done
     return d and ("#%d %s"):format(d.seq, where(d)) or "none recorded"
   end)) do lines[#lines + 1] = "  " .. s end
 
   -- the first collective not every rank completed
   local low
-  for _, r in ipairs(ranks) do
+  for _, r in ipairs(members) do
     local d = on(r).done
     local s = d and d.seq or 0
     if not low or s < low then low = s end
   end
   local s = (low or 0) + 1
   local expected, votes = nil, {}
-  for _, r in ipairs(ranks) do
+  for _, r in ipairs(members) do
     local e = on(r).seq[s]
     if e then
       local k = e.name
@@ -165,7 +174,7 @@ function M.analyse(dumps, size)
     lines[#lines + 1] = ("first incomplete: none (every rank completed #%d)"):format(s - 1)
   else
     local missing = {}
-    for _, r in ipairs(ranks) do
+    for _, r in ipairs(members) do
       local e = on(r).seq[s]
       if not e or e.name ~= expected.name then missing[#missing + 1] = r end
     end
@@ -178,16 +187,19 @@ function M.analyse(dumps, size)
       if not d then
         lines[#lines + 1] = ("  rank %d: no dump"):format(r)
       else
-        local e = on(r).last
-        local now = e and e.state ~= "done" and (", in %s #%d (%s)"):format(e.name, e.seq, e.state) or ""
-        lines[#lines + 1] = ("  rank %d is at %s%s"):format(r, lua_frame(d) or "? (no Lua frame)", now)
+        local e = d.collectives and d.collectives[#d.collectives]   -- its latest, on any comm
+        local now = e and e.state ~= "done"
+          and (", in %s #%d%s (%s)"):format(e.name, e.seq,
+            e.comm ~= cid and (" of communicator " .. e.comm) or "", e.state) or ""
+        lines[#lines + 1] = ("  rank %d is at %s%s"):format(r, lua_frame(d) or "? (no Lua frame)",
+          now)
       end
     end
   end
 
   -- the first seq where the ranks' records differ
   local from, to = nil, 0
-  for _, r in ipairs(ranks) do
+  for _, r in ipairs(members) do
     local c = on(r)
     if c.first and (not from or c.first > from) then from = c.first end
     if c.last and c.last.seq > to then to = c.last.seq end
@@ -195,19 +207,20 @@ function M.analyse(dumps, size)
   local diff
   for q = from or 1, to do
     local descs, seen, n = {}, {}, 0
-    for _, r in ipairs(ranks) do
+    for _, r in ipairs(members) do
       local e = on(r).seq[q]
       local k = e and where(e) or "nothing"
       descs[r] = k
       if not seen[k] then seen[k] = true; n = n + 1 end
     end
     if n > 1 then
-      diff = ("first difference: #%d: "):format(q) .. table.concat(grouped(ranks, function(r)
+      diff = ("first difference: #%d: "):format(q) .. table.concat(grouped(members, function(r)
         return descs[r] end), "; ")
       break
     end
   end
-  lines[#lines + 1] = diff or ("no difference in the recorded collectives (#%d to #%d)"):format(from or 0, to)
+  lines[#lines + 1] = diff
+    or ("no difference in the recorded collectives (#%d to #%d)"):format(from or 0, to)
   return lines
 end
 
