@@ -15,6 +15,7 @@ set(TIDE_TEST_ENV
   "TIDE_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
   "TIDE_BUILD_DIR=${CMAKE_BINARY_DIR}"
   "TIDE_EXE=${CMAKE_BINARY_DIR}/tide"
+  "TIDE_DUMP_DIR=${CMAKE_BINARY_DIR}/tide-dump"   # watchdog timeouts dump: not into the source tree
   "MPIRUN=${MPIEXEC_EXECUTABLE}"
   "OMPI_ALLOW_RUN_AS_ROOT=1" "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
   "OMPI_MCA_rmaps_base_oversubscribe=1"

@@ -65,6 +65,20 @@ static char *concat(const char *a, const char *sep, const char *b)
     return s;
 }
 
+/* The chunk that runs a REPL command on every rank: a call of tide.diag.repl's command. */
+static char *repl_command(lua_State *L, const char *line)
+{
+    char *chunk = NULL;
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "format");
+    lua_pushliteral(L, "return require('tide.diag.repl').command(%q)");
+    lua_pushstring(L, line);
+    if (lua_pcall(L, 2, 1, 0) == LUA_OK)
+        chunk = strdup(lua_tostring(L, -1));
+    lua_pop(L, 2);
+    return chunk;
+}
+
 /* Rank 0: reads lines until they make a chunk that compiles, as lua.c does (`return <line>`
  * first, then more lines while the error ends at <eof>); syntax errors are shown here and
  * reading goes on. Returns the chunk (malloc'd) or NULL at end of input. */
@@ -77,6 +91,13 @@ static char *read_chunk(lua_State *L, tide_host_reader read, tide_host_saver sav
         size_t n = strlen(line);
         if (n > 0 && line[n - 1] == '\n')
             line[--n] = '\0';
+        if (line[0] == ':') {   /* a command (`:on 1 x`): scripts/tide/diag/repl.lua */
+            char *cmd = repl_command(L, line);
+            if (cmd && save)
+                save(ctx, line);
+            free(line);
+            return cmd;
+        }
         const char *text = line[0] == '=' ? line + 1 : line;   /* lua 5.2's "=expr" */
         char *ret = concat("return ", text, ";");
         if (!ret) {

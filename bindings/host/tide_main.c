@@ -18,6 +18,7 @@
 #endif
 
 #include "comm/runtime.h"
+#include "host_doctor.h"
 #include "supervise.h"
 #include "tide_host.h"
 
@@ -28,6 +29,7 @@
 static const char usage_text[] =
     "usage: tide [options] [script [args]]\n"
     "       tide run -n N [--tcp] [--dry-run] script [args]\n"
+    "       tide doctor [DIR]   summarise a job's dumps (default TIDE_DUMP_DIR or tide-dump)\n"
     "Runs a Lua script on every MPI rank (under mpirun, or alone as a world of one).\n"
     "Options:\n"
     "  -e code   run code on every rank\n"
@@ -504,6 +506,8 @@ int main(int argc, char **argv)
             return status;
         return run_command(argc - 1, argv + 1);
     }
+    if (argc > 1 && strcmp(argv[1], "doctor") == 0)
+        return tide_host_doctor(argc - 1, argv + 1);
 
     int script;
     int flags = collect_args(argc, argv, &script);

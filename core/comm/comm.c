@@ -3,6 +3,7 @@
 #include "comm/comm_impl.h"
 #include "comm/shared.h"
 #include "comm/fingerprint.h"
+#include "comm/recorder.h"
 #include "comm/trace.h"
 
 #include <limits.h>
@@ -78,7 +79,7 @@ void tide_comm_set_debug(int on) { debug_on = on != 0; }
 int tide_comm_debug(void) { return debug_on; }
 void tide_comm_set_timeout(double seconds) { tide_wd_set_timeout(seconds); }
 double tide_comm_timeout(void) { return tide_wd_timeout(); }
-int tide_comm_wants_site(void) { return debug_on || tide_wd_active(); }
+int tide_comm_wants_site(void) { return debug_on || tide_wd_active() || tide_rec_on(); }
 void tide_comm_set_max_count(int64_t n) { max_count = n > 0 && n <= INT_MAX ? n : INT_MAX; }
 int64_t tide_comm_max_count(void) { return max_count; }
 const char *tide_comm_site(void) { return site_buf; }
@@ -247,6 +248,7 @@ tide_status tide_coll_begin(coll *x, tide_comm *c, const char *name, const tide_
     x->polled = 0;
     x->traced = 0;
     c->seq++;
+    x->rec = tide_rec_on() ? tide_rec_begin(name, c->cid, c->seq, t, op, root, site_buf) : 0;
     if (!debug_on && !tide_fp_light_on() && !tide_wd_active() && !tide_trace_on())
         return TIDE_OK;
     return coll_hooks(x, t, op, root, flags);
@@ -280,6 +282,7 @@ tide_status tide_p2p_begin(coll *x, tide_comm *c, const char *name)
         return tide_fail("%s: the communicator was freed", name);
     x->c = c;
     x->name = name;
+    x->rec = 0;   /* the recorder keeps collectives only */
     x->polled = tide_wd_active();
     x->traced = tide_trace_on();
     if (x->traced)
@@ -295,6 +298,8 @@ tide_status tide_p2p_begin(coll *x, tide_comm *c, const char *name)
 
 void tide_coll_end(coll *x, int64_t bytes)
 {
+    if (x->rec)
+        tide_rec_end(x->rec);
     if (x->traced)
         tide_trace_event(x->name, TIDE_TRACE_COMM, x->t0, tide_trace_now(), bytes);
 }

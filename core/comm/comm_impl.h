@@ -14,6 +14,7 @@ typedef struct coll {
     int polled;         /* a timeout is set: wait through the watchdog */
     int traced;         /* record the call on the timeline */
     double t0;
+    uint64_t rec;       /* the flight recorder's id (recorder.h); 0: not recorded */
     tide_wd_op wd;
 } coll;
 

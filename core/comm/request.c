@@ -7,6 +7,7 @@
  * other ranks), then start the data exchange and return. Starting the data exchange later, at
  * test or wait time, would let ranks start collectives in different orders, which MPI forbids. */
 #include "comm/comm_impl.h"
+#include "comm/recorder.h"
 #include "comm/trace.h"
 
 #include <stdio.h>
@@ -39,6 +40,7 @@ static tide_status start(tide_request *r, tide_comm *c, tide_req_kind kind, cons
         coll x;
         TIDE_TRY(tide_coll_begin(&x, c, name, t, op, root, flags));
         r->seq = c->seq;
+        tide_rec_queued(x.rec);
     }
     snprintf(r->site, sizeof r->site, "%s", tide_comm_site());
     return TIDE_OK;
@@ -321,6 +323,8 @@ static tide_status finish(tide_request *r, const MPI_Status *status)
 {
     const char *name = kind_names[r->kind];
     tide_status st = TIDE_OK;
+    if (r->seq && tide_rec_on())
+        tide_rec_end_seq(r->comm->cid, r->seq);
     if (r->kind == TIDE_REQ_ALLREDUCE && r->op == TIDE_OP_AVG)
         tide_divide(tide_data(&r->buf), r->buf.dtype, tide_numel(&r->buf), r->comm->size);
     if (r->kind == TIDE_REQ_RECV) {

@@ -1,6 +1,7 @@
 /* watchdog.c — polled waits, the census of where the other ranks are, and the abort. */
 #define _POSIX_C_SOURCE 200809L
 #include "comm/watchdog.h"
+#include "comm/recorder.h"
 #include "comm/runtime.h"
 
 #include <sched.h>
@@ -65,6 +66,7 @@ static const char *seq_str(uint64_t seq)
 /* Answers every peer that asked where this rank is. */
 static void serve_queries(void)
 {
+    tide_rec_serve();   /* dumps asked for by a signal or another rank's watchdog */
     if (side == MPI_COMM_NULL)
         return;
     for (;;) {
@@ -186,6 +188,7 @@ static void expire(const tide_wd_op *op)
     fflush(stdout);
     fprintf(stderr, "%s\n", msg);
     fflush(stderr);
+    tide_rec_expired(msg);   /* every rank's dump, and the doctor's summary */
     tide_runtime_fail(1, NULL);
     exit(1);   /* a job of one rank has nobody to wait for: never here */
 }

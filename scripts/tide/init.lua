@@ -7,7 +7,7 @@ local core = require "tide.core"
 -- What the core exports for the Lua library's own use (kernels, method tables, the dtensor
 -- type, the deprecation notice) sits under one hidden name, tide._internal, apart from the API.
 local INTERNAL = { methods = true, kernels = true, cluster_kernels = true, _dtensor = true,
-  comm_methods = true, deprecated = true }
+  comm_methods = true, deprecated = true, _diag = true }
 
 local tide = { _internal = {} }
 for name, fn in pairs(core) do
@@ -55,15 +55,19 @@ function tide.load(path, opts)
   return require("tide.checkpoint.value").load(path, opts)
 end
 
+-- Diagnosis (issue 14) lives in tide/diag/: tide.breakpoint, tide.health, tide.doctor.
+local DIAG = { breakpoint = true, health = true, doctor = true }
+
 -- Submodules written in Lua load lazily, so `require "tide"` stays cheap.
 setmetatable(tide, {
   __index = function(t, name)
-    local ok, mod = pcall(require, "tide." .. name)
+    local modname = (DIAG[name] and "tide.diag." or "tide.") .. tostring(name)
+    local ok, mod = pcall(require, modname)
     if ok then
       rawset(t, name, mod)
       return mod
     end
-    if not tostring(mod):find("module 'tide." .. name .. "' not found", 1, true) then
+    if not tostring(mod):find("module '" .. modname .. "' not found", 1, true) then
       error(mod, 2)
     end
     return nil

@@ -1,0 +1,257 @@
+/* heartbeat.c — the helper thread and its datagrams (see heartbeat.h). */
+#define _GNU_SOURCE
+#include "comm/heartbeat.h"
+#include "comm/recorder.h"
+#include "comm/runtime.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAGIC 0x74696465u    /* "tide" */
+#define KIND_BEAT 1
+#define KIND_BYE 2
+#define DUMP_GRACE 2.0
+
+typedef struct beat {
+    uint32_t magic, kind;
+    int32_t rank, pad;
+} beat;
+
+typedef struct peer {
+    uint32_t addr;        /* network order */
+    uint16_t port;        /* network order */
+    uint16_t pad;
+} peer;
+
+static int sock = -1;
+static pthread_t thread;
+static atomic_int running, stop_now;
+static int me, size;
+static peer *peers;
+static double interval_s, timeout_s;
+static _Atomic double *heard;   /* last heard, per rank (monotonic seconds); -1: said goodbye */
+static void (*waker)(void);
+static int at_exit_set;
+
+void tide_hb_set_waker(void (*fn)(void)) { waker = fn; }
+int tide_hb_running(void) { return atomic_load(&running); }
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void send_all(int kind)
+{
+    beat b = {MAGIC, (uint32_t)kind, me, 0};
+    for (int r = 0; r < size; r++) {
+        if (r == me)
+            continue;
+        struct sockaddr_in to;
+        memset(&to, 0, sizeof to);
+        to.sin_family = AF_INET;
+        to.sin_addr.s_addr = peers[r].addr;
+        to.sin_port = peers[r].port;
+        sendto(sock, &b, sizeof b, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
+    }
+}
+
+static void receive(void)
+{
+    beat b;
+    ssize_t n;
+    while ((n = recv(sock, &b, sizeof b, MSG_DONTWAIT)) == (ssize_t)sizeof b) {
+        if (b.magic != MAGIC || b.rank < 0 || b.rank >= size)
+            continue;
+        atomic_store(&heard[b.rank], b.kind == KIND_BYE ? -1.0 : now());
+    }
+}
+
+/* A rank went silent: say so, have this rank's dump taken, end this process. */
+static void lost(int r, double silent)
+{
+    fflush(stdout);
+    fprintf(stderr, "tide heartbeat: rank %d: no heartbeat from rank %d for %.1f s (stopped, "
+            "frozen, or its node is down)\n", me, r, silent);
+    fflush(stderr);
+    static char why[128];
+    snprintf(why, sizeof why, "tide heartbeat: rank %d silent for %.1f s", r, silent);
+    tide_rec_dump_why = why;
+    tide_rec_request_dump();
+    if (waker)
+        waker();
+    double t0 = now();
+    while (tide_rec_dump_wanted && now() - t0 < DUMP_GRACE) {
+        send_all(KIND_BEAT);   /* this rank is alive while it waits */
+        struct timespec nap = {0, 20000000};
+        nanosleep(&nap, NULL);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    _exit(1);   /* mpirun ends the job when a rank exits with a failure */
+}
+
+static void *run(void *arg)
+{
+    (void)arg;
+    double next = 0;
+    while (!atomic_load(&stop_now)) {
+        double t = now();
+        if (t >= next) {
+            send_all(KIND_BEAT);
+            next = t + interval_s;
+        }
+        struct pollfd p = {sock, POLLIN, 0};
+        int wait_ms = (int)((next - t) * 1000);
+        poll(&p, 1, wait_ms > 0 ? (wait_ms < 100 ? wait_ms : 100) : 0);
+        receive();
+        t = now();
+        for (int r = 0; r < size; r++) {
+            double h = atomic_load(&heard[r]);
+            if (r != me && h >= 0 && t - h > timeout_s)
+                lost(r, t - h);
+        }
+    }
+    return NULL;
+}
+
+/* This node's IPv4 address as gethostname resolves it, else loopback. */
+static uint32_t node_addr(void)
+{
+    char host[256];
+    uint32_t addr = htonl(INADDR_LOOPBACK);
+    if (gethostname(host, sizeof host) != 0)
+        return addr;
+    host[sizeof host - 1] = '\0';
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_DGRAM;
+    if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
+        addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr;
+        freeaddrinfo(res);
+    }
+    return addr;
+}
+
+static void at_exit(void) { tide_hb_stop(); }
+
+tide_status tide_hb_start(double interval, double timeout)
+{
+    if (atomic_load(&running))
+        return tide_fail("health.start: heartbeats are already running (health.stop() first)");
+    if (!(interval > 0) || !(timeout >= 2 * interval))
+        return tide_fail("health.start: expected interval > 0 and timeout >= 2 * interval, got "
+                         "interval %g, timeout %g", interval, timeout);
+    MPI_Comm comm = tide_runtime_comm();
+    if (comm == MPI_COMM_NULL)
+        return tide_fail("health.start: MPI is not initialised");
+    me = tide_runtime_rank();
+    size = tide_runtime_size();
+    /* every rank opens its socket, then all agree that every rank did */
+    int ok = 1;
+    sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    socklen_t len = sizeof a;
+    if (sock < 0 || bind(sock, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(sock, (struct sockaddr *)&a, &len) != 0)
+        ok = 0;
+    int err = errno;
+    peer mine = {node_addr(), a.sin_port, 0};
+    free(peers);
+    free((void *)heard);
+    peers = calloc((size_t)size, sizeof *peers);
+    heard = calloc((size_t)size, sizeof *heard);
+    if (!peers || !heard)
+        ok = 0;
+    int all_ok = 0;
+    MPI_Request req;
+    MPI_Iallreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm, &req);
+    tide_runtime_wait(comm, &req, "health.start", 0);
+    if (!all_ok) {
+        if (sock >= 0)
+            close(sock);
+        sock = -1;
+        return ok ? tide_fail("health.start: another rank could not open its socket")
+                  : tide_fail("health.start: cannot open a UDP socket: %s", strerror(err));
+    }
+    MPI_Iallgather(&mine, (int)sizeof mine, MPI_BYTE, peers, (int)sizeof mine, MPI_BYTE, comm,
+                   &req);
+    tide_runtime_wait(comm, &req, "health.start", 0);
+    /* two ranks on one node that resolve it differently: loopback reaches both */
+    for (int r = 0; r < size; r++)
+        if (peers[r].addr == mine.addr)
+            peers[r].addr = htonl(INADDR_LOOPBACK);
+    double t = now();
+    for (int r = 0; r < size; r++)
+        atomic_store(&heard[r], t);
+    interval_s = interval;
+    timeout_s = timeout;
+    atomic_store(&stop_now, 0);
+    if (pthread_create(&thread, NULL, run, NULL) != 0) {
+        close(sock);
+        sock = -1;
+        return tide_fail("health.start: cannot start the heartbeat thread");
+    }
+    atomic_store(&running, 1);
+    if (!at_exit_set) {
+        atexit(at_exit);
+        at_exit_set = 1;
+    }
+    return TIDE_OK;
+}
+
+void tide_hb_stop(void)
+{
+    if (!atomic_load(&running))
+        return;
+    atomic_store(&stop_now, 1);
+    pthread_join(thread, NULL);
+    send_all(KIND_BYE);
+    close(sock);
+    sock = -1;
+    atomic_store(&running, 0);
+}
+
+int tide_hb_ages(double *ages, int n)
+{
+    if (!atomic_load(&running))
+        return 0;
+    double t = now();
+    int k = 0;
+    for (; k < n && k < size; k++) {
+        double h = atomic_load(&heard[k]);
+        ages[k] = k == me ? 0 : h < 0 ? -1 : t - h;
+    }
+    return k;
+}
+
+tide_status tide_hb_configure(void)
+{
+    const char *s = getenv("TIDE_HEARTBEAT");
+    if (!s || !s[0])
+        return TIDE_OK;
+    char *end;
+    double t = strtod(s, &end);
+    if (*end || !(t >= 0))
+        return tide_fail("TIDE_HEARTBEAT: expected a timeout in seconds, got '%s'", s);
+    if (t == 0 || tide_runtime_size() <= 1)
+        return TIDE_OK;
+    return tide_hb_start(t / 4, t);
+}

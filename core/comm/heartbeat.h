@@ -1,0 +1,38 @@
+/* heartbeat.h — finds a rank that stopped between collectives (SIGSTOP, a frozen node), which
+ * the watchdog cannot: it sees only ranks that never arrive in a collective another waits in.
+ *
+ * A helper thread per rank sends a datagram to every other rank each `interval` seconds and
+ * listens for theirs. A rank heard from no longer than `timeout` seconds ago is alive; past it,
+ * every rank that notices prints
+ *   tide heartbeat: rank R: no heartbeat from rank S for T s (stopped, frozen, or its node is down)
+ * on stderr, asks for its own dump (recorder.h: taken at the next safe point), waits up to
+ * 2 s for it, and ends its process with exit code 1, which makes mpirun end the job.
+ *
+ * Why UDP datagrams rather than MPI: MPI runs FUNNELED here (the watchdog explains why), so the
+ * helper thread may not call it; the addresses are exchanged once over MPI at start (the
+ * node's address as gethostname resolves it, else loopback). Datagrams need no connection per
+ * pair and a lost one only delays a verdict by one interval. A rank that ends normally says
+ * goodbye first, so ranks leaving at different times are not reported. */
+#ifndef TIDE_HEARTBEAT_H
+#define TIDE_HEARTBEAT_H
+
+#include "tensor/tide_error.h"
+
+/* Collective over tide's own communicator (runtime.h). interval > 0, timeout >= 2 * interval;
+ * fails when already started. */
+tide_status tide_hb_start(double interval, double timeout);
+/* Stops the thread (saying goodbye to the others); nothing when not started. Not collective. */
+void tide_hb_stop(void);
+int tide_hb_running(void);
+/* Seconds since each rank was last heard from (size entries; this rank: 0; a rank that said
+ * goodbye: -1). Returns the number of entries written. */
+int tide_hb_ages(double *ages, int size);
+/* TIDE_HEARTBEAT=S: start with timeout S and interval S/4 (nothing when unset or 0). */
+tide_status tide_hb_configure(void);
+
+/* What the helper thread calls when it asks for a dump, to wake the main thread at a safe
+ * point (the bindings set a Lua hook). Called from the helper thread: must be
+ * async-signal-safe in spirit (set flags only). */
+void tide_hb_set_waker(void (*fn)(void));
+
+#endif
