@@ -33,7 +33,7 @@ local S = 1                                   -- servers: rank 0 (with one rank:
 local D, B, K = args.features, args.batch, args.nnz
 
 -- The true weights, the same on every rank; and a worker's data: every step's batch.
-local truth = tide.randn({ D }, { dtype = "f64", seed = args.seed }):mul(1.5)
+local truth = tide.randn({ D }, { dtype = "f64", seed = args.seed, stream = 0 }):mul(1.5)
 
 local function dataset(stream, n)
   local raw = placement.zipf(n * K, { domain = args.domain, seed = args.seed, stream = stream })
