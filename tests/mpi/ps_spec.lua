@@ -26,8 +26,11 @@ describe("ps values", function()
   for _, S in ipairs(LAYOUTS) do
     for _, mode in ipairs(MODES) do
       it(("equal the sum of every push (S = %d, %s)"):format(S, mode_name(mode)), function()
-        local ps = tide.ps.new(world, { servers = S, consistency = mode })
+        -- async sends every push alone; the others coalesce the small keys (not "big")
+        local ps = tide.ps.new(world, { servers = S, consistency = mode,
+          coalesce = mode == "async" and 0 or nil })
         local W, T = n_workers(S), 5
+        ps:init("big", tide.zeros({ 1000 }, "f64"), { lr = 1 })
         ps:init("dense", tide.full({ 3, 2 }, 10, "f64"), { lr = 0.5 })
         ps:init("emb", tide.zeros({ 6, 2 }, "f64"), { lr = 1 })
         ps:init(7, tide.zeros({ 4 }, "f32"), { lr = 1 })
@@ -38,6 +41,7 @@ describe("ps values", function()
             -- row 2 twice (the two add up), row 5 once: each worth -w per push
             ps:push_rows("emb", tide.tensor({ 2, 5, 2 }, "i64"), tide.full({ 3, 2 }, -w, "f64"))
             ps:push(7, tide.full({ 4 }, -1, "f32"))
+            ps:push("big", tide.full({ 1000 }, -t, "f64"))
           end
           ps:clock()
           if w and mode == "bsp" then
@@ -66,6 +70,8 @@ describe("ps values", function()
         end
         v = ps:server_value(7)
         if v then assert.equal(T * W, v:get(1)) end
+        v = ps:server_value("big")
+        if v then assert.equal(W * T * (T + 1) / 2, v:get(1000)) end
       end)
     end
   end

@@ -15,7 +15,9 @@
 -- makes every rank both. Keys are placed on servers by a tide.placement policy (default
 -- cyclic: the i-th key declared goes to server i mod S) over key numbers 0, 1, ... in the order
 -- they were declared. Consistency: "bsp", "async" or {ssp = s} (tide/ps/server.lua says what
--- each promises; {ssp = 0} is "bsp"). Rules: "sgd" (default), "momentum", "adagrad" or a
+-- each promises; {ssp = 0} is "bsp"). coalesce (bytes, default 4096, 0 = never): dense pushes
+-- this small wait and go to their server together, one message per server and dtype, when the
+-- rank next pulls from it, calls clock() or close(), or ps:flush(). Rules: "sgd" (default), "momentum", "adagrad" or a
 -- function(value, grad, state, hp) changing value in place (tide.ps.rules).
 --
 -- Transport: tensor point to point on a duplicate of comm, so no other traffic can match it.
@@ -32,8 +34,11 @@ local Server = require "tide.ps.server"
 
 local M = { rules = rules }
 
-local OP_PUSH, OP_PULL, OP_PUSH_ROWS, OP_PULL_ROWS, OP_CLOCK, OP_CLOSE = 1, 2, 3, 4, 5, 6
+local OP_PUSH, OP_PULL, OP_PUSH_ROWS, OP_PULL_ROWS, OP_CLOCK, OP_CLOSE, OP_PUSH_MANY =
+  1, 2, 3, 4, 5, 6, 7
 local TAG_REQ, TAG_DATA, TAG_REPLY, TAG_ACK = 32001, 32002, 32003, 32004
+local ITEMSIZE = { f32 = 4, f64 = 8, i32 = 4, i64 = 8, u8 = 1 }
+local STAGED_MAX = 1 << 16   -- bytes staged for one server before they go without waiting
 local RULES = { sgd = rules.sgd, momentum = rules.momentum, adagrad = rules.adagrad }
 
 local PS = {}
@@ -65,7 +70,8 @@ function M.new(comm, opts)
   if type(comm) ~= "userdata" or comm.size == nil then
     error(where .. ": expected a communicator, got " .. type(comm), 2)
   end
-  opts = args.check_opts(opts, { servers = true, placement = true, consistency = true }, where)
+  opts = args.check_opts(opts, { servers = true, placement = true, consistency = true,
+    coalesce = true }, where)
   local P = comm.size
   local S = args.integer(opts.servers, "servers", where, 1, 1)
   if S > P then
@@ -77,9 +83,11 @@ function M.new(comm, opts)
       .. type(placement), 2)
   end
   local mode, s = parse_consistency(opts.consistency, where)
+  local coalesce = args.integer(opts.coalesce, "coalesce", where, 0, 4096)
   local self = setmetatable({ comm = comm:dup(), rank = comm.rank, size = P, S = S, mode = mode,
     staleness = s, placement = placement, keys = {}, by_name = {}, clock_count = 0,
-    servers = {}, workers = {}, widx = {}, hdr_out = tide.zeros({ 4 }, "i64") }, PS)
+    servers = {}, workers = {}, widx = {}, hdr_out = tide.zeros({ 4 }, "i64"),
+    coalesce = coalesce, staged = {} }, PS)
   for r = 0, S - 1 do self.servers[#self.servers + 1] = r end
   for r = (S == P) and 0 or S, P - 1 do
     self.workers[#self.workers + 1] = r
@@ -143,7 +151,8 @@ function PS:init(key, value, opts)
       tostring(key), tostring(self.placement:assign(ids, #self.servers):get(id + 1)),
       #self.servers - 1), 2)
   end
-  local k = { id = id, name = key, server = server, dtype = value:dtype(), shape = value:shape() }
+  local k = { id = id, name = key, server = server, dtype = value:dtype(), shape = value:shape(),
+    itemsize = ITEMSIZE[value:dtype()] }
   self.keys[id + 1] = k
   self.by_name[key] = k
   if server == self.rank then
@@ -226,6 +235,20 @@ function PS:serve_once()
     k.scratch = k.scratch or k.value:clone()
     comm:recv(k.scratch, src, TAG_DATA)
     srv:push(w, id, t, k.scratch)
+  elseif op == OP_PUSH_MANY then   -- n small keys of one dtype: their ids, then their values
+    local ids = comm:recv(tide.zeros({ n }, "i64"), src, TAG_DATA):totable()
+    local keys, total = {}, 0
+    for i, kid in ipairs(ids) do
+      keys[i] = srv:key(kid, "push")
+      total = total + keys[i].value:numel()
+    end
+    local flat = comm:recv(tide.zeros({ total }, keys[1].value:dtype()), src, TAG_DATA)
+    local at = 0
+    for i, k in ipairs(keys) do
+      local m = k.value:numel()
+      srv:push(w, ids[i], t, flat:narrow(1, at + 1, m):reshape(k.value:shape()))
+      at = at + m
+    end
   elseif op == OP_PULL then
     comm:send(srv:pull(id), src, TAG_REPLY)
   elseif op == OP_PUSH_ROWS then
@@ -273,6 +296,46 @@ function PS:ack(src)
   end
 end
 
+-- ---------------------------------------------------------------- coalescing
+
+-- Small pushes wait, per server and dtype, and go as one message (ids, then the values end to
+-- end) when the rank next talks to that server (a pull, a clock, close) or when 64 KiB wait.
+function PS:stage(k, grad)
+  local by_dtype = self.staged[k.server] or {}
+  self.staged[k.server] = by_dtype
+  local st = by_dtype[k.dtype] or { ids = {}, grads = {}, numel = 0 }
+  by_dtype[k.dtype] = st
+  st.ids[#st.ids + 1] = k.id
+  st.grads[#st.grads + 1] = grad:contiguous():reshape({ grad:numel() }):clone()
+  st.numel = st.numel + grad:numel()
+  if st.numel * k.itemsize >= STAGED_MAX then self:flush(k.server) end
+end
+
+--- Sends the small pushes waiting for server (every server when nil).
+function PS:flush(server)
+  if server == nil then
+    for _, s in ipairs(self.servers) do self:flush(s) end
+    return
+  end
+  local by_dtype = self.staged[server]
+  if not by_dtype then return end
+  self.staged[server] = nil
+  local dtypes = {}
+  for dtype in pairs(by_dtype) do dtypes[#dtypes + 1] = dtype end
+  table.sort(dtypes)
+  for _, dtype in ipairs(dtypes) do
+    local st = by_dtype[dtype]
+    local flat, at = tide.zeros({ st.numel }, dtype), 0
+    for _, g in ipairs(st.grads) do
+      flat:narrow(1, at + 1, g:numel()):copy_(g)
+      at = at + g:numel()
+    end
+    self:send_header(server, OP_PUSH_MANY, 0, #st.ids)
+    self:wait { self.comm:isend(tide.tensor(st.ids, "i64"), server, TAG_DATA),
+      self.comm:isend(flat, server, TAG_DATA) }
+  end
+end
+
 -- ---------------------------------------------------------------- the worker's calls
 
 --- Sends grad for key to its server (applied by the key's rule, when the consistency allows).
@@ -281,6 +344,10 @@ function PS:push(key, grad)
   check_tensor(grad, k, "a gradient", "push")
   if k.server == self.rank then
     self.server:push(self.widx[self.rank], k.id, self.clock_count, grad)
+    return
+  end
+  if grad:numel() * k.itemsize <= self.coalesce then
+    self:stage(k, grad)
     return
   end
   self:send_header(k.server, OP_PUSH, k.id)
@@ -298,6 +365,7 @@ function PS:pull(key, out)
   if k.server == self.rank then
     return out:copy_(self.server:pull(k.id))
   end
+  self:flush(k.server)
   local req = self.comm:irecv(out, k.server, TAG_REPLY)
   self:send_header(k.server, OP_PULL, k.id)
   self:wait { req }
@@ -320,6 +388,7 @@ function PS:push_rows(key, idx, grads)
     self.server:push_rows(self.widx[self.rank], k.id, self.clock_count, idx, grads)
     return
   end
+  self:flush(k.server)
   self:send_header(k.server, OP_PUSH_ROWS, k.id, idx:numel())
   self:wait { self.comm:isend(idx, k.server, TAG_DATA), self.comm:isend(grads, k.server, TAG_DATA) }
 end
@@ -338,6 +407,7 @@ function PS:pull_rows(key, idx, out)
     if idx:numel() > 0 then out:copy_(self.server:pull_rows(k.id, idx)) end
     return out
   end
+  self:flush(k.server)
   local req = self.comm:irecv(out, k.server, TAG_REPLY)
   self:send_header(k.server, OP_PULL_ROWS, k.id, idx:numel())
   self:wait { self.comm:isend(idx, k.server, TAG_DATA), req }
@@ -357,6 +427,7 @@ function PS:clock()
     end
     return c
   end
+  self:flush()
   if self.mode == "async" then
     self.clock_count = c
     return c
@@ -386,6 +457,7 @@ end
 function PS:close()
   if self.closed then return end
   if self.is_worker_ then
+    self:flush()
     for _, s in ipairs(self.servers) do
       if s == self.rank then
         self.server:close(self.widx[s])
