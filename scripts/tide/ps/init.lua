@@ -87,7 +87,7 @@ function M.new(comm, opts)
   local self = setmetatable({ comm = comm:dup(), rank = comm.rank, size = P, S = S, mode = mode,
     staleness = s, placement = placement, keys = {}, by_name = {}, clock_count = 0,
     servers = {}, workers = {}, widx = {}, hdr_out = tide.zeros({ 4 }, "i64"),
-    coalesce = coalesce, staged = {} }, PS)
+    coalesce = coalesce, staged = {}, buffers = {} }, PS)
   for r = 0, S - 1 do self.servers[#self.servers + 1] = r end
   for r = (S == P) and 0 or S, P - 1 do
     self.workers[#self.workers + 1] = r
@@ -299,16 +299,32 @@ end
 -- ---------------------------------------------------------------- coalescing
 
 -- Small pushes wait, per server and dtype, and go as one message (ids, then the values end to
--- end) when the rank next talks to that server (a pull, a clock, close) or when 64 KiB wait.
+-- end) when the rank next talks to that server (a pull, a clock, close) or when their buffer
+-- (64 KiB, or room for one push of the coalesce size) is full. The wait for the sends to
+-- complete keeps the buffer from being refilled while MPI reads it.
 function PS:stage(k, grad)
   local by_dtype = self.staged[k.server] or {}
   self.staged[k.server] = by_dtype
-  local st = by_dtype[k.dtype] or { ids = {}, grads = {}, numel = 0 }
-  by_dtype[k.dtype] = st
+  local st = by_dtype[k.dtype]
+  if not st then   -- one buffer per server and dtype, kept: a push is one copy into it
+    self.buffers[k.server] = self.buffers[k.server] or {}
+    local buf = self.buffers[k.server][k.dtype]
+    if not buf then
+      buf = tide.zeros({ math.max(STAGED_MAX // k.itemsize, self.coalesce // k.itemsize) },
+        k.dtype)
+      self.buffers[k.server][k.dtype] = buf
+    end
+    st = { ids = {}, buf = buf, numel = 0 }
+    by_dtype[k.dtype] = st
+  end
+  local m = grad:numel()
+  if st.numel + m > st.buf:numel() then
+    self:flush(k.server)
+    return self:stage(k, grad)
+  end
   st.ids[#st.ids + 1] = k.id
-  st.grads[#st.grads + 1] = grad:contiguous():reshape({ grad:numel() }):clone()
-  st.numel = st.numel + grad:numel()
-  if st.numel * k.itemsize >= STAGED_MAX then self:flush(k.server) end
+  st.buf:narrow(1, st.numel + 1, m):copy_(grad:reshape({ m }))
+  st.numel = st.numel + m
 end
 
 --- Sends the small pushes waiting for server (every server when nil).
@@ -325,14 +341,9 @@ function PS:flush(server)
   table.sort(dtypes)
   for _, dtype in ipairs(dtypes) do
     local st = by_dtype[dtype]
-    local flat, at = tide.zeros({ st.numel }, dtype), 0
-    for _, g in ipairs(st.grads) do
-      flat:narrow(1, at + 1, g:numel()):copy_(g)
-      at = at + g:numel()
-    end
     self:send_header(server, OP_PUSH_MANY, 0, #st.ids)
     self:wait { self.comm:isend(tide.tensor(st.ids, "i64"), server, TAG_DATA),
-      self.comm:isend(flat, server, TAG_DATA) }
+      self.comm:isend(st.buf:narrow(1, 1, st.numel), server, TAG_DATA) }
   end
 end
 
