@@ -492,4 +492,59 @@ function PS:server_value(key)
   return s.value, s.version
 end
 
+-- ---------------------------------------------------------------- saving server state
+
+local function state_path(dir, rank)
+  return ("%s/ps_server_%d.safetensors"):format(dir, rank)
+end
+
+--- Saves every server's keys (values, rule state, versions) under dir, one file per server
+--- (tide.save's safetensors format, written then renamed into place). Collective: call it
+--- where every rank is (between clocks); workers' pushes not yet applied are not in it.
+function PS:save(dir)
+  if type(dir) ~= "string" then error("ps:save: expected a directory, got " .. type(dir), 2) end
+  self:flush()
+  if self.is_server_ then
+    tide.io.mkdirs(dir)
+    local keys = {}
+    for _, k in pairs(self.server.keys) do
+      keys[#keys + 1] = { name = k.name, value = k.value, version = k.version, state = k.state }
+    end
+    tide.save(state_path(dir, self.rank), { keys = keys })
+  end
+  self.comm:barrier()
+end
+
+--- Restores what ps:save wrote into this ps (the same servers and keys, declared with init).
+--- Collective. A key whose shape or dtype changed is an error naming it.
+function PS:load(dir)
+  if type(dir) ~= "string" then error("ps:load: expected a directory, got " .. type(dir), 2) end
+  local ok, err = true, nil
+  if self.is_server_ then
+    ok, err = pcall(function()
+      local saved = tide.load(state_path(dir, self.rank))
+      for _, rec in ipairs(saved.keys) do
+        local k = self.by_name[rec.name]
+        local held = k and self.server.keys[k.id]
+        if not held then
+          error(("ps:load: %s holds key '%s', which server %d does not hold"):format(dir,
+            tostring(rec.name), self.rank), 0)
+        end
+        local was, now = shape_str(rec.value:dtype(), rec.value:shape()), shape_str(k.dtype, k.shape)
+        if was ~= now then
+          error(("ps:load: key '%s' was saved as %s, declared as %s"):format(tostring(rec.name),
+            was, now), 0)
+        end
+        held.value:copy_(rec.value)
+        held.version = rec.version
+        held.state = rec.state or {}
+      end
+    end)
+  end
+  local all = self.comm:allgather_obj(ok and "" or tostring(err))
+  for r = 1, #all do
+    if all[r] ~= "" then error(all[r], 2) end
+  end
+end
+
 return M
