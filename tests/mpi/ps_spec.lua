@@ -201,10 +201,13 @@ describe("ps consistency", function()
         end
       end
       ps:close()
-      if w and w < W and s > 0 then
-        assert.is_true(lead >= 1, "a fast worker never ran ahead of the slow one")
+      -- the fast workers ran ahead (one of them at least: the machine is shared), BSP never
+      local most = world:allreduce(lead, "max")
+      if s > 0 then
+        assert.is_true(most >= 1, "no fast worker ever ran ahead of the slow one")
+      else
+        assert.equal(0, most)
       end
-      if s == 0 and w then assert.equal(0, lead) end
     end)
   end
 end)
