@@ -72,7 +72,7 @@ local data = is_worker and dataset(worker_index, args.steps * B) or nil
 local test = dataset(1000, 4096)
 local first_worker = P > S and S or 0
 
--- The parameter-server job in one consistency mode; the first worker returns the final w.
+-- The parameter-server job in one consistency mode; the server (rank 0) returns the final w.
 local function run_ps(consistency)
   local ps = tide.ps.new(world, { servers = S, consistency = consistency })
   ps:init("w", tide.zeros({ D }, "f64"), { rule = "sgd", lr = args.lr })
@@ -84,13 +84,9 @@ local function run_ps(consistency)
     end
     ps:clock()
   end
-  local w
-  if is_worker then
-    ps:clock()          -- async: let the others' last pushes land before the final pull
-    w = ps:pull("w")
-  end
-  ps:close()
-  return w, tide.now() - t0
+  ps:close()           -- the server serves until every worker is done: every push is in
+  local w = ps:server_value("w")
+  return w and w:clone(), tide.now() - t0
 end
 
 -- The same job with a collective over the workers: dense gradients gathered, summed in
@@ -108,6 +104,7 @@ local function run_allreduce()
       tide.ps.rules.sgd(w, total, nil, { lr = args.lr })
     end
   end
+  world:broadcast(w, first_worker)   -- every worker holds the same w; rank 0 prints
   return w, tide.now() - t0
 end
 
@@ -119,7 +116,7 @@ for _, mode in ipairs { "bsp", { ssp = 3 }, "async" } do
   results[#results + 1] = { name = name, w = w, seconds = seconds }
 end
 
-if me == first_worker then
+if me == 0 then
   print(("ps_logreg: %d features, %d workers x %d samples x %d steps, %d server(s)"):format(D,
     n_workers, B, args.steps, S))
   local base = log_loss(w_ar, test)
