@@ -77,6 +77,31 @@ describe("farm.run", function()
     end)
   end
 
+  it("feeds a policy each worker's rank, load, speed and declared weight", function()
+    local picks, bad = 0, nil
+    local spy = { name = "spy", pick = function(_, workers)
+      picks = picks + 1
+      local ranks = worker_ranks()
+      if #workers ~= #ranks then bad = "worker count " .. #workers end
+      for i, w in ipairs(workers) do
+        if w.rank ~= ranks[i] then bad = "rank " .. tostring(w.rank) end
+        if math.type(w.outstanding) ~= "integer" or w.outstanding < 0 then bad = "outstanding" end
+        if math.type(w.completed) ~= "integer" or w.completed < 0 then bad = "completed" end
+        if not (w.speed > 0) then bad = "speed" end
+        if w.weight ~= w.rank + 10 then bad = "weight " .. tostring(w.weight) end
+      end
+      return workers[1].rank
+    end }
+    local weights = {}
+    for r = 0, P - 1 do weights[r] = r + 10 end
+    local results = farm.run(world, square_tasks(7), square, { policy = spy, weights = weights })
+    if me == ROOT then
+      assert.is_nil(bad)
+      assert.equal(7, picks)            -- one pick per task: none failed, none was retried
+      assert.equal(49, results[7].y)
+    end
+  end)
+
   it("gives results in completion order on request", function()
     local results = farm.run(world, square_tasks(9), square, { order = "completion" })
     if me == ROOT then
