@@ -87,7 +87,7 @@ function M.new(comm, opts)
   local self = setmetatable({ comm = comm:dup(), rank = comm.rank, size = P, S = S, mode = mode,
     staleness = s, placement = placement, keys = {}, by_name = {}, clock_count = 0,
     servers = {}, workers = {}, widx = {}, hdr_out = tide.zeros({ 4 }, "i64"),
-    coalesce = coalesce, staged = {}, buffers = {} }, PS)
+    coalesce = coalesce, staged = {}, sending = {} }, PS)
   for r = 0, S - 1 do self.servers[#self.servers + 1] = r end
   for r = (S == P) and 0 or S, P - 1 do
     self.workers[#self.workers + 1] = r
@@ -300,21 +300,15 @@ end
 
 -- Small pushes wait, per server and dtype, and go as one message (ids, then the values end to
 -- end) when the rank next talks to that server (a pull, a clock, close) or when their buffer
--- (64 KiB, or room for one push of the coalesce size) is full. The wait for the sends to
--- complete keeps the buffer from being refilled while MPI reads it.
+-- (64 KiB, or room for one push of the coalesce size) is full. The push returns without
+-- waiting for the send (the values were copied), as an eager MPI_Send of a small message does.
 function PS:stage(k, grad)
   local by_dtype = self.staged[k.server] or {}
   self.staged[k.server] = by_dtype
   local st = by_dtype[k.dtype]
-  if not st then   -- one buffer per server and dtype, kept: a push is one copy into it
-    self.buffers[k.server] = self.buffers[k.server] or {}
-    local buf = self.buffers[k.server][k.dtype]
-    if not buf then
-      buf = tide.zeros({ math.max(STAGED_MAX // k.itemsize, self.coalesce // k.itemsize) },
-        k.dtype)
-      self.buffers[k.server][k.dtype] = buf
-    end
-    st = { ids = {}, buf = buf, numel = 0 }
+  if not st then   -- a fresh buffer per batch: the last one may still be on its way
+    local cap = math.max(STAGED_MAX // k.itemsize, self.coalesce // k.itemsize)
+    st = { ids = {}, buf = tide.zeros({ cap }, k.dtype), numel = 0 }
     by_dtype[k.dtype] = st
   end
   local m = grad:numel()
@@ -342,9 +336,21 @@ function PS:flush(server)
   for _, dtype in ipairs(dtypes) do
     local st = by_dtype[dtype]
     self:send_header(server, OP_PUSH_MANY, 0, #st.ids)
-    self:wait { self.comm:isend(tide.tensor(st.ids, "i64"), server, TAG_DATA),
-      self.comm:isend(st.buf:narrow(1, 1, st.numel), server, TAG_DATA) }
+    self:reap()
+    local sending = self.sending
+    sending[#sending + 1] = self.comm:isend(tide.tensor(st.ids, "i64"), server, TAG_DATA)
+    sending[#sending + 1] = self.comm:isend(st.buf:narrow(1, 1, st.numel), server, TAG_DATA)
   end
+end
+
+-- Forgets the coalesced sends that have completed (their buffers were fresh, so nothing waits
+-- for them; clock() and close() wait for the rest).
+function PS:reap()
+  local still = {}
+  for _, r in ipairs(self.sending) do
+    if not r:test() then still[#still + 1] = r end
+  end
+  self.sending = still
 end
 
 -- ---------------------------------------------------------------- the worker's calls
@@ -439,6 +445,8 @@ function PS:clock()
     return c
   end
   self:flush()
+  self:wait(self.sending)
+  self.sending = {}
   if self.mode == "async" then
     self.clock_count = c
     while self:serve_once() do end   -- a rank that also serves answers what has come
@@ -470,6 +478,8 @@ function PS:close()
   if self.closed then return end
   if self.is_worker_ then
     self:flush()
+    self:wait(self.sending)
+    self.sending = {}
     for _, s in ipairs(self.servers) do
       if s == self.rank then
         self.server:close(self.widx[s])
