@@ -12,9 +12,21 @@ local tide = require "tide"
 
 local M = {}
 
+-- A scratch tensor of t's shape and dtype, kept per t: a new 1 MiB temporary per push costs
+-- more (fresh pages) than the update itself.
+local scratch = setmetatable({}, { __mode = "k" })
+local function scratch_like(t)
+  local s = scratch[t]
+  if not s then
+    s = t:clone()
+    scratch[t] = s
+  end
+  return s
+end
+
 --- value += -lr * grad
 function M.sgd(value, grad, _, hp)
-  value:add_(grad:mul(-hp.lr))
+  value:add_(scratch_like(value):copy_(grad):mul_(-hp.lr))
 end
 
 --- v = momentum * v + grad; value += -lr * v (PyTorch's SGD with momentum, no dampening)
@@ -24,7 +36,7 @@ function M.momentum(value, grad, state, hp)
   else
     state.v:mul_(hp.momentum):add_(grad)
   end
-  value:add_(state.v:mul(-hp.lr))
+  value:add_(scratch_like(value):copy_(state.v):mul_(-hp.lr))
 end
 
 --- h += grad^2; value += -lr * grad / (sqrt(h) + eps)
