@@ -32,8 +32,6 @@ local args = require "tide.args"
 local rules = require "tide.ps.rules"
 local Server = require "tide.ps.server"
 
-local sleep = tide.io.sleep
-
 local M = { rules = rules }
 
 local OP_PUSH, OP_PULL, OP_PUSH_ROWS, OP_PULL_ROWS, OP_CLOCK, OP_CLOSE, OP_PUSH_MANY =
@@ -89,7 +87,7 @@ function M.new(comm, opts)
   local self = setmetatable({ comm = comm:dup(), rank = comm.rank, size = P, S = S, mode = mode,
     staleness = s, placement = placement, keys = {}, by_name = {}, clock_count = 0,
     servers = {}, workers = {}, widx = {}, hdr_out = tide.zeros({ 4 }, "i64"),
-    coalesce = coalesce, staged = {}, sending = {}, spins = 0 }, PS)
+    coalesce = coalesce, staged = {}, sending = {} }, PS)
   for r = 0, S - 1 do self.servers[#self.servers + 1] = r end
   for r = (S == P) and 0 or S, P - 1 do
     self.workers[#self.workers + 1] = r
@@ -273,22 +271,10 @@ function PS:serve_once()
   return true
 end
 
--- One turn of a waiting loop: serve a request if one came, else now and then give the CPU
--- to another process (ranks often outnumber cores, and a spinning rank would starve the peer
--- it waits for).
-function PS:idle()
-  if self:serve_once() then
-    self.spins = 0
-    return
-  end
-  self.spins = self.spins + 1
-  if self.spins % 16 == 0 then sleep(0) end
-end
-
 -- Waits for every request in reqs, serving meanwhile.
 function PS:wait(reqs)
   for _, r in ipairs(reqs) do
-    while not r:test() do self:idle() end
+    while not r:test() do self:serve_once() end
   end
 end
 
@@ -454,7 +440,7 @@ function PS:clock()
   if not self.is_worker_ then
     self.clock_count = c
     if self.mode ~= "async" then
-      while self.server:min_clock() < c do self:idle() end
+      while self.server:min_clock() < c do self:serve_once() end
     end
     return c
   end
@@ -482,7 +468,7 @@ function PS:clock()
     end
   end
   self:wait(reqs)
-  while not self.self_acked do self:idle() end
+  while not self.self_acked do self:serve_once() end
   return c
 end
 
@@ -503,7 +489,7 @@ function PS:close()
     end
   end
   if self.is_server_ then
-    while not self.server:all_closed() do self:idle() end
+    while not self.server:all_closed() do self:serve_once() end
   end
   self.closed = true
 end
