@@ -6,8 +6,8 @@
 #include "lua_bindings.h"
 #include "tensor/lua_tensor.h"
 
-#include "ops/blas.h"
-#include "ops/linalg.h"
+#include "linalg/blas.h"
+#include "linalg/linalg.h"
 
 /* tide.matmul(a, b) and a:matmul(b): a new tensor (see blas.h for the 1-D/2-D/batched rules). */
 static int l_matmul(lua_State *L) { return tide_lua_apply2(L, tide_matmul); }

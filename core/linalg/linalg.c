@@ -2,7 +2,7 @@
  *
  * The row-major LAPACKE interface transposes internally: an O(n^2) copy next to the O(n^3)
  * factorisation, which keeps this file free of layout juggling. */
-#include "ops/linalg.h"
+#include "linalg/linalg.h"
 
 #include <lapacke.h>
 #include <limits.h>
