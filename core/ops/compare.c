@@ -257,14 +257,14 @@ tide_status tide_masked_fill(tide_tensor *t, const tide_tensor *mask, tide_numbe
 
 /* ---------------------------------------------------------------- NaN, infinities, any/all */
 
-/* One classification of n contiguous floats (T) into u8. */
+/* One classification of n contiguous floats (T) into u8 (glibc's isinf gives -1 for -inf). */
 #define CLASSIFY(T, src, dst, n, op)                                                      \
     do {                                                                                  \
         const T *x_ = (const T *)(src);                                                   \
         for (int64_t i_ = 0; i_ < (n); i_++)                                              \
-            (dst)[i_] = (uint8_t)((op) == TIDE_IS_NAN   ? isnan(x_[i_])                   \
-                                  : (op) == TIDE_IS_INF ? isinf(x_[i_])                   \
-                                                        : isfinite(x_[i_]));              \
+            (dst)[i_] = (uint8_t)(((op) == TIDE_IS_NAN   ? isnan(x_[i_])                  \
+                                   : (op) == TIDE_IS_INF ? isinf(x_[i_])                  \
+                                                         : isfinite(x_[i_])) != 0);       \
     } while (0)
 
 tide_status tide_classify(tide_tensor *out, tide_classop op, const tide_tensor *a)
