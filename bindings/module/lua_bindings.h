@@ -16,6 +16,7 @@ int luaopen_tide_core(lua_State *L);
 void tide_open_tensor(lua_State *L, int module, int methods, int meta);
 void tide_open_ops(lua_State *L, int module, int methods, int meta);
 void tide_open_linalg(lua_State *L, int module, int methods, int meta);
+void tide_open_shape(lua_State *L, int module, int methods, int meta);
 void tide_open_index(lua_State *L, int module, int methods, int meta);
 void tide_open_random(lua_State *L, int module, int methods, int meta);
 void tide_open_io(lua_State *L, int module, int methods, int meta);

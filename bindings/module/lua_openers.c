@@ -5,6 +5,7 @@ const tide_opener tide_openers[] = {
     tide_open_tensor,
     tide_open_ops,
     tide_open_linalg,
+    tide_open_shape,
     tide_open_index,
     tide_open_random,
     tide_open_io,

@@ -1,8 +1,11 @@
 /* ops_compare.c — comparisons to u8 masks, where and masked_fill (see ops_elementwise.h). */
 #include "ops/operand.h"
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
+#include "ops/reduce.h"
 #include "tensor/iter.h"
 
 /* ---------------------------------------------------------------- comparisons, where, fill */
@@ -250,4 +253,96 @@ tide_status tide_masked_fill(tide_tensor *t, const tide_tensor *mask, tide_numbe
     run_masked_fill(&it, t->dtype, &v);
     tide_tensor_release(&m);
     return TIDE_OK;
+}
+
+/* ---------------------------------------------------------------- NaN, infinities, any/all */
+
+/* One classification of n contiguous floats (T) into u8 (glibc's isinf gives -1 for -inf). */
+#define CLASSIFY(T, src, dst, n, op)                                                      \
+    do {                                                                                  \
+        const T *x_ = (const T *)(src);                                                   \
+        for (int64_t i_ = 0; i_ < (n); i_++)                                              \
+            (dst)[i_] = (uint8_t)(((op) == TIDE_IS_NAN   ? isnan(x_[i_])                  \
+                                   : (op) == TIDE_IS_INF ? isinf(x_[i_])                  \
+                                                         : isfinite(x_[i_])) != 0);       \
+    } while (0)
+
+tide_status tide_classify(tide_tensor *out, tide_classop op, const tide_tensor *a)
+{
+    if ((unsigned)op > TIDE_IS_FINITE)
+        return tide_fail("classify: unknown op %d", (int)op);
+    TIDE_TRY(tide_tensor_alloc(out, TIDE_U8, a->ndim, a->shape));
+    uint8_t *o = tide_data(out);
+    int64_t n = tide_numel(a);
+    if (!tide_dtype_is_float(a->dtype)) {
+        memset(o, op == TIDE_IS_FINITE, (size_t)n);
+        return TIDE_OK;
+    }
+    tide_tensor c = TIDE_TENSOR_EMPTY;
+    tide_status st = tide_contiguous(&c, a);
+    if (st != TIDE_OK) {
+        tide_tensor_release(out);
+        return st;
+    }
+    if (a->dtype == TIDE_F32)
+        CLASSIFY(float, tide_data(&c), o, n, op);
+    else
+        CLASSIFY(double, tide_data(&c), o, n, op);
+    tide_tensor_release(&c);
+    return TIDE_OK;
+}
+
+#define NAN_TO_NUM(T, data, n, nan, pos, neg)                                             \
+    do {                                                                                  \
+        T *x_ = (T *)(data);                                                              \
+        for (int64_t i_ = 0; i_ < (n); i_++)                                              \
+            x_[i_] = isnan(x_[i_])   ? (T)(nan)                                           \
+                     : isinf(x_[i_]) ? (x_[i_] > 0 ? (T)(pos) : (T)(neg))                 \
+                                     : x_[i_];                                            \
+    } while (0)
+
+tide_status tide_nan_to_num(tide_tensor *out, const tide_tensor *a, double nan,
+                            const double *posinf, const double *neginf)
+{
+    TIDE_TRY(tide_clone(out, a));
+    int64_t n = tide_numel(out);
+    if (a->dtype == TIDE_F32)
+        NAN_TO_NUM(float, tide_data(out), n, nan, posinf ? *posinf : FLT_MAX,
+                   neginf ? *neginf : -FLT_MAX);
+    else if (a->dtype == TIDE_F64)
+        NAN_TO_NUM(double, tide_data(out), n, nan, posinf ? *posinf : DBL_MAX,
+                   neginf ? *neginf : -DBL_MAX);
+    return TIDE_OK;
+}
+
+tide_status tide_any_all(const tide_tensor *a, int all, int *result)
+{
+    tide_tensor mask = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_compare_scalar(&mask, TIDE_CMP_NE, a, tide_number_int(0)));
+    const uint8_t *m = tide_data(&mask);
+    int64_t n = tide_numel(&mask), i = 0;
+    /* stop at the first element that decides: a nonzero for any, a zero for all */
+    while (i < n && m[i] == (uint8_t)all)
+        i++;
+    *result = all ? i == n : i < n;
+    tide_tensor_release(&mask);
+    return TIDE_OK;
+}
+
+tide_status tide_any_all_dim(tide_tensor *out, const tide_tensor *a, int all, int dim,
+                             int keepdim)
+{
+    char s[TIDE_SHAPE_BUF];
+    if (dim < 0 || dim >= a->ndim)
+        return tide_fail("%s: dim %d out of range for %s", all ? "all" : "any", dim + 1,
+                         tide_shape_str(a, s, sizeof s));
+    tide_tensor mask = TIDE_TENSOR_EMPTY, count = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_compare_scalar(&mask, TIDE_CMP_NE, a, tide_number_int(0)));
+    tide_status st = tide_sum_dim(&count, &mask, dim, keepdim);
+    tide_tensor_release(&mask);
+    if (st == TIDE_OK)
+        st = all ? tide_compare_scalar(out, TIDE_CMP_EQ, &count, tide_number_int(a->shape[dim]))
+                 : tide_compare_scalar(out, TIDE_CMP_GT, &count, tide_number_int(0));
+    tide_tensor_release(&count);
+    return st;
 }

@@ -47,6 +47,28 @@ static int64_t ipow64(int64_t x, int64_t e)
 #define E_MIN_S(T, U, a, b, al) ((a) < (b) ? (a) : (b))
 #define E_MIN_B E_MIN_S
 
+/* floored remainder and division (Lua's and Python's % and //) and C's truncated fmod. An
+ * integer divisor of 0 never reaches a kernel (the drivers refuse it); -1 is its own case since
+ * INT_MIN / -1 traps. */
+#define E_REM_F(T, U, a, b, al) \
+    (fmodf(a, b) != 0 && ((fmodf(a, b) < 0) != ((b) < 0)) ? fmodf(a, b) + (b) : fmodf(a, b))
+#define E_REM_D(T, U, a, b, al) \
+    (fmod(a, b) != 0 && ((fmod(a, b) < 0) != ((b) < 0)) ? fmod(a, b) + (b) : fmod(a, b))
+#define E_REM_S(T, U, a, b, al) \
+    ((b) == -1 ? 0 : ((a) % (b) != 0 && (((a) % (b) < 0) != ((b) < 0))) ? (a) % (b) + (b) \
+                                                                          : (a) % (b))
+#define E_REM_B(T, U, a, b, al) ((T)((a) % (b)))
+#define E_FDIV_F(T, U, a, b, al) floorf((a) / (b))
+#define E_FDIV_D(T, U, a, b, al) floor((a) / (b))
+#define E_FDIV_S(T, U, a, b, al) \
+    ((b) == -1 ? (T)((U)0 - (U)(a)) \
+               : (T)((a) / (b) - (((a) % (b) != 0) && (((a) < 0) != ((b) < 0)))))
+#define E_FDIV_B(T, U, a, b, al) ((T)((a) / (b)))
+#define E_FMOD_F(T, U, a, b, al) fmodf(a, b)
+#define E_FMOD_D(T, U, a, b, al) fmod(a, b)
+#define E_FMOD_S(T, U, a, b, al) ((b) == -1 ? 0 : (a) % (b))
+#define E_FMOD_B(T, U, a, b, al) ((T)((a) % (b)))
+
 #define U_NEG_F(T, U, x, lo, hi) (-(x))
 #define U_NEG_D U_NEG_F
 #define U_NEG_S(T, U, x, lo, hi) ((T)((U)0 - (U)(x)))
@@ -80,6 +102,10 @@ static int64_t ipow64(int64_t x, int64_t e)
 #define U_TANH_D(T, U, x, lo, hi) tanh(x)
 #define U_SIGMOID_F(T, U, x, lo, hi) (1.0f / (1.0f + expf(-(x))))
 #define U_SIGMOID_D(T, U, x, lo, hi) (1.0 / (1.0 + exp(-(x))))
+#define U_SIN_F(T, U, x, lo, hi) sinf(x)
+#define U_SIN_D(T, U, x, lo, hi) sin(x)
+#define U_COS_F(T, U, x, lo, hi) cosf(x)
+#define U_COS_D(T, U, x, lo, hi) cos(x)
 
 /* ---------------------------------------------------------------- binary kernels */
 
@@ -141,7 +167,7 @@ static int64_t ipow64(int64_t x, int64_t e)
     }
 
 /* op codes beyond tide_binop used inside this file */
-enum { OP_AXPY = TIDE_OP_MINIMUM + 1 };
+enum { OP_AXPY = TIDE_OP_FMOD + 1 };
 
 #define DIV_CASE_F case TIDE_OP_DIV: BIN_LOOP(E_DIV); break;
 #define DIV_CASE_D DIV_CASE_F
@@ -163,6 +189,9 @@ enum { OP_AXPY = TIDE_OP_MINIMUM + 1 };
         case TIDE_OP_POW: BIN_LOOP(CAT(E_POW_, KIND(name))); break;                       \
         case TIDE_OP_MAXIMUM: BIN_LOOP(CAT(E_MAX_, KIND(name))); break;                   \
         case TIDE_OP_MINIMUM: BIN_LOOP(CAT(E_MIN_, KIND(name))); break;                   \
+        case TIDE_OP_REMAINDER: BIN_LOOP(CAT(E_REM_, KIND(name))); break;                 \
+        case TIDE_OP_FLOOR_DIVIDE: BIN_LOOP(CAT(E_FDIV_, KIND(name))); break;             \
+        case TIDE_OP_FMOD: BIN_LOOP(CAT(E_FMOD_, KIND(name))); break;                     \
         CAT(DIV_CASE_, KIND(name))                                                        \
         }                                                                                 \
     }
@@ -204,7 +233,7 @@ static const binary_kernel binary_kernels[TIDE_NDTYPES] = {
         }                                                                                 \
     }
 
-enum { UN_CLAMP = TIDE_UN_SIGMOID + 1 };
+enum { UN_CLAMP = TIDE_UN_COS + 1 };
 
 /* Float-valued ops exist for the float dtypes only: the driver casts integers to f32 first
  * and treats floor/ceil/round of an integer as a copy. */
@@ -216,7 +245,9 @@ enum { UN_CLAMP = TIDE_UN_SIGMOID + 1 };
     case TIDE_UN_EXP: UN_LOOP(CAT(U_EXP_, K)); break;                                     \
     case TIDE_UN_LOG: UN_LOOP(CAT(U_LOG_, K)); break;                                     \
     case TIDE_UN_TANH: UN_LOOP(CAT(U_TANH_, K)); break;                                   \
-    case TIDE_UN_SIGMOID: UN_LOOP(CAT(U_SIGMOID_, K)); break;
+    case TIDE_UN_SIGMOID: UN_LOOP(CAT(U_SIGMOID_, K)); break;                             \
+    case TIDE_UN_SIN: UN_LOOP(CAT(U_SIN_, K)); break;                                     \
+    case TIDE_UN_COS: UN_LOOP(CAT(U_COS_, K)); break;
 #define FLOAT_CASES_D FLOAT_CASES_F
 #define FLOAT_CASES_S(K)
 #define FLOAT_CASES_B(K)
@@ -251,14 +282,16 @@ static const unary_kernel unary_kernels[TIDE_NDTYPES] = {
 
 const char *tide_binop_name(tide_binop op)
 {
-    static const char *const names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum"};
+    static const char *const names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                        "remainder", "floor_divide", "fmod"};
     return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
 const char *tide_unop_name(tide_unop op)
 {
     static const char *const names[] = {"neg", "abs", "relu", "floor", "ceil", "round",
-                                        "sqrt", "exp", "log", "tanh", "sigmoid", "clamp"};
+                                        "sqrt", "exp", "log", "tanh", "sigmoid", "sin",
+                                        "cos", "clamp"};
     return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
@@ -313,11 +346,35 @@ static tide_status binary_run(tide_tensor *out, int op, const char *name, operan
     return st;
 }
 
+/* Is op an integer division (%, //, fmod) of dtype dt? Its divisor must hold no zero. */
+static int int_division(int op, tide_dtype dt)
+{
+    return op >= TIDE_OP_REMAINDER && op <= TIDE_OP_FMOD && !tide_dtype_is_float(dt);
+}
+
+/* Refuses an integer divisor tensor holding a zero (C's / and % would trap). */
+static tide_status check_divisor(int op, tide_dtype rdt, const tide_tensor *b)
+{
+    if (!int_division(op, rdt))
+        return TIDE_OK;
+    tide_tensor wide = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_cast(&wide, b, TIDE_I64));
+    const int64_t *d = tide_data(&wide);
+    int64_t n = tide_numel(&wide), i = 0;
+    while (i < n && d[i] != 0)
+        i++;
+    tide_tensor_release(&wide);
+    if (i < n)
+        return tide_fail("%s: integer division by zero", tide_binop_name((tide_binop)op));
+    return TIDE_OK;
+}
+
 tide_status tide_binary(tide_tensor *out, tide_binop op, const tide_tensor *a,
                         const tide_tensor *b)
 {
-    if ((unsigned)op > TIDE_OP_MINIMUM)
+    if ((unsigned)op > TIDE_OP_FMOD)
         return tide_fail("binary: unknown op %d", (int)op);
+    TIDE_TRY(check_divisor(op, tide_dtype_promote(a->dtype, b->dtype), b));
     /* the common cases, kept short: same dtype, same shape, contiguous, and a new output or
      * the first operand itself (not overlapping the second other than as the same view) */
     if ((!out->storage || (out == a && (!tide_overlaps(a, b) || tide_ew_same_view(a, b)))) &&
@@ -366,8 +423,10 @@ static int scalar_fast(tide_tensor *out, int op, const tide_tensor *a, tide_numb
 tide_status tide_binary_scalar(tide_tensor *out, tide_binop op, const tide_tensor *a,
                                tide_number s)
 {
-    if ((unsigned)op > TIDE_OP_MINIMUM)
+    if ((unsigned)op > TIDE_OP_FMOD)
         return tide_fail("binary: unknown op %d", (int)op);
+    if (!s.is_float && s.i == 0 && int_division(op, a->dtype))
+        return tide_fail("%s: integer division by zero", tide_binop_name(op));
     tide_status st;
     if (scalar_fast(out, op, a, s, 0, &st))
         return st;
@@ -380,8 +439,10 @@ tide_status tide_binary_scalar(tide_tensor *out, tide_binop op, const tide_tenso
 tide_status tide_scalar_binary(tide_tensor *out, tide_binop op, tide_number s,
                                const tide_tensor *a)
 {
-    if ((unsigned)op > TIDE_OP_MINIMUM)
+    if ((unsigned)op > TIDE_OP_FMOD)
         return tide_fail("binary: unknown op %d", (int)op);
+    if (!s.is_float)
+        TIDE_TRY(check_divisor(op, a->dtype, a));
     tide_status st;
     if (scalar_fast(out, op, a, s, 1, &st))
         return st;
@@ -415,7 +476,7 @@ tide_status tide_sub_scaled(tide_tensor *out, const tide_tensor *a, const tide_t
 
 static int float_valued(int op)
 {
-    return op >= TIDE_UN_SQRT && op <= TIDE_UN_SIGMOID;
+    return op >= TIDE_UN_SQRT && op <= TIDE_UN_COS;
 }
 
 static tide_status unary_run(tide_tensor *out, int op, const tide_tensor *a, tide_number lo,
@@ -460,7 +521,7 @@ static tide_status unary_run(tide_tensor *out, int op, const tide_tensor *a, tid
 
 tide_status tide_unary(tide_tensor *out, tide_unop op, const tide_tensor *a)
 {
-    if ((unsigned)op > TIDE_UN_SIGMOID)
+    if ((unsigned)op > TIDE_UN_COS)
         return tide_fail("unary: unknown op %d", (int)op);
     return unary_run(out, op, a, tide_number_int(0), tide_number_int(0));
 }

@@ -13,7 +13,7 @@
  *   an integer tensor gives f32 (`i32 * 0.5` is f32, `i32 * 2` stays i32, `u8 + 300` wraps);
  * - integer arithmetic wraps around (two's complement), never traps; integer pow uses torch's
  *   rule for negative exponents (1 for base 1, +-1 for base -1, 0 otherwise);
- * - sqrt, exp, log, tanh, sigmoid of an integer tensor give f32 (as torch); their in-place
+ * - sqrt, exp, log, tanh, sigmoid, sin, cos of an integer tensor give f32 (as torch); their in-place
  *   forms on an integer tensor fail, since an f32 result cannot be stored there;
  * - maximum, minimum, clamp and relu propagate NaN;
  * - an output that overlaps an input other than as the identical view is refused (the result
@@ -48,7 +48,12 @@ static inline tide_number tide_number_int(int64_t v)
 
 typedef enum {
     TIDE_OP_ADD, TIDE_OP_SUB, TIDE_OP_MUL, TIDE_OP_DIV, TIDE_OP_POW, TIDE_OP_MAXIMUM,
-    TIDE_OP_MINIMUM
+    TIDE_OP_MINIMUM,
+    /* Lua's and Python's % and // (floored: the remainder takes the divisor's sign, a == b *
+     * (a // b) + a % b), and C's fmod (truncated: the remainder takes the dividend's sign).
+     * Integers stay integers; an integer divisor of 0 fails ("remainder: integer division by
+     * zero"), x // -1 wraps as negation does. Floats follow IEEE (x % 0 is NaN). */
+    TIDE_OP_REMAINDER, TIDE_OP_FLOOR_DIVIDE, TIDE_OP_FMOD
 } tide_binop;
 
 const char *tide_binop_name(tide_binop op);       /* "add", ... */
@@ -98,7 +103,8 @@ static inline tide_status tide_mul_scalar(tide_tensor *out, const tide_tensor *a
 typedef enum {
     TIDE_UN_NEG, TIDE_UN_ABS, TIDE_UN_RELU, TIDE_UN_FLOOR, TIDE_UN_CEIL, TIDE_UN_ROUND,
     /* float-valued: an integer input gives f32 */
-    TIDE_UN_SQRT, TIDE_UN_EXP, TIDE_UN_LOG, TIDE_UN_TANH, TIDE_UN_SIGMOID
+    TIDE_UN_SQRT, TIDE_UN_EXP, TIDE_UN_LOG, TIDE_UN_TANH, TIDE_UN_SIGMOID, TIDE_UN_SIN,
+    TIDE_UN_COS
 } tide_unop;
 
 const char *tide_unop_name(tide_unop op);         /* "neg", ... */
@@ -149,6 +155,25 @@ tide_status tide_where(tide_tensor *out, const tide_tensor *mask, const tide_ten
 /* t[mask] = v in place; mask is u8 and broadcasts to t's shape; v must be representable in
  * t's dtype (an integer tensor refuses 0.5, nan or an out-of-range value). */
 tide_status tide_masked_fill(tide_tensor *t, const tide_tensor *mask, tide_number v);
+
+/* --- NaN and infinities, truth of a tensor (compare.c) --- */
+
+typedef enum { TIDE_IS_NAN, TIDE_IS_INF, TIDE_IS_FINITE } tide_classop;
+
+/* out (u8, a's shape) = 1 where a is NaN / an infinity / finite (an integer is always finite).
+ * out must be empty. */
+tide_status tide_classify(tide_tensor *out, tide_classop op, const tide_tensor *a);
+/* A copy of a with NaN, +inf and -inf replaced by nan and by *posinf / *neginf, or when NULL
+ * by the largest and lowest finite values of a's dtype (as torch.nan_to_num). An integer
+ * tensor is copied as it is. out must be empty. */
+tide_status tide_nan_to_num(tide_tensor *out, const tide_tensor *a, double nan,
+                            const double *posinf, const double *neginf);
+/* Is any (all = 0) or every (all = 1) element nonzero? NaN counts as nonzero; an empty tensor
+ * has none, and all of them. */
+tide_status tide_any_all(const tide_tensor *a, int all, int *result);
+/* The same along dim (0-based), into a u8 tensor (out empty). */
+tide_status tide_any_all_dim(tide_tensor *out, const tide_tensor *a, int all, int dim,
+                             int keepdim);
 
 /* Can a value of dtype from be stored in a tensor of dtype to (no float into integer)? */
 int tide_dtype_can_store(tide_dtype from, tide_dtype to);

@@ -368,3 +368,125 @@ tide_status tide_eye(tide_tensor *out, tide_dtype dtype, int64_t n, int64_t m)
     }
     return TIDE_OK;
 }
+
+/* ---------------------------------------------------------------- bernoulli, multinomial */
+
+tide_status tide_rng_bernoulli(tide_rng *g, tide_tensor *out, const tide_tensor *p)
+{
+    TIDE_TRY(need_float(p, "bernoulli"));
+    tide_tensor f = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_cast(&f, p, TIDE_F64));
+    const double *pr = tide_data(&f);
+    int64_t n = tide_numel(&f);
+    for (int64_t i = 0; i < n; i++)
+        if (!(pr[i] >= 0 && pr[i] <= 1)) {
+            double bad = pr[i];
+            tide_tensor_release(&f);
+            return tide_fail("bernoulli: probability %g at element %lld is not in [0, 1]", bad,
+                             (long long)i + 1);
+        }
+    tide_status st = tide_tensor_alloc(out, p->dtype, p->ndim, p->shape);
+    if (st == TIDE_OK) {
+        tide_tensor flat = TIDE_TENSOR_EMPTY;
+        uint64_t key = g->key, first = g->counter;
+        st = tide_tensor_alloc(&flat, TIDE_F64, p->ndim, p->shape);
+        if (st == TIDE_OK) {
+            double *o = tide_data(&flat);
+            for (int64_t i = 0; i < n; i++)
+                o[i] = uniform_at(key, first + (uint64_t)i, 53) < pr[i];
+            st = tide_copy(out, &flat);
+        }
+        tide_tensor_release(&flat);
+        if (st == TIDE_OK)
+            tide_rng_advance(g, (uint64_t)n);
+        else
+            tide_tensor_release(out);
+    }
+    tide_tensor_release(&f);
+    return st;
+}
+
+/* The index of the category whose cumulative weight interval holds u (cum ascending, total =
+ * cum[k-1] > 0); categories of weight 0 are never picked. */
+static int64_t pick_category(const double *cum, int64_t k, double u)
+{
+    int64_t lo = 0, hi = k - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (cum[mid] > u)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* n draws from one row of k weights w (scratch cum of k) into o, counters from c. */
+static void draw_row(double *w, double *cum, int64_t k, int64_t n, int replacement,
+                     uint64_t key, uint64_t c, int64_t *o)
+{
+    for (int64_t j = 0; j < n; j++) {
+        if (j == 0 || !replacement) {
+            double s = 0;
+            for (int64_t i = 0; i < k; i++)
+                cum[i] = s += w[i];
+        }
+        double u = uniform_at(key, c + (uint64_t)j, 53) * cum[k - 1];
+        /* the first category with cum > u >= its predecessor's cum has weight > 0 */
+        int64_t pick = pick_category(cum, k, u);
+        o[j] = pick;
+        if (!replacement)
+            w[pick] = 0;
+    }
+}
+
+tide_status tide_rng_multinomial(tide_rng *g, tide_tensor *out, const tide_tensor *w, int64_t n,
+                                 int replacement)
+{
+    char s[TIDE_SHAPE_BUF];
+    TIDE_TRY(need_storage(w, "multinomial"));
+    if (w->ndim < 1 || w->ndim > 2 || w->shape[w->ndim - 1] == 0)
+        return tide_fail("multinomial: expected a 1-D or 2-D tensor of weights with at least one "
+                         "category, got %s", tide_shape_str(w, s, sizeof s));
+    if (n < 0)
+        return tide_fail("multinomial: number of samples %lld is negative", (long long)n);
+    int64_t rows = w->ndim == 2 ? w->shape[0] : 1, k = w->shape[w->ndim - 1];
+    tide_tensor f = TIDE_TENSOR_EMPTY;
+    TIDE_TRY(tide_cast(&f, w, TIDE_F64));
+    double *wt = tide_data(&f);
+    tide_status st = TIDE_OK;
+    for (int64_t r = 0; r < rows && st == TIDE_OK; r++) {
+        int64_t positive = 0;
+        for (int64_t i = 0; i < k && st == TIDE_OK; i++) {
+            double v = wt[r * k + i];
+            if (!(v >= 0) || isinf(v))
+                st = tide_fail("multinomial: weight %g (row %lld, category %lld) is not a "
+                               "finite number >= 0", v, (long long)r + 1, (long long)i + 1);
+            positive += v > 0;
+        }
+        if (st == TIDE_OK && positive == 0)
+            st = tide_fail("multinomial: row %lld has no category of positive weight",
+                           (long long)r + 1);
+        if (st == TIDE_OK && !replacement && n > positive)
+            st = tide_fail("multinomial: cannot draw %lld without replacement from row %lld, "
+                           "which has %lld categories of positive weight", (long long)n,
+                           (long long)r + 1, (long long)positive);
+    }
+    double *cum = st == TIDE_OK ? malloc((size_t)k * sizeof *cum) : NULL;
+    if (st == TIDE_OK && !cum)
+        st = tide_fail("multinomial: out of memory");
+    int64_t shape[2] = {rows, n};
+    if (st == TIDE_OK)
+        st = w->ndim == 2 ? tide_tensor_alloc(out, TIDE_I64, 2, shape)
+                          : tide_tensor_alloc(out, TIDE_I64, 1, &n);
+    if (st == TIDE_OK) {
+        int64_t *o = tide_data(out);
+        for (int64_t r = 0; r < rows; r++)
+            draw_row(wt + r * k, cum, k, n, replacement, g->key,
+                     g->counter + (uint64_t)(r * n), o + r * n);
+        tide_rng_advance(g, (uint64_t)(rows * n));
+    }
+    free(cum);
+    tide_tensor_release(&f);
+    return st;
+}

@@ -76,4 +76,15 @@ tide_status tide_linspace(tide_tensor *out, tide_dtype dtype, double a, double b
 /* An n x m matrix with ones on the diagonal. */
 tide_status tide_eye(tide_tensor *out, tide_dtype dtype, int64_t n, int64_t m);
 
+/* --- sampling from given probabilities (one counter per element drawn) --- */
+/* out (empty) = a tensor of p's shape and dtype, 1 with probability p[i] (uniform_at(i) <
+ * p[i]), else 0. p is float with every element in [0, 1]. */
+tide_status tide_rng_bernoulli(tide_rng *g, tide_tensor *out, const tide_tensor *p);
+/* out (empty) = i64 0-based category indices, n per row of w (1-D w: n; 2-D: rows x n), drawn
+ * with probability proportional to w's row (non-negative, finite, some weight > 0); without
+ * replacement each category is drawn at most once (n <= categories of nonzero weight). Draw j
+ * of row r uses counter first + r*n + j. */
+tide_status tide_rng_multinomial(tide_rng *g, tide_tensor *out, const tide_tensor *w, int64_t n,
+                                 int replacement);
+
 #endif

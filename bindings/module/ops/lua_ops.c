@@ -92,7 +92,8 @@ static tide_number scalar_mul(tide_number s, tide_number alpha)
 /* ---------------------------------------------------------------- binary arithmetic */
 
 static const char *const inplace_names[] = {"add_", "sub_", "mul_", "div_", "pow_",
-                                            "maximum_", "minimum_"};
+                                            "maximum_", "minimum_", "remainder_",
+                                            "floor_divide_", "fmod_"};
 
 /* a op b with a or b a number (metamethods), into a new box. */
 static int arith_meta(lua_State *L, tide_binop op)
@@ -122,6 +123,7 @@ static int arith_meta(lua_State *L, tide_binop op)
 static int arith_method(lua_State *L, tide_binop op, int inplace)
 {
     const char *name = inplace ? inplace_names[op] : tide_binop_name(op);
+    tide_lua_checknargs(L, 3, name);
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = opt_tensor(L, 2);
     tide_number s, alpha = tide_number_int(1);
@@ -161,6 +163,9 @@ ARITH(div, TIDE_OP_DIV)
 ARITH(pow, TIDE_OP_POW)
 ARITH(maximum, TIDE_OP_MAXIMUM)
 ARITH(minimum, TIDE_OP_MINIMUM)
+ARITH(remainder, TIDE_OP_REMAINDER)
+ARITH(floor_divide, TIDE_OP_FLOOR_DIVIDE)
+ARITH(fmod, TIDE_OP_FMOD)
 #undef ARITH
 
 static int meta_add(lua_State *L) { return arith_meta(L, TIDE_OP_ADD); }
@@ -168,6 +173,9 @@ static int meta_sub(lua_State *L) { return arith_meta(L, TIDE_OP_SUB); }
 static int meta_mul(lua_State *L) { return arith_meta(L, TIDE_OP_MUL); }
 static int meta_div(lua_State *L) { return arith_meta(L, TIDE_OP_DIV); }
 static int meta_pow(lua_State *L) { return arith_meta(L, TIDE_OP_POW); }
+/* a % b and a // b are Lua's (floored) operators: remainder and floor_divide, not fmod */
+static int meta_mod(lua_State *L) { return arith_meta(L, TIDE_OP_REMAINDER); }
+static int meta_idiv(lua_State *L) { return arith_meta(L, TIDE_OP_FLOOR_DIVIDE); }
 
 /* ---------------------------------------------------------------- unary math */
 
@@ -181,9 +189,18 @@ static int unary(lua_State *L, tide_unop op, int inplace)
     return 1;
 }
 
+/* (__unm receives its operand twice, so the argument count is checked here, not in unary) */
 #define UNARY(NAME, OP)                                                                   \
-    static int m_##NAME(lua_State *L) { return unary(L, OP, 0); }                        \
-    static int m_##NAME##_(lua_State *L) { return unary(L, OP, 1); }
+    static int m_##NAME(lua_State *L)                                                    \
+    {                                                                                     \
+        tide_lua_checknargs(L, 1, #NAME);                                                 \
+        return unary(L, OP, 0);                                                           \
+    }                                                                                     \
+    static int m_##NAME##_(lua_State *L)                                                 \
+    {                                                                                     \
+        tide_lua_checknargs(L, 1, #NAME "_");                                             \
+        return unary(L, OP, 1);                                                           \
+    }
 UNARY(neg, TIDE_UN_NEG)
 UNARY(abs, TIDE_UN_ABS)
 UNARY(relu, TIDE_UN_RELU)
@@ -195,6 +212,8 @@ UNARY(exp, TIDE_UN_EXP)
 UNARY(log, TIDE_UN_LOG)
 UNARY(tanh, TIDE_UN_TANH)
 UNARY(sigmoid, TIDE_UN_SIGMOID)
+UNARY(sin, TIDE_UN_SIN)
+UNARY(cos, TIDE_UN_COS)
 #undef UNARY
 
 /* __unm receives the operand twice */
@@ -204,6 +223,7 @@ static int meta_unm(lua_State *L) { return unary(L, TIDE_UN_NEG, 0); }
 static int clamp(lua_State *L, int inplace)
 {
     const char *name = inplace ? "clamp_" : "clamp";
+    tide_lua_checknargs(L, 3, name);
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_number lo = tide_number_int(0), hi = tide_number_int(0);
     int has_lo = !lua_isnoneornil(L, 2), has_hi = !lua_isnoneornil(L, 3);
@@ -227,6 +247,7 @@ static int m_clamp_(lua_State *L) { return clamp(L, 1); }
 
 static int compare(lua_State *L, tide_cmpop op)
 {
+    tide_lua_checknargs(L, 2, tide_cmpop_name(op));
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = opt_tensor(L, 2);
     tide_number s;
@@ -260,6 +281,7 @@ static tide_tensor *scalar_tensor(lua_State *L, tide_number s, tide_dtype dt)
  * (f32 when it is a float and that side is an integer tensor; two numbers give i64 or f32). */
 static int l_where(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "where");
     tide_tensor *mask = opt_tensor(L, 1);
     if (!mask)
         return luaL_error(L, "where: expected a u8 mask tensor, got %s", luaL_typename(L, 1));
@@ -290,6 +312,7 @@ static int l_where(lua_State *L)
 static int masked_fill(lua_State *L, int inplace)
 {
     const char *name = inplace ? "masked_fill_" : "masked_fill";
+    tide_lua_checknargs(L, 3, name);
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_tensor *mask = opt_tensor(L, 2);
     tide_number v;
@@ -340,6 +363,7 @@ static void reduce_parse(lua_State *L, int arg, const tide_tensor *t, const char
 {
     static const char *const keys[] = {"keepdim", NULL};
     static const char *const var_keys[] = {"keepdim", "unbiased", NULL};
+    tide_lua_checknargs(L, arg + 1, op);
     r->has_dim = 0;
     r->dim = 0;
     int opts = arg;
@@ -495,6 +519,68 @@ static int argminmax(lua_State *L, int want_max)
 static int m_argmax(lua_State *L) { return argminmax(L, 1); }
 static int m_argmin(lua_State *L) { return argminmax(L, 0); }
 
+/* ---------------------------------------------------------------- NaN, infinities, any/all */
+
+static int classify(lua_State *L, tide_classop op, const char *name)
+{
+    tide_lua_checknargs(L, 1, name);
+    tide_tensor *a = tide_lua_checktensor(L, 1);
+    tide_lua_check(L, tide_classify(new_box(L), op, a));
+    return 1;
+}
+
+/* t:isnan(), t:isinf(), t:isfinite(): u8 masks of t's shape */
+static int m_isnan(lua_State *L) { return classify(L, TIDE_IS_NAN, "isnan"); }
+static int m_isinf(lua_State *L) { return classify(L, TIDE_IS_INF, "isinf"); }
+static int m_isfinite(lua_State *L) { return classify(L, TIDE_IS_FINITE, "isfinite"); }
+
+/* An optional number at arg (nil: absent). */
+static const double *opt_double(lua_State *L, int arg, double *v, const char *op,
+                                const char *what)
+{
+    if (lua_isnoneornil(L, arg))
+        return NULL;
+    if (lua_type(L, arg) != LUA_TNUMBER)
+        luaL_error(L, "%s: %s must be a number or nil, got %s", op, what, luaL_typename(L, arg));
+    *v = lua_tonumber(L, arg);
+    return v;
+}
+
+/* t:nan_to_num([nan = 0], [posinf], [neginf]): a copy with NaN and infinities replaced; the
+ * infinities default to the dtype's largest and lowest finite values (as torch). */
+static int m_nan_to_num(lua_State *L)
+{
+    tide_lua_checknargs(L, 4, "nan_to_num");
+    tide_tensor *a = tide_lua_checktensor(L, 1);
+    double nan = 0, pos, neg;
+    opt_double(L, 2, &nan, "nan_to_num", "nan");
+    const double *pp = opt_double(L, 3, &pos, "nan_to_num", "posinf");
+    const double *pn = opt_double(L, 4, &neg, "nan_to_num", "neginf");
+    tide_lua_check(L, tide_nan_to_num(new_box(L), a, nan, pp, pn));
+    return 1;
+}
+
+/* t:any() / t:all() -> boolean; t:any(dim [, {keepdim}]) -> u8 tensor */
+static int any_all(lua_State *L, int all)
+{
+    const char *op = all ? "all" : "any";
+    tide_lua_checknargs(L, 3, op);
+    tide_tensor *t = tide_lua_checktensor(L, 1);
+    reduce_args r;
+    reduce_parse(L, 2, t, op, 0, &r);
+    if (!r.has_dim) {
+        int v;
+        tide_lua_check(L, tide_any_all(t, all, &v));
+        lua_pushboolean(L, v);
+        return 1;
+    }
+    tide_lua_check(L, tide_any_all_dim(new_box(L), t, all, r.dim, r.keepdim));
+    return 1;
+}
+
+static int m_any(lua_State *L) { return any_all(L, 0); }
+static int m_all(lua_State *L) { return any_all(L, 1); }
+
 /* ---------------------------------------------------------------- registration */
 
 static const luaL_Reg module_funcs[] = {
@@ -517,11 +603,16 @@ static const luaL_Reg methods[] = {
     {"sum", m_sum}, {"prod", m_prod}, {"mean", m_mean}, {"norm", m_norm},
     {"var", m_var}, {"std", m_std}, {"max", m_max}, {"min", m_min},
     {"argmax", m_argmax}, {"argmin", m_argmin},
+    {"remainder", m_remainder}, {"remainder_", m_remainder_},
+    {"floor_divide", m_floor_divide}, {"floor_divide_", m_floor_divide_},
+    {"fmod", m_fmod}, {"fmod_", m_fmod_}, {"sin", m_sin}, {"sin_", m_sin_},
+    {"cos", m_cos}, {"cos_", m_cos_}, {"isnan", m_isnan}, {"isinf", m_isinf},
+    {"isfinite", m_isfinite}, {"nan_to_num", m_nan_to_num}, {"any", m_any}, {"all", m_all},
     {NULL, NULL}};
 
 static const luaL_Reg metamethods[] = {
     {"__add", meta_add}, {"__sub", meta_sub}, {"__mul", meta_mul}, {"__div", meta_div},
-    {"__pow", meta_pow}, {"__unm", meta_unm},
+    {"__pow", meta_pow}, {"__unm", meta_unm}, {"__mod", meta_mod}, {"__idiv", meta_idiv},
     {NULL, NULL}};
 
 static void set_with_meta(lua_State *L, int table, const luaL_Reg *funcs, int meta)

@@ -521,6 +521,8 @@ static int l_eye(lua_State *L)
     return 1;
 }
 
+static void open_sampling(lua_State *L, int methods, int def);
+
 /* ------------------------------------------------------------------ registration */
 
 static const luaL_Reg module_funcs[] = {
@@ -570,5 +572,83 @@ void tide_open_random(lua_State *L, int module, int methods, int meta)
     lua_pushvalue(L, def);
     luaL_setfuncs(L, tensor_methods, 1);
     lua_pop(L, 1);
+    open_sampling(L, methods, def);
+    lua_pop(L, 1);
+}
+
+/* ------------------------------------------------------------------ sampling */
+
+static const char *const sample_opts[] = {"seed", "generator", "same_on_all_ranks", "stream",
+                                          NULL};
+
+/* p:bernoulli([opts]): 1 with probability p[i], else 0, in p's dtype (p float in [0, 1]). */
+static int m_bernoulli(lua_State *L)
+{
+    tide_lua_checknargs(L, 2, "bernoulli");
+    tide_tensor *p = tide_lua_checktensor(L, 1);
+    tide_lua_checkopts(L, 2, sample_opts, "bernoulli");
+    tide_rng own;
+    tide_rng *g = pick_rng(L, 2, &own, "bernoulli");
+    tide_lua_check(L, tide_rng_bernoulli(g, tide_lua_newtensor(L), p));
+    return 1;
+}
+
+/* w:multinomial(n, [{replacement = false, seed =, generator = ...}]): n 1-based category
+ * indices per row of the weights w (1-D: n; 2-D: rows x n), i64. */
+static int m_multinomial(lua_State *L)
+{
+    static const char *const known[] = {"replacement", "seed", "generator",
+                                        "same_on_all_ranks", "stream", NULL};
+    tide_lua_checknargs(L, 3, "multinomial");
+    tide_tensor *w = tide_lua_checktensor(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    tide_lua_checkopts(L, 3, known, "multinomial");
+    int replacement = 0;
+    if (get_opt(L, 3, "replacement") != LUA_TNIL) {
+        if (!lua_isboolean(L, -1))
+            luaL_error(L, "multinomial: replacement must be a boolean, got %s",
+                       luaL_typename(L, -1));
+        replacement = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    tide_rng own;
+    tide_rng *g = pick_rng(L, 3, &own, "multinomial");
+    tide_tensor *out = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_rng_multinomial(g, out, w, n, replacement));
+    int64_t *d = tide_data(out);
+    for (int64_t i = 0, m = tide_numel(out); i < m; i++)
+        d[i]++;
+    return 1;
+}
+
+/* w:categorical([opts]): one 1-based category per row of the weights w, an i64 tensor of w's
+ * leading shape (a 0-dim tensor for 1-D w); multinomial(1) without its last dim. */
+static int m_categorical(lua_State *L)
+{
+    tide_lua_checknargs(L, 2, "categorical");
+    tide_tensor *w = tide_lua_checktensor(L, 1);
+    tide_lua_checkopts(L, 2, sample_opts, "categorical");
+    tide_rng own;
+    tide_rng *g = pick_rng(L, 2, &own, "categorical");
+    tide_tensor *out = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_rng_multinomial(g, out, w, 1, 1));
+    int64_t *d = tide_data(out);
+    for (int64_t i = 0, m = tide_numel(out); i < m; i++)
+        d[i]++;
+    /* drop the sample dim: rows x 1 -> rows, 1 -> 0-dim */
+    out->ndim--;
+    return 1;
+}
+
+static const luaL_Reg sampling_methods[] = {
+    {"bernoulli", m_bernoulli}, {"multinomial", m_multinomial}, {"categorical", m_categorical},
+    {NULL, NULL}};
+
+/* Called at the end of tide_open_random with the default generator at def. */
+static void open_sampling(lua_State *L, int methods, int def)
+{
+    lua_pushvalue(L, methods);
+    lua_pushvalue(L, def);
+    luaL_setfuncs(L, sampling_methods, 1);
     lua_pop(L, 1);
 }

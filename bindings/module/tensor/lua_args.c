@@ -99,6 +99,13 @@ tide_dtype tide_lua_optdtype(lua_State *L, int arg, tide_dtype def)
     return dt;
 }
 
+void tide_lua_checknargs(lua_State *L, int max, const char *op)
+{
+    int n = lua_gettop(L);
+    if (n > max)
+        luaL_error(L, "%s: too many arguments (expected at most %d, got %d)", op, max, n);
+}
+
 void tide_lua_checkopts(lua_State *L, int arg, const char *const *known, const char *op)
 {
     if (lua_isnoneornil(L, arg))

@@ -24,6 +24,10 @@ void tide_lua_checkindices(lua_State *L, const tide_tensor *t, int arg, int last
 int tide_lua_checkshape(lua_State *L, int arg, int64_t *shape, const char *op);
 /* A dtype name at arg, or def when absent/nil. */
 tide_dtype tide_lua_optdtype(lua_State *L, int arg, tide_dtype def);
+/* Raises "op: too many arguments (expected at most max, got n)" when more than max values were
+ * passed (a method's receiver counts): an argument a function does not take is an error, not
+ * silently ignored. A trailing nil counts too (f(x, nil) passes two). */
+void tide_lua_checknargs(lua_State *L, int max, const char *op);
 /* Raises when the options table at arg (if any) has a key not in known (NULL-terminated). */
 void tide_lua_checkopts(lua_State *L, int arg, const char *const *known, const char *op);
 

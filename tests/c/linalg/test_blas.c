@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "ops/blas.h"
+#include "linalg/blas.h"
 #include "check.h"
 #include "tensor/tensor.h"
 

@@ -2,7 +2,7 @@
  *
  * The f32/f64 branches below stay: CBLAS has one entry point per precision (sgemm, dgemm ...),
  * and a dot of f32 goes through dsdot to accumulate in double. */
-#include "ops/blas.h"
+#include "linalg/blas.h"
 
 #include <cblas.h>
 #include <limits.h>
