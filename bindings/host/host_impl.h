@@ -9,7 +9,7 @@
 struct tide_host {
     lua_State *L;
     MPI_Comm comm;   /* the caller's, seen by Lua as tide.world; not ours to free */
-    MPI_Comm ctl;    /* our duplicate, for the REPL's and tide.on's own messages */
+    MPI_Comm ctl;    /* our duplicate, for the REPL's own messages */
     int rank, size;
     char *error;     /* the last failure's message, or NULL */
 };
