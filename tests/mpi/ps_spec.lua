@@ -125,6 +125,22 @@ describe("ps rules", function()
     end)
   end
 
+  for _, coalesce in ipairs { 4096, 0 } do
+    it("takes non-contiguous gradients (coalesce = " .. coalesce .. ")", function()
+      local ps = tide.ps.new(world, { servers = S, consistency = "async", coalesce = coalesce })
+      ps:init("t", tide.zeros({ 3, 2 }, "f64"), { lr = 1 })
+      local g = tide.arange(1, 7):to("f64"):reshape({ 2, 3 }):t()   -- g[i][j] = 3 (j - 1) + i
+      assert.is_false(g:is_contiguous())
+      if worker_index(S, me) then ps:push("t", g) end
+      ps:close()
+      local v = ps:server_value("t")
+      if v then
+        local W = n_workers(S)
+        assert.same({ { -W, -4 * W }, { -2 * W, -5 * W }, { -3 * W, -6 * W } }, v:totable())
+      end
+    end)
+  end
+
   it("applies a user's rule", function()
     local ps = tide.ps.new(world, { servers = S, consistency = "async" })
     ps:init("m", tide.zeros({ 2 }, "f64"), { rule = function(value, grad, state)

@@ -4,7 +4,7 @@
 --   local ps = tide.ps.new(comm, {servers = 1, consistency = "bsp", placement = policy})
 --   ps:init("w", tide.zeros({1 << 20}, "f64"), {rule = "sgd", lr = 0.1})   -- every rank
 --   for t = 1, T do
---     if not ps:is_server() or ps:is_worker() then
+--     if ps:is_worker() then
 --       local w = ps:pull("w"); ...; ps:push("w", grad)
 --     end
 --     ps:clock()
@@ -17,8 +17,9 @@
 -- they were declared. Consistency: "bsp", "async" or {ssp = s} (tide/ps/server.lua says what
 -- each promises; {ssp = 0} is "bsp"). coalesce (bytes, default 4096, 0 = never): dense pushes
 -- this small wait and go to their server together, one message per server and dtype, when the
--- rank next pulls from it, calls clock() or close(), or ps:flush(). Rules: "sgd" (default), "momentum", "adagrad" or a
--- function(value, grad, state, hp) changing value in place (tide.ps.rules).
+-- rank next pulls from it, calls clock() or close(), or ps:flush(). Rules: "sgd" (default),
+-- "momentum", "adagrad" or a function(value, grad, state, hp) changing value in place
+-- (tide.ps.rules). ps:save(dir) / ps:load(dir) keep the servers' state.
 --
 -- Transport: tensor point to point on a duplicate of comm, so no other traffic can match it.
 -- Each request is a 4-number header (op, key, clock, rows) and then the tensors themselves,
@@ -317,6 +318,7 @@ function PS:stage(k, grad)
     return self:stage(k, grad)
   end
   st.ids[#st.ids + 1] = k.id
+  if not grad:is_contiguous() then grad = grad:contiguous() end
   st.buf:narrow(1, st.numel + 1, m):copy_(grad:reshape({ m }))
   st.numel = st.numel + m
 end
