@@ -81,6 +81,8 @@ static void serve_queries(void)
     }
 }
 
+void tide_wd_serve(void) { serve_queries(); }
+
 /* Asks the other members of op->comm where they are; appends to buf the ranks that are not in
  * this very collective. */
 static void census(const tide_wd_op *op, char *buf, size_t n)

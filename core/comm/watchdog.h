@@ -42,6 +42,9 @@ void tide_wd_set_channel(MPI_Comm side);
 /* Waits for req; with a timeout set, polls and after the timeout reports and aborts (never
  * returns then). Returns MPI's code. */
 int tide_wd_wait(MPI_Request *req, MPI_Status *st, const tide_wd_op *op);
+/* Answers the other ranks' questions of where this rank is (and takes the dumps they ask
+ * for): for a rank that waits outside tide_wd_poll, e.g. for the others' dumps. */
+void tide_wd_serve(void);
 /* The same for any condition: test(arg, &done) returns an MPI code. */
 int tide_wd_poll(int (*test)(void *arg, int *done), void *arg, const tide_wd_op *op);
 
