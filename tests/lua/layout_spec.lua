@@ -27,9 +27,10 @@ local allowed = {
   tensor = {tensor = true},
   ops = {tensor = true, ops = true},
   comm = {tensor = true, ops = true, comm = true},
-  dist = {tensor = true, ops = true, comm = true, dist = true},
+  dist = {tensor = true, ops = true, comm = true, dist = true, nn = true},
   io = {tensor = true, ops = true, io = true},
-  algo = {tensor = true, ops = true, algo = true},
+  algo = {tensor = true, ops = true, algo = true, nn = true},
+  nn = {tensor = true, ops = true, linalg = true, nn = true},
 }
 
 describe("the layout", function()
