@@ -53,6 +53,11 @@ local function check_image(x, where, channels, dtype)
 end
 M.check_image = check_image
 
+-- A kernel's message without its position and kernel name, for the layer to name itself.
+local function strip(err)
+  return (tostring(err):gsub("^.-:%d+: ", ""):gsub("^[%w_]+: ", ""))
+end
+
 local function contiguous(x)
   return x:is_contiguous() and x or x:contiguous()
 end
@@ -107,7 +112,7 @@ end
 function Conv2d:forward(x)
   check_image(x, "nn.Conv2d", self.n_in, self.dtype)
   local ok, out = pcall(K.conv2d, contiguous(x), self.weight, self.bias, self.p)
-  if not ok then error("nn.Conv2d: " .. tostring(out):gsub("^conv2d: ", ""), 2) end
+  if not ok then error("nn.Conv2d: " .. strip(out), 2) end
   self.output = out
   return out
 end
@@ -118,7 +123,7 @@ function Conv2d:backward(x, grad_out, opts)
   base.check_tensor(grad_out, "nn.Conv2d.backward", "grad_out")
   local ok, gi = pcall(K.conv2d_backward, contiguous(grad_out), contiguous(x), self.weight,
     self.p, { grad_input = need, grad_weight = self.grad_weight, grad_bias = self.grad_bias })
-  if not ok then error("nn.Conv2d.backward: " .. tostring(gi):gsub("^conv2d: ", ""), 2) end
+  if not ok then error("nn.Conv2d.backward: " .. strip(gi), 2) end
   self:_grads_ready()
   self.grad_input = gi
   return gi
@@ -155,7 +160,7 @@ local function pool_class(name, fwd, bwd)
   function cls:forward(x)
     check_image(x, where)
     local ok, out = pcall(fwd, self, contiguous(x))
-    if not ok then error(where .. ": " .. tostring(out):gsub("^[%w_]+: ", ""), 2) end
+    if not ok then error(where .. ": " .. strip(out), 2) end
     self.output = out
     return out
   end
@@ -164,7 +169,7 @@ local function pool_class(name, fwd, bwd)
     check_image(x, where .. ".backward")
     base.check_tensor(grad_out, where .. ".backward", "grad_out")
     local ok, gi = pcall(bwd, self, contiguous(grad_out), contiguous(x))
-    if not ok then error(where .. ".backward: " .. tostring(gi):gsub("^[%w_]+: ", ""), 2) end
+    if not ok then error(where .. ".backward: " .. strip(gi), 2) end
     self.grad_input = gi
     return gi
   end
@@ -205,7 +210,7 @@ function Adaptive:backward(x, grad_out, opts)
   base.check_tensor(grad_out, "nn.AdaptiveAvgPool2d.backward", "grad_out")
   local ok, gi = pcall(K.adaptive_avg_pool2d_backward, contiguous(grad_out), contiguous(x))
   if not ok then
-    error("nn.AdaptiveAvgPool2d.backward: " .. tostring(gi):gsub("^[%w_]+: ", ""), 2)
+    error("nn.AdaptiveAvgPool2d.backward: " .. strip(gi), 2)
   end
   self.grad_input = gi
   return gi
