@@ -349,6 +349,93 @@ describe("nn.Embedding", function()
   end)
 end)
 
+describe("normalisation", function()
+  -- Per-channel mean and biased variance of a N x C x ... table, by plain loops.
+  local function channel_stats(x)
+    local C, v = x:size(2), flat(x:transpose(1, 2):contiguous())
+    local per = #v // C
+    local means, vars = {}, {}
+    for c = 1, C do
+      local s, ss = 0, 0
+      for i = 1, per do s = s + v[(c - 1) * per + i] end
+      local m = s / per
+      for i = 1, per do ss = ss + (v[(c - 1) * per + i] - m) ^ 2 end
+      means[c], vars[c] = m, ss / per
+    end
+    return means, vars, per
+  end
+
+  it("BatchNorm2d normalises each channel and its running statistics follow the closed form", function()
+    local bn = nn.BatchNorm2d(3, { dtype = "f64", momentum = 0.2 })
+    bn.weight:copy_(tide.tensor({ 1, 2, 3 }, "f64")); bn.bias:copy_(tide.tensor({ 0, 1, -1 }, "f64"))
+    local rm, rv = { 0, 0, 0 }, { 1, 1, 1 }
+    for step = 1, 3 do
+      local x = rand({ 4, 3, 2, 3 }) * step + step
+      local y = bn:forward(x)
+      local means, vars, n = channel_stats(x)
+      local ys, Y = channel_stats(y), y:transpose(1, 2):contiguous():view({ 3, n }):totable()
+      for c = 1, 3 do
+        rm[c] = 0.8 * rm[c] + 0.2 * means[c]
+        rv[c] = 0.8 * rv[c] + 0.2 * vars[c] * n / (n - 1)
+        assert.is_true(math.abs(ys[c] - ({ 0, 1, -1 })[c]) < 1e-12)
+        local xc = x:transpose(1, 2):contiguous():view({ 3, n }):totable()[c]
+        for i = 1, n do
+          local want = (xc[i] - means[c]) / math.sqrt(vars[c] + 1e-5) * c + ({ 0, 1, -1 })[c]
+          assert.is_true(math.abs(Y[c][i] - want) < 1e-12)
+        end
+      end
+      assert_close(rm, bn.running_mean:totable(), 1e-12, "running_mean")
+      assert_close(rv, bn.running_var:totable(), 1e-12, "running_var")
+    end
+    bn:eval()
+    local x = rand({ 2, 3, 2, 2 })
+    local want = {}
+    local X = x:totable()
+    for n = 1, 2 do for c = 1, 3 do for i = 1, 2 do for j = 1, 2 do
+      want[#want + 1] = (X[n][c][i][j] - rm[c]) / math.sqrt(rv[c] + 1e-5) * c + ({ 0, 1, -1 })[c]
+    end end end end
+    assert_close(want, flat(bn:forward(x)), 1e-12, "eval")
+    local s = bn:state()
+    assert_close(rm, s.running_mean:totable(), 1e-12, "state")
+  end)
+
+  it("BatchNorm1d, BatchNorm2d and LayerNorm have gradients matching finite differences", function()
+    local bn = nn.BatchNorm2d(2, { dtype = "f64" })
+    bn.weight:uniform_(0.5, 2); bn.bias:uniform_(-1, 1)
+    gradcheck(bn, rand({ 3, 2, 2, 2 }))
+    gradcheck(bn:eval(), rand({ 3, 2, 2, 2 }))
+    gradcheck(nn.BatchNorm1d(3, { dtype = "f64" }), rand({ 4, 3 }))
+    gradcheck(nn.BatchNorm1d(2, { dtype = "f64", affine = false }), rand({ 2, 2, 3 }))
+    local ln = nn.LayerNorm({ 2, 3 }, { dtype = "f64" })
+    ln.weight:uniform_(0.5, 2); ln.bias:uniform_(-1, 1)
+    gradcheck(ln, rand({ 2, 2, 3 }))
+  end)
+
+  it("LayerNorm normalises over the trailing dims", function()
+    local ln = nn.LayerNorm(4, { dtype = "f64" })
+    local x = rand({ 3, 4 }) * 3
+    local Y, X = ln:forward(x):totable(), x:totable()
+    for r = 1, 3 do
+      local m, v = 0, 0
+      for j = 1, 4 do m = m + X[r][j] / 4 end
+      for j = 1, 4 do v = v + (X[r][j] - m) ^ 2 / 4 end
+      for j = 1, 4 do assert.is_true(math.abs(Y[r][j] - (X[r][j] - m) / math.sqrt(v + 1e-5)) < 1e-12) end
+    end
+  end)
+
+  it("name the layer and the shapes in their errors", function()
+    assert.has_error(function() nn.BatchNorm2d(3):forward(tide.zeros({ 2, 3 })) end,
+      "nn.BatchNorm2d: expected a 4-D (batch x channels x height x width) input, got 2x3")
+    assert.has_error(function() nn.BatchNorm1d(3):forward(tide.zeros({ 2, 4 })) end,
+      "nn.BatchNorm1d: expected 3 channels, got 2x4")
+    assert.has_error(function() nn.BatchNorm1d(3):forward(tide.zeros({ 1, 3 })) end,
+      "nn.BatchNorm1d: expected more than 1 value per channel when training, got input 1x3")
+    assert.has_error(function() nn.LayerNorm({ 3, 2 }):forward(tide.zeros({ 2, 3 })) end,
+      "nn.LayerNorm: expected f32 input ending in 3x2, got f32 2x3")
+    assert.has_error(function() nn.BatchNorm2d(3, { momentum = 2 }) end)
+  end)
+end)
+
 describe("modules", function()
   it("eval() is evaluate()", function()
     local m = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Dropout(0.5))

@@ -162,6 +162,7 @@ end
 function Module:_entries(out, prefix)
   for i, m in ipairs(self.modules or {}) do m:_entries(out, prefix .. i .. ".") end
   for _, name in ipairs(self._params or {}) do out[prefix .. name] = { tensor = self[name] } end
+  for _, name in ipairs(self._buffers or {}) do out[prefix .. name] = { tensor = self[name] } end
   if self._rng then out[prefix .. "generator"] = { rng = self._rng } end
 end
 
@@ -214,6 +215,7 @@ function Module:to_(dtype)
     self[name] = self[name]:to(dtype)
     self["grad_" .. name] = tide.zeros(self[name]:shape(), dtype)
   end
+  for _, name in ipairs(self._buffers or {}) do self[name] = self[name]:to(dtype) end
   self.dtype = dtype
   self:_reset_buffers()
   return self

@@ -445,5 +445,6 @@ end
 
 require "tide.nn.conv"
 require "tide.nn.layers"
+require "tide.nn.norm"
 
 return nn
