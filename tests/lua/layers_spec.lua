@@ -436,6 +436,23 @@ describe("normalisation", function()
   end)
 end)
 
+describe("nn.Linear on N-D input", function()
+  it("applies to the last dim, as rows of the flattened leading dims", function()
+    local m = nn.Linear(4, 3, { dtype = "f64" })
+    local x = rand({ 2, 5, 4 })
+    local y = m:forward(x)
+    assert.are.same({ 2, 5, 3 }, y:shape())
+    local y2 = m:forward(x:reshape({ 10, 4 })):clone()
+    assert_close(flat(y2), flat(m:forward(x)), 0, "same as 2-D")
+    gradcheck(m, rand({ 2, 3, 4 }))
+    assert.has_error(function() m:forward(tide.zeros({ 2, 3, 5 }, "f64")) end,
+      "nn.Linear: expected input of width 4, got 2x3x5")
+    m:forward(x)
+    assert.has_error(function() m:backward(x, tide.zeros({ 2, 5, 4 }, "f64")) end,
+      "nn.Linear.backward: expected grad_out of shape 2x5x3, got 2x5x4")
+  end)
+end)
+
 describe("modules", function()
   it("eval() is evaluate()", function()
     local m = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Dropout(0.5))

@@ -228,7 +228,7 @@ function Module:to(dtype)
 end
 
 function Module:_reset_buffers()
-  self.output, self.grad_input, self._wt = nil, nil, nil
+  self.output, self.grad_input, self._wt, self._out2d, self._gi2d = nil, nil, nil, nil, nil
 end
 
 

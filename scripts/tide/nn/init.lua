@@ -83,9 +83,31 @@ function Linear:_check_input(x)
   end
 end
 
+-- N-D input (batch x ... x in), as torch's Linear: the leading dims are flattened into rows
+-- and the result is viewed back (batch x ... x out). The 2-D buffers live under _out2d and
+-- _gi2d so that output and grad_input can be those views.
+local function nd_rows(self, x, where)
+  if x:size(x:dim()) ~= self.n_in then
+    error(("%s: expected input of width %d, got %s"):format(where, self.n_in, shape_str(x)), 3)
+  end
+  return x:reshape({ x:numel() // self.n_in, self.n_in })
+end
+
+local function nd_shape(x, last)
+  local s = x:shape()
+  s[#s] = last
+  return s
+end
+
 function Linear:forward(x)
+  if tide.is_tensor(x) and x:dim() > 2 then
+    local out = self:forward(nd_rows(self, x, "nn.Linear"))
+    self.output = out:view(nd_shape(x, self.n_out))
+    return self.output
+  end
   self:_check_input(x)
-  local out = buffer2(self, "output", x:size(1), self.n_out, self.dtype)
+  local out = buffer2(self, "_out2d", x:size(1), self.n_out, self.dtype)
+  self.output = out
   local wt = self._wt
   if wt == nil then
     wt = self.weight:t()      -- a transposed view: BLAS reads it in place, no copy
@@ -101,6 +123,17 @@ function Linear:forward(x)
 end
 
 function Linear:backward(x, grad_out, opts)
+  if tide.is_tensor(x) and x:dim() > 2 then
+    check_tensor(grad_out, "nn.Linear.backward", "grad_out")
+    if table.concat(grad_out:shape(), "x") ~= table.concat(nd_shape(x, self.n_out), "x") then
+      error(("nn.Linear.backward: expected grad_out of shape %s, got %s"):format(
+        table.concat(nd_shape(x, self.n_out), "x"), shape_str(grad_out)), 2)
+    end
+    local gi = self:backward(nd_rows(self, x, "nn.Linear.backward"),
+      grad_out:reshape({ grad_out:numel() // self.n_out, self.n_out }), opts)
+    self.grad_input = gi and gi:view(x:shape())
+    return self.grad_input
+  end
   local need = want_input_grad(opts, "nn.Linear.backward")
   self:_check_input(x)
   check_tensor(grad_out, "nn.Linear.backward", "grad_out")
@@ -115,7 +148,8 @@ function Linear:backward(x, grad_out, opts)
   self._grads_stale = false
   self:_grads_ready()
   if not need then return nil end
-  local gi = buffer2(self, "grad_input", x:size(1), self.n_in, self.dtype)
+  local gi = buffer2(self, "_gi2d", x:size(1), self.n_in, self.dtype)
+  self.grad_input = gi
   gi:addmm_(grad_out, self.weight, BETA0)            -- dx = grad_out W
   return gi
 end
