@@ -453,6 +453,32 @@ describe("nn.Linear on N-D input", function()
   end)
 end)
 
+describe("autograd through the layers", function()
+  local ag = require "tide.autograd"
+
+  -- grads of f(p) (p a table of f64 tensors) against central differences.
+  local function ag_check(f, p)
+    local grads = ag.grad(f)(p)
+    for k, t in pairs(p) do
+      assert_close(numeric_grad(function() return num(f(p)) end, t), flat(grads[k]), 1e-6, k)
+    end
+  end
+
+  it("differentiates Conv2d, the pools, GELU and LeakyReLU by their C kernels", function()
+    local conv = nn.Conv2d(2, 4, 3, { stride = 2, padding = 1, dilation = 2, groups = 2,
+      dtype = "f64" })
+    local mp, ap, aap = nn.MaxPool2d(2), nn.AvgPool2d(2, { stride = 1 }), nn.AdaptiveAvgPool2d(2)
+    local gelu, leaky = nn.GELU(), nn.LeakyReLU(0.1)
+    local r = rand({ 2, 4, 2, 2 })
+    ag_check(function(p)
+      conv.weight, conv.bias = p.w, p.b
+      local h = gelu:forward(conv:forward(p.x))
+      local a = aap:forward(leaky:forward(ap:forward(h)))
+      return (a * r):sum() + mp:forward(h):sum()
+    end, { x = rand({ 2, 2, 9, 8 }), w = rand({ 4, 1, 3, 3 }), b = rand({ 4 }) })
+  end)
+end)
+
 describe("modules", function()
   it("eval() is evaluate()", function()
     local m = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Dropout(0.5))
