@@ -101,7 +101,7 @@ describe("nn.Conv2d", function()
     end
   end)
 
-  it("matches nested loops with a rectangular kernel, no bias and a non-contiguous input", function()
+  it("matches nested loops: rectangular kernel, no bias, non-contiguous input", function()
     local m = nn.Conv2d(3, 2, { 2, 3 }, { stride = { 1, 2 }, padding = { 0, 1 }, bias = false,
       dtype = "f64" })
     local x = rand({ 2, 3, 6, 5 }):transpose(3, 4):contiguous():transpose(3, 4)
@@ -160,7 +160,8 @@ describe("nn.Conv2d", function()
       "nn.Conv2d: stride must be an integer >= 1 or a pair of them, got a table of 3")
     assert.has_error(function() nn.Conv2d(3, 4, 3, { pad = 1 }) end)
     m:forward(tide.zeros({ 1, 3, 5, 5 }))
-    assert.has_error(function() m:backward(tide.zeros({ 1, 3, 5, 5 }), tide.zeros({ 1, 4, 2, 3 })) end,
+    assert.has_error(
+      function() m:backward(tide.zeros({ 1, 3, 5, 5 }), tide.zeros({ 1, 4, 2, 3 })) end,
       "nn.Conv2d.backward: expected grad_out of shape 1x4x3x3, got 1x4x2x3")
   end)
 end)
@@ -365,9 +366,10 @@ describe("normalisation", function()
     return means, vars, per
   end
 
-  it("BatchNorm2d normalises each channel and its running statistics follow the closed form", function()
+  it("BatchNorm2d normalises each channel; running statistics follow the closed form", function()
     local bn = nn.BatchNorm2d(3, { dtype = "f64", momentum = 0.2 })
-    bn.weight:copy_(tide.tensor({ 1, 2, 3 }, "f64")); bn.bias:copy_(tide.tensor({ 0, 1, -1 }, "f64"))
+    bn.weight:copy_(tide.tensor({ 1, 2, 3 }, "f64"))
+    bn.bias:copy_(tide.tensor({ 0, 1, -1 }, "f64"))
     local rm, rv = { 0, 0, 0 }, { 1, 1, 1 }
     for step = 1, 3 do
       local x = rand({ 4, 3, 2, 3 }) * step + step
@@ -419,7 +421,9 @@ describe("normalisation", function()
       local m, v = 0, 0
       for j = 1, 4 do m = m + X[r][j] / 4 end
       for j = 1, 4 do v = v + (X[r][j] - m) ^ 2 / 4 end
-      for j = 1, 4 do assert.is_true(math.abs(Y[r][j] - (X[r][j] - m) / math.sqrt(v + 1e-5)) < 1e-12) end
+      for j = 1, 4 do
+        assert.is_true(math.abs(Y[r][j] - (X[r][j] - m) / math.sqrt(v + 1e-5)) < 1e-12)
+      end
     end
   end)
 
