@@ -111,7 +111,10 @@ static int softmax_method(lua_State *L, tide_lua_op1 fn, const char *name)
 }
 
 static int m_softmax(lua_State *L) { return softmax_method(L, tide_softmax, "softmax"); }
-static int m_log_softmax(lua_State *L) { return softmax_method(L, tide_log_softmax, "log_softmax"); }
+static int m_log_softmax(lua_State *L)
+{
+    return softmax_method(L, tide_log_softmax, "log_softmax");
+}
 
 /* kernel(grad_out, saved[, out]) -> grad_in */
 static int backward(lua_State *L, tide_lua_op2 fn)
