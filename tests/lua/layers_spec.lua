@@ -269,6 +269,7 @@ describe("activations and shape layers", function()
     gradcheck(nn.SoftMax(2), rand({ 2, 3, 4 }))
     gradcheck(nn.Flatten(), rand({ 2, 3, 2 }))
     gradcheck(nn.Identity(), rand({ 2, 3 }))
+    gradcheck(nn.Unflatten(2, { 2, 2 }), rand({ 3, 4 }))
   end)
 
   it("SoftMax(dim) normalises along dim; Flatten keeps the batch dim", function()
@@ -282,6 +283,11 @@ describe("activations and shape layers", function()
     end end
     assert.are.same({ 2, 12 }, nn.Flatten():forward(x):shape())
     assert.are.same({ 6, 4 }, nn.Flatten({ start_dim = 1, end_dim = 2 }):forward(x):shape())
+    local u = nn.Unflatten(2, { 3, 4 }):forward(nn.Flatten():forward(x))
+    assert_close(flat(x), flat(u), 0, "Unflatten undoes Flatten")
+    assert.are.same({ 2, 3, 4 }, u:shape())
+    assert.has_error(function() nn.Unflatten(2, { 5, 2 }):forward(x) end,
+      "nn.Unflatten: expected dim 2 of size 10, got 2x3x4")
     assert.has_error(function() nn.Flatten({ start_dim = 3, end_dim = 2 }):forward(x) end,
       "nn.Flatten: dims 3..2 do not fit a 3-D input 2x3x4")
     assert.has_error(function() nn.SoftMax(4):forward(x) end,

@@ -243,4 +243,54 @@ function Embedding:_zero_own_grads()
   self._grads_stale = false
 end
 
+-- ------------------------------------------------------------------ Unflatten
+
+local Unflatten = nn.class("nn.Unflatten")
+nn.Unflatten_class = Unflatten
+
+-- Unflatten(dim, sizes): torch's nn.Unflatten, dim 1-based; Unflatten(2, {1, 28, 28}) makes
+-- batch x 784 images batch x 1 x 28 x 28.
+function nn.Unflatten(dim, sizes, opts)
+  check_opts(opts, {}, "nn.Unflatten")
+  args.integer(dim, "dim", "nn.Unflatten", 1)
+  if type(sizes) ~= "table" or #sizes == 0 then
+    error("nn.Unflatten: sizes must be a table of integers, got " .. type(sizes), 2)
+  end
+  local n = 1
+  for i, v in ipairs(sizes) do
+    args.integer(v, "sizes[" .. i .. "]", "nn.Unflatten", 1)
+    n = n * v
+  end
+  return setmetatable({ dim = dim, sizes = { table.unpack(sizes) }, n = n, training = true },
+    Unflatten)
+end
+
+function Unflatten:describe()
+  return ("nn.Unflatten(%d, %s)"):format(self.dim, table.concat(self.sizes, "x"))
+end
+
+function Unflatten:forward(x)
+  check_tensor(x, "nn.Unflatten")
+  if x:dim() < self.dim or x:size(self.dim) ~= self.n then
+    error(("nn.Unflatten: expected dim %d of size %d, got %s"):format(self.dim, self.n,
+      shape_str(x)), 2)
+  end
+  local shape = {}
+  for d = 1, x:dim() do
+    if d == self.dim then
+      for _, v in ipairs(self.sizes) do shape[#shape + 1] = v end
+    else
+      shape[#shape + 1] = x:size(d)
+    end
+  end
+  self.output = x:reshape(shape)
+  return self.output
+end
+
+function Unflatten:backward(x, grad_out, opts)
+  if not want_input_grad(opts, "nn.Unflatten.backward") then return nil end
+  self.grad_input = grad_out:reshape(x:shape())
+  return self.grad_input
+end
+
 return M
