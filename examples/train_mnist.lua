@@ -29,7 +29,9 @@ usage: tide train_mnist.lua [options]
   --batch N        global batch size, split across the ranks (128)
   --lr X           learning rate (0.1)
   --momentum X     SGD momentum (0.9)
-  --hidden A,B     hidden layer widths (256,128)
+  --hidden A,B     hidden layer widths of the mlp (256,128)
+  --model NAME     mlp, or cnn: conv 1->32 3x3, ReLU, maxpool 2, conv 32->64 3x3, ReLU,
+                   maxpool 2, Linear 1600->128, ReLU, Linear 128->10, lr 0.05 unless --lr (mlp)
   --seed N         seed of the initial weights and of the shuffles (1)
   --bucket-mb X    gradient bucket size in MB for the allreduce (1)
   --ranks N        launch N ranks with `tide run` when started alone (1)
@@ -44,7 +46,7 @@ usage: tide train_mnist.lua [options]
 
 -- ---------------------------------------------------------------- flags
 local opts = { epochs = 5, batch = 128, lr = 0.1, momentum = 0.9, hidden = "256,128", seed = 1,
-  ["bucket-mb"] = 1, ranks = 1, metrics = "metrics.jsonl" }
+  model = "mlp", ["bucket-mb"] = 1, ranks = 1, metrics = "metrics.jsonl" }
 local numeric = { epochs = "integer", batch = "integer", lr = "number", momentum = "number",
   seed = "integer", ["bucket-mb"] = "number", ranks = "integer", samples = "integer",
   every = "integer", keep = "integer" }
@@ -79,6 +81,15 @@ do
       i = i + 2
     end
   end
+end
+
+if opts.model ~= "mlp" and opts.model ~= "cnn" then
+  error("train_mnist: --model expects mlp or cnn, got '" .. tostring(opts.model) .. "'", 0)
+end
+if opts.model == "cnn" then
+  local lr_given = false
+  for _, f in ipairs(flags_seen) do lr_given = lr_given or f[1] == "lr" end
+  if not lr_given then opts.lr = 0.05 end
 end
 
 local world = tide.world
@@ -144,12 +155,18 @@ local loader = data.DataLoader(train, { batch_size = per_rank, sampler = sampler
 -- ---------------------------------------------------------------- model
 tide.manual_seed(opts.seed, { same_on_all_ranks = true })
 local layers, width = {}, 784
-for _, w in ipairs(widths) do
-  layers[#layers + 1] = nn.Linear(width, w)
-  layers[#layers + 1] = nn.ReLU()
-  width = w
+if opts.model == "cnn" then
+  layers = { nn.Unflatten(2, { 1, 28, 28 }), nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128),
+    nn.ReLU(), nn.Linear(128, 10) }
+else
+  for _, w in ipairs(widths) do
+    layers[#layers + 1] = nn.Linear(width, w)
+    layers[#layers + 1] = nn.ReLU()
+    width = w
+  end
+  layers[#layers + 1] = nn.Linear(width, 10)
 end
-layers[#layers + 1] = nn.Linear(width, 10)
 local model = ddp.wrap(nn.Sequential(layers), world, { bucket_mb = opts["bucket-mb"] })
 local crit = nn.CrossEntropyLoss()
 local opt = optim.SGD(model, { lr = opts.lr, momentum = opts.momentum })

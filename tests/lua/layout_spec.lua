@@ -28,10 +28,11 @@ local allowed = {
   tensor = {tensor = true},
   ops = {tensor = true, ops = true},
   linalg = {tensor = true, ops = true, linalg = true},
+  nn = {tensor = true, ops = true, linalg = true, nn = true},
   comm = {tensor = true, ops = true, linalg = true, comm = true},
-  dist = {tensor = true, ops = true, linalg = true, comm = true, dist = true},
+  dist = {tensor = true, ops = true, linalg = true, nn = true, comm = true, dist = true},
   io = {tensor = true, ops = true, io = true},
-  algo = {tensor = true, ops = true, linalg = true, algo = true},
+  algo = {tensor = true, ops = true, linalg = true, nn = true, algo = true},
 }
 
 describe("the layout", function()

@@ -30,8 +30,91 @@ static int unary(lua_State *L, tide_lua_op1 fn)
     return 1;
 }
 
-static int m_softmax(lua_State *L) { return unary(L, tide_softmax); }
-static int m_log_softmax(lua_State *L) { return unary(L, tide_log_softmax); }
+/* fn over dim (0-based) of any-rank x: the kernel works on the last dim of a 1-D or 2-D
+ * tensor, so another dim is moved last and the rest flattened into rows, then moved back. */
+static tide_status along_dim(tide_tensor *out, const tide_tensor *x, int dim, tide_lua_op1 fn,
+                             const char *name)
+{
+    if (x->ndim <= 2 && dim == x->ndim - 1)
+        return fn(out, x);
+    int last = x->ndim - 1;
+    tide_tensor tr = {0}, c = {0}, flat = {0}, r = {0}, rv = {0}, back = {0};
+    tide_status st = tide_transpose(&tr, x, dim, last);
+    if (!st)
+        st = tide_contiguous(&c, &tr);
+    int64_t n = x->shape[dim];
+    int64_t rows = n ? tide_numel(x) / n : 0, shape2[2] = {rows, n};
+    if (!st)
+        st = tide_view(&flat, &c, 2, shape2);
+    if (!st)
+        st = fn(&r, &flat);
+    if (!st)
+        st = tide_view(&rv, &r, c.ndim, c.shape);
+    if (!st)
+        st = tide_transpose(&back, &rv, dim, last);
+    if (!st)
+        st = tide_prepare_out(out, x->dtype, x->ndim, x->shape, name);
+    if (!st)
+        st = tide_copy(out, &back);
+    tide_tensor_release(&tr), tide_tensor_release(&c), tide_tensor_release(&flat);
+    tide_tensor_release(&r), tide_tensor_release(&rv), tide_tensor_release(&back);
+    return st;
+}
+
+/* x:softmax([dim][, {out = t}]): over dim (1-based, negative from the end, the last when
+ * omitted), as torch.softmax(x, dim). The output tensor is an option; a tensor in the dim's
+ * place is the old signature, still taken with a deprecation notice. */
+static int softmax_method(lua_State *L, tide_lua_op1 fn, const char *name)
+{
+    static const char *const known[] = {"out", NULL};
+    tide_tensor *x = tide_lua_checktensor(L, 1);
+    int nd = x->ndim, opts = 3;
+    lua_Integer dim = nd;
+    if (tide_lua_totensor(L, 2)) {
+        tide_lua_deprecated(L, lua_pushfstring(L, "%s(out)", name),
+                            lua_pushfstring(L, "%s(dim, {out = t})", name));
+        lua_pop(L, 2);
+        opts = 2;
+    } else if (lua_istable(L, 2)) {
+        opts = 2;
+    } else if (!lua_isnoneornil(L, 2)) {
+        if (!lua_isinteger(L, 2))
+            return luaL_error(L, "%s: dim must be an integer, got %s", name,
+                              luaL_typename(L, 2));
+        dim = lua_tointeger(L, 2);
+        if (dim < 0)
+            dim += nd + 1;
+        if (dim < 1 || dim > (nd ? nd : 1))
+            return luaL_error(L, "%s: dim must be in [%d, %d] for a %d-D tensor, got %d", name,
+                              nd ? -nd : -1, nd ? nd : 1, nd, (int)lua_tointeger(L, 2));
+    }
+    tide_tensor *out;
+    if (opts == 2 && tide_lua_totensor(L, 2)) {
+        out = tide_lua_checktensor(L, 2);
+        lua_pushvalue(L, 2);
+    } else {
+        tide_lua_checkopts(L, opts, known, name);
+        int given = 0;
+        if (lua_istable(L, opts)) {
+            lua_getfield(L, opts, "out");
+            given = !lua_isnil(L, -1);
+            if (!given)
+                lua_pop(L, 1);
+        }
+        out = given ? tide_lua_checktensor(L, -1) : tide_lua_newtensor(L);
+    }
+    if (nd == 0)
+        tide_lua_check(L, fn(out, x));      /* the kernel's message names the rank */
+    else
+        tide_lua_check(L, along_dim(out, x, (int)dim - 1, fn, name));
+    return 1;
+}
+
+static int m_softmax(lua_State *L) { return softmax_method(L, tide_softmax, "softmax"); }
+static int m_log_softmax(lua_State *L)
+{
+    return softmax_method(L, tide_log_softmax, "log_softmax");
+}
 
 /* kernel(grad_out, saved[, out]) -> grad_in */
 static int backward(lua_State *L, tide_lua_op2 fn)

@@ -458,6 +458,45 @@ define("kernel", "cross_entropy", function(orig, logits, labels, opts)
   return out, dx
 end)
 
+-- The image kernels of tide.nn (core/nn), so functions calling nn.Conv2d, the pools, GELU and
+-- LeakyReLU (or the kernels) differentiate: each backward is the layer's own C kernel.
+define("kernel", "conv2d", function(orig, x, w, b, p, ...)
+  local y = orig(x, w, b, p, ...)
+  return record(y, { x, w, b }, function(g, need)
+    local gw = need[2] and tide.zeros(w:shape(), w:dtype()) or nil
+    local gb = need[3] and tide.zeros(b:shape(), b:dtype()) or nil
+    local gx = K.conv2d_backward(g:contiguous(), x, w, p,
+      { grad_input = need[1] == true, grad_weight = gw, grad_bias = gb })
+    return gx, gw, gb
+  end)
+end)
+
+define("kernel", "max_pool2d", function(orig, x, p, ...)
+  local y, am = orig(x, p, ...)
+  record(y, { x }, function(g) return K.max_pool2d_backward(g:contiguous(), am, x) end)
+  return y, am
+end)
+
+define("kernel", "avg_pool2d", function(orig, x, p, ...)
+  local y = orig(x, p, ...)
+  return record(y, { x }, function(g) return K.avg_pool2d_backward(g:contiguous(), x, p) end)
+end)
+
+define("kernel", "adaptive_avg_pool2d", function(orig, x, oh, ow, ...)
+  local y = orig(x, oh, ow, ...)
+  return record(y, { x }, function(g) return K.adaptive_avg_pool2d_backward(g:contiguous(), x) end)
+end)
+
+define("kernel", "gelu", function(orig, x, ...)
+  local y = orig(x, ...)
+  return record(y, { x }, function(g) return K.gelu_backward(g:contiguous(), x) end)
+end)
+
+define("kernel", "leaky_relu", function(orig, x, slope, ...)
+  local y = orig(x, slope, ...)
+  return record(y, { x }, function(g) return K.leaky_relu_backward(g:contiguous(), x, slope) end)
+end)
+
 -- ------------------------------------------------------------------ functions of tide.autograd
 
 local R = {}

@@ -1,0 +1,282 @@
+/* pool.c — max, average and adaptive-average 2-D pooling (see pool.h). Values are read and
+ * written through double so one loop serves f32 and f64: pooling moves memory, it does no
+ * arithmetic worth specialising. */
+#include "nn/pool.h"
+#include "tensor/dtype.h"
+#include "tensor/tide_error.h"
+
+#include <math.h>
+#include <string.h>
+
+static inline double ld(const void *p, tide_dtype dt, int64_t i)
+{
+    return dt == TIDE_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+
+static inline void st_(void *p, tide_dtype dt, int64_t i, double v)
+{
+    if (dt == TIDE_F32)
+        ((float *)p)[i] = (float)v;
+    else
+        ((double *)p)[i] = v;
+}
+
+static inline void add_(void *p, tide_dtype dt, int64_t i, double v)
+{
+    if (dt == TIDE_F32)
+        ((float *)p)[i] += (float)v;
+    else
+        ((double *)p)[i] += v;
+}
+
+static tide_status check_input(const tide_tensor *x, const char *op)
+{
+    char a[96];
+    if (x->ndim != 4)
+        return tide_fail("%s: expected a 4-D input (batch x channels x height x width), got %s",
+                         op, tide_shape_str(x, a, sizeof a));
+    if (!tide_dtype_is_float(x->dtype))
+        return tide_fail("%s: expected an f32 or f64 tensor, got %s", op,
+                         tide_dtype_name(x->dtype));
+    if (!tide_is_contiguous(x))
+        return tide_fail("%s: the input must be contiguous", op);
+    return TIDE_OK;
+}
+
+static tide_status out_shape(int64_t shape[4], const tide_tensor *x, const tide_pool2d_params *p,
+                             const char *op)
+{
+    char a[96];
+    tide_status st = check_input(x, op);
+    if (st)
+        return st;
+    shape[0] = x->shape[0], shape[1] = x->shape[1];
+    for (int d = 0; d < 2; d++) {
+        if (p->kernel[d] < 1 || p->stride[d] < 1 || p->padding[d] < 0)
+            return tide_fail("%s: kernel and stride must be >= 1 and padding >= 0", op);
+        if (2 * p->padding[d] > p->kernel[d])
+            return tide_fail("%s: padding %lld must be at most half the kernel size %lld", op,
+                             (long long)p->padding[d], (long long)p->kernel[d]);
+        int64_t span = x->shape[2 + d] + 2 * p->padding[d] - p->kernel[d];
+        if (span < 0)
+            return tide_fail("%s: input %s is smaller than the %lldx%lld window", op,
+                             tide_shape_str(x, a, sizeof a), (long long)p->kernel[0],
+                             (long long)p->kernel[1]);
+        shape[2 + d] = span / p->stride[d] + 1;
+    }
+    return TIDE_OK;
+}
+
+static tide_status prepare(tide_tensor *out, tide_dtype dt, const int64_t *shape, const char *op)
+{
+    tide_status st = tide_prepare_out(out, dt, 4, shape, op);
+    if (!st && !tide_is_contiguous(out))
+        st = tide_fail("%s: out must be contiguous", op);
+    return st;
+}
+
+/* grad_out must be shaped like the forward's output, of x's dtype and contiguous. */
+static tide_status check_grad(const tide_tensor *g, const tide_tensor *x, const int64_t *shape,
+                              const char *op)
+{
+    char a[96], b[96];
+    if (g->ndim != 4 || memcmp(g->shape, shape, 4 * sizeof *shape) != 0 || g->dtype != x->dtype)
+        return tide_fail("%s: expected grad_out of shape %s, got %s", op,
+                         tide_shape_str_n(4, shape, a, sizeof a), tide_shape_str(g, b, sizeof b));
+    if (!tide_is_contiguous(g))
+        return tide_fail("%s: grad_out must be contiguous", op);
+    return TIDE_OK;
+}
+
+tide_status tide_max_pool2d(tide_tensor *out, tide_tensor *argmax, const tide_tensor *x,
+                            const tide_pool2d_params *p)
+{
+    int64_t s[4];
+    tide_status st = out_shape(s, x, p, "max_pool2d");
+    if (!st)
+        st = prepare(out, x->dtype, s, "max_pool2d");
+    if (!st)
+        st = tide_prepare_out(argmax, TIDE_I64, 4, s, "max_pool2d");
+    if (st)
+        return st;
+    int64_t H = x->shape[2], W = x->shape[3], planes = s[0] * s[1];
+    const void *xd = tide_data(x);
+    void *od = tide_data(out);
+    int64_t *am = tide_data(argmax);
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oi = 0; oi < s[2]; oi++)
+            for (int64_t oj = 0; oj < s[3]; oj++) {
+                double best = -INFINITY;
+                int64_t at = -1;
+                for (int64_t ki = 0; ki < p->kernel[0]; ki++) {
+                    int64_t i = oi * p->stride[0] - p->padding[0] + ki;
+                    if (i < 0 || i >= H)
+                        continue;
+                    for (int64_t kj = 0; kj < p->kernel[1]; kj++) {
+                        int64_t j = oj * p->stride[1] - p->padding[1] + kj;
+                        if (j < 0 || j >= W)
+                            continue;
+                        double v = ld(xd, x->dtype, pl * H * W + i * W + j);
+                        if (v > best || at < 0 || isnan(v)) {    /* NaN propagates, as torch */
+                            best = v, at = i * W + j;
+                            if (isnan(v))
+                                goto done;
+                        }
+                    }
+                }
+            done:;
+                int64_t o = (pl * s[2] + oi) * s[3] + oj;
+                st_(od, x->dtype, o, best);
+                am[o] = at;
+            }
+    return TIDE_OK;
+}
+
+tide_status tide_max_pool2d_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
+                                     const tide_tensor *argmax, const tide_tensor *x)
+{
+    tide_status st = check_input(x, "max_pool2d_backward");
+    if (!st)
+        st = check_grad(grad_out, x, argmax->shape, "max_pool2d_backward");
+    if (!st && (argmax->dtype != TIDE_I64 || !tide_is_contiguous(argmax)))
+        st = tide_fail("max_pool2d_backward: argmax must be the contiguous i64 forward gave");
+    if (!st)
+        st = prepare(grad_in, x->dtype, x->shape, "max_pool2d_backward");
+    if (st)
+        return st;
+    int64_t HW = x->shape[2] * x->shape[3], L = argmax->shape[2] * argmax->shape[3];
+    int64_t planes = x->shape[0] * x->shape[1];
+    void *gi = tide_data(grad_in);
+    const void *go = tide_data(grad_out);
+    const int64_t *am = tide_data(argmax);
+    memset(gi, 0, (size_t)(planes * HW) * tide_dtype_size(x->dtype));
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t l = 0; l < L; l++)
+            add_(gi, x->dtype, pl * HW + am[pl * L + l], ld(go, x->dtype, pl * L + l));
+    return TIDE_OK;
+}
+
+/* The shared loop of average pooling: forward (dir 0) sums each window into out; backward
+ * (dir 1) spreads each grad_out entry over its window. */
+static void avg_walk(const tide_tensor *x, const int64_t *s, const tide_pool2d_params *p,
+                     void *a, const void *b, int backward)
+{
+    int64_t H = x->shape[2], W = x->shape[3], planes = s[0] * s[1];
+    double count = (double)(p->kernel[0] * p->kernel[1]);
+    tide_dtype dt = x->dtype;
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oi = 0; oi < s[2]; oi++)
+            for (int64_t oj = 0; oj < s[3]; oj++) {
+                int64_t o = (pl * s[2] + oi) * s[3] + oj;
+                double sum = 0, g = backward ? ld(b, dt, o) / count : 0;
+                for (int64_t ki = 0; ki < p->kernel[0]; ki++) {
+                    int64_t i = oi * p->stride[0] - p->padding[0] + ki;
+                    if (i < 0 || i >= H)
+                        continue;
+                    for (int64_t kj = 0; kj < p->kernel[1]; kj++) {
+                        int64_t j = oj * p->stride[1] - p->padding[1] + kj;
+                        if (j < 0 || j >= W)
+                            continue;
+                        if (backward)
+                            add_(a, dt, pl * H * W + i * W + j, g);
+                        else
+                            sum += ld(b, dt, pl * H * W + i * W + j);
+                    }
+                }
+                if (!backward)
+                    st_(a, dt, o, sum / count);
+            }
+}
+
+tide_status tide_avg_pool2d(tide_tensor *out, const tide_tensor *x, const tide_pool2d_params *p)
+{
+    int64_t s[4];
+    tide_status st = out_shape(s, x, p, "avg_pool2d");
+    if (!st)
+        st = prepare(out, x->dtype, s, "avg_pool2d");
+    if (st)
+        return st;
+    avg_walk(x, s, p, tide_data(out), tide_data(x), 0);
+    return TIDE_OK;
+}
+
+tide_status tide_avg_pool2d_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
+                                     const tide_tensor *x, const tide_pool2d_params *p)
+{
+    int64_t s[4];
+    tide_status st = out_shape(s, x, p, "avg_pool2d_backward");
+    if (!st)
+        st = check_grad(grad_out, x, s, "avg_pool2d_backward");
+    if (!st)
+        st = prepare(grad_in, x->dtype, x->shape, "avg_pool2d_backward");
+    if (st)
+        return st;
+    memset(tide_data(grad_in), 0, (size_t)tide_numel(x) * tide_dtype_size(x->dtype));
+    avg_walk(x, s, p, tide_data(grad_in), tide_data(grad_out), 1);
+    return TIDE_OK;
+}
+
+/* Adaptive windows: [lo, hi) of the input for output index i of n over size. */
+static void window(int64_t i, int64_t n, int64_t size, int64_t *lo, int64_t *hi)
+{
+    *lo = i * size / n;
+    *hi = ((i + 1) * size + n - 1) / n;
+}
+
+static void adaptive_walk(const tide_tensor *x, const int64_t *s, void *a, const void *b,
+                          int backward)
+{
+    int64_t H = x->shape[2], W = x->shape[3], planes = s[0] * s[1];
+    tide_dtype dt = x->dtype;
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oi = 0; oi < s[2]; oi++)
+            for (int64_t oj = 0; oj < s[3]; oj++) {
+                int64_t i0, i1, j0, j1, o = (pl * s[2] + oi) * s[3] + oj;
+                window(oi, s[2], H, &i0, &i1);
+                window(oj, s[3], W, &j0, &j1);
+                double count = (double)((i1 - i0) * (j1 - j0));
+                double sum = 0, g = backward ? ld(b, dt, o) / count : 0;
+                for (int64_t i = i0; i < i1; i++)
+                    for (int64_t j = j0; j < j1; j++) {
+                        if (backward)
+                            add_(a, dt, pl * H * W + i * W + j, g);
+                        else
+                            sum += ld(b, dt, pl * H * W + i * W + j);
+                    }
+                if (!backward)
+                    st_(a, dt, o, sum / count);
+            }
+}
+
+tide_status tide_adaptive_avg_pool2d(tide_tensor *out, const tide_tensor *x, int64_t oh,
+                                     int64_t ow)
+{
+    tide_status st = check_input(x, "adaptive_avg_pool2d");
+    if (st)
+        return st;
+    if (oh < 1 || ow < 1)
+        return tide_fail("adaptive_avg_pool2d: output size must be >= 1, got %lldx%lld",
+                         (long long)oh, (long long)ow);
+    int64_t s[4] = {x->shape[0], x->shape[1], oh, ow};
+    if ((st = prepare(out, x->dtype, s, "adaptive_avg_pool2d")))
+        return st;
+    adaptive_walk(x, s, tide_data(out), tide_data(x), 0);
+    return TIDE_OK;
+}
+
+tide_status tide_adaptive_avg_pool2d_backward(tide_tensor *grad_in, const tide_tensor *grad_out,
+                                              const tide_tensor *x)
+{
+    tide_status st = check_input(x, "adaptive_avg_pool2d_backward");
+    if (st)
+        return st;
+    if (grad_out->ndim != 4)
+        return tide_fail("adaptive_avg_pool2d_backward: expected a 4-D grad_out");
+    int64_t s[4] = {x->shape[0], x->shape[1], grad_out->shape[2], grad_out->shape[3]};
+    if ((st = check_grad(grad_out, x, s, "adaptive_avg_pool2d_backward")) ||
+        (st = prepare(grad_in, x->dtype, x->shape, "adaptive_avg_pool2d_backward")))
+        return st;
+    memset(tide_data(grad_in), 0, (size_t)tide_numel(x) * tide_dtype_size(x->dtype));
+    adaptive_walk(x, s, tide_data(grad_in), tide_data(grad_out), 1);
+    return TIDE_OK;
+}
