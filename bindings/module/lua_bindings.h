@@ -24,6 +24,7 @@ void tide_open_comm(lua_State *L, int module, int methods, int meta);
 void tide_open_trace(lua_State *L, int module, int methods, int meta);
 void tide_open_nn(lua_State *L, int module, int methods, int meta);
 void tide_open_dtensor(lua_State *L, int module, int methods, int meta);
+void tide_open_dmatrix(lua_State *L, int module, int methods, int meta);
 void tide_open_cluster(lua_State *L, int module, int methods, int meta);
 
 #endif
