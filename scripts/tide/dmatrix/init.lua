@@ -54,15 +54,19 @@ local function square_grid(p)
   return pr, p // pr
 end
 
+-- how a bad grid or block option looks in a message: {0, 1}, or its type
+local function shown(v)
+  if type(v) ~= "table" then return type(v) end
+  local parts = {}
+  for i, x in ipairs(v) do parts[i] = tostring(x) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
 local function pair(v, what, op)
   if type(v) ~= "table" or #v ~= 2 or math.type(v[1]) ~= "integer"
       or math.type(v[2]) ~= "integer" or v[1] < 1 or v[2] < 1 then
     error(("%s: expected %s as a pair of positive integers {a, b}, got %s"):format(op, what,
-      type(v) == "table" and "{" .. table.concat((function()
-        local s = {}
-        for i, x in ipairs(v) do s[i] = tostring(x) end
-        return s
-      end)(), ", ") .. "}" or type(v)), 4)
+      shown(v)), 4)
   end
   return v[1], v[2]
 end
