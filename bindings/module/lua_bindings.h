@@ -27,6 +27,7 @@ void tide_open_diag(lua_State *L, int module, int methods, int meta);
 void tide_open_nn(lua_State *L, int module, int methods, int meta);
 void tide_open_layers(lua_State *L, int module, int methods, int meta);
 void tide_open_dtensor(lua_State *L, int module, int methods, int meta);
+void tide_open_dmatrix(lua_State *L, int module, int methods, int meta);
 void tide_open_cluster(lua_State *L, int module, int methods, int meta);
 
 #endif

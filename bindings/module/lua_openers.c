@@ -16,6 +16,7 @@ const tide_opener tide_openers[] = {
     tide_open_nn,
     tide_open_layers,
     tide_open_dtensor,
+    tide_open_dmatrix,
     tide_open_cluster,
     NULL,
 };

@@ -136,4 +136,40 @@ describe("examples", function()
     local worst = tonumber(line_starting(out, "true centres: the farthest is "):match("is ([%d.]+)"))
     assert(worst < 0.2, ("a true centre is %g from every centre found"):format(worst))
   end)
+
+  it("summa.lua multiplies by SUMMA: sum(C) = (1'A)(B1), C = A@B to f64 rounding", function()
+    local out, code = run("summa.lua", "--m 301 --k 211 --n 97 --mb 16 --nb 24")
+    assert.are.equal(0, code, out)
+    assert.truthy(line_starting(out, "summa 301x211 @ 211x97 on a 1x2 grid, blocks 16x24: "))
+    local s, want = line_starting(out, "sum(C) = "):match("sum%(C%) = (%S+), %(1'A%)%(B1%) = (%S+)")
+    assert.is_true(math.abs(tonumber(s) - tonumber(want)) <= 1e-11 * math.abs(tonumber(want)) + 1e-9)
+    local diff = tonumber(line_starting(out, "max |C - A@B| = "):match("= (%S+)$"))
+    assert.is_true(diff <= 1e-11, out)
+  end)
+
+  it("logreg.lua reaches the optimum: mean probabilities equal the label shares", function()
+    for _, classes in ipairs({ 2, 3 }) do
+      local out, code = run("logreg.lua", "--n 6000 --d 6 --classes " .. classes)
+      assert.are.equal(0, code, out)
+      assert.truthy(line_starting(out, ("logreg 6000 x 6, %d classes, lbfgs on 2 ranks: "):format(classes)))
+      local acc = tonumber(line_starting(out, "loss "):match("accuracy (%S+)$"))
+      assert.is_true(acc > 0.6 and acc <= 1, out)
+      -- the intercept's gradient is the difference; tol 1e-8 on the gradient bounds it
+      local worst = tonumber(line_starting(out, "mean predicted probability vs label share"):match(": (%S+)$"))
+      assert.is_true(worst <= 1e-7, out)
+    end
+  end)
+
+  it("cross_validation.lua imputes every hole and spreads its folds over the ranks", function()
+    local n, k = 1000, 4
+    local out, code = run("cross_validation.lua", ("--n %d --k %d"):format(n, k))
+    assert.are.equal(0, code, out)
+    assert.truthy(line_starting(out, "imputed "):find("(0 left)", 1, true))
+    for f = 1, k do
+      local rank, rows = line_starting(out, ("fold %d on rank "):format(f)):match("rank (%d+): (%d+) test rows")
+      assert.are.equal((f - 1) % P, tonumber(rank))
+      assert.are.equal(n // k, tonumber(rows))
+    end
+    assert.truthy(line_starting(out, ("folds test %d rows in all (n = %d)"):format(n, n)))
+  end)
 end)
