@@ -186,6 +186,9 @@ describe("tide.breakpoint()", function()
     assert.are.equal(0, code, out)
     local where = ("%s:%d"):format(job, line)
     local prompt = "(breakpoint " .. where .. ") "
+    contains(out, "rank 1 total 63")    -- 11 + 21 + 31
+    -- rank 1's line reaches mpirun through its own pipe: it may land anywhere in rank 0's
+    out = out:gsub("rank 1 total 63\n", "", 1)
     contains(out, "[breakpoint] rank 0 stopped at " .. where)
     contains(out, prompt .. "20\n")                 -- rank 0's mine in step 2: 2 * 10 + 0
     contains(out, prompt .. "[1] 2\t21\n")         -- rank 1's loop variable and its mine
@@ -193,7 +196,6 @@ describe("tide.breakpoint()", function()
     contains(out, prompt .. "error: breakpoint:1: attempt to call a nil value (global 'nosuch')\n")
     contains(out, "[breakpoint] continuing")
     contains(out, "rank 0 total 140")   -- 10 + 100 (assigned at the breakpoint) + 30
-    contains(out, "rank 1 total 63")    -- 11 + 21 + 31
   end)
 end)
 
@@ -208,7 +210,10 @@ describe("the REPL's :on", function()
       .. "%s --oversubscribe -np 2 %s -i < %s"):format(q(MPIRUN), q(TIDE), q(input)))
     os.remove(input)
     assert.are.equal(0, code, out)
-    contains(out, "[1] 10\n[0] 1\ta\n[1] 11\ta\n[1] error: stdin:1: boom\n")
+    -- (stdout and stderr reach the test through different pipes: checked one by one)
+    contains(out, "[1] 10\n")
+    contains(out, "[0] 1\ta\n[1] 11\ta\n")   -- one statement's results: in rank order
+    contains(out, "[1] error: stdin:1: boom\n")
     contains(out, "[rank 1] repl: unknown command ':bogus' (expected :on RANKS stmt or :help)")
     contains(out, "[rank 0] repl: expected :on RANKS statement, e.g. :on 1 return x")
     assert.matches("\n0\n", "\n" .. out)   -- the session goes on: rank 0's x
