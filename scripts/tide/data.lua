@@ -280,7 +280,8 @@ end
 -- loader:load_state(s), the next batches() of that same epoch skips the first s.step batches,
 -- so a resumed epoch yields the remaining batches in the same order (and counts k from
 -- s.step + 1); a batches() of another epoch starts at its beginning. The sampler needs state
--- and load_state (tide's have them). A mid-epoch step only means the same thing for the same
+-- and load_state (tide's have them). A state taken after an epoch's last batch is that of the
+-- next epoch at step 0. A mid-epoch step only means the same thing for the same
 -- batch size and rank count: another is an error, unless step is 0.
 local LOADER_STATE = { step = true, batch_size = true, drop_last = true, sampler = true }
 
@@ -294,8 +295,14 @@ end
 
 function Loader:state()
   local sampler = sampler_of(self, "DataLoader.state")
-  return { step = self.step, batch_size = self.batch_size, drop_last = self.drop_last,
+  local s = { step = self.step, batch_size = self.batch_size, drop_last = self.drop_last,
     sampler = sampler:state() }
+  -- A finished epoch is the next one's boundary: saved so, it resumes on any rank count and
+  -- batch split (a run saved at 4 ranks goes on at 2), as a mid-epoch step cannot.
+  if s.step > 0 and s.step >= self:num_batches() then
+    s.step, s.sampler.epoch = 0, s.sampler.epoch + 1
+  end
+  return s
 end
 
 function Loader:load_state(s)
