@@ -22,8 +22,8 @@ function M.check_opts(opts, known, where, level)
       local names = {}
       for n in pairs(known) do names[#names + 1] = n end
       table.sort(names)
-      fail(level, "%s: unknown option '%s' (expected one of: %s)", where, tostring(k),
-        table.concat(names, ", "))
+      fail(level, "%s: unknown option '%s' (expected %s)", where, tostring(k),
+        #names > 0 and "one of: " .. table.concat(names, ", ") or "none")
     end
   end
   return opts
@@ -154,6 +154,15 @@ function M.state_integer(v, where, field, min, level)
 end
 
 -- Raises unless every key of s is in known (a set); names the first unexpected one in order.
+-- A deep copy of a state's plain Lua value (tables copied, everything else shared), so a state
+-- never aliases the object's own tables.
+function M.copy_value(v)
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = M.copy_value(x) end
+  return out
+end
+
 function M.state_keys(s, known, where, level)
   if type(s) ~= "table" then
     fail(level, "%s: expected a state table, got %s", where, type(s))

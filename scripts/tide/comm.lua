@@ -172,13 +172,17 @@ function methods.bcast_obj(comm, v, root)
   return M.decode(comm:_bcast_bytes("bcast_obj", ok, s, root))
 end
 
-function methods.allgather_obj(comm, v)
-  local all = comm:_allgather_bytes("allgather_obj", M.encode(v))
+-- Every rank's value from the byte strings the ranks sent (all, one per rank, rank order).
+local function decode_all(comm, all)
   local out = {}
   for r = 1, comm.size do
     out[r] = M.decode(all[r])
   end
   return out
+end
+
+function methods.allgather_obj(comm, v)
+  return decode_all(comm, comm:_allgather_bytes("allgather_obj", M.encode(v)))
 end
 
 function methods.gather_obj(comm, v, root)
@@ -187,11 +191,7 @@ function methods.gather_obj(comm, v, root)
   if not all then
     return nil
   end
-  local out = {}
-  for r = 1, comm.size do
-    out[r] = M.decode(all[r])
-  end
-  return out
+  return decode_all(comm, all)
 end
 
 function methods.send_obj(comm, v, dst, tag)

@@ -49,22 +49,7 @@ local fault       -- the parsed TIDE_FAULT, false when none
 
 -- ---------------------------------------------------------------- options and faults
 
-local function check_opts(opts, known, op)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(op, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected one of: %s)"):format(op, tostring(k),
-        table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
-end
+local check_opts = require("tide.args").check_opts
 
 local FAULT_KINDS = { kill = true, hang = true, exit = true, corrupt = true }
 

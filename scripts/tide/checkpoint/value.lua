@@ -200,22 +200,7 @@ end
 local save_opts = {}
 local load_opts = { map = true }
 
-local function check_opts(opts, known, op)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    error(("%s: expected an options table, got %s"):format(op, type(opts)), 3)
-  end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(("%s: unknown option '%s' (expected %s)"):format(op, tostring(k),
-        #names > 0 and ("one of: " .. table.concat(names, ", ")) or "none"), 3)
-    end
-  end
-  return opts
-end
+local check_opts = require("tide.args").check_opts
 
 -- tide.save(path, value): the file's crc32 and size come back (checkpoints use them)
 function M.save(path, value, opts)

@@ -70,12 +70,7 @@ end
 local STATE = { centroids = true, k = true, n_features = true, inertia = true,
   iterations = true, converged = true, history = true }
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = copy(x) end
-  return out
-end
+local copy = args.copy_value
 
 function Model:state()
   return { centroids = self.centroids:clone(), k = self.k, n_features = self.n_features,

@@ -6,13 +6,12 @@
 -- Dims count from 1 as everywhere in tide (Flatten's start_dim 2 is torch's 1: the batch dim
 -- stays). Embedding indices are 1-based, i32 or i64, of any shape.
 local tide = require "tide"
-local base = require "tide.nn.base"
 local args = require "tide.args"
+local base = require "tide.nn.base"
 
-local K = tide._internal.kernels
-local nn = base.nn
-local shape_str, check_opts = args.shape_str, args.check_opts
+local nn, K = base.nn, tide._internal.kernels
 local check_tensor, want_input_grad = base.check_tensor, base.want_input_grad
+local shape_str, check_opts = args.shape_str, args.check_opts
 local M = {}
 
 -- ------------------------------------------------------------------ Identity

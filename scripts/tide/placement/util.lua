@@ -214,12 +214,7 @@ end
 -- number}); a trailing "?" lets the field be absent. policy:load_state(s) checks every field,
 -- takes them all, and returns the policy; a class's after_load(self) then drops its caches.
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local out = {}
-  for k, x in pairs(v) do out[k] = copy(x) end
-  return out
-end
+local copy = args.copy_value
 
 local function is_list_of(v, ok)
   if type(v) ~= "table" then return false end
