@@ -240,6 +240,9 @@ function P.restore(ldir, step, comm, L, I)
       io_.write_file(sdir .. "/" .. t.file, (comm:recv_new(t.from, TAG)))
     end
   end
+  -- A file comes once per node, to one of its ranks: the node's other ranks read it only once
+  -- every transfer has landed.
+  comm:barrier()
   if #plan > 0 and comm.rank == 0 then
     io.stderr:write(("checkpoint: restored %d file(s) of step %d from partner copies in %.3f s\n")
       :format(#plan, step, tide.now() - t0))
