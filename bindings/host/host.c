@@ -79,6 +79,16 @@ static int l_blas_threads(lua_State *L)
 
 /* ------------------------------------------------------------------ the state */
 
+/* the library this host was built with comes first, LUA_PATH's entries after */
+void tide_host_set_path(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_pushfstring(L, "%s;%s", TIDE_LUA_PATH, lua_tostring(L, -1));
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+}
+
 /* Runs in protected mode: libraries, the in-process tide.core, the search path, os.exit,
  * then `tide` (required and global) with the host's helpers. */
 static int setup(lua_State *L)
@@ -95,12 +105,7 @@ static int setup(lua_State *L)
     lua_setfield(L, -2, "tide.core");
     lua_pop(L, 1);
 
-    /* the library this host was built with comes first, LUA_PATH's entries after */
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    lua_pushfstring(L, "%s;%s", TIDE_LUA_PATH, lua_tostring(L, -1));
-    lua_setfield(L, -3, "path");
-    lua_pop(L, 2);
+    tide_host_set_path(L);
 
     lua_getglobal(L, "require");
     lua_pushliteral(L, "tide");

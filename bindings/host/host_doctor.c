@@ -2,26 +2,19 @@
  * state with the library this executable was built with first on the path. No MPI: the dumps
  * are files, and the job that wrote them may be long gone. */
 #include "host_doctor.h"
+#include "host_impl.h"
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
 #include <stdio.h>
 
-#ifndef TIDE_LUA_PATH
-#error "TIDE_LUA_PATH must name where the tide Lua library lives (CMakeLists.txt defines it)"
-#endif
-
 static int doctor(lua_State *L)
 {
     int argc = (int)lua_tointeger(L, 1);
     char **argv = lua_touserdata(L, 2);
     luaL_openlibs(L);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    lua_pushfstring(L, "%s;%s", TIDE_LUA_PATH, lua_tostring(L, -1));
-    lua_setfield(L, -3, "path");
-    lua_pop(L, 2);
+    tide_host_set_path(L);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "tide.diag.doctor");
     lua_call(L, 1, 1);

@@ -14,6 +14,10 @@ struct tide_host {
     char *error;     /* the last failure's message, or NULL */
 };
 
+/* Puts the library this host was built with (TIDE_LUA_PATH) first on package.path, before
+ * LUA_PATH's entries; the state's standard libraries must be open. */
+void tide_host_set_path(lua_State *L);
+
 /* Records msg as the host's last error and returns TIDE_FAIL. */
 tide_status tide_host_fail(tide_host *h, const char *msg);
 

@@ -134,6 +134,17 @@ static int launch(char **argv, int attempt, deaths *d)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int tide_self_path(char *self, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", self, cap - 1);
+    if (n <= 0) {
+        fprintf(stderr, "tide: run: cannot find this executable's path: %s\n", strerror(errno));
+        return 0;
+    }
+    self[n] = '\0';
+    return 1;
+}
+
 int tide_supervise(int argc, char **argv, int *status)
 {
     long restarts = -1, elastic = 0, np = 0;
@@ -169,13 +180,10 @@ int tide_supervise(int argc, char **argv, int *status)
     if (restarts < 0)   /* --elastic alone: one relaunch per slot that may be lost */
         restarts = np > elastic ? np - elastic : 0;
     char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) {
-        fprintf(stderr, "tide: run: cannot find this executable's path: %s\n", strerror(errno));
+    if (!tide_self_path(self, sizeof self)) {
         *status = 1;
         return 1;
     }
-    self[n] = '\0';
     /* the same command without --restarts/--elastic: self run [options] script args */
     char **cmd = calloc((size_t)argc + 2, sizeof *cmd);
     char npbuf[32];

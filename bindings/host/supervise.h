@@ -16,6 +16,12 @@
 #ifndef TIDE_SUPERVISE_H
 #define TIDE_SUPERVISE_H
 
+#include <stddef.h>
+
 int tide_supervise(int argc, char **argv, int *status);
+
+/* This executable's own path (from /proc/self/exe) into self, cap bytes. Returns 1, or prints
+ * "tide: run: cannot find this executable's path: ..." to stderr and returns 0. */
+int tide_self_path(char *self, size_t cap);
 
 #endif

@@ -155,12 +155,8 @@ static int run_command(int argc, char **argv)
         return 1;
     }
     char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) {
-        fprintf(stderr, "tide: run: cannot find this executable's path: %s\n", strerror(errno));
+    if (!tide_self_path(self, sizeof self))
         return 1;
-    }
-    self[n] = '\0';
     const char *mpirun = getenv("TIDE_MPIRUN");
     if (!mpirun || !*mpirun)
         mpirun = TIDE_MPIRUN;

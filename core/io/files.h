@@ -6,8 +6,11 @@
 #ifndef TIDE_IO_FILES_H
 #define TIDE_IO_FILES_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "tensor/tensor.h"
 
@@ -22,6 +25,28 @@ tide_status tide_list_dir(const char *path, char ***names, int *n);
 tide_status tide_sync_dir(const char *path);
 /* Writes len bytes to path through a temporary name, fsync and rename. */
 tide_status tide_write_atomic(const char *path, const void *data, size_t len);
+/* The end of a file streamed to the temporary name tmp: when ok (every write went through),
+ * flush, fsync and close f, then rename tmp onto path; f is closed either way. Returns 1, or
+ * 0 with the errno of the first failure (of the writes, when !ok) in *err after removing tmp.
+ * Inline here, not in files.c, because the fuzz harnesses build npy.c and safetensors.c
+ * without files.c; the includer defines _POSIX_C_SOURCE (for fileno and fsync). */
+static inline int tide_commit_temp(FILE *f, int ok, const char *tmp, const char *path, int *err)
+{
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    *err = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        *err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        *err = errno;
+    }
+    if (!ok)
+        remove(tmp);
+    return ok;
+}
+
 /* rename(from, to), then fsync of to's directory. */
 tide_status tide_rename_durable(const char *from, const char *to);
 /* The whole file at path as a 1-d u8 tensor (out must be empty), and the bytes of a u8 tensor

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/cursor.h"
+#include "io/files.h"
 #include "tensor/iter.h"
 #include "tensor/size.h"
 
@@ -166,19 +168,8 @@ tide_status tide_npy_save(const char *path, const tide_tensor *t)
         free(tmp);
         return st;
     }
-    int ok = fwrite(header, 1, hlen, f) == hlen && write_data(f, t) && fflush(f) == 0 &&
-             fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        err = errno;
-    }
-    if (!ok) {
-        remove(tmp);
+    int err, ok = fwrite(header, 1, hlen, f) == hlen && write_data(f, t);
+    if (!tide_commit_temp(f, ok, tmp, path, &err)) {
         free(tmp);
         return tide_fail("save: cannot write '%s': %s", path, strerror(err));
     }
@@ -188,9 +179,7 @@ tide_status tide_npy_save(const char *path, const tide_tensor *t)
 
 /* ---------------------------------------------------------------- reading the header */
 
-typedef struct {
-    const char *p, *end;
-} cursor;
+typedef tide_cursor cursor;
 
 typedef struct {
     char descr[32];
@@ -200,26 +189,10 @@ typedef struct {
     int64_t shape[TIDE_MAX_DIMS + 1];
 } npy_header;
 
-static void skip_ws(cursor *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static int eat(cursor *c, char ch)
-{
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ch) {
-        c->p++;
-        return 1;
-    }
-    return 0;
-}
-
 /* A Python string literal in ' or " quotes (no escapes: none occur in .npy headers). */
 static int parse_string(cursor *c, char *out, size_t cap)
 {
-    skip_ws(c);
+    tide_cursor_skip_ws(c);
     if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
         return 0;
     char q = *c->p++;
@@ -238,7 +211,7 @@ static int parse_string(cursor *c, char *out, size_t cap)
 
 static int parse_word(cursor *c, const char *word)
 {
-    skip_ws(c);
+    tide_cursor_skip_ws(c);
     size_t n = strlen(word);
     if ((size_t)(c->end - c->p) >= n && memcmp(c->p, word, n) == 0) {
         c->p += n;
@@ -250,12 +223,12 @@ static int parse_word(cursor *c, const char *word)
 /* A tuple of non-negative integers: (), (3,), (3, 4) ... ; counts up to TIDE_MAX_DIMS + 1. */
 static int parse_shape(cursor *c, npy_header *h)
 {
-    if (!eat(c, '('))
+    if (!tide_cursor_eat(c, '('))
         return 0;
     h->ndim = 0;
     for (;;) {
-        skip_ws(c);
-        if (eat(c, ')'))
+        tide_cursor_skip_ws(c);
+        if (tide_cursor_eat(c, ')'))
             return 1;
         if (c->p >= c->end || *c->p < '0' || *c->p > '9')
             return 0;
@@ -272,23 +245,23 @@ static int parse_shape(cursor *c, npy_header *h)
         h->ndim++;
         if (h->ndim > TIDE_MAX_DIMS + 1)
             h->ndim = TIDE_MAX_DIMS + 1;
-        if (!eat(c, ','))
-            return eat(c, ')');
+        if (!tide_cursor_eat(c, ','))
+            return tide_cursor_eat(c, ')');
     }
 }
 
 /* Parses the header dict; on failure writes why into why. */
 static int parse_header(const char *text, size_t len, npy_header *h, char *why, size_t cap)
 {
-    cursor c = {text, text + len};
+    cursor c = {text, text, text + len, NULL};
     memset(h, 0, sizeof *h);
-    if (!eat(&c, '{')) {
+    if (!tide_cursor_eat(&c, '{')) {
         snprintf(why, cap, "expected a dict");
         return 0;
     }
-    while (!eat(&c, '}')) {
+    while (!tide_cursor_eat(&c, '}')) {
         char key[32];
-        if (!parse_string(&c, key, sizeof key) || !eat(&c, ':')) {
+        if (!parse_string(&c, key, sizeof key) || !tide_cursor_eat(&c, ':')) {
             snprintf(why, cap, "expected a quoted key and ':'");
             return 0;
         }
@@ -318,8 +291,8 @@ static int parse_header(const char *text, size_t len, npy_header *h, char *why, 
             snprintf(why, cap, "unexpected key '%s'", key);
             return 0;
         }
-        if (!eat(&c, ',')) {
-            if (!eat(&c, '}')) {
+        if (!tide_cursor_eat(&c, ',')) {
+            if (!tide_cursor_eat(&c, '}')) {
                 snprintf(why, cap, "expected ',' or '}'");
                 return 0;
             }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/files.h"
 #include "io/st_header.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -251,19 +252,9 @@ tide_status tide_st_save(const char *path, int n, const char *const *names,
         int ok = write_all(f, len8, 8, &crc) && write_all(f, b.s, b.len, &crc);
         for (int i = 0; i < n && ok; i++)
             ok = write_tensor(f, tensors[order[i]], &crc);
-        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        int err = errno;
-        long size = ftell(f);
-        if (fclose(f) != 0 && ok) {
-            ok = 0;
-            err = errno;
-        }
-        if (ok && rename(tmp, path) != 0) {
-            ok = 0;
-            err = errno;
-        }
-        if (!ok) {
-            remove(tmp);
+        long size = ftell(f);   /* counts what is still buffered */
+        int err;
+        if (!tide_commit_temp(f, ok, tmp, path, &err)) {
             st = tide_fail("save: cannot write '%s': %s", path, strerror(err));
         } else {
             sync_parent(path);

@@ -1,14 +1,12 @@
 /* st_header.c — a strict parser for the safetensors header (see st_header.h). */
 #include "io/st_header.h"
+#include "io/cursor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const char *p, *start, *end;
-    const char *what;   /* the file, for messages */
-} cursor;
+typedef tide_cursor cursor;
 
 static const struct { const char *name; tide_dtype dt; } dtypes[] = {
     {"F32", TIDE_F32}, {"F64", TIDE_F64}, {"I32", TIDE_I32}, {"I64", TIDE_I64}, {"U8", TIDE_U8},
@@ -26,22 +24,6 @@ static tide_status bad(const cursor *c, const char *why)
 {
     return tide_fail("load: '%s' has a malformed header: %s at byte %lld of the header", c->what,
                      why, (long long)(c->p - c->start));
-}
-
-static void skip_ws(cursor *c)
-{
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static int eat(cursor *c, char ch)
-{
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ch) {
-        c->p++;
-        return 1;
-    }
-    return 0;
 }
 
 static int hex4(const char *p, unsigned *out)
@@ -88,7 +70,7 @@ static size_t put_utf8(char *o, unsigned cp)
  * embedded NUL (\u0000) is refused: names and metadata are C strings here. */
 static tide_status parse_string(cursor *c, char **out)
 {
-    skip_ws(c);
+    tide_cursor_skip_ws(c);
     if (c->p >= c->end || *c->p != '"')
         return bad(c, "expected a string");
     c->p++;
@@ -149,7 +131,7 @@ static tide_status parse_string(cursor *c, char **out)
 /* A non-negative integer: digits only, no leading zero, at most INT64_MAX. */
 static tide_status parse_size(cursor *c, int64_t *out)
 {
-    skip_ws(c);
+    tide_cursor_skip_ws(c);
     if (c->p >= c->end || *c->p < '0' || *c->p > '9')
         return bad(c, "expected a non-negative integer");
     if (*c->p == '0' && c->p + 1 < c->end && c->p[1] >= '0' && c->p[1] <= '9')
@@ -172,12 +154,12 @@ static tide_status parse_size(cursor *c, int64_t *out)
 static tide_status parse_sizes(cursor *c, int64_t *v, int max, int *n, const char *what)
 {
     char why[64];
-    if (!eat(c, '[')) {
+    if (!tide_cursor_eat(c, '[')) {
         snprintf(why, sizeof why, "expected an array for %s", what);
         return bad(c, why);
     }
     *n = 0;
-    if (eat(c, ']'))
+    if (tide_cursor_eat(c, ']'))
         return TIDE_OK;
     do {
         if (*n == max) {
@@ -185,10 +167,21 @@ static tide_status parse_sizes(cursor *c, int64_t *v, int max, int *n, const cha
             return bad(c, why);
         }
         TIDE_TRY(parse_size(c, &v[(*n)++]));
-    } while (eat(c, ','));
-    if (!eat(c, ']')) {
+    } while (tide_cursor_eat(c, ','));
+    if (!tide_cursor_eat(c, ']')) {
         snprintf(why, sizeof why, "expected ',' or ']' in %s", what);
         return bad(c, why);
+    }
+    return TIDE_OK;
+}
+
+/* A member's key and the ':' after it; *key is the caller's to free. */
+static tide_status parse_key(cursor *c, char **key)
+{
+    TIDE_TRY(parse_string(c, key));
+    if (!tide_cursor_eat(c, ':')) {
+        free(*key);
+        return bad(c, "expected ':'");
     }
     return TIDE_OK;
 }
@@ -196,18 +189,14 @@ static tide_status parse_sizes(cursor *c, int64_t *v, int max, int *n, const cha
 /* {"dtype": ..., "shape": [...], "data_offsets": [b, e]} into e (name already set). */
 static tide_status parse_entry(cursor *c, tide_st_entry *e)
 {
-    if (!eat(c, '{'))
+    if (!tide_cursor_eat(c, '{'))
         return bad(c, "expected an object for a tensor");
     int have_dtype = 0, have_shape = 0, have_offsets = 0;
-    if (eat(c, '}'))
+    if (tide_cursor_eat(c, '}'))
         return bad(c, "a tensor without dtype, shape and data_offsets");
     do {
         char *key;
-        TIDE_TRY(parse_string(c, &key));
-        if (!eat(c, ':')) {
-            free(key);
-            return bad(c, "expected ':'");
-        }
+        TIDE_TRY(parse_key(c, &key));
         int *seen = strcmp(key, "dtype") == 0 ? &have_dtype
                   : strcmp(key, "shape") == 0 ? &have_shape
                   : strcmp(key, "data_offsets") == 0 ? &have_offsets : NULL;
@@ -248,8 +237,8 @@ static tide_status parse_entry(cursor *c, tide_st_entry *e)
             e->begin = (uint64_t)off[0];
             e->end = (uint64_t)off[1];
         }
-    } while (eat(c, ','));
-    if (!eat(c, '}'))
+    } while (tide_cursor_eat(c, ','));
+    if (!tide_cursor_eat(c, '}'))
         return bad(c, "expected ',' or '}' in a tensor");
     if (!have_dtype || !have_shape || !have_offsets)
         return tide_fail("load: '%s' has a malformed header: tensor '%s' has no %s", c->what,
@@ -259,9 +248,9 @@ static tide_status parse_entry(cursor *c, tide_st_entry *e)
 
 static tide_status parse_metadata(cursor *c, tide_st_header *h)
 {
-    if (!eat(c, '{'))
+    if (!tide_cursor_eat(c, '{'))
         return bad(c, "expected an object for __metadata__");
-    if (eat(c, '}'))
+    if (tide_cursor_eat(c, '}'))
         return TIDE_OK;
     do {
         char **k = realloc(h->meta_keys, (size_t)(h->nmeta + 1) * sizeof *k);
@@ -279,32 +268,28 @@ static tide_status parse_metadata(cursor *c, tide_st_header *h)
             if (strcmp(h->meta_keys[i], h->meta_keys[h->nmeta - 1]) == 0)
                 return tide_fail("load: '%s' has a malformed header: a duplicate __metadata__"
                                  " key '%s'", c->what, h->meta_keys[i]);
-        if (!eat(c, ':'))
+        if (!tide_cursor_eat(c, ':'))
             return bad(c, "expected ':'");
-        skip_ws(c);
+        tide_cursor_skip_ws(c);
         if (c->p < c->end && *c->p != '"')
             return bad(c, "a __metadata__ value that is not a string");
         TIDE_TRY(parse_string(c, &h->meta_values[h->nmeta - 1]));
-    } while (eat(c, ','));
-    if (!eat(c, '}'))
+    } while (tide_cursor_eat(c, ','));
+    if (!tide_cursor_eat(c, '}'))
         return bad(c, "expected ',' or '}' in __metadata__");
     return TIDE_OK;
 }
 
 static tide_status parse_object(cursor *c, tide_st_header *h)
 {
-    if (!eat(c, '{'))
+    if (!tide_cursor_eat(c, '{'))
         return bad(c, "expected '{'");
-    if (eat(c, '}'))
+    if (tide_cursor_eat(c, '}'))
         return TIDE_OK;
     int have_meta = 0;
     do {
         char *key;
-        TIDE_TRY(parse_string(c, &key));
-        if (!eat(c, ':')) {
-            free(key);
-            return bad(c, "expected ':'");
-        }
+        TIDE_TRY(parse_key(c, &key));
         if (strcmp(key, "__metadata__") == 0) {
             free(key);
             if (have_meta++)
@@ -326,10 +311,10 @@ static tide_status parse_object(cursor *c, tide_st_header *h)
         memset(e, 0, sizeof *e);
         e->name = key;
         TIDE_TRY(parse_entry(c, e));
-    } while (eat(c, ','));
-    if (!eat(c, '}'))
+    } while (tide_cursor_eat(c, ','));
+    if (!tide_cursor_eat(c, '}'))
         return bad(c, "expected ',' or '}'");
-    skip_ws(c);
+    tide_cursor_skip_ws(c);
     if (c->p != c->end)
         return bad(c, "text after the header's object");
     return TIDE_OK;

@@ -88,6 +88,19 @@ static tide_status check_grad(const tide_tensor *g, const tide_tensor *x, const 
     return TIDE_OK;
 }
 
+/* The input rows (d 0) or columns (d 1) [lo, hi) under output index o's window, clipped to
+ * the size of the input: padding reads nothing. */
+static void conv_window(int64_t o, int d, const tide_pool2d_params *p, int64_t size, int64_t *lo,
+                        int64_t *hi)
+{
+    *lo = o * p->stride[d] - p->padding[d];
+    *hi = *lo + p->kernel[d];
+    if (*lo < 0)
+        *lo = 0;
+    if (*hi > size)
+        *hi = size;
+}
+
 tide_status tide_max_pool2d(tide_tensor *out, tide_tensor *argmax, const tide_tensor *x,
                             const tide_pool2d_params *p)
 {
@@ -107,15 +120,11 @@ tide_status tide_max_pool2d(tide_tensor *out, tide_tensor *argmax, const tide_te
         for (int64_t oi = 0; oi < s[2]; oi++)
             for (int64_t oj = 0; oj < s[3]; oj++) {
                 double best = -INFINITY;
-                int64_t at = -1;
-                for (int64_t ki = 0; ki < p->kernel[0]; ki++) {
-                    int64_t i = oi * p->stride[0] - p->padding[0] + ki;
-                    if (i < 0 || i >= H)
-                        continue;
-                    for (int64_t kj = 0; kj < p->kernel[1]; kj++) {
-                        int64_t j = oj * p->stride[1] - p->padding[1] + kj;
-                        if (j < 0 || j >= W)
-                            continue;
+                int64_t at = -1, i0, i1, j0, j1;
+                conv_window(oi, 0, p, H, &i0, &i1);
+                conv_window(oj, 1, p, W, &j0, &j1);
+                for (int64_t i = i0; i < i1; i++)
+                    for (int64_t j = j0; j < j1; j++) {
                         double v = ld(xd, x->dtype, pl * H * W + i * W + j);
                         if (v > best || at < 0 || isnan(v)) {    /* NaN propagates, as torch */
                             best = v, at = i * W + j;
@@ -123,7 +132,6 @@ tide_status tide_max_pool2d(tide_tensor *out, tide_tensor *argmax, const tide_te
                                 goto done;
                         }
                     }
-                }
             done:;
                 int64_t o = (pl * s[2] + oi) * s[3] + oj;
                 st_(od, x->dtype, o, best);
@@ -156,33 +164,43 @@ tide_status tide_max_pool2d_backward(tide_tensor *grad_in, const tide_tensor *gr
     return TIDE_OK;
 }
 
-/* The shared loop of average pooling: forward (dir 0) sums each window into out; backward
- * (dir 1) spreads each grad_out entry over its window. */
+/* Adaptive windows: [lo, hi) of the input for output index i of n over size. */
+static void window(int64_t i, int64_t n, int64_t size, int64_t *lo, int64_t *hi)
+{
+    *lo = i * size / n;
+    *hi = ((i + 1) * size + n - 1) / n;
+}
+
+/* The shared loop of average pooling: forward (backward 0) averages each window into a;
+ * backward (1) spreads each grad_out entry of b over its window in a. p gives the windows, or
+ * NULL for adaptive ones; a fixed window counts its padding, as torch's count_include_pad. */
 static void avg_walk(const tide_tensor *x, const int64_t *s, const tide_pool2d_params *p,
                      void *a, const void *b, int backward)
 {
     int64_t H = x->shape[2], W = x->shape[3], planes = s[0] * s[1];
-    double count = (double)(p->kernel[0] * p->kernel[1]);
     tide_dtype dt = x->dtype;
     for (int64_t pl = 0; pl < planes; pl++)
         for (int64_t oi = 0; oi < s[2]; oi++)
             for (int64_t oj = 0; oj < s[3]; oj++) {
-                int64_t o = (pl * s[2] + oi) * s[3] + oj;
+                int64_t i0, i1, j0, j1, o = (pl * s[2] + oi) * s[3] + oj;
+                double count;
+                if (p) {
+                    conv_window(oi, 0, p, H, &i0, &i1);
+                    conv_window(oj, 1, p, W, &j0, &j1);
+                    count = (double)(p->kernel[0] * p->kernel[1]);
+                } else {
+                    window(oi, s[2], H, &i0, &i1);
+                    window(oj, s[3], W, &j0, &j1);
+                    count = (double)((i1 - i0) * (j1 - j0));
+                }
                 double sum = 0, g = backward ? ld(b, dt, o) / count : 0;
-                for (int64_t ki = 0; ki < p->kernel[0]; ki++) {
-                    int64_t i = oi * p->stride[0] - p->padding[0] + ki;
-                    if (i < 0 || i >= H)
-                        continue;
-                    for (int64_t kj = 0; kj < p->kernel[1]; kj++) {
-                        int64_t j = oj * p->stride[1] - p->padding[1] + kj;
-                        if (j < 0 || j >= W)
-                            continue;
+                for (int64_t i = i0; i < i1; i++)
+                    for (int64_t j = j0; j < j1; j++) {
                         if (backward)
                             add_(a, dt, pl * H * W + i * W + j, g);
                         else
                             sum += ld(b, dt, pl * H * W + i * W + j);
                     }
-                }
                 if (!backward)
                     st_(a, dt, o, sum / count);
             }
@@ -216,38 +234,6 @@ tide_status tide_avg_pool2d_backward(tide_tensor *grad_in, const tide_tensor *gr
     return TIDE_OK;
 }
 
-/* Adaptive windows: [lo, hi) of the input for output index i of n over size. */
-static void window(int64_t i, int64_t n, int64_t size, int64_t *lo, int64_t *hi)
-{
-    *lo = i * size / n;
-    *hi = ((i + 1) * size + n - 1) / n;
-}
-
-static void adaptive_walk(const tide_tensor *x, const int64_t *s, void *a, const void *b,
-                          int backward)
-{
-    int64_t H = x->shape[2], W = x->shape[3], planes = s[0] * s[1];
-    tide_dtype dt = x->dtype;
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t oi = 0; oi < s[2]; oi++)
-            for (int64_t oj = 0; oj < s[3]; oj++) {
-                int64_t i0, i1, j0, j1, o = (pl * s[2] + oi) * s[3] + oj;
-                window(oi, s[2], H, &i0, &i1);
-                window(oj, s[3], W, &j0, &j1);
-                double count = (double)((i1 - i0) * (j1 - j0));
-                double sum = 0, g = backward ? ld(b, dt, o) / count : 0;
-                for (int64_t i = i0; i < i1; i++)
-                    for (int64_t j = j0; j < j1; j++) {
-                        if (backward)
-                            add_(a, dt, pl * H * W + i * W + j, g);
-                        else
-                            sum += ld(b, dt, pl * H * W + i * W + j);
-                    }
-                if (!backward)
-                    st_(a, dt, o, sum / count);
-            }
-}
-
 tide_status tide_adaptive_avg_pool2d(tide_tensor *out, const tide_tensor *x, int64_t oh,
                                      int64_t ow)
 {
@@ -260,7 +246,7 @@ tide_status tide_adaptive_avg_pool2d(tide_tensor *out, const tide_tensor *x, int
     int64_t s[4] = {x->shape[0], x->shape[1], oh, ow};
     if ((st = prepare(out, x->dtype, s, "adaptive_avg_pool2d")))
         return st;
-    adaptive_walk(x, s, tide_data(out), tide_data(x), 0);
+    avg_walk(x, s, NULL, tide_data(out), tide_data(x), 0);
     return TIDE_OK;
 }
 
@@ -277,6 +263,6 @@ tide_status tide_adaptive_avg_pool2d_backward(tide_tensor *grad_in, const tide_t
         (st = prepare(grad_in, x->dtype, x->shape, "adaptive_avg_pool2d_backward")))
         return st;
     memset(tide_data(grad_in), 0, (size_t)tide_numel(x) * tide_dtype_size(x->dtype));
-    adaptive_walk(x, s, tide_data(grad_in), tide_data(grad_out), 1);
+    avg_walk(x, s, NULL, tide_data(grad_in), tide_data(grad_out), 1);
     return TIDE_OK;
 }

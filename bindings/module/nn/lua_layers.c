@@ -19,6 +19,7 @@
 #include "nn/activation.h"
 #include "nn/conv.h"
 #include "nn/pool.h"
+#include "tensor/lua_args.h"
 #include "tensor/lua_tensor.h"
 
 static int64_t pair_at(lua_State *L, int t, const char *key, int i)
@@ -96,28 +97,17 @@ static int k_conv2d_backward(lua_State *L)
     return 1;
 }
 
-
-/* The tensor at arg when one is given (pushed again as a result), else a new box. */
-static tide_tensor *opt_out(lua_State *L, int arg)
-{
-    if (lua_isnoneornil(L, arg))
-        return tide_lua_newtensor(L);
-    tide_tensor *out = tide_lua_checktensor(L, arg);
-    lua_pushvalue(L, arg);
-    return out;
-}
-
 static int k_gelu(lua_State *L)
 {
     tide_tensor *x = tide_lua_checktensor(L, 1);
-    tide_lua_check(L, tide_gelu(opt_out(L, 2), x));
+    tide_lua_check(L, tide_gelu(tide_lua_optout(L, 2), x));
     return 1;
 }
 
 static int k_gelu_backward(lua_State *L)
 {
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
-    tide_lua_check(L, tide_gelu_backward(opt_out(L, 3), g, x));
+    tide_lua_check(L, tide_gelu_backward(tide_lua_optout(L, 3), g, x));
     return 1;
 }
 
@@ -125,7 +115,7 @@ static int k_leaky_relu(lua_State *L)
 {
     tide_tensor *x = tide_lua_checktensor(L, 1);
     double slope = luaL_checknumber(L, 2);
-    tide_lua_check(L, tide_leaky_relu(opt_out(L, 3), x, slope));
+    tide_lua_check(L, tide_leaky_relu(tide_lua_optout(L, 3), x, slope));
     return 1;
 }
 
@@ -133,7 +123,7 @@ static int k_leaky_relu_backward(lua_State *L)
 {
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
     double slope = luaL_checknumber(L, 3);
-    tide_lua_check(L, tide_leaky_relu_backward(opt_out(L, 4), g, x, slope));
+    tide_lua_check(L, tide_leaky_relu_backward(tide_lua_optout(L, 4), g, x, slope));
     return 1;
 }
 
@@ -152,8 +142,8 @@ static int k_max_pool2d(lua_State *L)
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_pool2d_params p;
     pool_params(L, 2, &p);
-    tide_tensor *out = opt_out(L, 3);
-    tide_tensor *am = opt_out(L, 4);
+    tide_tensor *out = tide_lua_optout(L, 3);
+    tide_tensor *am = tide_lua_optout(L, 4);
     tide_lua_check(L, tide_max_pool2d(out, am, x, &p));
     return 2;
 }
@@ -162,7 +152,7 @@ static int k_max_pool2d_backward(lua_State *L)
 {
     tide_tensor *g = tide_lua_checktensor(L, 1), *am = tide_lua_checktensor(L, 2);
     tide_tensor *x = tide_lua_checktensor(L, 3);
-    tide_lua_check(L, tide_max_pool2d_backward(opt_out(L, 4), g, am, x));
+    tide_lua_check(L, tide_max_pool2d_backward(tide_lua_optout(L, 4), g, am, x));
     return 1;
 }
 
@@ -171,7 +161,7 @@ static int k_avg_pool2d(lua_State *L)
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_pool2d_params p;
     pool_params(L, 2, &p);
-    tide_lua_check(L, tide_avg_pool2d(opt_out(L, 3), x, &p));
+    tide_lua_check(L, tide_avg_pool2d(tide_lua_optout(L, 3), x, &p));
     return 1;
 }
 
@@ -180,7 +170,7 @@ static int k_avg_pool2d_backward(lua_State *L)
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
     tide_pool2d_params p;
     pool_params(L, 3, &p);
-    tide_lua_check(L, tide_avg_pool2d_backward(opt_out(L, 4), g, x, &p));
+    tide_lua_check(L, tide_avg_pool2d_backward(tide_lua_optout(L, 4), g, x, &p));
     return 1;
 }
 
@@ -188,14 +178,14 @@ static int k_adaptive_avg_pool2d(lua_State *L)
 {
     tide_tensor *x = tide_lua_checktensor(L, 1);
     int64_t oh = luaL_checkinteger(L, 2), ow = luaL_checkinteger(L, 3);
-    tide_lua_check(L, tide_adaptive_avg_pool2d(opt_out(L, 4), x, oh, ow));
+    tide_lua_check(L, tide_adaptive_avg_pool2d(tide_lua_optout(L, 4), x, oh, ow));
     return 1;
 }
 
 static int k_adaptive_avg_pool2d_backward(lua_State *L)
 {
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
-    tide_lua_check(L, tide_adaptive_avg_pool2d_backward(opt_out(L, 3), g, x));
+    tide_lua_check(L, tide_adaptive_avg_pool2d_backward(tide_lua_optout(L, 3), g, x));
     return 1;
 }
 

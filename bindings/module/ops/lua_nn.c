@@ -5,27 +5,18 @@
  * shape and dtype, which they fill and return) so that nn modules reuse their buffers from
  * step to step; without it they allocate. */
 #include "lua_bindings.h"
+#include "tensor/lua_args.h"
 #include "tensor/lua_tensor.h"
 #include "ops/elementwise.h"
 #include "ops/nn.h"
 
 #include <string.h>
 
-/* The tensor at arg when one is given (it is pushed again as the result), else a new box. */
-static tide_tensor *opt_out(lua_State *L, int arg)
-{
-    if (lua_isnoneornil(L, arg))
-        return tide_lua_newtensor(L);
-    tide_tensor *out = tide_lua_checktensor(L, arg);
-    lua_pushvalue(L, arg);
-    return out;
-}
-
 /* tide_lua_apply1 with an optional out at 2 */
 static int unary(lua_State *L, tide_lua_op1 fn)
 {
     tide_tensor *x = tide_lua_checktensor(L, 1);
-    tide_tensor *out = opt_out(L, 2);
+    tide_tensor *out = tide_lua_optout(L, 2);
     tide_lua_check(L, fn(out, x));
     return 1;
 }
@@ -121,7 +112,7 @@ static int backward(lua_State *L, tide_lua_op2 fn)
 {
     tide_tensor *go = tide_lua_checktensor(L, 1);
     tide_tensor *saved = tide_lua_checktensor(L, 2);
-    tide_tensor *gi = opt_out(L, 3);
+    tide_tensor *gi = tide_lua_optout(L, 3);
     tide_lua_check(L, fn(gi, go, saved));
     return 1;
 }
@@ -232,7 +223,7 @@ static int k_mul(lua_State *L)
 {
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = tide_lua_checktensor(L, 2);
-    tide_tensor *out = opt_out(L, 3);
+    tide_tensor *out = tide_lua_optout(L, 3);
     tide_lua_check(L, tide_mul(out, a, b));
     return 1;
 }
@@ -254,7 +245,7 @@ static int k_take_rows(lua_State *L)
 {
     tide_tensor *src = tide_lua_checktensor(L, 1);
     tide_tensor *idx = tide_lua_checktensor(L, 2);
-    tide_tensor *out = opt_out(L, 3);
+    tide_tensor *out = tide_lua_optout(L, 3);
     tide_lua_check(L, tide_take_rows(out, src, idx, 1));
     return 1;
 }
@@ -283,7 +274,7 @@ static int k_scaled_diff(lua_State *L)
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = tide_lua_checktensor(L, 2);
     double scale = luaL_checknumber(L, 3);
-    tide_tensor *out = opt_out(L, 4);
+    tide_tensor *out = tide_lua_optout(L, 4);
     tide_lua_check(L, tide_scaled_diff(out, a, b, scale));
     return 1;
 }

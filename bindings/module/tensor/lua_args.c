@@ -99,6 +99,15 @@ tide_dtype tide_lua_optdtype(lua_State *L, int arg, tide_dtype def)
     return dt;
 }
 
+tide_tensor *tide_lua_optout(lua_State *L, int arg)
+{
+    if (lua_isnoneornil(L, arg))
+        return tide_lua_newtensor(L);
+    tide_tensor *out = tide_lua_checktensor(L, arg);
+    lua_pushvalue(L, arg);
+    return out;
+}
+
 void tide_lua_checknargs(lua_State *L, int max, const char *op)
 {
     int n = lua_gettop(L);

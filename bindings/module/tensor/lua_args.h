@@ -22,6 +22,9 @@ void tide_lua_checkindices(lua_State *L, const tide_tensor *t, int arg, int last
 /* A shape given as a table {3, 4} at arg, or as numbers from arg on (stops at the first
  * non-number). Returns the dim count. */
 int tide_lua_checkshape(lua_State *L, int arg, int64_t *shape, const char *op);
+/* A kernel's optional out: the tensor at arg when one is given (it is pushed again, as the
+ * result), else a new box pushed for the kernel to fill. */
+tide_tensor *tide_lua_optout(lua_State *L, int arg);
 /* A dtype name at arg, or def when absent/nil. */
 tide_dtype tide_lua_optdtype(lua_State *L, int arg, tide_dtype def);
 /* Raises "op: too many arguments (expected at most max, got n)" when more than max values were
