@@ -229,3 +229,13 @@ describe("a killed save (issue 12, 15)", function()
     os.remove(elsewhere)
   end)
 end)
+
+describe("index errors on dims past 2^31", function()
+  it("name the size as it is, not cut to 32 bits", function()
+    local t = tide.zeros { 1 }:expand { 1 << 40 }
+    fails("index 1099511627777 out of range (expected 1..1099511627776 or -1099511627776..-1)",
+      function() return t[(1 << 40) + 1] end)
+    fails("narrow: start -2199023255552 out of range for size 1099511627776 in dim 1",
+      function() return t:narrow(1, -(1 << 41), 1) end)
+  end)
+end)

@@ -13,8 +13,8 @@ int64_t tide_lua_index(lua_State *L, lua_Integer i, int64_t size, const char *op
 {
     int64_t c = i < 0 ? (int64_t)i + size : (int64_t)i - 1;
     if (i == 0 || c < 0 || c >= size)
-        luaL_error(L, "%s: %s %I out of range (expected 1..%d or -%d..-1)", op, what, i,
-                   (int)size, (int)size);
+        luaL_error(L, "%s: %s %I out of range (expected 1..%I or -%I..-1)", op, what, i,
+                   (lua_Integer)size, (lua_Integer)size);
     return c;
 }
 

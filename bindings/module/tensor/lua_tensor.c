@@ -295,8 +295,8 @@ static int m_narrow(lua_State *L)
     lua_Integer len = luaL_checkinteger(L, 4);
     int64_t s0 = start < 0 ? start + t->shape[dim] : start - 1;
     if (start == 0 || s0 < 0)
-        luaL_error(L, "narrow: start %I out of range for size %d in dim %d", start,
-                   (int)t->shape[dim], dim + 1);
+        luaL_error(L, "narrow: start %I out of range for size %I in dim %d", start,
+                   (lua_Integer)t->shape[dim], dim + 1);
     tide_tensor *out = tide_lua_newtensor(L);
     tide_lua_check(L, tide_narrow(out, t, dim, s0, len));
     return 1;
