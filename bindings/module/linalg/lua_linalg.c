@@ -58,36 +58,31 @@ static double opt_number(lua_State *L, int arg, const char *key, double def, con
 
 static const char *const scale_opts[] = {"beta", "alpha", NULL};
 
-/* C:addmm_(A, B, {beta = 1, alpha = 1}): C = beta*C + alpha*(A @ B) by one gemm written
- * straight into C (contiguous, or the transpose of a contiguous matrix). Returns C. */
-static int m_addmm_(lua_State *L)
+typedef tide_status (*scaled_product)(tide_tensor *out, const tide_tensor *a, const tide_tensor *b,
+                                      double beta, double alpha);
+
+/* out:name(A, B, {beta = 1, alpha = 1}): out = beta*out + alpha*product(A, B), written straight
+ * into out by one BLAS call. Returns out. */
+static int scaled_product_(lua_State *L, scaled_product product, const char *name)
 {
-    tide_lua_checknargs(L, 4, "addmm_");
-    tide_tensor *c = tide_lua_checktensor(L, 1);
+    tide_lua_checknargs(L, 4, name);
+    tide_tensor *out = tide_lua_checktensor(L, 1);
     tide_tensor *a = tide_lua_checktensor(L, 2);
     tide_tensor *b = tide_lua_checktensor(L, 3);
-    tide_lua_checkopts(L, 4, scale_opts, "addmm_");
-    double beta = opt_number(L, 4, "beta", 1, "addmm_");
-    double alpha = opt_number(L, 4, "alpha", 1, "addmm_");
-    tide_lua_check(L, tide_addmm(c, a, b, beta, alpha));
+    tide_lua_checkopts(L, 4, scale_opts, name);
+    double beta = opt_number(L, 4, "beta", 1, name);
+    double alpha = opt_number(L, 4, "alpha", 1, name);
+    tide_lua_check(L, product(out, a, b, beta, alpha));
     lua_settop(L, 1);
     return 1;
 }
 
-/* y:addmv_(A, x, {beta = 1, alpha = 1}): y = beta*y + alpha*(A @ x) by one gemv. Returns y. */
-static int m_addmv_(lua_State *L)
-{
-    tide_lua_checknargs(L, 4, "addmv_");
-    tide_tensor *y = tide_lua_checktensor(L, 1);
-    tide_tensor *a = tide_lua_checktensor(L, 2);
-    tide_tensor *x = tide_lua_checktensor(L, 3);
-    tide_lua_checkopts(L, 4, scale_opts, "addmv_");
-    double beta = opt_number(L, 4, "beta", 1, "addmv_");
-    double alpha = opt_number(L, 4, "alpha", 1, "addmv_");
-    tide_lua_check(L, tide_addmv(y, a, x, beta, alpha));
-    lua_settop(L, 1);
-    return 1;
-}
+/* C:addmm_(A, B, opts): C = beta*C + alpha*(A @ B) by one gemm (C contiguous, or the transpose
+ * of a contiguous matrix). */
+static int m_addmm_(lua_State *L) { return scaled_product_(L, tide_addmm, "addmm_"); }
+
+/* y:addmv_(A, x, opts): y = beta*y + alpha*(A @ x) by one gemv. */
+static int m_addmv_(lua_State *L) { return scaled_product_(L, tide_addmv, "addmv_"); }
 
 /* ---------------------------------------------------------------- tide.linalg */
 
