@@ -244,3 +244,20 @@ tide_status tide_write_tensor_file(const char *path, const tide_tensor *t)
     size_t n = (size_t)tide_numel(t);
     return tide_write_atomic(path, n ? tide_data(t) : "", n);
 }
+
+int tide_commit_temp(FILE *f, int ok, const char *tmp, const char *path, int *err)
+{
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    *err = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        *err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        *err = errno;
+    }
+    if (!ok)
+        remove(tmp);
+    return ok;
+}

@@ -27,25 +27,8 @@ tide_status tide_sync_dir(const char *path);
 tide_status tide_write_atomic(const char *path, const void *data, size_t len);
 /* The end of a file streamed to the temporary name tmp: when ok (every write went through),
  * flush, fsync and close f, then rename tmp onto path; f is closed either way. Returns 1, or
- * 0 with the errno of the first failure (of the writes, when !ok) in *err after removing tmp.
- * Inline here, not in files.c, because the fuzz harnesses build npy.c and safetensors.c
- * without files.c; the includer defines _POSIX_C_SOURCE (for fileno and fsync). */
-static inline int tide_commit_temp(FILE *f, int ok, const char *tmp, const char *path, int *err)
-{
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    *err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        *err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        *err = errno;
-    }
-    if (!ok)
-        remove(tmp);
-    return ok;
-}
+ * 0 with the errno of the first failure (of the writes, when !ok) in *err after removing tmp. */
+int tide_commit_temp(FILE *f, int ok, const char *tmp, const char *path, int *err);
 
 /* rename(from, to), then fsync of to's directory. */
 tide_status tide_rename_durable(const char *from, const char *to);

@@ -12,7 +12,8 @@ endif()
 set(fuzz_dir ${CMAKE_BINARY_DIR}/fuzz)
 file(GLOB fuzz_tensor_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/core/tensor/*.c)
 set(fuzz_io_sources ${CMAKE_SOURCE_DIR}/core/io/npy.c ${CMAKE_SOURCE_DIR}/core/io/idx.c
-    ${CMAKE_SOURCE_DIR}/core/io/safetensors.c ${CMAKE_SOURCE_DIR}/core/io/st_header.c)
+    ${CMAKE_SOURCE_DIR}/core/io/safetensors.c ${CMAKE_SOURCE_DIR}/core/io/st_header.c
+    ${CMAKE_SOURCE_DIR}/core/io/files.c)
 set(fuzz_flags -g -O1 -std=c11 -fsanitize=fuzzer,address,undefined
     -fno-sanitize-recover=undefined -I${CMAKE_SOURCE_DIR}/core)
 set(fuzz_targets)
