@@ -51,6 +51,13 @@ foreach(spec ${LUA_SPECS})
            WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
   set_tests_properties(lua_${name} PROPERTIES LABELS lua TIMEOUT 300 ENVIRONMENT "${TIDE_TEST_ENV}")
 endforeach()
+if(TIDE_SANITIZE)
+  # Known defect: in these two specs LeakSanitizer's exit-time tracer dies ("Tracer caught
+  # signal 11") after every spec has passed, on a fresh clone every time. AddressSanitizer
+  # and UBSan still check them; only the leak scan at exit is off until the cause is found.
+  set_tests_properties(lua_placement_spec lua_random_spec PROPERTIES ENVIRONMENT
+                       "${TIDE_TEST_ENV};ASAN_OPTIONS=detect_leaks=0:fast_unwind_on_malloc=0")
+endif()
 
 file(GLOB MPI_SPECS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/mpi/*_spec.lua)
 foreach(spec ${MPI_SPECS})
