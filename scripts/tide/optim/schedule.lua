@@ -1,0 +1,220 @@
+-- tide.optim.schedule: learning-rate schedules that are a function of the epoch (or step)
+-- count: StepLR, CosineAnnealingLR, LinearLR (warm-up) and OneCycleLR. ReduceLROnPlateau,
+-- which follows a metric instead, is in optim/plateau.lua.
+local base = require "tide.optim.base"
+local args = require "tide.args"
+
+local optim = base.optim
+local check_opts, number = args.check_opts, args.number
+
+-- A schedule owns opt.lr: sched:step() advances one epoch (or whatever unit you call it at)
+-- and sets opt.lr; sched:get_lr() is the current value. Made, it sets opt.lr to its value at
+-- epoch 0 (LinearLR starts below the optimizer's lr, as torch's does).
+
+local Schedule = {}
+Schedule.__index = Schedule
+
+-- sched:step() advances one epoch and sets opt.lr to the schedule's value for it.
+function Schedule:step()
+  self.epoch = self.epoch + 1
+  self:_apply()
+  return self.opt.lr
+end
+
+-- Sets what the schedule owns in the optimizer for the current epoch.
+function Schedule:_apply()
+  self.opt.lr = self:get_lr()
+end
+
+-- sched:state() is {epoch = n, base_lr = x}; load_state sets the optimizer's lr (and what else
+-- the schedule owns, as OneCycleLR's momentum) back to their values at that epoch.
+function Schedule:state()
+  return { epoch = self.epoch, base_lr = self.base_lr }
+end
+
+function Schedule:load_state(s)
+  local where = self.__name .. ".load_state"
+  args.state_keys(s, { epoch = true, base_lr = true }, where)
+  args.state_integer(s.epoch, where, "epoch", 0)
+  number(s.base_lr, "base_lr", where)
+  self.epoch, self.base_lr = s.epoch, s.base_lr
+  self:_apply()
+  return self
+end
+
+-- Defines optim[name](opt, opts), a schedule whose options are checked by checks[key](value,
+-- where) (in key order; errors name the constructor's caller) and whose lr is get_lr(self).
+-- init(self, where), when given, checks the options together and prepares the schedule.
+local function define(name, checks, get_lr, init)
+  local where, known, keys = "optim." .. name, {}, {}
+  local class = setmetatable({ get_lr = get_lr, __name = where }, Schedule)
+  class.__index = class
+  for k in pairs(checks) do known[k], keys[#keys + 1] = true, k end
+  table.sort(keys)
+  optim[name] = function(opt, opts)
+    if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
+      error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)
+    end
+    opts = check_opts(opts, known, where)
+    local self = setmetatable({ opt = opt, base_lr = opt.lr, epoch = 0 }, class)
+    for _, k in ipairs(keys) do self[k] = checks[k](opts[k], where) end
+    if init then init(self, where) end
+    self:_apply()
+    return self
+  end
+  return class
+end
+
+local function count(key, default)
+  return function(v, where)
+    local n = args.integer(v, key, where, 1, default, 4)
+    return n
+  end
+end
+
+local function rate(key, default, range)
+  return function(v, where)
+    local x = number(v, key, where, default, range or ">= 0", 4)
+    return x
+  end
+end
+
+-- StepLR(opt, {step_size, gamma = 0.1}): lr = base_lr * gamma^floor(epoch / step_size).
+define("StepLR", { step_size = count("step_size"), gamma = rate("gamma", 0.1) }, function(self)
+  return self.base_lr * self.gamma ^ (self.epoch // self.step_size)
+end)
+
+-- CosineAnnealingLR(opt, {t_max, eta_min = 0}):
+-- lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2, held at eta_min after
+-- t_max.
+define("CosineAnnealingLR", { t_max = count("t_max"), eta_min = rate("eta_min", 0) },
+  function(self)
+    local e = math.min(self.epoch, self.t_max)
+    return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * e / self.t_max))
+      / 2
+  end)
+
+-- LinearLR(opt, {start_factor = 1/3, end_factor = 1, total_iters = 5}): the factor of base_lr
+-- goes linearly from start_factor to end_factor over total_iters epochs (or steps), then stays:
+-- lr = base_lr * (start + (end - start) * min(epoch, total_iters) / total_iters). With
+-- end_factor 1 it is a linear warm-up.
+define("LinearLR", { start_factor = rate("start_factor", 1 / 3, "in [0, 1]"),
+  end_factor = rate("end_factor", 1, "in [0, 1]"), total_iters = count("total_iters", 5) },
+  function(self)
+    local e = math.min(self.epoch, self.total_iters)
+    return self.base_lr * (self.start_factor
+      + (self.end_factor - self.start_factor) * e / self.total_iters)
+  end,
+  function(self, where)
+    if self.start_factor == 0 then   -- torch refuses it too: the warm-up would start at 0
+      error(where .. ": start_factor must be in (0, 1], got 0", 3)
+    end
+  end)
+
+-- ------------------------------------------------------------------ OneCycleLR
+
+local function optional_count(key)
+  return function(v, where)
+    if v == nil then return nil end
+    local n = args.integer(v, key, where, 1, nil, 4)
+    return n
+  end
+end
+
+local function choice(key, choices, default)
+  return function(v, where)
+    local c = args.one_of(v, key, where, choices, default, 4)
+    return c
+  end
+end
+
+local function flag(key, default)
+  return function(v, where)
+    local b = args.boolean(v, key, where, default, 4)
+    return b
+  end
+end
+
+-- From start to stop as pct goes from 0 to 1: half a cosine, or a line.
+local ANNEAL = {
+  cos = function(start, stop, pct) return stop + (start - stop) / 2 * (math.cos(math.pi * pct) + 1) end,
+  linear = function(start, stop, pct) return (stop - start) * pct + start end,
+}
+
+-- OneCycleLR(opt, {max_lr, total_steps | epochs and steps_per_epoch, pct_start = 0.3,
+--   anneal_strategy = "cos" | "linear", div_factor = 25, final_div_factor = 1e4,
+--   three_phase = false, cycle_momentum = true, base_momentum = 0.85, max_momentum = 0.95}):
+-- torch's one-cycle policy, stepped once per batch. The lr rises from max_lr / div_factor to
+-- max_lr over the first pct_start of the steps, then falls to max_lr / div_factor /
+-- final_div_factor (three_phase: falls back to the start over as many steps, then to that
+-- minimum). The momentum (SGD's or RMSprop's momentum, Adam's beta1) moves the other way,
+-- between max_momentum and base_momentum. Made, it sets the optimizer's lr to the start value
+-- (the optimizer's own lr is not used). Stepping past total_steps is an error.
+local OneCycleLR = define("OneCycleLR", {
+  max_lr = rate("max_lr"), total_steps = optional_count("total_steps"),
+  epochs = optional_count("epochs"), steps_per_epoch = optional_count("steps_per_epoch"),
+  pct_start = rate("pct_start", 0.3, "in [0, 1]"),
+  anneal_strategy = choice("anneal_strategy", { "cos", "linear" }, "cos"),
+  div_factor = rate("div_factor", 25, "> 0"),
+  final_div_factor = rate("final_div_factor", 1e4, "> 0"),
+  three_phase = flag("three_phase", false), cycle_momentum = flag("cycle_momentum", true),
+  base_momentum = rate("base_momentum", 0.85, "in [0, 1)"),
+  max_momentum = rate("max_momentum", 0.95, "in [0, 1)"),
+}, function(self)
+  local step = self.epoch
+  if step > self.total_steps then
+    error(("optim.OneCycleLR: stepped %d times, past total_steps %d"):format(step,
+      self.total_steps), 4)
+  end
+  local anneal, start = ANNEAL[self.anneal_strategy], 0
+  for i, phase in ipairs(self.phases) do
+    if step <= phase.stop or i == #self.phases then
+      local pct = (step - start) / (phase.stop - start)
+      self.momentum = anneal(phase.m0, phase.m1, pct)
+      return anneal(phase.lr0, phase.lr1, pct)
+    end
+    start = phase.stop
+  end
+end, function(self, where)
+  if self.total_steps == nil then
+    if self.epochs == nil or self.steps_per_epoch == nil then
+      error(where .. ": give total_steps, or epochs and steps_per_epoch", 3)
+    end
+    self.total_steps = self.epochs * self.steps_per_epoch
+  elseif self.epochs ~= nil or self.steps_per_epoch ~= nil then
+    error(where .. ": give total_steps, or epochs and steps_per_epoch, not both", 3)
+  end
+  local opt = self.opt
+  if self.cycle_momentum then
+    self.momentum_key = opt.beta1 ~= nil and "beta1" or opt.momentum ~= nil and "momentum"
+    if not self.momentum_key then
+      error(("%s: cycle_momentum needs an optimizer with a momentum (SGD, RMSprop) or beta1 "
+        .. "(Adam), got %s; pass cycle_momentum = false"):format(where,
+        tostring(getmetatable(opt) and getmetatable(opt).__name or type(opt))), 3)
+    end
+  end
+  local lr0 = self.max_lr / self.div_factor
+  local min_lr = lr0 / self.final_div_factor
+  local n, pct = self.total_steps, self.pct_start
+  local lo, hi = self.base_momentum, self.max_momentum
+  -- phase i runs from the previous phase's stop (0 for the first) to its own, in steps
+  if self.three_phase then
+    self.phases = {
+      { stop = pct * n - 1, lr0 = lr0, lr1 = self.max_lr, m0 = hi, m1 = lo },
+      { stop = 2 * pct * n - 2, lr0 = self.max_lr, lr1 = lr0, m0 = lo, m1 = hi },
+      { stop = n - 1, lr0 = lr0, lr1 = min_lr, m0 = hi, m1 = hi },
+    }
+  else
+    self.phases = {
+      { stop = pct * n - 1, lr0 = lr0, lr1 = self.max_lr, m0 = hi, m1 = lo },
+      { stop = n - 1, lr0 = self.max_lr, lr1 = min_lr, m0 = lo, m1 = hi },
+    }
+  end
+end)
+
+function OneCycleLR:_apply()
+  self.opt.lr = self:get_lr()
+  if self.cycle_momentum then self.opt[self.momentum_key] = self.momentum end
+end
+
+return optim
