@@ -119,9 +119,12 @@ function BatchNorm:forward(x)
     var = (parts[2] / count - mean * mean):clamp(0, math.huge)
     self._count = count
     if self.training and self.running_mean then
-      local m = self.momentum
-      self.running_mean:mul_(1 - m):add_(mean * m)
-      self.running_var:mul_(1 - m):add_(var * (m * count / (count - 1)))
+      -- statistics, not part of the function: off the tape inside tide.autograd.grad
+      base.no_grad(function()
+        local m = self.momentum
+        self.running_mean:mul_(1 - m):add_(mean * m)
+        self.running_var:mul_(1 - m):add_(var * (m * count / (count - 1)))
+      end)
     end
   else
     mean, var = self.running_mean, self.running_var
