@@ -106,6 +106,19 @@ local function adagrad_reference(cfg)
   return p
 end
 
+-- A step from opt:state() taken by a fresh optimizer moves p as the original's next step did.
+local function check_resume(make, cfg)
+  local p, _, pair = problem(P0, GRADS[1])
+  local opt = make(pair, cfg)
+  opt:step()
+  local s, saved_p = opt:state(), p:clone()
+  opt:step()
+  local after = p:totable()
+  p:copy_(saved_p)
+  make(pair, cfg):load_state(s):step()
+  close_list(after, p:totable(), 0)
+end
+
 local function run(make, cfg)
   local p, g, pair = problem(P0, GRADS[1])
   local opt = make(pair, cfg)
@@ -139,17 +152,7 @@ describe("SGD", function()
   end)
 
   it("saves and restores its momentum", function()
-    local p, g, pair = problem(P0, GRADS[1])
-    local opt = optim.SGD(pair, { lr = 0.1, momentum = 0.9 })
-    opt:step()
-    local s = opt:state()
-    local saved_p = p:clone()
-    opt:step()
-    local after = p:totable()
-    p:copy_(saved_p)
-    local opt2 = optim.SGD(pair, { lr = 0.1, momentum = 0.9 }):load_state(s)
-    opt2:step()
-    close_list(after, p:totable(), 0)
+    check_resume(optim.SGD, { lr = 0.1, momentum = 0.9 })
   end)
 
   it("trains a model: the loss on a separable set falls", function()
@@ -283,16 +286,7 @@ describe("RMSprop", function()
   end)
 
   it("saves and restores its averages and momentum", function()
-    local p, _, pair = problem(P0, GRADS[1])
-    local cfg = { lr = 0.01, centered = true, momentum = 0.9 }
-    local opt = optim.RMSprop(pair, cfg)
-    opt:step()
-    local s, saved_p = opt:state(), p:clone()
-    opt:step()
-    local after = p:totable()
-    p:copy_(saved_p)
-    optim.RMSprop(pair, cfg):load_state(s):step()
-    close_list(after, p:totable(), 0)
+    check_resume(optim.RMSprop, { lr = 0.01, centered = true, momentum = 0.9 })
   end)
 
   it("refuses bad options and states", function()
@@ -327,16 +321,7 @@ describe("Adagrad", function()
   end)
 
   it("saves and restores its sums and step count (the rate decays with it)", function()
-    local p, _, pair = problem(P0, GRADS[1])
-    local cfg = { lr = 0.1, lr_decay = 0.5 }
-    local opt = optim.Adagrad(pair, cfg)
-    opt:step()
-    local s, saved_p = opt:state(), p:clone()
-    opt:step()
-    local after = p:totable()
-    p:copy_(saved_p)
-    optim.Adagrad(pair, cfg):load_state(s):step()
-    close_list(after, p:totable(), 0)
+    check_resume(optim.Adagrad, { lr = 0.1, lr_decay = 0.5 })
   end)
 
   it("refuses bad options", function()
@@ -355,12 +340,7 @@ end)
 
 -- torch.optim's own numbers: tests/bench/optim_torch.py ran each optimizer for a few steps on
 -- a problem whose gradient depends on the parameters, and wrote the paths.
-local TORCH = (function()
-  local f = assert(io.open((os.getenv("TIDE_SOURCE_DIR") or "..") .. "/tests/data/optim_torch.json"))
-  local t = require("cjson").decode(f:read("a"))
-  f:close()
-  return t
-end)()
+local TORCH = require "support.optim_torch"
 
 describe("against torch.optim", function()
   it("every optimizer follows torch's path to 1e-12", function()

@@ -115,12 +115,7 @@ end
 
 -- ------------------------------------------------------------------ the specs
 
-local TORCH = (function()
-  local f = assert(io.open((os.getenv("TIDE_SOURCE_DIR") or "..") .. "/tests/data/optim_torch.json"))
-  local t = require("cjson").decode(f:read("a"))
-  f:close()
-  return t
-end)()
+local TORCH = require "support.optim_torch"
 
 describe("LinearLR", function()
   it("follows torch's chained factors: a warm-up, and a decay", function()

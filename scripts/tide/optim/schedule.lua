@@ -65,18 +65,20 @@ local function define(name, checks, get_lr, init)
   return class
 end
 
-local function count(key, default)
+-- The check of one option of define: check(v, key, where, ...) (an args check), raising at
+-- the level of the constructor's caller.
+local function option(check, key, ...)
+  local extra = table.pack(...)
+  extra[extra.n + 1] = 4                    -- the level, after the check's own arguments
   return function(v, where)
-    local n = args.integer(v, key, where, 1, default, 4)
-    return n
+    local x = check(v, key, where, table.unpack(extra, 1, extra.n + 1))
+    return x
   end
 end
 
+local function count(key, default) return option(args.integer, key, 1, default) end
 local function rate(key, default, range)
-  return function(v, where)
-    local x = number(v, key, where, default, range or ">= 0", 4)
-    return x
-  end
+  return option(args.number, key, default, range or ">= 0")
 end
 
 -- StepLR(opt, {step_size, gamma = 0.1}): lr = base_lr * gamma^floor(epoch / step_size).
@@ -113,27 +115,17 @@ define("LinearLR", { start_factor = rate("start_factor", 1 / 3, "in [0, 1]"),
 
 -- ------------------------------------------------------------------ OneCycleLR
 
+-- An integer of at least 1, or nil.
 local function optional_count(key)
+  local check = count(key)
   return function(v, where)
     if v == nil then return nil end
-    local n = args.integer(v, key, where, 1, nil, 4)
-    return n
+    return check(v, where)
   end
 end
 
-local function choice(key, choices, default)
-  return function(v, where)
-    local c = args.one_of(v, key, where, choices, default, 4)
-    return c
-  end
-end
-
-local function flag(key, default)
-  return function(v, where)
-    local b = args.boolean(v, key, where, default, 4)
-    return b
-  end
-end
+local function choice(key, choices, default) return option(args.one_of, key, choices, default) end
+local function flag(key, default) return option(args.boolean, key, default) end
 
 -- From start to stop as pct goes from 0 to 1: half a cosine, or a line.
 local ANNEAL = {
