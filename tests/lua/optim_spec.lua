@@ -142,6 +142,16 @@ describe("SGD", function()
     end
   end)
 
+  it("starts a momentum turned on after the first step from the gradient, as torch", function()
+    local p, g, pair = problem({ 1 }, { 1 })
+    local opt = optim.SGD(pair, { lr = 0.1, dampening = 0.5 })
+    opt:step()                      -- no momentum: p = 1 - 0.1
+    opt.momentum = 0.9
+    opt:step()                      -- buffer = g (no dampening on its first use): p -= 0.1
+    opt:step()                      -- buffer = 0.9 * 1 + 0.5 * 1
+    close_list({ 1 - 0.1 - 0.1 - 0.1 * 1.4 }, p:totable(), 1e-15)
+  end)
+
   it("takes a new lr at the next step", function()
     local p, g, pair = problem({ 1 }, { 1 })
     local opt = optim.SGD(pair, { lr = 0.5 })

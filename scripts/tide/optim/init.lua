@@ -55,18 +55,20 @@ end
 function SGD:step()
   number(self.lr, "lr", "optim.SGD")   -- a schedule or the caller may have set it
   local ps, gs = self._params()
-  local bufs, first = self.buffers, self.step_count == 0
+  local bufs = self.buffers
   for i = 1, #ps do
     local p = ps[i]
-    local buf = nil
+    -- a new buffer starts as the gradient, as torch's (also when a schedule such as
+    -- OneCycleLR turns the momentum on after the first step)
+    local buf, fresh = nil, false
     if self.momentum ~= 0 then
       buf = bufs[i]
       if buf == nil then
-        buf = tide.zeros(p:shape(), p:dtype())
+        buf, fresh = tide.zeros(p:shape(), p:dtype()), true
         bufs[i] = buf
       end
     end
-    K.sgd_step(p, gs[i], buf, self, first)
+    K.sgd_step(p, gs[i], buf, self, fresh)
   end
   self.step_count = self.step_count + 1
 end
