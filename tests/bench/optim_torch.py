@@ -7,7 +7,8 @@ at each step is A * p + B + C * sin(p) (computed from the current p, so each opt
 its own path); six steps of each optimiser configuration record the parameters after each
 step. Each schedule runs over SGD(lr = 0.1, momentum = 0.9) and records the lr (and the
 momentum or beta1 that OneCycleLR cycles) after construction and after each step; the
-plateau schedule is fed the metric sequence METRICS."""
+plateau schedule is fed the metric sequence METRICS. A SequentialLR case lists its schedules
+as [name, options] pairs."""
 import json
 import math
 import os
@@ -44,6 +45,14 @@ SCHEDULES = [
     ("OneCycleLR", {"max_lr": 0.5, "epochs": 3, "steps_per_epoch": 5, "three_phase": True,
                     "base_momentum": 0.8, "max_momentum": 0.9}, 14, "Adam"),
     ("OneCycleLR", {"max_lr": 0.5, "total_steps": 12, "cycle_momentum": False}, 11, "SGD"),
+    ("SequentialLR", {"schedules": [["LinearLR", {"start_factor": 0.1, "total_iters": 3}],
+                                     ["CosineAnnealingLR", {"T_max": 5, "eta_min": 0.01}]],
+                      "milestones": [3]}, 8, "SGD"),
+    ("SequentialLR", {"schedules": [["LinearLR", {"start_factor": 0.5, "total_iters": 2}],
+                                     ["StepLR", {"step_size": 2, "gamma": 0.5}],
+                                     ["LinearLR", {"start_factor": 1.0, "end_factor": 0.2,
+                                                   "total_iters": 4}]],
+                      "milestones": [2, 6]}, 12, "SGD"),
     ("ReduceLROnPlateau", {"factor": 0.5, "patience": 1}, len(METRICS), "SGD"),
     ("ReduceLROnPlateau", {"mode": "max", "factor": 0.5, "patience": 0, "threshold": 0.05,
                            "threshold_mode": "abs", "cooldown": 2, "min_lr": 0.02},
@@ -75,7 +84,11 @@ def run_schedule(name, cfg, steps, opt_name):
     p = torch.tensor(P0, requires_grad=True)
     opt = torch.optim.SGD([p], lr=0.1, momentum=0.9) if opt_name == "SGD" \
         else torch.optim.Adam([p], lr=0.1)
-    sched = getattr(torch.optim.lr_scheduler, name)(opt, **cfg)
+    if name == "SequentialLR":
+        subs = [getattr(torch.optim.lr_scheduler, n)(opt, **c) for n, c in cfg["schedules"]]
+        sched = torch.optim.lr_scheduler.SequentialLR(opt, subs, cfg["milestones"])
+    else:
+        sched = getattr(torch.optim.lr_scheduler, name)(opt, **cfg)
     lrs, moms = [opt.param_groups[0]["lr"]], [momentum_of(opt)]
     for k in range(steps):
         p.grad = torch.zeros(len(P0))

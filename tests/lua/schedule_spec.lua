@@ -158,6 +158,31 @@ describe("OneCycleLR", function()
   end)
 end)
 
+describe("SequentialLR", function()
+  it("runs a linear warm-up, then a cosine from its own epoch 0; resumes from its state", function()
+    local function made()
+      local opt = sgd()
+      local warm = optim.LinearLR(opt, { start_factor = 0.1, total_iters = 3 })
+      local cos = optim.CosineAnnealingLR(opt, { t_max = 4 })
+      return opt, optim.SequentialLR(opt, { schedules = { warm, cos }, milestones = { 3 } })
+    end
+    local opt, sched = made()
+    local lrs = trace(sched, opt, 7)
+    local want = {}
+    for e = 0, 2 do want[#want + 1] = 0.1 * (0.1 + 0.9 * e / 3) end
+    for e = 0, 4 do want[#want + 1] = 0.1 * (1 + math.cos(math.pi * e / 4)) / 2 end
+    close_list(want, lrs, 1e-15)
+    -- from a state saved at epoch 4 (the cosine's epoch 1)
+    local opt2, sched2 = made()
+    for _ = 1, 4 do sched2:step() end
+    local s = sched2:state()
+    local opt3, sched3 = made()
+    sched3:load_state(s)
+    close_list({ want[5] }, { opt3.lr }, 1e-15)
+    close_list({ want[6], want[7] }, { sched3:step(), sched3:step() }, 1e-15)
+  end)
+end)
+
 describe("ReduceLROnPlateau", function()
   it("follows torch's patience, thresholds and cooldown", function()
     local metrics = TORCH.metrics
@@ -188,13 +213,27 @@ describe("ReduceLROnPlateau", function()
   end)
 end)
 
+-- A schedule from the figure file's name and options (torch's T_max is t_max here; a
+-- SequentialLR lists {name, options} pairs).
+local function make(name, opt, opts)
+  local o = {}
+  for k, v in pairs(opts) do o[k == "T_max" and "t_max" or k] = math.tointeger(v) or v end
+  if o.milestones then
+    for i, m in ipairs(o.milestones) do o.milestones[i] = math.tointeger(m) end
+  end
+  if name == "SequentialLR" then
+    local subs = {}
+    for i, sub in ipairs(o.schedules) do subs[i] = make(sub[1], opt, sub[2]) end
+    o.schedules = subs
+  end
+  return optim[name](opt, o)
+end
+
 describe("against torch.optim.lr_scheduler", function()
-  it("LinearLR, OneCycleLR and ReduceLROnPlateau give torch's lr and momentum", function()
+  it("LinearLR, OneCycleLR, SequentialLR and ReduceLROnPlateau give torch's lr and momentum", function()
     for _, case in ipairs(TORCH.schedules) do
       local opt = case.optimizer == "Adam" and adam() or sgd()
-      local o = {}
-      for k, v in pairs(case.opts) do o[k] = math.tointeger(v) or v end
-      local lrs, moms = trace(optim[case.name](opt, o), opt, case.steps, TORCH.metrics)
+      local lrs, moms = trace(make(case.name, opt, case.opts), opt, case.steps, TORCH.metrics)
       close_list(case.lr, lrs, 1e-12, case.name .. " lr")
       close_list(case.momentum, moms, 1e-12, case.name .. " momentum")
     end
@@ -229,6 +268,20 @@ describe("schedule errors", function()
         "(expected one of: cooldown, eps, factor, min_lr, mode, patience, threshold, threshold_mode)" },
     } do
       assert.has_error(function() optim[c[1]](opt, c[2]) end, c[3])
+    end
+    local warm = optim.LinearLR(opt, {})
+    for _, c in ipairs {
+      { { schedules = {} }, "optim.SequentialLR: schedules must be a list of schedules, got table" },
+      { { schedules = { warm, optim.ReduceLROnPlateau(opt) }, milestones = { 2 } },
+        "optim.SequentialLR: schedules[2] is not a schedule of epochs (ReduceLROnPlateau cannot be one)" },
+      { { schedules = { warm, optim.StepLR(sgd(), { step_size = 1 }) }, milestones = { 2 } },
+        "optim.SequentialLR: schedules[2] was made on another optimizer" },
+      { { schedules = { warm, warm } }, "optim.SequentialLR: milestones must be a list of 1 epochs "
+        .. "(one fewer than the schedules), got nil" },
+      { { schedules = { warm, warm, warm }, milestones = { 3, 3 } },
+        "optim.SequentialLR: milestones[2] must be an integer of at least 4, got 3" },
+    } do
+      assert.has_error(function() optim.SequentialLR(opt, c[1]) end, c[2])
     end
     local ada = optim.Adagrad({ { tide.ones(1) }, { tide.zeros(1) } }, {})
     assert.has_error(function() optim.OneCycleLR(ada, { max_lr = 1, total_steps = 4 }) end,

@@ -1,6 +1,7 @@
 -- tide.optim.schedule: learning-rate schedules that are a function of the epoch (or step)
--- count: StepLR, CosineAnnealingLR, LinearLR (warm-up) and OneCycleLR. ReduceLROnPlateau,
--- which follows a metric instead, is in optim/plateau.lua.
+-- count: StepLR, CosineAnnealingLR, LinearLR (warm-up), OneCycleLR, and SequentialLR, which
+-- runs several one after the other. ReduceLROnPlateau, which follows a metric instead, is in
+-- optim/plateau.lua.
 local base = require "tide.optim.base"
 local args = require "tide.args"
 
@@ -56,7 +57,10 @@ local function define(name, checks, get_lr, init)
       error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)
     end
     opts = check_opts(opts, known, where)
-    local self = setmetatable({ opt = opt, base_lr = opt.lr, epoch = 0 }, class)
+    -- the lr the optimizer had before any schedule changed it, as torch's initial_lr: a second
+    -- schedule on one optimizer (see SequentialLR) starts from it too
+    opt.initial_lr = opt.initial_lr or opt.lr
+    local self = setmetatable({ opt = opt, base_lr = opt.initial_lr, epoch = 0 }, class)
     for _, k in ipairs(keys) do self[k] = checks[k](opts[k], where) end
     if init then init(self, where) end
     self:_apply()
@@ -207,6 +211,97 @@ end)
 function OneCycleLR:_apply()
   self.opt.lr = self:get_lr()
   if self.cycle_momentum then self.opt[self.momentum_key] = self.momentum end
+end
+
+-- ------------------------------------------------------------------ SequentialLR
+
+local Sequential = base.class("optim.SequentialLR")
+
+local function is_schedule(s)
+  return type(s) == "table" and type(s._apply) == "function" and type(s.get_lr) == "function"
+end
+
+-- SequentialLR(opt, {schedules = {s1, s2, ...}, milestones = {m1, ...}}): s1 until epoch m1,
+-- then s2 from its own epoch 0 until m2, and so on, as torch's; the usual warm-up is
+-- SequentialLR(opt, {schedules = {LinearLR(opt, ...), CosineAnnealingLR(opt, ...)},
+-- milestones = {warmup_epochs}}). The schedules are made on opt beforehand (each starts from
+-- the optimizer's lr before any schedule); made, it sets opt.lr to s1's value at epoch 0.
+function optim.SequentialLR(opt, opts)
+  local where = "optim.SequentialLR"
+  if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
+    error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)
+  end
+  opts = check_opts(opts, { schedules = true, milestones = true }, where)
+  local list, milestones = opts.schedules, opts.milestones
+  if type(list) ~= "table" or #list == 0 then
+    error(where .. ": schedules must be a list of schedules, got " .. type(list), 2)
+  end
+  for i, sched in ipairs(list) do
+    if not is_schedule(sched) then
+      error(("%s: schedules[%d] is not a schedule of epochs (ReduceLROnPlateau cannot be "
+        .. "one)"):format(where, i), 2)
+    end
+    if sched.opt ~= opt then
+      error(("%s: schedules[%d] was made on another optimizer"):format(where, i), 2)
+    end
+  end
+  if type(milestones) ~= "table" or #milestones ~= #list - 1 then
+    error(("%s: milestones must be a list of %d epochs (one fewer than the schedules), got %s")
+      :format(where, #list - 1, type(milestones) == "table" and #milestones .. " entries"
+      or type(milestones)), 2)
+  end
+  for i, m in ipairs(milestones) do
+    args.integer(m, ("milestones[%d]"):format(i), where, i == 1 and 1 or milestones[i - 1] + 1)
+  end
+  local self = setmetatable({ opt = opt, schedules = list, milestones = milestones, epoch = 0 },
+    Sequential)
+  for _, sched in ipairs(list) do sched.epoch = 0 end
+  list[1]:_apply()
+  return self
+end
+
+-- The schedule in charge at epoch e, and whether e is the milestone that starts it.
+function Sequential:_current(e)
+  local k = 0
+  for i, m in ipairs(self.milestones) do
+    if m <= e then k = i end
+  end
+  return self.schedules[k + 1], k > 0 and self.milestones[k] == e
+end
+
+function Sequential:step()
+  self.epoch = self.epoch + 1
+  local sched, starts = self:_current(self.epoch)
+  if starts then
+    sched.epoch = 0
+    sched:_apply()
+  else
+    sched:step()
+  end
+  return self.opt.lr
+end
+
+function Sequential:get_lr() return self.opt.lr end
+
+-- {epoch = n, schedules = {each one's state}}.
+function Sequential:state()
+  local s = {}
+  for i, sched in ipairs(self.schedules) do s[i] = sched:state() end
+  return { epoch = self.epoch, schedules = s }
+end
+
+function Sequential:load_state(s)
+  local where = "optim.SequentialLR.load_state"
+  args.state_keys(s, { epoch = true, schedules = true }, where)
+  args.state_integer(s.epoch, where, "epoch", 0)
+  if type(s.schedules) ~= "table" or #s.schedules ~= #self.schedules then
+    error(("%s: schedules expected %d states, got %s"):format(where, #self.schedules,
+      type(s.schedules) == "table" and #s.schedules or type(s.schedules)), 2)
+  end
+  for i, sched in ipairs(self.schedules) do sched:load_state(s.schedules[i]) end
+  self.epoch = s.epoch
+  self:_current(self.epoch):_apply()     -- the lr (and momentum) of the one in charge
+  return self
 end
 
 return optim
