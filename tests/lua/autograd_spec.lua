@@ -396,6 +396,14 @@ describe("tide.autograd through nn modules applied twice in one graph", function
     end
   end)
 
+  it("BatchNorm with sync says it cannot be differentiated", function()
+    local bn = nn.BatchNorm1d(2, { dtype = "f64", sync = tide.world })
+    local ok, err = pcall(ag.grad(function(p) return bn:forward(p):sum() end), rand({ 3, 2 }))
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("nn.BatchNorm1d: {sync = comm} is not differentiable by "
+      .. "tide.autograd: use the module's own backward (or no sync)", 1, true), tostring(err))
+  end)
+
   it("BatchNorm's running statistics still follow each call", function()
     local bn = nn.BatchNorm1d(2, { dtype = "f64", momentum = 0.5 })
     local x = tide.tensor({ { 1, 2 }, { 3, 6 } }, "f64")

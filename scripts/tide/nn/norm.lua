@@ -96,6 +96,10 @@ end
 -- Sums of several per-channel tensors (and the count) over the ranks, in one all-reduce.
 local function reduce(self, parts, count)
   if not self.sync then return parts, count end
+  if base.tracing() then    -- the all-reduce has no rule on the tape
+    error(("%s: {sync = comm} is not differentiable by tide.autograd: use the module's own "
+      .. "backward (or no sync)"):format(self.__name), 4)
+  end
   local C, buf = self.C, tide.empty({ #parts * self.C + 1 }, "f64")
   for i, p in ipairs(parts) do buf:narrow(1, (i - 1) * C + 1, C):copy_(p) end
   buf:set_(#parts * C + 1, count)
