@@ -37,6 +37,8 @@ OPTIMIZERS = [
 ]
 
 SCHEDULES = [
+    ("StepLR", {"step_size": 3, "gamma": 0.5}, 8, "SGD"),
+    ("CosineAnnealingLR", {"T_max": 6, "eta_min": 0.001}, 6, "SGD"),   # tide holds after T_max
     ("LinearLR", {"start_factor": 0.25, "end_factor": 1.0, "total_iters": 4}, 7, "SGD"),
     ("LinearLR", {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 5}, 7, "SGD"),
     ("OneCycleLR", {"max_lr": 1.0, "total_steps": 20}, 19, "SGD"),
