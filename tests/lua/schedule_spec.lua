@@ -1,6 +1,7 @@
--- tide.optim's LinearLR, OneCycleLR and ReduceLROnPlateau against plain-Lua copies of
--- torch.optim.lr_scheduler's code (to 1e-12) and against torch's own numbers
--- (tests/data/optim_torch.json, written by tests/bench/optim_torch.py); their states; errors.
+-- tide.optim's LinearLR, OneCycleLR, SequentialLR and ReduceLROnPlateau against plain-Lua
+-- copies of torch.optim.lr_scheduler's code (to 1e-12), and every schedule against torch's own
+-- numbers (tests/data/optim_torch.json, written by tests/bench/optim_torch.py); their states;
+-- their errors.
 local tide = require "tide"
 local optim = require "tide.optim"
 
