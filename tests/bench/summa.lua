@@ -59,13 +59,7 @@ local function sh(cmd)
   return ok, out
 end
 
-local function cpu()
-  for line in io.lines("/proc/cpuinfo") do
-    local name = line:match("^model name%s*:%s*(.+)$")
-    if name then return name end
-  end
-  return "unknown CPU"
-end
+local cpu = require("support.bench").cpu
 
 -- the pdgemm peer: compiled once, with the library installed only if missing
 local peer = build .. "/bench/pdgemm_c"

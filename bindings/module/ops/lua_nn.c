@@ -9,6 +9,7 @@
 #include "tensor/lua_tensor.h"
 #include "ops/elementwise.h"
 #include "ops/nn.h"
+#include "ops/optim.h"
 
 #include <string.h>
 
@@ -212,6 +213,44 @@ static int k_adam_step(lua_State *L)
     return 0;
 }
 
+/* rmsprop_step(param, grad, square_avg, grad_avg_or_nil, buf_or_nil,
+ *              {lr, alpha, eps, momentum, weight_decay, centered}) */
+static int k_rmsprop_step(lua_State *L)
+{
+    tide_tensor *p = tide_lua_checktensor(L, 1);
+    tide_tensor *g = tide_lua_checktensor(L, 2);
+    tide_tensor *sq = tide_lua_checktensor(L, 3);
+    tide_tensor *ga = lua_isnil(L, 4) ? NULL : tide_lua_checktensor(L, 4);
+    tide_tensor *buf = lua_isnil(L, 5) ? NULL : tide_lua_checktensor(L, 5);
+    luaL_checktype(L, 6, LUA_TTABLE);
+    tide_rmsprop_config cfg = {
+        .lr = opt_number(L, 6, "lr", 1e-2), .alpha = opt_number(L, 6, "alpha", 0.99),
+        .eps = opt_number(L, 6, "eps", 1e-8), .momentum = opt_number(L, 6, "momentum", 0),
+        .weight_decay = opt_number(L, 6, "weight_decay", 0),
+    };
+    lua_getfield(L, 6, "centered");
+    cfg.centered = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    tide_lua_check(L, tide_rmsprop_step(p, g, sq, ga, buf, &cfg));
+    return 0;
+}
+
+/* adagrad_step(param, grad, sum, {lr, lr_decay, eps, weight_decay}, step) */
+static int k_adagrad_step(lua_State *L)
+{
+    tide_tensor *p = tide_lua_checktensor(L, 1);
+    tide_tensor *g = tide_lua_checktensor(L, 2);
+    tide_tensor *sum = tide_lua_checktensor(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    tide_adagrad_config cfg = {
+        .lr = opt_number(L, 4, "lr", 1e-2), .lr_decay = opt_number(L, 4, "lr_decay", 0),
+        .eps = opt_number(L, 4, "eps", 1e-10),
+        .weight_decay = opt_number(L, 4, "weight_decay", 0),
+    };
+    tide_lua_check(L, tide_adagrad_step(p, g, sum, &cfg, (long)luaL_checkinteger(L, 5)));
+    return 0;
+}
+
 /* relu(x[, out]), tanh(x[, out]), sigmoid(x[, out]): the activations, into out when given
  * (the elementwise kernels of ops_elementwise.h; the nn modules reuse their outputs). */
 static int k_relu(lua_State *L) { return unary(L, tide_relu); }
@@ -283,7 +322,8 @@ static const luaL_Reg kernels[] = {
     {"cross_entropy", k_cross_entropy}, {"relu_backward", k_relu_backward},
     {"tanh_backward", k_tanh_backward}, {"sigmoid_backward", k_sigmoid_backward},
     {"log_softmax_backward", k_log_softmax_backward}, {"sgd_step", k_sgd_step},
-    {"adam_step", k_adam_step}, {"add_colsum_", k_add_colsum_},
+    {"adam_step", k_adam_step}, {"rmsprop_step", k_rmsprop_step},
+    {"adagrad_step", k_adagrad_step}, {"add_colsum_", k_add_colsum_},
     {"dropout_mask_", k_dropout_mask_}, {"sq_dist", k_sq_dist}, {"scaled_diff", k_scaled_diff},
     {"take_rows", k_take_rows}, {"relu", k_relu}, {"tanh", k_tanh}, {"sigmoid", k_sigmoid}, {"mul", k_mul},
     {NULL, NULL}};

@@ -447,11 +447,12 @@ define("method", "log_softmax", function(orig, x, a, ...)
   end)
 end)
 
--- cross_entropy(logits, labels, opts): the fused kernel computes the gradient with the loss.
+-- cross_entropy(logits, labels, opts): the fused kernel computes the gradient with the loss,
+-- into a new tensor (not opts.out, which a second call would overwrite before backward).
 define("kernel", "cross_entropy", function(orig, logits, labels, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end   -- the kernel checks the keys
-  o.grad = true
+  o.grad, o.out = true, nil
   local loss, dx = orig(logits, labels, o)
   local out = scalar(loss, logits)
   record(out, { logits }, function(g) return dx * g:item() end)
@@ -459,9 +460,11 @@ define("kernel", "cross_entropy", function(orig, logits, labels, opts)
 end)
 
 -- The image kernels of tide.nn (core/nn), so functions calling nn.Conv2d, the pools, GELU and
--- LeakyReLU (or the kernels) differentiate: each backward is the layer's own C kernel.
-define("kernel", "conv2d", function(orig, x, w, b, p, ...)
-  local y = orig(x, w, b, p, ...)
+-- LeakyReLU (or the kernels) differentiate: each backward is the layer's own C kernel. Their
+-- output buffers (the arguments after these) are dropped: a module applied twice in one graph
+-- would overwrite the output an earlier node saved; the kernel allocates a new one instead.
+define("kernel", "conv2d", function(orig, x, w, b, p)
+  local y = orig(x, w, b, p)
   return record(y, { x, w, b }, function(g, need)
     local gw = need[2] and tide.zeros(w:shape(), w:dtype()) or nil
     local gb = need[3] and tide.zeros(b:shape(), b:dtype()) or nil
@@ -471,29 +474,29 @@ define("kernel", "conv2d", function(orig, x, w, b, p, ...)
   end)
 end)
 
-define("kernel", "max_pool2d", function(orig, x, p, ...)
-  local y, am = orig(x, p, ...)
+define("kernel", "max_pool2d", function(orig, x, p)
+  local y, am = orig(x, p)
   record(y, { x }, function(g) return K.max_pool2d_backward(g:contiguous(), am, x) end)
   return y, am
 end)
 
-define("kernel", "avg_pool2d", function(orig, x, p, ...)
-  local y = orig(x, p, ...)
+define("kernel", "avg_pool2d", function(orig, x, p)
+  local y = orig(x, p)
   return record(y, { x }, function(g) return K.avg_pool2d_backward(g:contiguous(), x, p) end)
 end)
 
-define("kernel", "adaptive_avg_pool2d", function(orig, x, oh, ow, ...)
-  local y = orig(x, oh, ow, ...)
+define("kernel", "adaptive_avg_pool2d", function(orig, x, oh, ow)
+  local y = orig(x, oh, ow)
   return record(y, { x }, function(g) return K.adaptive_avg_pool2d_backward(g:contiguous(), x) end)
 end)
 
-define("kernel", "gelu", function(orig, x, ...)
-  local y = orig(x, ...)
+define("kernel", "gelu", function(orig, x)
+  local y = orig(x)
   return record(y, { x }, function(g) return K.gelu_backward(g:contiguous(), x) end)
 end)
 
-define("kernel", "leaky_relu", function(orig, x, slope, ...)
-  local y = orig(x, slope, ...)
+define("kernel", "leaky_relu", function(orig, x, slope)
+  local y = orig(x, slope)
   return record(y, { x }, function(g) return K.leaky_relu_backward(g:contiguous(), x, slope) end)
 end)
 
