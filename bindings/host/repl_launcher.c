@@ -1,0 +1,679 @@
+/* repl_launcher.c — the launcher's side of the REPL of `tide run` (see repl_launcher.h; what it
+ * says to the ranks is in repl_proto.h). */
+#define _GNU_SOURCE
+#include "repl_launcher.h"
+#include "host_impl.h"
+#include "repl_proto.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef TIDE_HAVE_READLINE
+#include <readline/history.h>
+#include <readline/readline.h>
+#endif
+
+/* One rank's output: what came and is not shown yet. */
+typedef struct stream {
+    int fd;        /* -1 until the rank connects */
+    int closed;    /* the rank is gone */
+    int ended;     /* its end-of-chunk mark came this round */
+    int midline;   /* the last byte shown was not a newline */
+    char *buf;
+    size_t len, cap;
+} stream;
+
+static struct {
+    int np, listen_fd, ctl, show_all;
+    int mpirun_err;          /* mpirun's stderr, -1 once it closed */
+    char err_line[1024];
+    size_t err_len;
+    stream *out;
+    pid_t mpirun;
+    int status;              /* mpirun's, once it ended; -1 while it runs */
+    int sig[2];              /* the self-pipe signal handlers write to */
+    char mark[TIDE_REPL_NONCE_MAX + 3];
+    size_t mark_len;
+    char dir[256], path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int interactive, editing;
+    char *history;           /* ~/.tide_history */
+    lua_State *L;            /* compiles what is typed, to know when a chunk is complete */
+} R;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    char c = (char)sig;
+    if (write(R.sig[1], &c, 1) < 0) {
+        /* the pipe is full: signals enough are pending */
+    }
+    errno = saved;
+}
+
+/* mpirun ended? Sets R.status. */
+static int job_ended(void)
+{
+    int st;
+    if (R.status < 0 && waitpid(R.mpirun, &st, WNOHANG) == R.mpirun)
+        R.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return R.status >= 0;
+}
+
+/* ------------------------------------------------------------------ the ranks' connections */
+
+static void accept_one(void)
+{
+    int fd = accept4(R.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    char hello[32];
+    size_t n = 0;
+    while (n + 1 < sizeof hello && read(fd, hello + n, 1) == 1 && hello[n] != '\n')
+        n++;
+    hello[n] = '\0';
+    int r;
+    if (strcmp(hello, "ctl") == 0 && R.ctl < 0) {
+        R.ctl = fd;
+    } else if (sscanf(hello, "out %d", &r) == 1 && r >= 0 && r < R.np && R.out[r].fd < 0) {
+        R.out[r].fd = fd;
+    } else {
+        close(fd);
+    }
+}
+
+/* Shows n bytes of rank r's output: `[r] ` before each of its lines when r > 0. */
+static void show(int r, const char *p, size_t n)
+{
+    stream *s = &R.out[r];
+    if (r > 0 && !R.show_all)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (r > 0 && !s->midline)
+            printf("[%d] ", r);
+        putchar(p[i]);
+        s->midline = p[i] != '\n';
+    }
+}
+
+/* Shows what rank r sent up to its end-of-chunk mark (then ended is set), or all but a tail
+ * that may be the start of the mark. */
+static void pump(int r)
+{
+    stream *s = &R.out[r];
+    char *at = s->len ? memmem(s->buf, s->len, R.mark, R.mark_len) : NULL;
+    size_t upto;
+    if (at) {
+        upto = (size_t)(at - s->buf);
+        s->ended = 1;
+    } else {
+        upto = s->closed ? s->len : s->len > R.mark_len ? s->len - (R.mark_len - 1) : 0;
+    }
+    show(r, s->buf, upto);
+    size_t used = at ? upto + R.mark_len : upto;
+    memmove(s->buf, s->buf + used, s->len - used);
+    s->len -= used;
+}
+
+static void take(int r)
+{
+    stream *s = &R.out[r];
+    if (s->cap - s->len < 4096) {
+        size_t cap = s->cap ? 2 * s->cap : 16384;
+        char *grown = realloc(s->buf, cap);
+        if (!grown)
+            return;   /* leave it in the socket: read later */
+        s->buf = grown;
+        s->cap = cap;
+    }
+    ssize_t n = read(s->fd, s->buf + s->len, s->cap - s->len);
+    if (n < 0 && errno == EINTR)
+        return;
+    if (n <= 0) {
+        close(s->fd);
+        s->fd = -1;
+        s->closed = 1;
+        return;
+    }
+    s->len += (size_t)n;
+}
+
+/* mpirun's own messages, but not the "Forwarding signal 12 to job" every Ctrl-C makes it say. */
+static void relay_mpirun(void)
+{
+    char buf[4096];
+    ssize_t n = read(R.mpirun_err, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+        return;
+    for (ssize_t i = 0; i < n; i++) {
+        R.err_line[R.err_len++] = buf[i];
+        if (buf[i] != '\n' && R.err_len < sizeof R.err_line)
+            continue;
+        if (!memmem(R.err_line, R.err_len, "Forwarding signal", 17))
+            fwrite(R.err_line, 1, R.err_len, stderr);
+        R.err_len = 0;
+    }
+    if (n <= 0) {
+        fwrite(R.err_line, 1, R.err_len, stderr);
+        close(R.mpirun_err);
+        R.mpirun_err = -1;
+    }
+    fflush(stderr);
+}
+
+/* Ctrl-C while the ranks run: the first two ask mpirun to forward SIGUSR2 (every busy rank
+ * stops its statement); a third ends the job. */
+static void interrupt_ranks(int presses)
+{
+    if (presses == 1 && R.interactive) {
+        putchar('\n');   /* after the terminal's ^C */
+        fflush(stdout);
+    }
+    if (presses < 3) {
+        kill(R.mpirun, SIGUSR2);
+        if (presses == 2) {
+            fprintf(stderr, "\ntide: the ranks have not stopped yet (in C code?); Ctrl-C once "
+                    "more ends the job\n");
+            fflush(stderr);
+        }
+    } else {
+        kill(R.mpirun, SIGTERM);
+    }
+}
+
+/* Waits until every rank ended its output of the chunk (0) or the job ended (-1), showing the
+ * output in rank order as it can: the lowest rank still running shows live, the others once
+ * the ranks before them ended. */
+static int wait_round(void)
+{
+    int cursor = 0, presses = 0;
+    for (int r = 0; r < R.np; r++)
+        R.out[r].ended = 0;
+    for (;;) {
+        int ended = job_ended();
+        if (ended) {   /* what is left in the sockets, then nothing more will come */
+            int fl = fcntl(R.listen_fd, F_GETFL);
+            fcntl(R.listen_fd, F_SETFL, fl | O_NONBLOCK);
+            accept_one();
+            fcntl(R.listen_fd, F_SETFL, fl);
+        }
+        while (cursor < R.np) {
+            stream *s = &R.out[cursor];
+            if (ended && s->fd < 0)
+                s->closed = 1;
+            pump(cursor);
+            if (!s->ended && !s->closed)
+                break;
+            if (s->midline)
+                show(cursor, "\n", 1);
+            cursor++;
+        }
+        fflush(stdout);
+        if (cursor == R.np && (!ended || R.mpirun_err < 0))
+            return ended ? -1 : 0;
+        struct pollfd fds[R.np + 3];
+        int n = 0;
+        fds[n++] = (struct pollfd){R.sig[0], POLLIN, 0};
+        fds[n++] = (struct pollfd){R.listen_fd, POLLIN, 0};
+        fds[n++] = (struct pollfd){R.mpirun_err, POLLIN, 0};   /* -1 is skipped */
+        for (int r = 0; r < R.np; r++)
+            if (R.out[r].fd >= 0)
+                fds[n++] = (struct pollfd){R.out[r].fd, POLLIN, 0};
+        if (poll(fds, (nfds_t)n, 200) <= 0)
+            continue;
+        if (fds[0].revents) {
+            char c;
+            if (read(R.sig[0], &c, 1) == 1 && c == SIGINT)
+                interrupt_ranks(++presses);
+        }
+        if (fds[1].revents)
+            accept_one();
+        if (fds[2].revents)
+            relay_mpirun();
+        for (int r = 0; r < R.np; r++)
+            if (R.out[r].fd >= 0) {
+                struct pollfd p = {R.out[r].fd, POLLIN, 0};
+                if (poll(&p, 1, 0) > 0)
+                    take(r);
+            }
+    }
+}
+
+/* Rank 0's control connection, waited for when it is not there yet. */
+static int need_ctl(void)
+{
+    while (R.ctl < 0 && !job_ended()) {
+        struct pollfd p = {R.listen_fd, POLLIN, 0};
+        if (poll(&p, 1, 200) > 0)
+            accept_one();
+    }
+    return R.ctl >= 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ reading what is typed */
+
+enum { GOT_LINE, GOT_EOF, GOT_CANCEL };
+
+/* Waits for stdin; a Ctrl-C cancels, the end of the job ends. */
+static int wait_input(void)
+{
+    for (;;) {
+        struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {R.sig[0], POLLIN, 0}};
+        int n = poll(fds, 2, 200);
+        if (job_ended())
+            return GOT_EOF;
+        if (n <= 0)
+            continue;
+        if (fds[1].revents) {
+            char c;
+            if (read(R.sig[0], &c, 1) == 1 && c == SIGINT)
+                return GOT_CANCEL;
+            continue;
+        }
+        return GOT_LINE;   /* stdin is readable (or at its end) */
+    }
+}
+
+/* Without readline: a line from stdin (bytes kept between calls), the prompt when a person
+ * types. */
+static int plain_line(const char *prompt, char **line)
+{
+    static char *buf;
+    static size_t len, cap;
+    if (R.interactive) {
+        fputs(prompt, stdout);
+        fflush(stdout);
+    }
+    for (;;) {
+        char *nl = len ? memchr(buf, '\n', len) : NULL;
+        if (nl) {
+            size_t n = (size_t)(nl - buf);
+            *line = strndup(buf, n);
+            memmove(buf, nl + 1, len - n - 1);
+            len -= n + 1;
+            return GOT_LINE;
+        }
+        int got = wait_input();
+        if (got == GOT_CANCEL) {
+            len = 0;
+            putchar('\n');
+            return GOT_CANCEL;
+        }
+        if (got == GOT_EOF)
+            return GOT_EOF;
+        if (cap - len < 4096) {
+            char *grown = realloc(buf, cap + 65536);
+            if (!grown)
+                return GOT_EOF;
+            buf = grown;
+            cap += 65536;
+        }
+        ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {   /* end of input: a last line without its newline still counts */
+            if (len == 0)
+                return GOT_EOF;
+            *line = strndup(buf, len);
+            len = 0;
+            return GOT_LINE;
+        }
+        len += (size_t)n;
+    }
+}
+
+#ifdef TIDE_HAVE_READLINE
+static char *typed;
+static int typed_done;
+
+static void on_line(char *line)
+{
+    typed = line;
+    typed_done = 1;
+    rl_callback_handler_remove();
+}
+
+/* readline's callback interface, so that Ctrl-C (which we catch) can clear the line. */
+static int edited_line(const char *prompt, char **line)
+{
+    typed = NULL;
+    typed_done = 0;
+    rl_callback_handler_install(prompt, on_line);
+    while (!typed_done) {
+        int got = wait_input();
+        if (got == GOT_LINE) {
+            rl_callback_read_char();
+            continue;
+        }
+        /* Ctrl-C drops the line as bash does; the end of the job ends reading */
+        rl_replace_line("", 0);
+        rl_free_line_state();
+        rl_callback_sigcleanup();
+        rl_callback_handler_remove();
+        putchar('\n');
+        fflush(stdout);
+        return got;
+    }
+    if (!typed) {
+        putchar('\n');
+        return GOT_EOF;
+    }
+    *line = typed;
+    if (*typed) {
+        add_history(typed);
+        if (R.history)
+            append_history(1, R.history);
+    }
+    return GOT_LINE;
+}
+
+/* Completion candidates for text, from rank 0 (tide.diag.repl's complete). */
+static char **candidates;
+static size_t next_candidate;
+
+static char *candidate(const char *text, int state)
+{
+    (void)text;
+    if (state == 0)
+        next_candidate = 0;
+    if (!candidates || !candidates[next_candidate])
+        return NULL;
+    return strdup(candidates[next_candidate++]);
+}
+
+static char **complete(const char *text, int start, int end)
+{
+    (void)start;
+    (void)end;
+    rl_attempted_completion_over = 1;   /* names only, never file names */
+    if (candidates) {
+        for (size_t i = 0; candidates[i]; i++)
+            free(candidates[i]);
+        free(candidates);
+        candidates = NULL;
+    }
+    char type;
+    size_t len;
+    if (need_ctl() != 0 || tide_repl_send(R.ctl, 'T', text, strlen(text)) != 0)
+        return NULL;
+    char *reply = tide_repl_recv(R.ctl, &type, &len);
+    if (!reply)
+        return NULL;
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++)
+        n += reply[i] == '\n';
+    candidates = calloc(n + 1, sizeof *candidates);
+    size_t k = 0;
+    for (char *p = reply, *save = NULL, *tok; candidates && (tok = strtok_r(p, "\n", &save));
+         p = NULL)
+        candidates[k++] = strdup(tok);
+    free(reply);
+    return rl_completion_matches(text, candidate);
+}
+
+static void start_editing(void)
+{
+    rl_readline_name = "tide";
+    rl_catch_signals = 0;   /* our Ctrl-C: clear the line, or stop the ranks */
+    rl_attempted_completion_function = complete;
+    rl_completer_word_break_characters = " \t\n\"'`@$><=;|&{}()[],+-*/%^~#";
+    rl_completion_append_character = '\0';
+    const char *home = getenv("HOME");
+    if (home && *home && asprintf(&R.history, "%s/.tide_history", home) > 0) {
+        int fd = open(R.history, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        read_history(R.history);
+    }
+}
+
+static void stop_editing(void)
+{
+    if (R.history) {
+        history_truncate_file(R.history, 1000);
+        free(R.history);
+        R.history = NULL;
+    }
+}
+#endif
+
+static int read_line(const char *prompt, char **line)
+{
+#ifdef TIDE_HAVE_READLINE
+    if (R.editing)
+        return edited_line(prompt, line);
+#endif
+    return plain_line(prompt, line);
+}
+
+/* `:ranks all|0`: whose output shows. Returns 1 when line was that command. */
+static int ranks_command(const char *line)
+{
+    if (strncmp(line, ":ranks", 6) != 0 || (line[6] && !isspace((unsigned char)line[6])))
+        return 0;
+    char arg[64] = "";
+    sscanf(line + 6, " %63s", arg);
+    if (strcmp(arg, "all") == 0)
+        R.show_all = 1;
+    else if (strcmp(arg, "0") == 0)
+        R.show_all = 0;
+    else if (arg[0])
+        fprintf(stderr, "repl: :ranks expects all or 0, got '%s'\n", arg);
+    else
+        printf("showing the output of %s\n", R.show_all ? "every rank" : "rank 0 only");
+    fflush(stdout);
+    fflush(stderr);
+    return 1;
+}
+
+static char *join(char *a, const char *b)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s\n%s", a, b) < 0)
+        s = NULL;
+    free(a);
+    return s;
+}
+
+/* The next chunk as typed (rank 0 compiles it the same way), or NULL at the end. */
+static char *read_chunk(void)
+{
+    char *buf = NULL;
+    for (;;) {
+        char *line = NULL;
+        int got = read_line(buf ? ">> " : "> ", &line);
+        if (got == GOT_CANCEL) {   /* drops the statement being typed */
+            free(buf);
+            buf = NULL;
+            continue;
+        }
+        if (got == GOT_EOF) {
+            free(buf);
+            return NULL;
+        }
+        if (!buf) {
+            if (line[strspn(line, " \t\r")] == '\0' || ranks_command(line)) {
+                free(line);
+                continue;
+            }
+            if (line[0] == ':')   /* tide.diag.repl's commands run on the ranks */
+                return line;
+        }
+        buf = buf ? join(buf, line) : line;
+        if (buf != line)
+            free(line);
+        if (!buf)
+            return NULL;
+        int more;
+        char *chunk = tide_repl_compile(R.L, buf, &more);
+        if (chunk) {
+            free(chunk);
+            return buf;
+        }
+        if (!more) {
+            fprintf(stderr, "%s\n", lua_tostring(R.L, -1));
+            fflush(stderr);
+            free(buf);
+            buf = NULL;
+        }
+        lua_pop(R.L, 1);
+    }
+}
+
+/* ------------------------------------------------------------------ the session */
+
+static int listen_here(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(R.dir, sizeof R.dir, "%s/tide-repl-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(R.dir)) {
+        fprintf(stderr, "tide: run: cannot make a directory for the REPL's socket: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (snprintf(R.path, sizeof R.path, "%s/s", R.dir) >= (int)sizeof R.path) {
+        fprintf(stderr, "tide: run: the socket's path %s/s is too long (set TMPDIR)\n", R.dir);
+        return -1;
+    }
+    strcpy(addr.sun_path, R.path);
+    R.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (R.listen_fd < 0 || bind(R.listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        listen(R.listen_fd, R.np + 1) != 0) {
+        fprintf(stderr, "tide: run: cannot listen on %s: %s\n", R.path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The key that ends a chunk's output: random, so no output of a script can contain it. */
+static void make_mark(void)
+{
+    unsigned char raw[12] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, raw, sizeof raw) != (ssize_t)sizeof raw) {
+        unsigned long v = (unsigned long)getpid() ^ (unsigned long)time(NULL);
+        memcpy(raw, &v, sizeof v < sizeof raw ? sizeof v : sizeof raw);
+    }
+    if (fd >= 0)
+        close(fd);
+    char nonce[2 * sizeof raw + 1];
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    setenv(TIDE_REPL_NONCE_ENV, nonce, 1);
+    R.mark_len = (size_t)snprintf(R.mark, sizeof R.mark, "%c%s%c", TIDE_REPL_RS, nonce,
+                                  TIDE_REPL_RS);
+}
+
+static void catch(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+static pid_t start_job(char *const *cmd)
+{
+    int err[2];
+    if (pipe2(err, O_CLOEXEC) != 0) {
+        fprintf(stderr, "tide: run: cannot make a pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err[1], STDERR_FILENO);
+        /* its own process group: the terminal's Ctrl-C is ours to turn into SIGUSR2 */
+        setpgid(0, 0);
+        signal(SIGINT, SIG_DFL);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, STDIN_FILENO);
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "tide: run: cannot run %s: %s\n", cmd[0], strerror(errno));
+        _exit(127);
+    }
+    close(err[1]);
+    R.mpirun_err = err[0];
+    if (pid > 0)
+        setpgid(pid, pid);
+    else
+        fprintf(stderr, "tide: run: cannot fork: %s\n", strerror(errno));
+    return pid;
+}
+
+int tide_repl_launch(char *const *cmd, int np)
+{
+    memset(&R, 0, sizeof R);
+    R.np = np;
+    R.ctl = -1;
+    R.mpirun_err = -1;
+    R.status = -1;
+    R.show_all = 1;
+    R.out = calloc((size_t)np, sizeof *R.out);
+    R.L = luaL_newstate();
+    if (!R.out || !R.L || pipe2(R.sig, O_CLOEXEC | O_NONBLOCK) != 0) {
+        fprintf(stderr, "tide: run: out of memory\n");
+        return 1;
+    }
+    for (int r = 0; r < np; r++)
+        R.out[r].fd = -1;
+    if (listen_here() != 0)
+        return 1;
+    make_mark();
+    R.interactive = isatty(STDIN_FILENO);
+#ifdef TIDE_HAVE_READLINE
+    R.editing = R.interactive && isatty(STDOUT_FILENO);
+    if (R.editing)
+        start_editing();
+#else
+    if (R.interactive)
+        fprintf(stderr, "tide: built without readline: no line editing, history or completion\n");
+#endif
+    setenv(TIDE_REPL_ENV, R.path, 1);
+    setenv("TIDE_INTERACTIVE", R.interactive ? "1" : "0", 1);
+    catch(SIGINT);
+    catch(SIGCHLD);
+    R.mpirun = start_job(cmd);
+    if (R.mpirun > 0) {
+        while (wait_round() == 0) {
+            char *chunk = read_chunk();
+            if (need_ctl() != 0)
+                break;
+            int sent = chunk ? tide_repl_send(R.ctl, 'C', chunk, strlen(chunk))
+                             : tide_repl_send(R.ctl, 'E', "", 0);
+            free(chunk);
+            if (!chunk || sent != 0)
+                break;
+        }
+        while (wait_round() == 0) {   /* the end: what the ranks still say as they exit */
+        }
+    }
+#ifdef TIDE_HAVE_READLINE
+    if (R.editing)
+        stop_editing();
+#endif
+    unlink(R.path);
+    rmdir(R.dir);
+    lua_close(R.L);
+    return R.mpirun > 0 ? R.status : 127;
+}
