@@ -3,6 +3,7 @@
 #define TIDE_HOST_IMPL_H
 
 #include <lua.h>
+#include <signal.h>
 
 #include "tide_host.h"
 
@@ -24,6 +25,10 @@ tide_status tide_host_fail(tide_host *h, const char *msg);
 /* Calls the function below nargs arguments under lua.c's message handler (the message plus a
  * traceback); leaves the error on top on failure. */
 int tide_host_docall(lua_State *L, int nargs, int nresults);
+
+/* sigaction(sig) with handler, SA_RESTART and an empty mask; the old action into old (may be
+ * NULL). */
+void tide_host_catch(int sig, void (*handler)(int), struct sigaction *old);
 
 /* lua.c's reading of a chunk: `return text;` when that compiles, else text as statements
  * ("=expr" is "return expr"). Returns the chunk to run (malloc'd), or NULL with the message on

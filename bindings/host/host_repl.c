@@ -40,11 +40,11 @@ static void on_stop_signal(int sig)
     lua_sethook(L, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
 
-static void catch_stop_signal(int sig, struct sigaction *old)
+void tide_host_catch(int sig, void (*handler)(int), struct sigaction *old)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
+    sa.sa_handler = handler;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, old);
@@ -55,7 +55,7 @@ static int docall_interruptible(lua_State *L, int nargs, int nresults, int *stop
 {
     struct sigaction old;
     if (stop_signal == SIGINT)   /* SIGINT is the terminal's between chunks */
-        catch_stop_signal(SIGINT, &old);
+        tide_host_catch(SIGINT, on_stop_signal, &old);
     interrupted = 0;
     tide_wd_clear_interrupt();
     running = L;
@@ -284,7 +284,7 @@ tide_status tide_host_repl_session(tide_host *h, const tide_repl_session *s)
     struct sigaction old;
     stop_signal = s->stop_signal;
     if (stop_signal != SIGINT)   /* the launcher's: caught for the whole session */
-        catch_stop_signal(stop_signal, &old);
+        tide_host_catch(stop_signal, on_stop_signal, &old);
     tide_status st = TIDE_OK;
     for (;;) {
         if (s->ready)

@@ -222,8 +222,13 @@ static int wait_round(void)
             cursor++;
         }
         fflush(stdout);
-        if (cursor == R.np && (!ended || R.mpirun_err < 0))
-            return ended ? -1 : 0;
+        int lost = 0;   /* a rank gone without ending its output: the job is ending */
+        for (int r = 0; r < R.np; r++)
+            lost |= R.out[r].closed;
+        if (cursor == R.np && !ended && !lost)
+            return 0;
+        if (cursor == R.np && ended && R.mpirun_err < 0)
+            return -1;
         struct pollfd fds[R.np + 3];
         int n = 0;
         fds[n++] = (struct pollfd){R.sig[0], POLLIN, 0};
@@ -358,13 +363,16 @@ static int edited_line(const char *prompt, char **line)
             rl_callback_read_char();
             continue;
         }
-        /* Ctrl-C drops the line as bash does; the end of the job ends reading */
+        /* Ctrl-C leaves the line on the screen and drops it, as bash does; the end of the
+         * job ends reading */
+        rl_point = rl_end;
+        rl_redisplay();
+        rl_crlf();
+        fflush(rl_outstream ? rl_outstream : stdout);
         rl_replace_line("", 0);
         rl_free_line_state();
         rl_callback_sigcleanup();
         rl_callback_handler_remove();
-        putchar('\n');
-        fflush(stdout);
         return got;
     }
     if (!typed) {
@@ -399,6 +407,8 @@ static char **complete(const char *text, int start, int end)
     (void)start;
     (void)end;
     rl_attempted_completion_over = 1;   /* names only, never file names */
+    rl_completion_append_character = '\0';   /* `tide.world` then `.rank`: no space (reset
+                                                  by readline before every completion) */
     if (candidates) {
         for (size_t i = 0; candidates[i]; i++)
             free(candidates[i]);
@@ -430,7 +440,6 @@ static void start_editing(void)
     rl_catch_signals = 0;   /* our Ctrl-C: clear the line, or stop the ranks */
     rl_attempted_completion_function = complete;
     rl_completer_word_break_characters = " \t\n\"'`@$><=;|&{}()[],+-*/%^~#";
-    rl_completion_append_character = '\0';
     const char *home = getenv("HOME");
     if (home && *home && asprintf(&R.history, "%s/.tide_history", home) > 0) {
         int fd = open(R.history, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -580,16 +589,6 @@ static void make_mark(void)
                                   TIDE_REPL_RS);
 }
 
-static void catch(int sig)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
-}
-
 static pid_t start_job(char *const *cmd)
 {
     int err[2];
@@ -651,8 +650,9 @@ int tide_repl_launch(char *const *cmd, int np)
 #endif
     setenv(TIDE_REPL_ENV, R.path, 1);
     setenv("TIDE_INTERACTIVE", R.interactive ? "1" : "0", 1);
-    catch(SIGINT);
-    catch(SIGCHLD);
+    tide_host_catch(SIGINT, on_signal, NULL);
+    tide_host_catch(SIGCHLD, on_signal, NULL);
+    signal(SIGPIPE, SIG_IGN);   /* a rank that died mid-session fails a send, not us */
     R.mpirun = start_job(cmd);
     if (R.mpirun > 0) {
         while (wait_round() == 0) {

@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-int tide_repl_write_all(int fd, const char *p, size_t len)
+/* Moves all len bytes through read(2) or write(2), through EINTR; 0, or -1 at the end or an
+ * error. */
+static int transfer(int fd, char *p, size_t len, int writing)
 {
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -20,18 +22,14 @@ int tide_repl_write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+int tide_repl_write_all(int fd, const char *p, size_t len)
+{
+    return transfer(fd, (char *)p, len, 1);
+}
+
 static int read_all(int fd, char *p, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return transfer(fd, p, len, 0);
 }
 
 int tide_repl_send(int fd, char type, const char *data, size_t len)

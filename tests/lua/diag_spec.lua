@@ -24,12 +24,7 @@ local function tmpdir()
   return d
 end
 
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("a"))
-  p:close()
-  return t
-end
+local now = proc.now
 
 -- Runs cmd (stderr joined); returns output, exit code, seconds, and the wall-clock time it
 -- ended at.

@@ -76,14 +76,29 @@ describe("tide run -n 2 (no script): the REPL of every rank", function()
   end)
 end)
 
+-- `tide run -n 2 -i <a script of text>` with input; returns its output, exit code, script name.
+local function session_after(text, input)
+  local script = os.tmpname()
+  write(script, text)
+  local out, code = session(input, "-i " .. q(script))
+  os.remove(script)
+  return out, code, script
+end
+
 describe("tide run -n 2 -i script", function()
   it("runs the script on every rank, then the REPL with its globals", function()
-    local script = os.tmpname()
-    write(script, 'y = 7 * (tide.world.rank + 1)\nprint("script on", tide.world.rank)\n')
-    local out, code = session("y * 6\n:on 1 return y\n", "-i " .. q(script))
-    os.remove(script)
+    local out, code = session_after(
+      'y = 7 * (tide.world.rank + 1)\nprint("script on", tide.world.rank)\n', "y * 6\n:on 1 return y\n")
     assert.are.equal(0, code, out)
     assert.are.equal("script on\t0\n[1] script on\t1\n42\n[1] 14\n", out)
+  end)
+
+  it("ends the job with a failing script's error and a non-zero status", function()
+    local out, code, script = session_after(
+      'if tide.world.rank == 1 then error("script fails") end\n', "print('not reached')\n")
+    assert.are_not.equal(0, code, out)
+    assert.is_truthy(out:find("[1] [rank 1] " .. script .. ":1: script fails\n", 1, true), out)
+    assert.is_nil(out:find("not reached", 1, true), out)
   end)
 
   it("refuses a script it cannot read", function()

@@ -15,12 +15,7 @@ local function tmux(args)
   return proc.run(("tmux -L %s %s"):format(SERVER, args))
 end
 
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("a"))
-  p:close()
-  return t
-end
+local now = proc.now
 
 local function screen()
   return (tmux("capture-pane -p -J -S -3000 -t repl"):gsub("[ \t]+\n", "\n"):gsub("%s+$", ""))
