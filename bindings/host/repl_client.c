@@ -42,8 +42,31 @@ static int dial(const char *path, const char *hello)
     return fd;
 }
 
-int tide_repl_connect(int rank)
+/* tide._internal.launcher_read(prompt): rank 0's next line from the launcher while a chunk
+ * runs (tide.breakpoint), nil at the end of input. */
+static int l_launcher_read(lua_State *L)
 {
+    size_t n;
+    const char *prompt = luaL_checklstring(L, 1, &n);
+    fflush(stdout);
+    fflush(stderr);
+    char type = 0;
+    size_t len = 0;
+    char *line = tide_repl_send(ctl_fd, 'P', prompt, n) == 0 ? tide_repl_recv(ctl_fd, &type, &len)
+                                                           : NULL;
+    if (!line)
+        return luaL_error(L, "breakpoint: the launcher of tide run is gone");
+    if (type == 'L')
+        lua_pushlstring(L, line, len);
+    else
+        lua_pushnil(L);
+    free(line);
+    return 1;
+}
+
+int tide_repl_connect(tide_host *h)
+{
+    int rank = tide_host_rank(h);
     const char *path = getenv(TIDE_REPL_ENV);
     const char *nonce = getenv(TIDE_REPL_NONCE_ENV);
     if (!nonce || strlen(nonce) > TIDE_REPL_NONCE_MAX) {
@@ -64,6 +87,16 @@ int tide_repl_connect(int rank)
     dup2(out, STDERR_FILENO);
     close(out);
     setvbuf(stdout, NULL, _IOLBF, 0);   /* a socket is not a terminal: show lines as they come */
+    if (rank == 0) {
+        lua_State *L = tide_host_lua(h);
+        int top = lua_gettop(L);
+        if (lua_getglobal(L, "tide") == LUA_TTABLE &&
+            lua_getfield(L, -1, "_internal") == LUA_TTABLE) {
+            lua_pushcfunction(L, l_launcher_read);
+            lua_setfield(L, -2, "launcher_read");
+        }
+        lua_settop(L, top);
+    }
     return 0;
 }
 

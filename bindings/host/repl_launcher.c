@@ -50,6 +50,7 @@ static struct {
     size_t mark_len;
     char dir[256], path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int interactive, editing;
+    int at_breakpoint;       /* rank 0 waits for a line in tide.breakpoint: no completion */
     char *history;           /* ~/.tide_history */
     lua_State *L;            /* compiles what is typed, to know when a chunk is complete */
 } R;
@@ -194,6 +195,49 @@ static void interrupt_ranks(int presses)
     }
 }
 
+enum { GOT_LINE, GOT_EOF, GOT_CANCEL };   /* what reading a line got */
+static int read_line(const char *prompt, char **line);
+
+/* Rank 0 stopped in tide.breakpoint and asks for a line ('P' frame): what it wrote before the
+ * request (in its socket already: it flushed, then asked) is shown first, then the prompt. */
+static void breakpoint_line(const char *prompt)
+{
+    stream *s = &R.out[0];
+    struct pollfd p = {s->fd, POLLIN, 0};
+    while (s->fd >= 0 && poll(&p, 1, 0) > 0)
+        take(0);
+    show(0, s->buf, s->len);   /* no end mark can be there: rank 0's chunk is still running */
+    s->len = 0;
+    fflush(stdout);
+    char *line = NULL;
+    int got;
+    R.at_breakpoint = 1;
+    while ((got = read_line(prompt, &line)) == GOT_CANCEL) {
+    }
+    R.at_breakpoint = 0;
+    s->midline = 0;   /* the person's Enter ended the prompt's line */
+    if (got == GOT_LINE)
+        tide_repl_send(R.ctl, 'L', line, strlen(line));
+    else
+        tide_repl_send(R.ctl, 'Z', "", 0);
+    free(line);
+}
+
+static void serve_ctl(void)
+{
+    char type;
+    size_t len;
+    char *data = tide_repl_recv(R.ctl, &type, &len);
+    if (!data) {   /* rank 0 is gone */
+        close(R.ctl);
+        R.ctl = -1;
+        return;
+    }
+    if (type == 'P')
+        breakpoint_line(data);
+    free(data);
+}
+
 /* Waits until every rank ended its output of the chunk (0) or the job ended (-1), showing the
  * output in rank order as it can: the lowest rank still running shows live, the others once
  * the ranks before them ended. */
@@ -229,11 +273,12 @@ static int wait_round(void)
             return 0;
         if (cursor == R.np && ended && R.mpirun_err < 0)
             return -1;
-        struct pollfd fds[R.np + 3];
+        struct pollfd fds[R.np + 4];
         int n = 0;
         fds[n++] = (struct pollfd){R.sig[0], POLLIN, 0};
         fds[n++] = (struct pollfd){R.listen_fd, POLLIN, 0};
         fds[n++] = (struct pollfd){R.mpirun_err, POLLIN, 0};   /* -1 is skipped */
+        fds[n++] = (struct pollfd){R.ctl, POLLIN, 0};
         for (int r = 0; r < R.np; r++)
             if (R.out[r].fd >= 0)
                 fds[n++] = (struct pollfd){R.out[r].fd, POLLIN, 0};
@@ -248,6 +293,8 @@ static int wait_round(void)
             accept_one();
         if (fds[2].revents)
             relay_mpirun();
+        if (fds[3].revents)
+            serve_ctl();
         for (int r = 0; r < R.np; r++)
             if (R.out[r].fd >= 0) {
                 struct pollfd p = {R.out[r].fd, POLLIN, 0};
@@ -269,8 +316,6 @@ static int need_ctl(void)
 }
 
 /* ------------------------------------------------------------------ reading what is typed */
-
-enum { GOT_LINE, GOT_EOF, GOT_CANCEL };
 
 /* Waits for stdin; a Ctrl-C cancels, the end of the job ends. */
 static int wait_input(void)
@@ -417,7 +462,7 @@ static char **complete(const char *text, int start, int end)
     }
     char type;
     size_t len;
-    if (need_ctl() != 0 || tide_repl_send(R.ctl, 'T', text, strlen(text)) != 0)
+    if (R.at_breakpoint || need_ctl() != 0 || tide_repl_send(R.ctl, 'T', text, strlen(text)) != 0)
         return NULL;
     char *reply = tide_repl_recv(R.ctl, &type, &len);
     if (!reply)

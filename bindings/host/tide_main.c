@@ -465,6 +465,15 @@ static void save_line(void *ctx, const char *chunk)
 #endif
 }
 
+static void banner(void)
+{
+    print_version();
+    printf("%d rank%s: each statement runs on every rank, rank 0 shows the results; "
+           "tide.on(r, fn) runs fn on rank r; :help lists the commands.\n", world_size,
+           world_size == 1 ? "" : "s");
+    fflush(stdout);
+}
+
 static void repl(tide_host *h, int interactive, int launched)
 {
     struct input in = {interactive, 0};
@@ -472,13 +481,8 @@ static void repl(tide_host *h, int interactive, int launched)
     in.readline = interactive && isatty(STDIN_FILENO);
     rl_readline_name = "tide";
 #endif
-    if (interactive && world_rank == 0) {
-        print_version();
-        printf("%d rank%s: each statement runs on every rank, rank 0 shows the results; "
-               "tide.on(r, fn) runs fn on rank r; :help lists the commands.\n", world_size,
-               world_size == 1 ? "" : "s");
-        fflush(stdout);
-    }
+    if (interactive && world_rank == 0 && !launched)
+        banner();
     tide_status st = launched ? tide_repl_run(h) : tide_host_repl(h, read_line, save_line, &in);
     if (st != TIDE_OK) {
         char what[1100];
@@ -559,11 +563,13 @@ int main(int argc, char **argv)
     }
     /* under the launcher of `tide run`, everything this rank writes goes to it (repl_proto.h) */
     int launched = tide_repl_launched();
-    if (launched && tide_repl_connect(world_rank) != 0) {
+    if (launched && tide_repl_connect(h) != 0) {
         tide_runtime_fail(1, NULL);   /* connect said why */
         finish(h, 1);
     }
     unsetenv("TIDE_REPL");   /* not for a tide this job starts itself */
+    if (launched && world_rank == 0 && interactive_input())
+        banner();   /* before the script's output, as lua -i shows it */
     lua_State *L = tide_host_lua(h);
     struct argtable at = {argv, argc, script};
     lua_pushcfunction(L, create_arg_table);

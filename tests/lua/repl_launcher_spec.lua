@@ -101,6 +101,22 @@ describe("tide run -n 2 -i script", function()
     assert.is_nil(out:find("not reached", 1, true), out)
   end)
 
+  it("reads tide.breakpoint's commands from the launcher, then goes on to the REPL", function()
+    local out, code, script = session_after([[
+local total = 0
+for i = 1, 3 do
+  local mine = i * 10 + tide.world.rank
+  if i == 2 then tide.breakpoint() end
+  total = total + mine
+end
+print("total", total)
+]], "mine\n:on 1 return i, mine\nmine = 100\n:continue\nprint('after')\n")
+    assert.are.equal(0, code, out)
+    assert.are.equal("[breakpoint] rank 0 stopped at " .. script .. ":4 (:on RANKS stmt, :where, "
+      .. ":continue)\n20\n[1] 2\t21\n[breakpoint] continuing\ntotal\t140\n[1] total\t63\n"
+      .. "after\n[1] after\n", out)
+  end)
+
   it("refuses a script it cannot read", function()
     local out, code = proc.run(q(TIDE) .. " run -n 2 -i /nonexistent/job.lua")
     assert.are.equal(1, code)
