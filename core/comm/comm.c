@@ -169,8 +169,25 @@ static void forget(tide_comm *c)
         }
 }
 
+/* The MPI communicators tide_comm_renew_all replaced: never freed, since a request may still be
+ * pending on them. */
+static MPI_Comm *abandoned;
+static int nabandoned;
+
+int tide_comm_abandoned(MPI_Comm comm)
+{
+    for (int i = 0; i < nabandoned; i++)
+        if (abandoned[i] == comm)
+            return 1;
+    return 0;
+}
+
 tide_status tide_comm_renew_all(MPI_Comm clean)
 {
+    MPI_Comm *grown = realloc(abandoned, (size_t)(nabandoned + nlive) * sizeof *grown);
+    if (!grown)
+        return tide_fail("renew: out of memory");
+    abandoned = grown;
     /* Each member goes through its communicators in cid order, a single order over the whole
      * job, and the cid tags the new one: members of overlapping groups meet in the same order
      * and MPI_Comm_create_group (collective over the group only) can never deadlock. */
@@ -187,6 +204,7 @@ tide_status tide_comm_renew_all(MPI_Comm clean)
         tide_comm_shared_forget(c);
         tide_fp_forget(c);
         /* the old handle is left allocated: a request still pending on it may never end */
+        abandoned[nabandoned++] = c->comm;
         c->comm = fresh;
         c->seq = 0;
     }

@@ -95,6 +95,8 @@ tide_status tide_comm_dup(tide_comm *out, tide_comm *c);
  * left a collective pending (watchdog.h), the next statement's collectives must not match it.
  * Collective over clean: every rank calls it at the same point. */
 tide_status tide_comm_renew_all(MPI_Comm clean);
+/* Was comm replaced by tide_comm_renew_all? A request started on it may never complete. */
+int tide_comm_abandoned(MPI_Comm comm);
 /* Frees the MPI communicator (nothing after MPI_Finalize). Idempotent. */
 void tide_comm_free(tide_comm *c);
 

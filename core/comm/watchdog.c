@@ -223,7 +223,9 @@ int tide_wd_poll(int (*test)(void *arg, int *done), void *arg, const tide_wd_op 
             current = saved;
             return rc;
         }
-        if (interrupt_pending && !op->patient) {
+        /* only a wait on a tide_comm (cid >= 0), which can be renewed: tide's own
+         * communicators (cid -1) must stay usable */
+        if (interrupt_pending && !op->patient && op->cid >= 0) {
             stranded++;
             current = saved;
             return TIDE_WD_INTERRUPTED;
