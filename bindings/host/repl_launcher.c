@@ -115,7 +115,9 @@ static void show(int r, const char *p, size_t n)
 static void pump(int r)
 {
     stream *s = &R.out[r];
-    char *at = s->len ? memmem(s->buf, s->len, R.mark, R.mark_len) : NULL;
+    if (s->len == 0)
+        return;
+    char *at = memmem(s->buf, s->len, R.mark, R.mark_len);
     size_t upto;
     if (at) {
         upto = (size_t)(at - s->buf);

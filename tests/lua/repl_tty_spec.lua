@@ -9,6 +9,9 @@ local proc = require "support.proc"
 local TIDE = os.getenv("TIDE_EXE")
 local q = proc.quote
 local have_tmux = os.execute("command -v tmux > /dev/null 2>&1")
+-- The sanitizer build checks memory, not speed: no time limit there, and fewer rounds.
+local SANITIZED = os.getenv("TIDE_SANITIZED") ~= nil
+local ROUNDS = SANITIZED and 5 or 50
 
 local SERVER = "tide-test-" .. tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
 local function tmux(args)
@@ -80,7 +83,9 @@ describe_tty("tide run -n 2 in a terminal", function()
     local s = run_line("x + 1")
     local took = now() - t0
     assert.is_truthy(s:find("\n> x %+ 1\n42\n>$"), s)
-    assert.is_true(took < 2, ("42 came %.2f s after the Ctrl-C"):format(took))
+    if not SANITIZED then
+      assert.is_true(took < 2, ("42 came %.2f s after the Ctrl-C"):format(took))
+    end
   end)
 
   it("Ctrl-C releases an allreduce only rank 0 entered; the next collectives match", function()
@@ -121,7 +126,7 @@ describe_tty("tide run -n 2 in a terminal", function()
   end)
 
   it("shows print(tide.world.rank) as 0 then [1] 1 before the next prompt, 50 times", function()
-    for i = 1, 50 do
+    for i = 1, ROUNDS do
       local s = run_line("print(tide.world.rank)")
       assert.is_truthy(s:find("\n> print%(tide.world.rank%)\n0\n%[1%] 1\n>$"),
         ("round %d:\n%s"):format(i, s:sub(-200)))
