@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "repl_launcher.h"
 #include "host_impl.h"
+#include "repl_input.h"
 #include "repl_proto.h"
 
 #include <ctype.h>
@@ -22,10 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef TIDE_HAVE_READLINE
-#include <readline/history.h>
-#include <readline/readline.h>
-#endif
 
 /* One rank's output: what came and is not shown yet. */
 typedef struct stream {
@@ -49,9 +46,8 @@ static struct {
     char mark[TIDE_REPL_NONCE_MAX + 3];
     size_t mark_len;
     char dir[256], path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int interactive, editing;
+    int interactive;         /* a person types (stdin is a terminal) */
     int at_breakpoint;       /* rank 0 waits for a line in tide.breakpoint: no completion */
-    char *history;           /* ~/.tide_history */
     lua_State *L;            /* compiles what is typed, to know when a chunk is complete */
 } R;
 
@@ -197,8 +193,6 @@ static void interrupt_ranks(int presses)
     }
 }
 
-enum { GOT_LINE, GOT_EOF, GOT_CANCEL };   /* what reading a line got */
-static int read_line(const char *prompt, char **line);
 
 /* Rank 0 stopped in tide.breakpoint and asks for a line ('P' frame): what it wrote before the
  * request (in its socket already: it flushed, then asked) is shown first, then the prompt. */
@@ -214,11 +208,11 @@ static void breakpoint_line(const char *prompt)
     char *line = NULL;
     int got;
     R.at_breakpoint = 1;
-    while ((got = read_line(prompt, &line)) == GOT_CANCEL) {
+    while ((got = tide_repl_read_line(prompt, &line)) == TIDE_GOT_CANCEL) {
     }
     R.at_breakpoint = 0;
     s->midline = 0;   /* the person's Enter ended the prompt's line */
-    if (got == GOT_LINE)
+    if (got == TIDE_GOT_LINE)
         tide_repl_send(R.ctl, 'L', line, strlen(line));
     else
         tide_repl_send(R.ctl, 'Z', "", 0);
@@ -317,202 +311,15 @@ static int need_ctl(void)
     return R.ctl >= 0 ? 0 : -1;
 }
 
-/* ------------------------------------------------------------------ reading what is typed */
-
-/* Waits for stdin; a Ctrl-C cancels, the end of the job ends. */
-static int wait_input(void)
+/* Completion for the person typing: rank 0's candidates (tide.diag.repl's complete) for text,
+ * one a line; none while rank 0 waits for a breakpoint's line. */
+static char *ask_rank0(const char *text)
 {
-    for (;;) {
-        struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {R.sig[0], POLLIN, 0}};
-        int n = poll(fds, 2, 200);
-        if (job_ended())
-            return GOT_EOF;
-        if (n <= 0)
-            continue;
-        if (fds[1].revents) {
-            char c;
-            if (read(R.sig[0], &c, 1) == 1 && c == SIGINT)
-                return GOT_CANCEL;
-            continue;
-        }
-        return GOT_LINE;   /* stdin is readable (or at its end) */
-    }
-}
-
-/* Without readline: a line from stdin (bytes kept between calls), the prompt when a person
- * types. */
-static int plain_line(const char *prompt, char **line)
-{
-    static char *buf;
-    static size_t len, cap;
-    if (R.interactive) {
-        fputs(prompt, stdout);
-        fflush(stdout);
-    }
-    for (;;) {
-        char *nl = len ? memchr(buf, '\n', len) : NULL;
-        if (nl) {
-            size_t n = (size_t)(nl - buf);
-            *line = strndup(buf, n);
-            memmove(buf, nl + 1, len - n - 1);
-            len -= n + 1;
-            return GOT_LINE;
-        }
-        int got = wait_input();
-        if (got == GOT_CANCEL) {
-            len = 0;
-            putchar('\n');
-            return GOT_CANCEL;
-        }
-        if (got == GOT_EOF)
-            return GOT_EOF;
-        if (cap - len < 4096) {
-            char *grown = realloc(buf, cap + 65536);
-            if (!grown)
-                return GOT_EOF;
-            buf = grown;
-            cap += 65536;
-        }
-        ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {   /* end of input: a last line without its newline still counts */
-            if (len == 0)
-                return GOT_EOF;
-            *line = strndup(buf, len);
-            len = 0;
-            return GOT_LINE;
-        }
-        len += (size_t)n;
-    }
-}
-
-#ifdef TIDE_HAVE_READLINE
-static char *typed;
-static int typed_done;
-
-static void on_line(char *line)
-{
-    typed = line;
-    typed_done = 1;
-    rl_callback_handler_remove();
-}
-
-/* readline's callback interface, so that Ctrl-C (which we catch) can clear the line. */
-static int edited_line(const char *prompt, char **line)
-{
-    typed = NULL;
-    typed_done = 0;
-    rl_callback_handler_install(prompt, on_line);
-    while (!typed_done) {
-        int got = wait_input();
-        if (got == GOT_LINE) {
-            rl_callback_read_char();
-            continue;
-        }
-        /* Ctrl-C leaves the line on the screen and drops it, as bash does; the end of the
-         * job ends reading */
-        rl_point = rl_end;
-        rl_redisplay();
-        rl_crlf();
-        fflush(rl_outstream ? rl_outstream : stdout);
-        rl_replace_line("", 0);
-        rl_free_line_state();
-        rl_callback_sigcleanup();
-        rl_callback_handler_remove();
-        return got;
-    }
-    if (!typed) {
-        putchar('\n');
-        return GOT_EOF;
-    }
-    *line = typed;
-    if (*typed) {
-        add_history(typed);
-        if (R.history)
-            append_history(1, R.history);
-    }
-    return GOT_LINE;
-}
-
-/* Completion candidates for text, from rank 0 (tide.diag.repl's complete). */
-static char **candidates;
-static size_t next_candidate;
-
-static char *candidate(const char *text, int state)
-{
-    (void)text;
-    if (state == 0)
-        next_candidate = 0;
-    if (!candidates || !candidates[next_candidate])
-        return NULL;
-    return strdup(candidates[next_candidate++]);
-}
-
-static char **complete(const char *text, int start, int end)
-{
-    (void)start;
-    (void)end;
-    rl_attempted_completion_over = 1;   /* names only, never file names */
-    rl_completion_append_character = '\0';   /* `tide.world` then `.rank`: no space (reset
-                                                  by readline before every completion) */
-    if (candidates) {
-        for (size_t i = 0; candidates[i]; i++)
-            free(candidates[i]);
-        free(candidates);
-        candidates = NULL;
-    }
     char type;
     size_t len;
     if (R.at_breakpoint || need_ctl() != 0 || tide_repl_send(R.ctl, 'T', text, strlen(text)) != 0)
         return NULL;
-    char *reply = tide_repl_recv(R.ctl, &type, &len);
-    if (!reply)
-        return NULL;
-    size_t n = 1;
-    for (size_t i = 0; i < len; i++)
-        n += reply[i] == '\n';
-    candidates = calloc(n + 1, sizeof *candidates);
-    size_t k = 0;
-    for (char *p = reply, *save = NULL, *tok; candidates && (tok = strtok_r(p, "\n", &save));
-         p = NULL)
-        candidates[k++] = strdup(tok);
-    free(reply);
-    return rl_completion_matches(text, candidate);
-}
-
-static void start_editing(void)
-{
-    rl_readline_name = "tide";
-    rl_catch_signals = 0;   /* our Ctrl-C: clear the line, or stop the ranks */
-    rl_attempted_completion_function = complete;
-    rl_completer_word_break_characters = " \t\n\"'`@$><=;|&{}()[],+-*/%^~#";
-    const char *home = getenv("HOME");
-    if (home && *home && asprintf(&R.history, "%s/.tide_history", home) > 0) {
-        int fd = open(R.history, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            close(fd);
-        read_history(R.history);
-    }
-}
-
-static void stop_editing(void)
-{
-    if (R.history) {
-        history_truncate_file(R.history, 1000);
-        free(R.history);
-        R.history = NULL;
-    }
-}
-#endif
-
-static int read_line(const char *prompt, char **line)
-{
-#ifdef TIDE_HAVE_READLINE
-    if (R.editing)
-        return edited_line(prompt, line);
-#endif
-    return plain_line(prompt, line);
+    return tide_repl_recv(R.ctl, &type, &len);
 }
 
 /* `:ranks all|0`: whose output shows. Returns 1 when line was that command. */
@@ -550,13 +357,13 @@ static char *read_chunk(void)
     char *buf = NULL;
     for (;;) {
         char *line = NULL;
-        int got = read_line(buf ? ">> " : "> ", &line);
-        if (got == GOT_CANCEL) {   /* drops the statement being typed */
+        int got = tide_repl_read_line(buf ? ">> " : "> ", &line);
+        if (got == TIDE_GOT_CANCEL) {   /* drops the statement being typed */
             free(buf);
             buf = NULL;
             continue;
         }
-        if (got == GOT_EOF) {
+        if (got == TIDE_GOT_EOF) {
             free(buf);
             return NULL;
         }
@@ -687,14 +494,8 @@ int tide_repl_launch(char *const *cmd, int np)
         return 1;
     make_mark();
     R.interactive = isatty(STDIN_FILENO);
-#ifdef TIDE_HAVE_READLINE
-    R.editing = R.interactive && isatty(STDOUT_FILENO);
-    if (R.editing)
-        start_editing();
-#else
-    if (R.interactive)
-        fprintf(stderr, "tide: built without readline: no line editing, history or completion\n");
-#endif
+    tide_repl_input in = {R.interactive, R.sig[0], job_ended, ask_rank0};
+    tide_repl_input_start(&in);
     setenv(TIDE_REPL_ENV, R.path, 1);
     setenv("TIDE_INTERACTIVE", R.interactive ? "1" : "0", 1);
     tide_host_catch(SIGINT, on_signal, NULL);
@@ -715,10 +516,7 @@ int tide_repl_launch(char *const *cmd, int np)
         while (wait_round() == 0) {   /* the end: what the ranks still say as they exit */
         }
     }
-#ifdef TIDE_HAVE_READLINE
-    if (R.editing)
-        stop_editing();
-#endif
+    tide_repl_input_stop();
     unlink(R.path);
     rmdir(R.dir);
     lua_close(R.L);

@@ -124,6 +124,15 @@ print("total", total)
     assert.matches("tide: run: cannot open /nonexistent/job.lua: No such file or directory", out)
   end)
 
+  it("refuses --restarts with the REPL", function()
+    for _, args in ipairs { "--restarts 1 -n 2", "--restarts 1 -n 2 -i x.lua" } do
+      local out, code = proc.run(q(TIDE) .. " run " .. args)
+      assert.are.equal(2, code, args)
+      assert.are.equal("tide: run: --restarts and --elastic relaunch a script, not the REPL "
+        .. "(drop -i, or give a script)\n", out)
+    end
+  end)
+
   it("prints the command line with -i under --dry-run", function()
     local out, code = proc.run(q(TIDE) .. " run -n 2 --dry-run")
     assert.are.equal(0, code)
