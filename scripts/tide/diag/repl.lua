@@ -121,7 +121,8 @@ function M.complete(text)
   if not path then return "" end
   local v
   if sep == "" then
-    v, path = _G, ""
+    if path ~= "" then return "" end   -- not a name: "1 +"
+    v = _G
   else
     v = _G
     for name in (path .. "."):gmatch("([^.]*)%.") do
