@@ -138,7 +138,6 @@ void tide_comm_types_free(void)
 
 /* ------------------------------------------------------------------ communicators */
 
-/* Fills rank/size and agrees on an id across the new communicator's members. */
 /* ------------------------------------------------------------------ live communicators */
 
 /* Every open tide_comm of this process, in creation order (so in cid order), for
@@ -211,6 +210,7 @@ tide_status tide_comm_renew_all(MPI_Comm clean)
     return TIDE_OK;
 }
 
+/* Fills rank/size and agrees on an id across the new communicator's members. */
 static tide_status adopt(tide_comm *c, MPI_Comm comm, int is_world, const char *name)
 {
     memset(c, 0, sizeof *c);
