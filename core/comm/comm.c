@@ -138,7 +138,7 @@ void tide_comm_types_free(void)
 
 /* ------------------------------------------------------------------ communicators */
 
-/* ------------------------------------------------------------------ live communicators */
+/* -- the live ones, and their renewal after an interrupt -- */
 
 /* Every open tide_comm of this process, in creation order (so in cid order), for
  * tide_comm_renew_all. A tide_comm lives in a Lua userdata, which never moves. */
