@@ -101,7 +101,9 @@ static void lost(int r, double silent)
     }
     fflush(stdout);
     fflush(stderr);
-    _exit(1);   /* mpirun ends the job when a rank exits with a failure */
+    /* 75 (EX_TEMPFAIL), as any rank lost: mpirun ends the job and passes it on, and
+     * `tide run --restarts` relaunches (bindings/host/supervise.h) */
+    _exit(75);
 }
 
 static void *run(void *arg)
