@@ -34,4 +34,14 @@ typedef struct tide_als_entries {
 tide_status tide_als_normal_equations(tide_tensor *a, tide_tensor *b, const tide_tensor *factors,
                                       const tide_als_entries *e);
 
+/* x (B x k, out convention): the solution x_u of A_u x_u = b_u for every row, by Cholesky
+ * (A_u is symmetric positive definite when the ridge is positive). A matrix that is not fails
+ * naming its 1-based row and leading minor. */
+tide_status tide_als_solve(tide_tensor *x, const tide_tensor *factors, const tide_als_entries *e);
+
+/* The sum over every entry of (x_u . y_cols[e] - values[e])^2: explicit ALS's squared training
+ * error, for x (B x k, f64) the rows' factors. */
+tide_status tide_als_sse(double *sse, const tide_tensor *x, const tide_tensor *factors,
+                         const tide_als_entries *e);
+
 #endif

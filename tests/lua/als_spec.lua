@@ -210,7 +210,17 @@ describe("recommend.als errors", function()
       w * 0.5, tide.eye(2, "f64"))
     assert.are.same({ { { 1 + 18 + 0.5, 18 }, { 18, 1 + 18 + 0.5 } } }, A:totable())
     assert.are.same({ { 15, 15 } }, b:totable())
+    -- [[19.5, 18], [18, 19.5]] x = [15, 15]: x = 15 / 37.5 in both entries
+    local x = K.solve(Y * 3, off, tide.tensor({ 2 }, "i64"), w * 2, w * 5, w * 0.5,
+      tide.eye(2, "f64"))
+    assert.is_true((x - 15 / 37.5):abs():max() < 1e-15)
+    -- (x . y_2 - 5)^2 with y_2 = (3, 3)
+    assert.are.equal((0.4 * 3 * 2 - 5) ^ 2, K.sse(tide.full({ 1, 2 }, 0.4, "f64"), Y * 3, off,
+      tide.tensor({ 2 }, "i64"), w, w * 5, w))
     assert.are.equal("als_normal_equations: col 3 at entry 1 is outside the 2 factor rows",
       err_of(function() K.normal_equations(Y, off, tide.tensor({ 3 }, "i64"), w, w, w) end))
+    assert.are.equal("als_solve: the normal equations of row 1 are not positive definite "
+      .. "(leading minor 2; is reg > 0?)",
+      err_of(function() K.solve(Y, off, tide.tensor({ 1 }, "i64"), w, w, w * 0) end))
   end)
 end)

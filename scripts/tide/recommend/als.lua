@@ -24,8 +24,9 @@
 -- their user (for the user half-step) and on the one that owns their item (for the item
 -- half-step): tide.placement.range over the factors' block layout places them once, in fit.
 -- Each half-step then fetches, by one alltoallv, only the other side's rows a rank's ratings
--- name (r.exchanged counts the rows and bytes this rank received), builds every normal equation in one C kernel and solves
--- them as one batch (tide.linalg.solve). A user's ratings are summed in item order, so the
+-- name (r.exchanged counts the rows and bytes this rank received), and one C kernel
+-- (core/algo/als.c) builds every row's k x k normal equations and solves them by Cholesky,
+-- each while it is in cache. A user's ratings are summed in item order, so the
 -- factors do not depend on the rank count (implicit: up to the rounding of Y^T Y's allreduce).
 local tide = require "tide"
 local args = require "tide.args"
@@ -207,19 +208,9 @@ end
 -- new factors of side's own ids from the other side's factors F
 local function half_step(self, side, F)
   local Y = fetch(self, side.plan, F.shard)
-  local A, b = K.normal_equations(Y, side.offsets, side.cols, side.weights, side.values,
-    side.ridge, self.implicit and gram(self, F) or nil)
-  local X = b:size(1) > 0 and tide.linalg.solve(A, b) or b
+  local X = K.solve(Y, side.offsets, side.cols, side.weights, side.values, side.ridge,
+    self.implicit and gram(self, F) or nil)
   return dtensor.from_local(X, self.comm), Y
-end
-
--- the sum of squared errors and the count of this side's ratings with factors X (own rows,
--- this rank's block, whose first id is first + 1) and Y (the rows of plan.need)
-local function local_sse(side, X, Y, first)
-  if side.r:numel() == 0 then return 0, 0 end
-  local p = (X:index_select(1, side.own - first) * Y:index_select(1, side.cols)):sum(2)
-  local e = p - side.r
-  return (e * e):sum(), side.r:numel()
 end
 
 local function global_rmse(comm, sse, n)
@@ -261,8 +252,9 @@ function ALS:fit(users, items, ratings)
     Y, Xg = half_step(self, by_item, X)
     self.user_factors, self.item_factors = X, Y
     if not self.implicit then
-      local sse, n = local_sse(by_item, Y.shard, Xg, li.first[comm.rank])
-      self.history[it] = global_rmse(comm, sse, n)
+      local s = by_item
+      local sse = K.sse(Y.shard, Xg, s.offsets, s.cols, s.weights, s.values, s.ridge)
+      self.history[it] = global_rmse(comm, sse, s.r:numel())
     end
     if self.callback then self.callback(it, self) end
   end
