@@ -1,6 +1,6 @@
 -- Collaborative filtering by alternating least squares over every rank: a low-rank rating
--- matrix with most entries missing is drawn (the same on every rank; each rank then passes
--- its block of the ratings to fit, as if it had read them), ALS fits users' and items' factors,
+-- matrix with most entries missing is drawn (each rank keeping its block of the ratings, which
+-- it passes to fit), ALS fits users' and items' factors,
 -- and the held-out ratings' RMSE is printed after each iteration (implicit: their mean
 -- predicted preference, which should approach 1, the preference of every rated pair).
 --
@@ -24,24 +24,18 @@ for i = 1, #argv, 2 do
 end
 
 local world = tide.world
-local P, me = world.size, world.rank
+local me = world.rank
+-- each rank keeps its block of the ratings, as if it had read them from its own file
 local train, test = recommend.synthetic { n_users = args.users, n_items = args.items,
-  rank = args.true_rank, density = args.density, seed = args.seed }
-
--- this rank's block of a set of triplets
-local function share(s)
-  local n = s.users:numel()
-  local q = n // P
-  local first, count = me * q + math.min(me, n % P), q + (me < n % P and 1 or 0)
-  return s.users:narrow(1, first + 1, count), s.items:narrow(1, first + 1, count),
-    s.ratings:narrow(1, first + 1, count)
-end
-local tu, ti, tr = share(test)
+  rank = args.true_rank, density = args.density, seed = args.seed, comm = world }
+local tu, ti, tr = test.users, test.items, test.ratings
+local n_train = world:allreduce(train.users:numel(), "sum")
+local n_test = world:allreduce(test.users:numel(), "sum")
 
 if me == 0 then
   print(("als %d users x %d items, %d ratings (%d held out), rank %d, %s, on %d ranks"):format(
-    args.users, args.items, train.users:numel(), test.users:numel(), args.rank,
-    args.implicit == 1 and "implicit" or "explicit", P))
+    args.users, args.items, n_train, n_test, args.rank,
+    args.implicit == 1 and "implicit" or "explicit", world.size))
 end
 local t0 = tide.now()
 local model = recommend.als {
@@ -51,7 +45,7 @@ local model = recommend.als {
     local what, v   -- collective: every rank calls rmse and predict
     if args.implicit == 1 then
       local p = m:predict(tu, ti)
-      what, v = "mean preference", world:allreduce(p:sum(), "sum") / test.users:numel()
+      what, v = "mean preference", world:allreduce(p:sum(), "sum") / n_test
     else
       what, v = "RMSE", m:rmse(tu, ti, tr)
     end
@@ -60,7 +54,7 @@ local model = recommend.als {
     end
   end,
 }
-model:fit(share(train))
+model:fit(train.users, train.items, train.ratings)
 
 local ids, scores = model:recommend(1, args.top)
 if me == 0 then

@@ -21,22 +21,14 @@ local cfg = {
 }
 local np = 2
 
-local function median(xs)
-  table.sort(xs)
-  local k = #xs
-  return k % 2 == 1 and xs[(k + 1) // 2] or (xs[k // 2] + xs[k // 2 + 1]) / 2
-end
-
 local function worker()
   local tide = require "tide"
   local recommend = require "tide.recommend"
   local world = tide.world
-  local P, me = world.size, world.rank
+  local me = world.rank
   local train = recommend.synthetic { n_users = cfg.users, n_items = cfg.items, rank = cfg.rank,
-    density = cfg.density, test_fraction = 0, seed = 1 }
-  local n = train.users:numel()
-  local q = n // P
-  local first, count = me * q + math.min(me, n % P), q + (me < n % P and 1 or 0)
+    density = cfg.density, test_fraction = 0, seed = 1, comm = world }
+  local n = world:allreduce(train.users:numel(), "sum")
   local times, last = {}, nil
   world:barrier()
   last = tide.now()
@@ -46,8 +38,7 @@ local function worker()
       times[#times + 1] = now - last
       last = now
     end }
-  m:fit(train.users:narrow(1, first + 1, count), train.items:narrow(1, first + 1, count),
-    train.ratings:narrow(1, first + 1, count))
+  m:fit(train.users, train.items, train.ratings)
   if me == 0 then
     table.remove(times, 1)   -- the first iteration also pays for placing the ratings
     print(("tide ratings=%d rmse=%.6f times=%s"):format(n, m.history[#m.history],
@@ -63,20 +54,8 @@ local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local mpirun = os.getenv("MPIRUN") or "mpirun"
 local env = "OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok = p:close()
-  return ok, out
-end
-
-local function cpu()
-  for line in io.lines("/proc/cpuinfo") do
-    local name = line:match("^model name%s*:%s*(.+)$")
-    if name then return name end
-  end
-  return "unknown CPU"
-end
+local bench = require "support.bench"
+local sh, cpu, median = bench.sh, bench.cpu, bench.median
 
 print(("als explicit, %d users x %d items, density %g, rank %d, %d iterations (the first "
   .. "not timed), np=%d"):format(cfg.users, cfg.items, cfg.density, cfg.rank, cfg.iters, np))

@@ -27,19 +27,20 @@ local data = ints(twin.data)
 ints(twin.fit)
 local train, test = recommend.synthetic(data)
 
--- the block of a set's triplets that rank `r` of `size` passes
-local function share(s, r, size)
-  local n = s.users:numel()
-  local q = n // size
-  local first, count = r * q + math.min(r, n % size), q + (r < n % size and 1 or 0)
-  return s.users:narrow(1, first + 1, count), s.items:narrow(1, first + 1, count),
-    s.ratings:narrow(1, first + 1, count)
+-- the training and held-out triplets of rank comm.rank of comm
+local function blocks(comm)
+  local o = { comm = comm }
+  for k, v in pairs(data) do o[k] = v end
+  return recommend.synthetic(o)
 end
 
 local function fit_on(comm, opts)
   opts.comm = comm
-  return recommend.als(opts):fit(share(train, comm.rank, comm.size))
+  local mine = blocks(comm)
+  return recommend.als(opts):fit(mine.users, mine.items, mine.ratings)
 end
+
+local train_mine, test_mine = blocks(world)
 
 local FIT = { rank = twin.fit.rank, reg = twin.fit.reg, iters = twin.fit.iters, seed = 1 }
 
@@ -49,7 +50,7 @@ describe("explicit ALS", function()
   it("recovers held-out ratings to the numpy twin's RMSE within 5%", function()
     assert.are.equal(twin.n_train, train.users:numel())
     assert.are.equal(twin.n_test, test.users:numel())
-    local rmse = r:rmse(share(test, me, P))
+    local rmse = r:rmse(test_mine.users, test_mine.items, test_mine.ratings)
     assert.is_true(math.abs(rmse - twin.test_rmse) <= 0.05 * twin.test_rmse,
       ("tide %.6f, numpy %.6f"):format(rmse, twin.test_rmse))
     assert.are.equal(FIT.iters, #r.history)
@@ -59,7 +60,7 @@ describe("explicit ALS", function()
   it("gives the factors of one rank (and of two) on any rank count", function()
     local alone = world:split(me)   -- every rank on its own, with every rating
     local one = fit_on(alone, { rank = FIT.rank, reg = FIT.reg, iters = FIT.iters, seed = 1 })
-    local u, i = share(test, me, P)
+    local u, i = test_mine.users, test_mine.items
     local mine = r:predict(u, i)
     assert.is_true((one:predict(u, i) - mine):abs():max() <= 1e-6)
     assert.is_true((one.user_factors.shard - r.user_factors:full()):abs():max() <= 1e-6)
@@ -122,7 +123,7 @@ describe("bad triplets", function()
   local last = P - 1
   -- every rank passes good triplets but the last, which passes `bad`'s
   local function fit_with(bad, opts)
-    local u, i, v = share(train, me, P)
+    local u, i, v = train_mine.users, train_mine.items, train_mine.ratings
     if me == last then u, i, v = bad(u:clone(), i:clone(), v:clone()) end
     local o = { iters = 1 }
     for k, x in pairs(opts or {}) do o[k] = x end

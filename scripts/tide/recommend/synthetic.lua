@@ -2,9 +2,10 @@
 -- 64-bit LCG so that a few lines of any language (tests/bench/als_numpy.py) draw the same one.
 --
 --   local train, test = recommend.synthetic{n_users = 300, n_items = 200, rank = 4,
---     density = 0.1, noise = 0.1, test_fraction = 0.1, seed = 1}
+--     density = 0.1, noise = 0.1, test_fraction = 0.1, seed = 1, comm = nil}
 --   train.users, train.items (i64, 1-based ids), train.ratings (f32): the whole set, the same
---   on every rank; test likewise (the held-out entries).
+--   on every rank; test likewise (the held-out entries). With comm, each rank of it gets its
+--   block of each set (the first n % size ranks one triplet more), what fit takes from it.
 --
 -- The draws, in order, from s = seed, s <- s * 6364136223846793005 + 1442695040888963407 mod
 -- 2^64, u = (s >> 11) / 2^53: every user's rank factors (row by row), then every item's;
@@ -36,11 +37,17 @@ local function factors(next_u, n, r)
 end
 
 local known = { n_users = true, n_items = true, rank = true, density = true, noise = true,
-  test_fraction = true, seed = true }
+  test_fraction = true, seed = true, comm = true }
 
-local function set(users, items, ratings)
-  return { users = tide.tensor(users, "i64"), items = tide.tensor(items, "i64"),
+-- the triplets as tensors: all of them, or the block of rank comm.rank
+local function set(users, items, ratings, comm)
+  local s = { users = tide.tensor(users, "i64"), items = tide.tensor(items, "i64"),
     ratings = tide.tensor(ratings, "f32") }
+  if not comm then return s end
+  local n, P, r = #users, comm.size, comm.rank
+  local first, count = r * (n // P) + math.min(r, n % P), n // P + (r < n % P and 1 or 0)
+  for k, t in pairs(s) do s[k] = t:narrow(1, first + 1, count) end
+  return s
 end
 
 return function(opts)
@@ -69,5 +76,5 @@ return function(opts)
     into[1][n], into[2][n], into[3][n] = u, i, rating
     cell = cell + 1
   end
-  return set(tr[1], tr[2], tr[3]), set(te[1], te[2], te[3])
+  return set(tr[1], tr[2], tr[3], opts.comm), set(te[1], te[2], te[3], opts.comm)
 end
