@@ -9,30 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-static tide_status check_vector(const tide_tensor *t, tide_dtype dt, int64_t n, const char *what)
+static tide_status check_vector(const tide_tensor *t, tide_dtype dt, int64_t n, const char *what,
+                                const char *op)
 {
     char s[TIDE_SHAPE_BUF];
     if (t->dtype != dt || t->ndim != 1 || (n >= 0 && t->shape[0] != n))
-        return tide_fail("als_normal_equations: expected %s as a 1-D %s tensor%s, got %s %s",
-                         what, tide_dtype_name(dt), n >= 0 ? " of the right length" : "",
+        return tide_fail("%s: expected %s as a 1-D %s tensor%s, got %s %s", op, what, tide_dtype_name(dt), n >= 0 ? " of the right length" : "",
                          tide_dtype_name(t->dtype), tide_shape_str(t, s, sizeof s));
     if (!tide_is_contiguous(t))
-        return tide_fail("als_normal_equations: %s must be contiguous", what);
+        return tide_fail("%s: %s must be contiguous", op, what);
     return TIDE_OK;
 }
 
-static tide_status check_entries(const tide_als_entries *e, int64_t m, int64_t k, int64_t *batch)
+static tide_status check_entries(const tide_als_entries *e, int64_t m, int64_t k, int64_t *batch,
+                                 const char *op)
 {
-    const char *op = "als_normal_equations";
-    TIDE_TRY(check_vector(e->offsets, TIDE_I64, -1, "offsets"));
+    TIDE_TRY(check_vector(e->offsets, TIDE_I64, -1, "offsets", op));
     if (e->offsets->shape[0] < 1)
         return tide_fail("%s: offsets needs at least one entry (0)", op);
     int64_t n = e->offsets->shape[0] - 1;
-    TIDE_TRY(check_vector(e->cols, TIDE_I64, -1, "cols"));
+    TIDE_TRY(check_vector(e->cols, TIDE_I64, -1, "cols", op));
     int64_t nnz = e->cols->shape[0];
-    TIDE_TRY(check_vector(e->weights, TIDE_F64, nnz, "weights"));
-    TIDE_TRY(check_vector(e->values, TIDE_F64, nnz, "values"));
-    TIDE_TRY(check_vector(e->ridge, TIDE_F64, n, "ridge"));
+    TIDE_TRY(check_vector(e->weights, TIDE_F64, nnz, "weights", op));
+    TIDE_TRY(check_vector(e->values, TIDE_F64, nnz, "values", op));
+    TIDE_TRY(check_vector(e->ridge, TIDE_F64, n, "ridge", op));
     if (e->base && (e->base->dtype != TIDE_F64 || e->base->ndim != 2 || e->base->shape[0] != k ||
                     e->base->shape[1] != k || !tide_is_contiguous(e->base)))
         return tide_fail("%s: expected base as a contiguous f64 %lldx%lld tensor", op,
@@ -134,7 +134,7 @@ static tide_status begin(tide_tensor *y, int64_t *n, tide_tensor *a, tide_tensor
         return tide_fail("%s: expected 2-D f64 factors, got %s %s", op,
                          tide_dtype_name(factors->dtype), tide_shape_str(factors, s, sizeof s));
     int64_t m = factors->shape[0], k = factors->shape[1];
-    TIDE_TRY(check_entries(e, m, k, n));
+    TIDE_TRY(check_entries(e, m, k, n, op));
     int64_t ashape[3] = {*n, k, k}, bshape[2] = {*n, k};
     if (a)
         TIDE_TRY(tide_prepare_out(a, TIDE_F64, 3, ashape, op));
