@@ -76,6 +76,22 @@ describe("explicit ALS", function()
     assert.is_true((scores1 - scores):abs():max() <= 1e-6)
   end)
 
+  it("restores from a checkpoint on this rank count and on one rank", function()
+    local dir = world:bcast_obj(me == 0 and os.tmpname() or nil)
+    if me == 0 then os.remove(dir) end
+    tide.checkpoint.save(dir, r:state(), { comm = world })
+    local u, i = test_mine.users, test_mine.items
+    local back = recommend.als():load_state((tide.checkpoint.load(dir, { comm = world })))
+    assert.are.equal(0, (back:predict(u, i) - r:predict(u, i)):abs():max())
+    local alone = world:split(me)
+    local one = recommend.als { comm = alone }:load_state((tide.checkpoint.load(dir,
+      { comm = alone })))
+    assert.are.equal(0, (one:predict(u, i) - r:predict(u, i)):abs():max())
+    assert.are.same(r:recommend(3, 6):totable(), one:recommend(3, 6):totable())
+    world:barrier()
+    if me == 0 then os.execute("rm -rf '" .. dir .. "'") end
+  end)
+
   it("moves only the factor rows a rank's ratings name", function()
     local r1 = fit_on(world, { rank = 3, reg = 0.1, iters = 1, seed = 2 })
     -- what rank me owns: the block layout of ids; what it needs: a plain loop over every rating
