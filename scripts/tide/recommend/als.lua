@@ -53,8 +53,11 @@ function M.new(opts, level)
     implicit = args.boolean(opts.implicit, "implicit", op, false, level + 1),
     alpha = args.number(opts.alpha, "alpha", op, 40, ">= 0", level + 1),
     seed = args.seed(opts.seed, op, 1, level + 1),
-    n_users = opts.n_users and args.integer(opts.n_users, "n_users", op, 1, nil, level + 1),
-    n_items = opts.n_items and args.integer(opts.n_items, "n_items", op, 1, nil, level + 1),
+    -- the id ranges given (fit takes the largest ids of its data where nil)
+    given = {
+      opts.n_users and args.integer(opts.n_users, "n_users", op, 1, nil, level + 1),
+      opts.n_items and args.integer(opts.n_items, "n_items", op, 1, nil, level + 1),
+    },
     comm = opts.comm or tide.world,
     callback = args.func(opts.callback, "callback", op, level + 1),
   }, ALS)
@@ -231,9 +234,9 @@ end
 function ALS:fit(users, items, ratings)
   local op = "als.fit"
   local comm = self.comm
-  check_triplets(self, op, users, items, ratings, { self.n_users, self.n_items })
-  self.n_users = global_max(comm, users, self.n_users)
-  self.n_items = global_max(comm, items, self.n_items)
+  check_triplets(self, op, users, items, ratings, self.given)
+  self.n_users = global_max(comm, users, self.given[1])
+  self.n_items = global_max(comm, items, self.given[2])
   local lu, li = layout(self.n_users, comm), layout(self.n_items, comm)
   self.layouts = { users = lu, items = li }
   local r = ratings:to("f64")
