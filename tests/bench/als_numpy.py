@@ -10,7 +10,8 @@ The algorithm is tide's: item factors start uniform in [0, 1) / sqrt(rank) (tide
 own), then each iteration solves every user's (Y_u^T Y_u + reg n_u I) x_u = Y_u^T r_u
 (ALS-WR's regularisation, Zhou et al. 2008; a user with no ratings gets x_u = 0) and then every
 item's the same way from the new user factors. The implicit variant (Hu, Koren and Volinsky
-2008) solves (Y^T Y + Y_u^T (C_u - I) Y_u + reg I) x_u = Y_u^T C_u p_u, C = 1 + alpha r."""
+2008) solves (Y^T Y + Y_u^T (C_u - I) Y_u + reg I) x_u = Y_u^T C_u p_u, C = 1 + alpha r,
+p = 1 where r > 0."""
 import json
 import math
 import os
@@ -69,7 +70,7 @@ def half_step(own, other, r, n_own, F, reg, implicit, alpha):
         Fu, ru = F[other[lo:hi]], r[lo:hi]
         if implicit:
             As[u] = base + (Fu.T * (alpha * ru)) @ Fu + reg * np.eye(k)
-            bs[u] = Fu.T @ (1 + alpha * ru)
+            bs[u] = Fu.T @ ((1 + alpha * ru) * (ru > 0))
         else:
             As[u] = Fu.T @ Fu + reg * max(hi - lo, 1) * np.eye(k)
             bs[u] = Fu.T @ ru

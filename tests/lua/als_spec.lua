@@ -44,7 +44,7 @@ local U, I, R = train.users:totable(), train.items:totable(), train.ratings:to("
 -- the factors of every item that fit's last half-step must give from the user factors X
 -- (a table of rows): explicit (X_i^T X_i + reg n_i I) y = X_i^T r_i; implicit
 -- (sum over EVERY user of c_ui x_u x_u^T + reg I) y = sum of c_ui p_ui x_u
-local function dense_items(X, k, reg, implicit, alpha)
+local function dense_items(X, k, reg, implicit, alpha, R)
   local rated = {}
   for e = 1, #U do
     rated[I[e]] = rated[I[e]] or {}
@@ -61,7 +61,7 @@ local function dense_items(X, k, reg, implicit, alpha)
     for u = 1, 40 do
       local r = rated[i] and rated[i][u]
       local c, pref = 1, 0
-      if r then c, pref, n = 1 + alpha * r, 1, n + 1 end
+      if r then c, pref, n = 1 + alpha * r, r > 0 and 1 or 0, n + 1 end
       if implicit or r then
         local w = implicit and c or 1
         for p = 1, k do
@@ -89,15 +89,19 @@ describe("recommend.als", function()
   it("ends on item factors that solve the dense explicit (ALS-WR) equations", function()
     local r = recommend.als { rank = 3, reg = 0.1, iters = 3, seed = 2 }
       :fit(train.users, train.items, train.ratings)
-    local Y = dense_items(r.user_factors.shard:totable(), 3, 0.1, false, 0)
+    local Y = dense_items(r.user_factors.shard:totable(), 3, 0.1, false, 0, R)
     assert.is_true(max_diff(r.item_factors.shard, Y) < 1e-10)
     assert.are.equal(3, #r.history)
   end)
 
   it("ends on item factors that solve the dense implicit (Hu, Koren, Volinsky) equations", function()
+    -- every fifth rating 0: seen without preference, as if not rated
+    local zeroed = train.ratings:clone()
+    for e = 1, zeroed:numel(), 5 do zeroed:set_(e, 0) end
     local r = recommend.als { rank = 3, reg = 0.5, iters = 2, seed = 2, implicit = true,
-      alpha = 3 }:fit(train.users, train.items, train.ratings)
-    local Y = dense_items(r.user_factors.shard:totable(), 3, 0.5, true, 3)
+      alpha = 3 }:fit(train.users, train.items, zeroed)
+    local Y = dense_items(r.user_factors.shard:totable(), 3, 0.5, true, 3,
+      zeroed:to("f64"):totable())
     assert.is_true(max_diff(r.item_factors.shard, Y) < 1e-9)
     assert.are.same({}, r.history)
   end)

@@ -18,8 +18,8 @@
 --   explicit: (Y_u^T Y_u + reg n_u I) x_u = Y_u^T r_u     ALS-WR (Zhou et al. 2008): the ridge
 --             grows with the user's number of ratings n_u; a user with none gets x_u = 0
 --   implicit: (Y^T Y + Y_u^T (C_u - I) Y_u + reg I) x_u = Y_u^T C_u p_u     Hu, Koren and
---             Volinsky (2008): C = 1 + alpha r, p = 1 for every given (user, item); ratings
---             must be >= 0 (a 0 adds nothing)
+--             Volinsky (2008): C = 1 + alpha r, p = 1 where r > 0; ratings must be >= 0 (a 0
+--             is the same as no rating)
 -- where Y_u holds the factors of the items u rated. The ratings live on the rank that owns
 -- their user (for the user half-step) and on the one that owns their item (for the item
 -- half-step): tide.placement.range over the factors' block layout places them once, in fit.
@@ -193,7 +193,8 @@ local function make_side(self, own, other, r, lay_own, lay_other)
   local side = { own = own, other = other, r = r, offsets = offsets, plan = plan,
     cols = plan.need:numel() > 0 and plan.need:searchsorted(other) or tide.zeros({ 0 }, "i64") }
   if self.implicit then
-    side.weights, side.values = r * self.alpha, r * self.alpha + 1
+    -- p = 1 where r > 0: a rating of 0 is a pair seen without preference (C = 1, p = 0)
+    side.weights, side.values = r * self.alpha, (r * self.alpha + 1) * r:gt(0):to("f64")
     side.ridge = tide.full({ count }, self.reg, "f64")
   else
     side.weights, side.values = tide.ones({ r:numel() }, "f64"), r
@@ -304,15 +305,15 @@ function ALS:recommend(user, n)
   end
   n = args.integer(n, "n", op, 1, 10)
   local comm, lu = self.comm, self.layouts.users
-  local Y = self.item_factors:full()
   local owner = owners(lu, tide.tensor({ user }, "i64")):get(1)
+  local Y = self.item_factors:gather(owner)   -- every item's factors, on the user's owner
   local ids, scores
   if comm.rank == owner then
     local x = self.user_factors.shard:select(1, user - lu.first[owner])
     local s = Y:mv(x)
     local rated = self.rated.items:masked_select(self.rated.users:eq(user))
     for _, item in ipairs(rated:totable()) do s:set_(item, -math.huge) end   -- a user's few
-    local top = math.min(n, self.n_items - rated:numel())
+    local top = math.min(n, self.n_items - (rated:numel() > 0 and rated:unique():numel() or 0))
     if top > 0 then
       scores, ids = s:topk(top)
     else
