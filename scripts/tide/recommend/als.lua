@@ -7,10 +7,15 @@
 --                                  the largest ids when not given). Collective. Returns r.
 --   r:predict(users, items)        f64 predictions for this rank's pairs. Collective.
 --   r:rmse(users, items, ratings)  over every rank's triplets. Collective.
---   r:recommend(user, n)           the n best items the user did not rate in fit's data, as
---                                  i64 ids and f64 scores, the same on every rank. Collective.
+--   r:recommend(user, n)           the n (at most: fewer when the user rated nearly every item)
+--                                  best items the user did not rate in fit's data (every
+--                                  rank's share), as i64 ids and f64 scores, best first, the
+--                                  same on every rank. Collective.
 --   r.user_factors, r.item_factors row-sharded f64 dtensors (block layout: ids in order)
 --   r.history                      training RMSE after each iteration (explicit only)
+--   r.exchanged                    {rows =, bytes =}: factor rows this rank received from others
+--   callback(iteration, r)         called on every rank after each iteration (may call the
+--                                  collective methods: every rank is there)
 --   r:state() / r:load_state(s)    the factors (as dtensors: tide.checkpoint reshards them)
 --                                  and the rated pairs recommend excludes.
 --
