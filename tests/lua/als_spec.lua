@@ -170,6 +170,12 @@ describe("recommend.als errors", function()
       err_of(function() recommend.als { rank = 0 } end))
     assert.are.equal("recommend.als: reg must be a number > 0, got -1",
       err_of(function() recommend.als { reg = -1 } end))
+    assert.are.equal("recommend.als: alpha must be a number >= 0, got NaN",
+      err_of(function() recommend.als { alpha = 0 / 0 } end))
+    assert.are.equal("recommend.als: implicit must be a boolean, got number",
+      err_of(function() recommend.als { implicit = 1 } end))
+    assert.are.equal("recommend.synthetic: density must be a number in [0, 1), got 1",
+      err_of(function() recommend.synthetic { density = 1 } end))
   end)
 
   it("names the argument, the rank and the row of bad triplets", function()
