@@ -343,11 +343,14 @@ define("method", "expand", function(orig, x, shape)
 end)
 
 -- narrow and select: the gradient lands in the slice of a zero tensor shaped like x.
-local function slice_rule(orig, x, dim, a, b)
-  local out = orig(x, dim, a, b)
+-- (The arguments pass on as they came: select takes one fewer than narrow, and an extra nil
+-- would count as an argument.)
+local function slice_rule(orig, x, ...)
+  local out = orig(x, ...)
+  local where = table.pack(...)
   return record(out, { x }, function(g)
     local gx = tide.zeros(x:shape(), x:dtype())
-    orig(gx, dim, a, b):copy_(g)
+    orig(gx, table.unpack(where, 1, where.n)):copy_(g)
     return gx
   end)
 end
