@@ -156,6 +156,11 @@ describe("logistic regression errors", function()
       err_of(function() linear.logistic_regression():fit(X, Y.binary - 1) end))
     assert.are.equal("logistic_regression.fit: expected y as a 1-D tensor of 1000 labels (X's rows), got shape {3}",
       err_of(function() linear.logistic_regression():fit(X, tide.zeros({ 3 })) end))
+    -- labels sharded otherwise than the rows: every rank names the first rank that differs
+    local short = dtensor.from_local(me == P - 1 and tide.zeros({ D0.shard:size(1) + 1 }) or
+      tide.zeros({ D0.shard:size(1) }), world)
+    assert.are.equal(("logistic_regression.fit: expected y as a 1-D tensor of %d labels (X's rows), got shape {%d} on rank %d")
+      :format(last, last + 1, P - 1), err_of(function() linear.logistic_regression():fit(D0, short) end))
     assert.are.equal('linear.logistic_regression: expected solver "lbfgs", "gd" or "sgd", got newton',
       err_of(function() linear.logistic_regression({ solver = "newton" }) end))
     assert.are.equal("linear.logistic_regression: expected C > 0, got 0",

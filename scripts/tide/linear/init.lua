@@ -61,10 +61,20 @@ local function local_data(X, y, op)
     error(op .. ": expected X as a 2-D tensor or dtensor, got " ..
       (tide.is_tensor(X) and (X:dim() .. "-D tensor") or type(X)), 3)
   end
+  local bad = false
   if y ~= nil and (not tide.is_tensor(y) or y:dim() ~= 1 or y:size(1) ~= X:size(1)) then
-    error(("%s: expected y as a 1-D tensor of %d labels (X's rows), got %s"):format(op,
+    bad = ("%s: expected y as a 1-D tensor of %d labels (X's rows), got %s"):format(op,
       X:size(1), tide.is_tensor(y) and ("shape {" .. table.concat(y:shape(), ", ") .. "}")
-        or type(y)), 3)
+        or type(y))
+  end
+  -- on a dtensor every rank learns of a rank whose labels do not match its rows, and raises
+  -- naming it, rather than waiting for it in the next collective
+  if comm and y ~= nil then
+    for r, msg in ipairs(comm:allgather_obj(bad)) do
+      if msg then error(("%s on rank %d"):format(msg, r - 1), 3) end
+    end
+  elseif bad then
+    error(bad, 3)
   end
   return X:to("f64"), y and y:to("f64"), comm
 end
