@@ -1,0 +1,140 @@
+-- Benchmark of issue 16: seconds for tide.linear.logistic_regression (lbfgs, 2 ranks, one BLAS
+-- thread each, X a row-sharded dtensor read from .npy) to reach scikit-learn's optimum,
+-- against scikit-learn's LogisticRegression(solver = "lbfgs") on 2 threads
+-- (tests/bench/logreg_sklearn.py, run with /usr/bin/python3) in the same run, on the same
+-- data: binary and 4-class multinomial, C = 1, tol = 1e-10 on both sides (both bound the
+-- largest gradient entry of the mean objective: scikit-learn minimises C sum(log-loss) +
+-- |w|^2 / 2, which is C n times tide's mean log-loss + |w|^2 / (2 C n); the same optimum).
+-- Prints the median of TIDE_BENCH_REPS fits each, both final losses (tide's must be at or below
+-- scikit-learn's within 1e-6 relative to count as reaching it), the ratio and the CPU; never
+-- asserts a time. Goal: tide at least 2x faster.
+--
+--   scripts/bench.sh logreg   (TIDE_BENCH_N rows, default 200000; TIDE_BENCH_D, default 50;
+--                              TIDE_BENCH_REPS, default 3)
+-- The data (.npy, in build/bench/) are made here and not kept in the tree.
+local n = math.tointeger(tonumber(os.getenv("TIDE_BENCH_N") or "200000"))
+local d = math.tointeger(tonumber(os.getenv("TIDE_BENCH_D") or "50"))
+local reps = math.tointeger(tonumber(os.getenv("TIDE_BENCH_REPS") or "3"))
+local np, C, TOL = 2, 1.0, 1e-10
+
+local function median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x end
+  table.sort(s)
+  local k = #s
+  return k % 2 == 1 and s[(k + 1) // 2] or (s[k // 2] + s[k // 2 + 1]) / 2
+end
+
+-- on every rank: fit reps + 1 times (the first a warm-up), print the times, loss, iterations
+local function worker(xpath, ypath)
+  local tide = require "tide"
+  local dtensor = require "tide.dtensor"
+  local linear = require "tide.linear"
+  local world = tide.world
+  local X, y = dtensor.load(xpath), dtensor.load(ypath)
+  local ts, m = {}, nil
+  for r = 0, reps do
+    world:barrier()
+    local t0 = tide.now()
+    m = linear.logistic_regression({ C = C, tol = TOL, max_iter = 10000 }):fit(X, y)
+    world:barrier()
+    if r > 0 then ts[#ts + 1] = tide.now() - t0 end
+  end
+  local loss = m:loss(X, y)
+  if world.rank == 0 then
+    print(("tide %s loss=%.17g iters=%d"):format(table.concat(ts, " "), loss, m.n_iter))
+  end
+end
+
+
+local root = os.getenv("TIDE_SOURCE_DIR") or "."
+local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
+local mpirun = os.getenv("MPIRUN") or "mpirun"
+local env = "OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+local python = "/usr/bin/python3"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  return ok, out
+end
+
+local function cpu()
+  for line in io.lines("/proc/cpuinfo") do
+    local name = line:match("^model name%s*:%s*(.+)$")
+    if name then return name end
+  end
+  return "unknown CPU"
+end
+
+-- X ~ N(0, 1) n x d; binary labels from a random direction plus logistic-like noise, and
+-- 4-class labels as the argmax of random scores plus noise (so the optimum is finite)
+local function make_data(dir)
+  local tide = require "tide"
+  local X = tide.randn({ n, d }, { dtype = "f64", seed = 16 })
+  local w = tide.randn({ d, 1 }, { dtype = "f64", seed = 17 }) / math.sqrt(d)
+  local noise = tide.randn({ n, 1 }, { dtype = "f64", seed = 18 })
+  local yb = (tide.matmul(X, w) * 3 + noise):gt(0):to("f64"):select(2, 1)
+  local W = tide.randn({ d, 4 }, { dtype = "f64", seed = 19 }) / math.sqrt(d)
+  local Z = tide.matmul(X, W) * 3 + tide.randn({ n, 4 }, { dtype = "f64", seed = 20 })
+  local ym = Z:argmax(2):to("f64")
+  tide.save(dir .. "/logreg_X.npy", X)
+  tide.save(dir .. "/logreg_yb.npy", yb:contiguous())
+  tide.save(dir .. "/logreg_ym.npy", ym:contiguous())
+end
+
+if arg and arg[1] == "--worker" then
+  return worker(arg[2], arg[3])
+elseif arg and arg[1] == "--data" then
+  return make_data(arg[2])
+end
+
+-- the data are made in a process of their own: one that has started MPI (require "tide")
+-- could not launch mpirun below
+local dir = build .. "/bench"
+local made, why = sh(("mkdir -p %q && lua5.4 %q --data %q"):format(dir,
+  root .. "/tests/bench/logreg.lua", dir))
+if not made then
+  io.stderr:write("logreg bench: making the data failed:\n", why, "\n")
+  os.exit(1)
+end
+print(("logreg lbfgs f64 n=%d d=%d C=%g tol=%g: tide np=%d (1 BLAS thread each) vs scikit-learn"
+  .. " 2 threads, median of %d fits"):format(n, d, C, TOL, np, reps))
+print("  CPU: " .. cpu())
+local have_sklearn = sh(python .. " -c 'import sklearn, threadpoolctl'")
+if not have_sklearn then
+  print("  scikit-learn is not installed for " .. python .. " (apt: python3-sklearn): tide alone")
+end
+for _, case in ipairs({ { "binary", "yb" }, { "multinomial (4 classes)", "ym" } }) do
+  local xpath, ypath = dir .. "/logreg_X.npy", dir .. "/logreg_" .. case[2] .. ".npy"
+  local ok, out = sh(("%s %s --oversubscribe -np %d lua5.4 %q --worker %q %q"):format(env,
+    mpirun, np, root .. "/tests/bench/logreg.lua", xpath, ypath))
+  local times, loss, iters = out:match("tide ([%d%.e%- ]+) loss=(%S+) iters=(%d+)")
+  if not ok or not times then
+    io.stderr:write("logreg bench: the tide run failed:\n", out, "\n")
+    os.exit(1)
+  end
+  local ts = {}
+  for t in times:gmatch("%S+") do ts[#ts + 1] = tonumber(t) end
+  local t_tide = median(ts)
+  local line = ("  %-24s tide %7.3f s (%s iterations, loss %.12f)"):format(case[1], t_tide,
+    iters, tonumber(loss))
+  if have_sklearn then
+    local pok, pout = sh(("%s %q --bench %q %q %g 2 %d"):format(python,
+      root .. "/tests/bench/logreg_sklearn.py", xpath, ypath, C, reps))
+    local fit_s = pout:match('"fit_s_median": ([%d%.e%-]+)')
+    local sk_loss = pout:match('"loss": ([%d%.e%-]+)')
+    local sk_iter = pout:match('"n_iter": (%d+)')
+    if pok and fit_s then
+      local gap = (tonumber(loss) - tonumber(sk_loss)) / tonumber(sk_loss)
+      line = line .. ("\n  %-24s sklearn %7.3f s (%s iterations, loss %.12f)   tide loss - sklearn's:"
+        .. " %.1e relative (%s)   sklearn / tide %.2fx (goal >= 2)"):format("", tonumber(fit_s),
+        sk_iter, tonumber(sk_loss), gap, gap <= 1e-6 and "reached" or "NOT reached",
+        tonumber(fit_s) / t_tide)
+    else
+      line = line .. "\n  scikit-learn run failed: " .. pout
+    end
+  end
+  print(line)
+end
