@@ -21,14 +21,7 @@ local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 local mpirun = os.getenv("MPIRUN") or "mpirun"
 local PYTHON = "/usr/bin/python3"   -- the system's, where apt installs python3-sklearn
 
-local function median(xs)
-  local s = {}
-  for i, v in ipairs(xs) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 / 0 end
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median   -- tests/support/bench.lua
 
 local sizes = {}
 for v in (os.getenv("TIDE_BENCH_KMEANS") or "1000000 32 64 20"):gmatch("%d+") do

@@ -16,14 +16,8 @@ local n = math.tointeger(tonumber(os.getenv("TIDE_BENCH_N") or "200000"))
 local d = math.tointeger(tonumber(os.getenv("TIDE_BENCH_D") or "50"))
 local reps = math.tointeger(tonumber(os.getenv("TIDE_BENCH_REPS") or "3"))
 local np, C, TOL = 2, 1.0, 1e-10
-
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local k = #s
-  return k % 2 == 1 and s[(k + 1) // 2] or (s[k // 2] + s[k // 2 + 1]) / 2
-end
+local bench = require "support.bench"   -- tests/support/bench.lua
+local median, sh, cpu = bench.median, bench.sh, bench.cpu
 
 -- on every rank: fit reps + 1 times (the first a warm-up), print the times, loss, iterations
 local function worker(xpath, ypath)
@@ -46,27 +40,11 @@ local function worker(xpath, ypath)
   end
 end
 
-
 local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 local mpirun = os.getenv("MPIRUN") or "mpirun"
 local env = "OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
 local python = "/usr/bin/python3"
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok = p:close()
-  return ok, out
-end
-
-local function cpu()
-  for line in io.lines("/proc/cpuinfo") do
-    local name = line:match("^model name%s*:%s*(.+)$")
-    if name then return name end
-  end
-  return "unknown CPU"
-end
 
 -- X ~ N(0, 1) n x d; binary labels from a random direction plus logistic-like noise, and
 -- 4-class labels as the argmax of random scores plus noise (so the optimum is finite)
