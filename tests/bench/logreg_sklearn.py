@@ -11,8 +11,8 @@
 
 The objective is written as tide's m:loss: mean log-loss + ||coef||^2 / (2 C n), intercept not
 penalised. scikit-learn minimises C * sum(log-loss) + ||coef||^2 / 2, the same function times
-C n (its lbfgs scales by 1/n internally since 1.1, so tol is a gradient bound on the mean
-scale, as tide's tol). A multinomial intercept is defined up to a common shift (softmax):
+C n; its lbfgs (1.2) works on sum(log-loss) + ||coef||^2 / (2 C), so its tol bounds a gradient
+n times tide's, and it mostly stops first on L-BFGS-B's relative-decrease test. A multinomial intercept is defined up to a common shift (softmax):
 the figures keep scikit-learn's; tide keeps the intercepts' sum at 0."""
 import json
 import os
