@@ -328,8 +328,10 @@ define("method", "t", function(orig, x)
   return record(out, { x }, function(g) return g:t() end)
 end)
 
-define("method", "permute", function(orig, x, perm)
-  local out = orig(x, perm)
+-- permute and expand take their dims or sizes as one table or as separate arguments
+define("method", "permute", function(orig, x, ...)
+  local out = orig(x, ...)
+  local perm = type(...) == "table" and ... or { ... }
   return record(out, { x }, function(g)
     local inv = {}
     for i, p in ipairs(perm) do inv[p] = i end
@@ -337,8 +339,8 @@ define("method", "permute", function(orig, x, perm)
   end)
 end)
 
-define("method", "expand", function(orig, x, shape)
-  local out = orig(x, shape)
+define("method", "expand", function(orig, x, ...)
+  local out = orig(x, ...)
   return record(out, { x }, function(g) return sum_to(g, x:shape()) end)
 end)
 
