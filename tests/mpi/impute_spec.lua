@@ -16,9 +16,7 @@ local function err_of(fn)
   return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
 end
 
-local f = assert(io.open("../tests/data/impute_knn_sklearn.json")) -- ctest runs in build/
-local ref = cjson.decode(f:read("a"))
-f:close()
+local ref = require("support.refdata").read("impute_knn_sklearn.json")
 local n, d = ref.n, ref.d
 local rows = {}
 for i = 1, n do

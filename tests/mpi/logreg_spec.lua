@@ -8,7 +8,6 @@
 local tide = require "tide"
 local linear = require "tide.linear"
 local dtensor = require "tide.dtensor"
-local cjson = require "cjson"
 
 local world = tide.world
 local P, me = world.size, world.rank
@@ -18,12 +17,9 @@ local function err_of(fn)
   return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
 end
 
-local f = assert(io.open("../tests/data/logreg_twin.json"))   -- ctest runs in build/
-local ref = cjson.decode(f:read("a"))
-f:close()
-f = assert(io.open("../tests/data/logreg_sklearn.json"))
-local sk = cjson.decode(f:read("a"))
-f:close()
+local refdata = require "support.refdata"
+local ref = refdata.read("logreg_twin.json")
+local sk = refdata.read("logreg_sklearn.json")
 
 -- the twin's data, from the same integer arithmetic (see tests/bench/logreg_twin.py)
 local N, D = ref.n, ref.d
