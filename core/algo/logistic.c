@@ -34,9 +34,10 @@ static double loss_and_residual(double *z, const double *t, int64_t m, int64_t k
     double loss = 0;
     if (k == 1) {
         for (int64_t i = 0; i < m; i++) {
-            double v = z[i];
-            loss += (v > 0 ? v : 0) + log1p(exp(-fabs(v))) - t[i] * v;
-            z[i] = 1 / (1 + exp(-v)) - t[i];
+            /* one exp serves both: e = e^−|v|, sigmoid(v) = 1/(1+e) or e/(1+e) by sign */
+            double v = z[i], e = exp(-fabs(v));
+            loss += (v > 0 ? v : 0) + log1p(e) - t[i] * v;
+            z[i] = (v >= 0 ? 1 : e) / (1 + e) - t[i];
         }
         return loss;
     }
