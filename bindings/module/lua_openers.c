@@ -20,5 +20,6 @@ const tide_opener tide_openers[] = {
     tide_open_cluster,
     tide_open_bayes,
     tide_open_als,
+    tide_open_linear,
     NULL,
 };

@@ -43,7 +43,10 @@ function tide.save(path, value, opts)
   if type(path) ~= "string" then
     error("save: expected a path (a string), got " .. type(path), 2)
   end
-  if is_npy_path(path) then return core.save(path, value, opts) end
+  if is_npy_path(path) then
+    require("tide.args").check_opts(opts, {}, "save")   -- NumPy's format has nothing to choose
+    return core.save(path, value)
+  end
   return require("tide.checkpoint.value").save(path, value, opts)
 end
 

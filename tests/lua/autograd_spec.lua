@@ -148,6 +148,9 @@ describe("tide.autograd gradients against finite differences", function()
       s = s + x:index_select(1, idx):pow(2):sum() + x:index_select(2, idx):exp():sum()
       s = s + x:gather(2, gidx:narrow(1, 1, 2):contiguous()):pow(3):sum()
       s = s + (x[2] * x[-1]):sum()
+      -- dims and sizes as separate arguments, as torch takes them
+      s = s + (x:permute(2, 1):contiguous():narrow(1, 1, 2) ^ 2):sum()
+      s = s + (x:unsqueeze(1):expand(2, 3, 4) ^ 3):sum()
       return s
     end, rand({ 3, 4 }))
   end)

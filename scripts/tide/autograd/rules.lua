@@ -328,8 +328,10 @@ define("method", "t", function(orig, x)
   return record(out, { x }, function(g) return g:t() end)
 end)
 
-define("method", "permute", function(orig, x, perm)
-  local out = orig(x, perm)
+-- permute and expand take their dims or sizes as one table or as separate arguments
+define("method", "permute", function(orig, x, ...)
+  local out = orig(x, ...)
+  local perm = type(...) == "table" and ... or { ... }
   return record(out, { x }, function(g)
     local inv = {}
     for i, p in ipairs(perm) do inv[p] = i end
@@ -337,17 +339,20 @@ define("method", "permute", function(orig, x, perm)
   end)
 end)
 
-define("method", "expand", function(orig, x, shape)
-  local out = orig(x, shape)
+define("method", "expand", function(orig, x, ...)
+  local out = orig(x, ...)
   return record(out, { x }, function(g) return sum_to(g, x:shape()) end)
 end)
 
 -- narrow and select: the gradient lands in the slice of a zero tensor shaped like x.
-local function slice_rule(orig, x, dim, a, b)
-  local out = orig(x, dim, a, b)
+-- (The arguments pass on as they came: select takes one fewer than narrow, and an extra nil
+-- would count as an argument.)
+local function slice_rule(orig, x, ...)
+  local out = orig(x, ...)
+  local where = table.pack(...)
   return record(out, { x }, function(g)
     local gx = tide.zeros(x:shape(), x:dtype())
-    orig(gx, dim, a, b):copy_(g)
+    orig(gx, table.unpack(where, 1, where.n)):copy_(g)
     return gx
   end)
 end

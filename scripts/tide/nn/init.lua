@@ -510,6 +510,98 @@ function MSELoss:backward(input, target)
   return gi
 end
 
+-- ------------------------------------------------------------------ binary cross-entropy
+
+-- The options of BCEWithLogitsLoss and its functional form, checked: reduction and pos_weight
+-- (nil, a number, or a tensor over the last dim: one weight per class).
+local function bce_opts(opts, where, level)
+  opts = check_opts(opts, { reduction = true, pos_weight = true }, where, level + 1)
+  local red = args.one_of(opts.reduction, "reduction", where, { "mean", "sum" }, "mean",
+    level + 1)
+  local pw = opts.pos_weight
+  if pw ~= nil and type(pw) ~= "number" and not tide.is_tensor(pw) then
+    error(("%s: pos_weight must be a number or a tensor, got %s"):format(where, type(pw)),
+      level + 1)
+  end
+  return red, pw
+end
+
+-- input and target of one shape; target (0/1 labels or probabilities, any dtype) in input's.
+local function bce_target(input, target, where)
+  check_tensor(input, where)
+  check_tensor(target, where, "target")
+  if shape_str(input) ~= shape_str(target) then
+    error(("%s: input has shape %s but target has shape %s"):format(where, shape_str(input),
+      shape_str(target)), 4)
+  end
+  local dt = input:dtype()
+  if dt ~= "f32" and dt ~= "f64" then
+    error(("%s: expected an f32 or f64 input (logits), got %s"):format(where, dt), 4)
+  end
+  return target:dtype() == dt and target or target:to(dt)
+end
+
+-- The weight of each element's log-sigmoid term: 1 + (pos_weight - 1) * target (nil: 1).
+local function bce_weight(target, pw)
+  if pw == nil then return nil end
+  if tide.is_tensor(pw) then pw = pw:to(target:dtype()) end
+  return target * (pw - 1) + 1
+end
+
+-- The loss per element, (1 - y) x + w softplus(-x), with softplus(-x) written
+-- log(1 + exp(-|x|)) + max(-x, 0) so that no exp overflows: PyTorch's stable form. Made of
+-- tensor methods only, so tide.autograd differentiates it.
+local function bce_elements(x, y, w)
+  local softplus = (-x:abs()):exp():add(1):log() + (-x):relu()
+  return (1 - y) * x + (w and w * softplus or softplus)
+end
+
+-- nn.functional.binary_cross_entropy_with_logits(input, target, {pos_weight =, reduction =
+-- "mean" | "sum"}): the loss of BCEWithLogitsLoss as a number (a 0-d tensor on autograd's
+-- tape, which differentiates it like any other tensor code).
+nn.functional = nn.functional or {}
+function nn.functional.binary_cross_entropy_with_logits(input, target, opts)
+  local where = "nn.functional.binary_cross_entropy_with_logits"
+  local red, pw = bce_opts(opts, where, 2)
+  local y = bce_target(input, target, where)
+  local loss = bce_elements(input, y, bce_weight(y, pw))
+  local total = red == "mean" and loss:mean() or loss:sum()
+  return total
+end
+
+local BCEWithLogitsLoss = nn.class("nn.BCEWithLogitsLoss")
+
+-- BCEWithLogitsLoss{reduction = "mean" | "sum", pos_weight = nil}: binary cross-entropy of
+-- sigmoid(input) against target, computed from the logits without forming the sigmoid, so
+-- logits of any size give finite losses and gradients. input: logits of any shape; target: the
+-- same shape, 0/1 labels or probabilities. pos_weight (a number, or a tensor of one weight per
+-- class along the last dim) scales the positive term, as in PyTorch.
+function nn.BCEWithLogitsLoss(opts)
+  local red, pw = bce_opts(opts, "nn.BCEWithLogitsLoss", 2)
+  return setmetatable({ reduction = red, pos_weight = pw }, BCEWithLogitsLoss)
+end
+
+BCEWithLogitsLoss.describe = describe_criterion
+
+function BCEWithLogitsLoss:forward(input, target)
+  local y = bce_target(input, target, "nn.BCEWithLogitsLoss")
+  local loss = bce_elements(input, y, bce_weight(y, self.pos_weight)):sum()
+  if self.reduction == "mean" then loss = loss / input:numel() end
+  self.output = loss
+  return loss
+end
+
+-- d/dx [(1 - y) x + w softplus(-x)] = (1 - y) - w (1 - sigmoid(x)): sigmoid(x) - y when w = 1.
+function BCEWithLogitsLoss:backward(input, target)
+  local y = bce_target(input, target, "nn.BCEWithLogitsLoss")
+  local w = bce_weight(y, self.pos_weight)
+  local s = input:sigmoid()
+  local g = w and (1 - y) - w * (1 - s) or s - y
+  if self.reduction == "mean" then g:div_(input:numel()) end
+  self.grad_input = g
+  return g
+end
+
 require "tide.nn.conv"
 require "tide.nn.layers"
 require "tide.nn.norm"
