@@ -29,5 +29,6 @@ void tide_open_layers(lua_State *L, int module, int methods, int meta);
 void tide_open_dtensor(lua_State *L, int module, int methods, int meta);
 void tide_open_dmatrix(lua_State *L, int module, int methods, int meta);
 void tide_open_cluster(lua_State *L, int module, int methods, int meta);
+void tide_open_sparse(lua_State *L, int module, int methods, int meta);
 
 #endif

@@ -18,5 +18,6 @@ const tide_opener tide_openers[] = {
     tide_open_dtensor,
     tide_open_dmatrix,
     tide_open_cluster,
+    tide_open_sparse,
     NULL,
 };
