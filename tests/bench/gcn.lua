@@ -12,11 +12,7 @@ local proc = require "support.proc"
 local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 
-local sizes = {}
-for v in (os.getenv("TIDE_BENCH_GCN") or "200000 7"):gmatch("%d+") do
-  sizes[#sizes + 1] = math.tointeger(tonumber(v))
-end
-local N, EPOCHS = table.unpack(sizes)
+local N, EPOCHS = bench.sizes("TIDE_BENCH_GCN", "200000 7")
 
 local function tide_epoch(np, policy)
   local out = proc.run(("%s run -n %d %s/examples/gcn.lua --n %d --features 16 --epochs %d"

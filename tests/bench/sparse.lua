@@ -13,11 +13,7 @@ local bench = require "support.bench"
 local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 
-local sizes = {}
-for v in (os.getenv("TIDE_BENCH_SPARSE") or "200000 10 7"):gmatch("%d+") do
-  sizes[#sizes + 1] = math.tointeger(tonumber(v))
-end
-local N, PER_ROW, ROUNDS = table.unpack(sizes)
+local N, PER_ROW, ROUNDS = bench.sizes("TIDE_BENCH_SPARSE", "200000 10 7")
 
 local has_scipy = bench.has_python("scipy", "numpy")
 print(("CPU: %s; n = %d, %d entries per row, median of %d rounds; scipy %s"):format(

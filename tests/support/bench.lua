@@ -22,6 +22,16 @@ function M.median(xs)
   return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
 end
 
+--- The whole numbers of the environment variable name (or of default when it is unset), as
+--- a benchmark's sizes: TIDE_BENCH_X="200000 10 7" -> 200000, 10, 7.
+function M.sizes(name, default)
+  local out = {}
+  for v in (os.getenv(name) or default):gmatch("%d+") do
+    out[#out + 1] = math.tointeger(tonumber(v))
+  end
+  return table.unpack(out)
+end
+
 --- Runs cmd and returns the first line of its output that decodes as a JSON object, or nil
 --- and the whole output.
 function M.json_of(cmd)
