@@ -6,17 +6,21 @@
 --
 --   tide examples/gcn.lua                                 2,000 vertices, one rank
 --   tide run -n 2 examples/gcn.lua --policy edgecut
+--   tide examples/gcn.lua --graph tests/data/gcn_karate.json     Zachary's karate club
 --
 -- Flags: --n N --classes K --degree_in D --degree_out D --features F --signal S --train P
 -- (the graph), --hidden H --epochs E --lr LR --weight_decay WD --seed S, --policy
--- hash|edgecut. tests/bench/gcn_torch.py trains the same network with PyTorch from the same
--- graph, split and initial weights (one LCG makes them all), for comparison.
+-- hash|edgecut. --graph FILE trains on a graph from a JSON file instead: {src = [...], dst =
+-- [...], labels = [...], train = [...], test = [...]} (1-based vertex ids and labels; edges
+-- listed in both directions for an undirected graph), features = [[...], ...] or, absent, one
+-- one-hot feature per vertex. tests/bench/gcn_torch.py trains the same network with PyTorch
+-- from the same graph, split and initial weights (one LCG makes them all), for comparison.
 local tide = require "tide"
 local nn = tide.nn
 
 local args = { n = 2000, classes = 4, degree_in = 4, degree_out = 2, features = 8, signal = 0.8,
   train = 0.1, hidden = 16, epochs = 200, lr = 0.01, weight_decay = 5e-4, seed = 1,
-  policy = "hash" }
+  policy = "hash", graph = "sbm" }
 local argv = arg or { ... }
 for i = 1, #argv, 2 do
   local key = argv[i]:match("^%-%-(.+)$")
@@ -27,9 +31,23 @@ for i = 1, #argv, 2 do
 end
 
 local world = tide.world
-local d = tide.graph.sbm { n = args.n, classes = args.classes, degree_in = args.degree_in,
-  degree_out = args.degree_out, features = args.features, signal = args.signal,
-  train = args.train, seed = args.seed }
+local d
+if args.graph == "sbm" then
+  d = tide.graph.sbm { n = args.n, classes = args.classes, degree_in = args.degree_in,
+    degree_out = args.degree_out, features = args.features, signal = args.signal,
+    train = args.train, seed = args.seed }
+else
+  local f = assert(io.open(args.graph))
+  local spec = require("cjson").decode(f:read("a"))
+  f:close()
+  local function ids(list) return tide.tensor(list, "i64") end   -- (JSON's numbers are floats)
+  d = { src = ids(spec.src), dst = ids(spec.dst), labels = ids(spec.labels),
+    train = ids(spec.train), test = ids(spec.test) }
+  args.n, args.classes = d.labels:numel(), math.tointeger(d.labels:max())
+  d.x = spec.features and tide.tensor(spec.features, "f32") or tide.eye(args.n)
+  args.features = d.x:size(2)
+  d.init = tide.graph.init
+end
 local g = tide.graph.partition(d.src, d.dst, args.n, { policy = args.policy })
 local x, labels = g:features(d.x), g:features(d.labels)
 

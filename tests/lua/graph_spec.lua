@@ -1,7 +1,8 @@
 -- tide.graph, placement.edgecut and examples/gcn.lua in one process: the edge-cut policy
 -- against hash on an SBM graph at 4 parts, graph_stats against a plain loop, the example's
--- accuracy against the PyTorch twin's committed figure (tests/data/gcn_torch.json, written by
--- tests/bench/gcn_torch.py from the same graph, split and initial weights), and every error.
+-- accuracy against the PyTorch twin's committed figures (tests/data/gcn_torch.json and, for
+-- Zachary's karate club, gcn_karate.json, written by tests/bench/gcn_torch.py from the same
+-- graph, split and initial weights), and every error.
 local tide = require "tide"
 local cjson = require "cjson"
 local proc = require "support.proc"
@@ -117,6 +118,19 @@ describe("tide.graph in one process", function()
   end)
 end)
 
+-- The example's accuracy within 1 point of the twin's, and its last loss within 1e-3 (the
+-- same training from the same weights, in float32 both).
+local function check_against(out, twin, what)
+  local acc = tonumber(out:match("test accuracy ([%d.]+)%%"))
+  local loss = tonumber(out:match("epoch 200%s+loss ([%d.]+)"))
+  assert.is_not_nil(acc, out)
+  assert.is_not_nil(loss, out)
+  print(("\ngcn.lua on the %s: test accuracy %.1f%%, last loss %.4f; PyTorch twin %.2f%%,"
+    .. " %.4f"):format(what, acc, loss, twin.test_accuracy, twin.final_loss))
+  assert.is_true(math.abs(acc - twin.test_accuracy) <= 1)
+  assert.is_true(math.abs(loss - twin.final_loss) < 1e-3)
+end
+
 describe("examples/gcn.lua", function()
   it("reaches the PyTorch twin's accuracy within 1 point, on 2 ranks", function()
     local f = assert(io.open(source .. "/tests/data/gcn_torch.json"))
@@ -131,10 +145,17 @@ describe("examples/gcn.lua", function()
     local out, code = proc.run(("%s run -n 2 %s --policy edgecut"):format(proc.quote(exe),
       proc.quote(source .. "/examples/gcn.lua")))
     assert.are.equal(0, code, out)
-    local acc = tonumber(out:match("test accuracy ([%d.]+)%%"))
-    assert.is_not_nil(acc, out)
-    print(("\ngcn.lua: test accuracy %.1f%%, PyTorch twin %.2f%%"):format(acc,
-      twin.test_accuracy))
-    assert.is_true(math.abs(acc - twin.test_accuracy) <= 1)
+    check_against(out, twin, "SBM")
+  end)
+
+  it("trains on Zachary's karate club (python3-networkx's) as PyTorch does", function()
+    local path = source .. "/tests/data/gcn_karate.json"
+    local f = assert(io.open(path))
+    local twin = cjson.decode(f:read("a"))
+    f:close()
+    local out, code = proc.run(("%s %s --graph %s"):format(proc.quote(exe),
+      proc.quote(source .. "/examples/gcn.lua"), proc.quote(path)))
+    assert.are.equal(0, code, out)
+    check_against(out, twin, "karate club")
   end)
 end)
