@@ -183,5 +183,13 @@ describe("tide.sparse errors", function()
     s.rows = tide.tensor({ 2 }, "i64")
     assert.matches("entry 1 is %(2, 1%), outside the 1x1 matrix",
       err(function() tide.sparse.from_state(s) end))
+    -- a matrix whose fields a script changed is checked again before any product reads it
+    local S = tide.sparse.coo({ 1, 2 }, { 1, 3 }, { 1, 1 }, { 2, 3 })
+    S.col = tide.tensor({ 0, 99 }, "i64")
+    assert.matches("sparse: row 2 has column 100, out of range 1..3",
+      err(function() S:matmul(tide.ones({ 3, 1 }, "f64")) end))
+    S.col = tide.tensor({ 2, 0 }, "i64")
+    S.rowptr = tide.tensor({ 0, 2, 2 }, "i64")
+    assert.matches("row 1's columns are not sorted and unique", err(function() S:t() end))
   end)
 end)

@@ -2,14 +2,14 @@
  * scripts/tide/sparse/init.lua:
  *
  *   csr_from_coo(rows, cols, values, n, m) -> S     (rows and cols 1-based)
- *   csr_check(S) -> S        every invariant of the layout (for a matrix read from a file)
  *   csr_row_indices(S) -> i64 1-based row of every entry
  *   csr_to_dense(S), csr_degree(S) -> tensor;  csr_t(S), csr_normalize_gcn(S) -> S
  *   csr_rows(S, a, b) -> S   rows a..b (1-based, inclusive)
  *   csr_spmm(S, X), csr_spmm_t(S, X) -> S @ X, S^T @ X;  csr_spmv(S, x) -> S @ x
  *
  * S is a table {rowptr = i64, col = i64 (0-based), val = f32|f64, n = rows, m = cols}; the
- * kernels read those fields and make new tables of that shape (the Lua side adds methods). */
+ * kernels check and read those fields and make new tables of that shape (the Lua side adds
+ * methods). */
 #include "linalg/sparse.h"
 #include "lua_bindings.h"
 #include "tensor/lua_args.h"
@@ -39,7 +39,10 @@ static int64_t field_size(lua_State *L, int arg, const char *key)
 }
 
 /* A borrowed view of the matrix table at arg: its tensors are shallow copies that hold no
- * reference (the table keeps them alive), so it is never released. */
+ * reference (the table keeps them alive), so it is never released. Every invariant is
+ * checked on every call (one pass over rowptr and col): the table and its tensors are
+ * ordinary Lua values a script can change, and a column out of range must be an error, not
+ * a read outside the dense operand. */
 static tide_csr check_csr(lua_State *L, int arg)
 {
     luaL_checktype(L, arg, LUA_TTABLE);
@@ -49,6 +52,7 @@ static tide_csr check_csr(lua_State *L, int arg)
     s.val = *field_tensor(L, arg, "val");
     s.nrows = field_size(L, arg, "n");
     s.ncols = field_size(L, arg, "m");
+    tide_lua_check(L, tide_csr_check(&s, 1, "sparse"));
     return s;
 }
 
@@ -93,14 +97,6 @@ static int k_from_coo(lua_State *L)
     csr_boxes b = push_boxes(L);
     tide_csr s = {0};
     return fill_boxes(L, b, &s, tide_csr_from_coo(&s, rows, cols, vals, n, m, 1));
-}
-
-static int k_check(lua_State *L)
-{
-    tide_csr s = check_csr(L, 1);
-    tide_lua_check(L, tide_csr_check(&s, 1, "sparse"));
-    lua_settop(L, 1);
-    return 1;
 }
 
 static int k_row_indices(lua_State *L)
@@ -170,7 +166,7 @@ static int k_spmm_t(lua_State *L) { return apply_product(L, tide_spmm_t); }
 static int k_spmv(lua_State *L) { return apply_product(L, tide_spmv); }
 
 static const luaL_Reg kernels[] = {
-    {"csr_from_coo", k_from_coo}, {"csr_check", k_check},
+    {"csr_from_coo", k_from_coo},
     {"csr_row_indices", k_row_indices}, {"csr_to_dense", k_to_dense},
     {"csr_degree", k_degree}, {"csr_t", k_transpose},
     {"csr_normalize_gcn", k_normalize_gcn}, {"csr_rows", k_rows},
