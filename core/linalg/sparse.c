@@ -129,15 +129,15 @@ static tide_status load_triplets(triplets *t, const tide_tensor *rows, const tid
         return TIDE_FAIL;
     int64_t *r = I64(&t->r), *c = I64(&t->c);
     for (int64_t e = 0; e < t->r.shape[0]; e++) {
-        r[e] -= base;
-        c[e] -= base;
-        if (r[e] < 0 || r[e] >= nrows || c[e] < 0 || c[e] >= ncols)
+        int64_t ri = r[e], ci = c[e];   /* compared before subtracting: no overflow */
+        if (ri < base || ri - base >= nrows || ci < base || ci - base >= ncols)
             return tide_fail("sparse.coo: entry %lld is (%lld, %lld), outside the %lldx%lld "
                              "matrix (indices %lld..%lld, %lld..%lld)", (long long)e + 1,
-                             (long long)(r[e] + base), (long long)(c[e] + base),
-                             (long long)nrows, (long long)ncols, (long long)base,
-                             (long long)(nrows - 1 + base), (long long)base,
+                             (long long)ri, (long long)ci, (long long)nrows, (long long)ncols,
+                             (long long)base, (long long)(nrows - 1 + base), (long long)base,
                              (long long)(ncols - 1 + base));
+        r[e] = ri - base;
+        c[e] = ci - base;
     }
     return TIDE_OK;
 }

@@ -33,6 +33,17 @@ CSR.__name = "tide.sparse"
 
 local function wrap(s) return setmetatable(s, CSR) end
 
+-- A message without the position Lua put in front of it (this file's, not the user's).
+local function bare(e) return (tostring(e):gsub("^[^\n]-:%d+: ", "")) end
+
+-- Calls the C kernel K[name] (looked up now: tide.autograd may have wrapped it); its error is
+-- raised again at the caller of the function calling this one, as tensor methods' errors are.
+local function kernel(name, ...)
+  local ok, r = pcall(K[name], ...)
+  if not ok then error(bare(r), 3) end
+  return r
+end
+
 function M.is_sparse(v) return getmetatable(v) == CSR end
 
 local function as_tensor(v, dtype, what, where)
@@ -66,7 +77,7 @@ function M.coo(rows, cols, values, size)
   local m = size[2] or (cols:dtype() ~= "f32" and cols:dtype() ~= "f64" and max_index(cols) or 0)
   args.integer(n, "n (the row count)", where, 0)
   args.integer(m, "m (the column count)", where, 0)
-  return wrap(K.csr_from_coo(rows, cols, values, n, m))
+  return wrap(kernel("csr_from_coo", rows, cols, values, n, m))
 end
 
 --- A matrix from S:state() (or what tide.load gives back for it); every entry is checked.
@@ -81,7 +92,9 @@ function M.from_state(s)
   if type(s.size) ~= "table" then
     error(where .. ": size must be {n, m}, got " .. type(s.size), 2)
   end
-  return M.coo(s.rows, s.cols, s.values, { s.size[1], s.size[2] })
+  local ok, S = pcall(M.coo, s.rows, s.cols, s.values, { s.size[1], s.size[2] })
+  if not ok then error(bare(S), 2) end
+  return S
 end
 
 function CSR:size(dim)
@@ -98,33 +111,46 @@ function CSR:__tostring()
 end
 
 function CSR:matmul(x)
-  if tide.is_tensor(x) and x:dim() == 1 then return K.csr_spmv(self, x) end
+  local y   -- (not a tail call: kernel's error names this method's caller)
+  if tide.is_tensor(x) and x:dim() == 1 then
+    y = kernel("csr_spmv", self, x)
+    return y
+  end
   if not tide.is_tensor(x) then
     error("sparse.matmul: expected a dense tensor, got " .. type(x), 2)
   end
-  return K.csr_spmm(self, x)
+  y = kernel("csr_spmm", self, x)
+  return y
 end
 
 function CSR:spmv(x)
   if not tide.is_tensor(x) then
     error("sparse.spmv: expected a 1-D tensor, got " .. type(x), 2)
   end
-  return K.csr_spmv(self, x)
+  local y = kernel("csr_spmv", self, x)
+  return y
 end
 
-function CSR:t() return wrap(K.csr_t(self)) end
-function CSR:to_dense() return K.csr_to_dense(self) end
-function CSR:degree() return K.csr_degree(self) end
-function CSR:normalize_gcn() return wrap(K.csr_normalize_gcn(self)) end
+function CSR:t() return wrap(kernel("csr_t", self)) end
+function CSR:to_dense()
+  local d = kernel("csr_to_dense", self)
+  return d
+end
+
+function CSR:degree()
+  local d = kernel("csr_degree", self)
+  return d
+end
+function CSR:normalize_gcn() return wrap(kernel("csr_normalize_gcn", self)) end
 
 function CSR:rows(a, b)
   args.integer(a, "the first row", "sparse.rows")
   args.integer(b, "the last row", "sparse.rows")
-  return wrap(K.csr_rows(self, a, b))
+  return wrap(kernel("csr_rows", self, a, b))
 end
 
 function CSR:triplets()
-  return K.csr_row_indices(self), self.col + 1, self.val
+  return kernel("csr_row_indices", self), self.col + 1, self.val
 end
 
 function CSR:to(dtype)
