@@ -6,7 +6,7 @@
 --
 --   tide examples/gcn.lua                                 2,000 vertices, one rank
 --   tide run -n 2 examples/gcn.lua --policy edgecut
---   tide examples/gcn.lua --graph tests/data/gcn_karate.json     Zachary's karate club
+--   /usr/bin/python3 tests/bench/karate_graph.py k.json && tide examples/gcn.lua --graph k.json
 --
 -- Flags: --n N --classes K --degree_in D --degree_out D --features F --signal S --train P
 -- (the graph), --hidden H --epochs E --lr LR --weight_decay WD --seed S, --policy

@@ -4,10 +4,10 @@ weights (tide.graph.sbm's LCG, repeated here line for line), a dense 2-layer GCN
 torch.optim.Adam, and its test accuracy.
 
   /usr/bin/python3 tests/bench/gcn_torch.py            writes tests/data/gcn_torch.json and
-                                                       tests/data/gcn_karate.json (Zachary's
-                                                       karate club from python3-networkx, as
-                                                       examples/gcn.lua --graph reads it),
-                                                       which tests/lua/graph_spec.lua reads
+                                                       tests/data/gcn_karate.json (the figures
+                                                       on Zachary's karate club, the graph of
+                                                       tests/bench/karate_graph.py), which
+                                                       tests/lua/graph_spec.lua reads
   /usr/bin/python3 tests/bench/gcn_torch.py --bench N  times epochs of the sparse GCN
                                                        (torch.sparse.mm, 2 threads) on an
                                                        N-vertex graph, printing JSON
@@ -123,23 +123,18 @@ def train_gcn(g, epochs, hidden, lr, weight_decay, seed, sparse=False):
 
 
 def karate():
-    """Zachary's karate club: 34 members, 78 friendships, two clubs; identity features, one
-    labelled member per club (0 and 33, the instructor and the officer)."""
+    """Zachary's karate club (tests/bench/karate_graph.py): identity features, one labelled
+    member per club."""
+    import karate_graph
     import networkx
-    g = networkx.karate_club_graph()
-    pairs = sorted(g.edges())
-    src = [u for u, v in pairs] + [v for u, v in pairs]
-    dst = [v for u, v in pairs] + [u for u, v in pairs]
-    labels = [0 if g.nodes[v]["club"] == "Mr. Hi" else 1 for v in range(34)]
-    tr, te = [0, 33], list(range(1, 33))
+    src, dst, labels, tr, te = karate_graph.karate()
     acc, loss, _ = train_gcn((torch.tensor(src), torch.tensor(dst), torch.tensor(labels),
                               torch.eye(34), torch.tensor(tr), torch.tensor(te)),
                              TRAIN["epochs"], TRAIN["hidden"], TRAIN["lr"],
                              TRAIN["weight_decay"], GRAPH["seed"])
-    one = lambda xs: [x + 1 for x in xs]   # tide's ids and labels are 1-based
-    return {"networkx": networkx.__version__, "torch": torch.__version__, "train_opts": TRAIN,
-            "seed": GRAPH["seed"], "src": one(src), "dst": one(dst), "labels": one(labels),
-            "train": one(tr), "test": one(te), "final_loss": loss, "test_accuracy": 100 * acc}
+    return {"networkx": networkx.__version__, "torch": torch.__version__, "train": TRAIN,
+            "seed": GRAPH["seed"], "edges": len(src), "final_loss": loss,
+            "test_accuracy": 100 * acc}
 
 
 def write(name, out):
