@@ -21,5 +21,6 @@ const tide_opener tide_openers[] = {
     tide_open_bayes,
     tide_open_als,
     tide_open_linear,
+    tide_open_sparse,
     NULL,
 };

@@ -66,17 +66,9 @@ end
 -- ------------------------------------------------------------------ driver
 
 local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local output = p:read("a")
-  local ok = p:close()
-  for line in output:gmatch("[^\n]+") do
-    if line:match("^{") then
-      local good, rec = pcall(cjson.decode, line)
-      if good then return rec end
-    end
-  end
-  io.stderr:write(("kmeans bench: %s failed (%s):\n%s\n"):format(cmd, tostring(ok), output))
-  return nil
+  local rec, output = require("support.bench").json_of(cmd)
+  if not rec then io.stderr:write(("kmeans bench: %s failed:\n%s\n"):format(cmd, output)) end
+  return rec
 end
 
 local env = "OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"

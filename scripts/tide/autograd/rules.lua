@@ -505,6 +505,20 @@ define("kernel", "leaky_relu", function(orig, x, slope)
   return record(y, { x }, function(g) return K.leaky_relu_backward(g:contiguous(), x, slope) end)
 end)
 
+-- Sparse products (tide.sparse): the matrix S is data; the dense operand's gradient is
+-- S^T g, computed without building the transpose.
+define("kernel", "csr_spmm", function(orig, S, x, ...)
+  local y = orig(S, x, ...)
+  return record(y, { x }, function(g) return K.csr_spmm_t(S, g:contiguous()) end)
+end)
+
+define("kernel", "csr_spmv", function(orig, S, x, ...)
+  local y = orig(S, x, ...)
+  return record(y, { x }, function(g)
+    return K.csr_spmm_t(S, g:reshape({ S.n, 1 })):reshape({ S.m })
+  end)
+end)
+
 -- ------------------------------------------------------------------ functions of tide.autograd
 
 local R = {}

@@ -605,5 +605,6 @@ end
 require "tide.nn.conv"
 require "tide.nn.layers"
 require "tide.nn.norm"
+require "tide.nn.gcn"
 
 return nn
