@@ -19,6 +19,7 @@
 
 #include "comm/runtime.h"
 #include "host_doctor.h"
+#include "launch_hosts.h"
 #include "repl_client.h"
 #include "repl_launcher.h"
 #include "supervise.h"
@@ -51,6 +52,9 @@ static const char usage_text[] =
     "            line editing, history (~/.tide_history), completion, Ctrl-C stops the\n"
     "            statement on every rank, each rank's output in rank order, :ranks all|0\n"
     "  --tcp     ranks talk over TCP (--mca btl tcp,self)\n"
+    "  --hostfile F, --host a:2,b:2   run on those hosts (same tide path on each)\n"
+    "  --launcher srun   in a Slurm allocation, srun instead of mpirun (which otherwise\n"
+    "                gets the allocation's nodes; -n defaults to SLURM_NTASKS there)\n"
     "  --dry-run print the mpirun command line instead of running it\n"
     "  --restarts K  relaunch up to K times when a rank dies (TIDE_RESTART=count), not after\n"
     "                a script error\n"
@@ -127,6 +131,7 @@ static int run_command(int argc, char **argv)
 {
     long np = 0;
     int tcp = 0, dry = 0, interactive = 0, i;
+    tide_hosts hosts = {0};
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-n") == 0 || strcmp(a, "-np") == 0) {
@@ -150,19 +155,38 @@ static int run_command(int argc, char **argv)
             i++;
             break;
         } else {
-            return bad_usage("run: unknown option '%s'", a);
+            int taken = tide_hosts_option(&hosts, argc, argv, &i);
+            if (taken < 0)
+                return 1;
+            if (taken == 0)
+                return bad_usage("run: unknown option '%s'", a);
         }
     }
-    if (np == 0)
-        return bad_usage("run: %s", "missing -n N (the number of ranks)");
-    int repl = interactive || i >= argc;   /* the launcher's REPL (repl_launcher.h) */
-    if (i < argc && access(argv[i], R_OK) != 0) {
-        fprintf(stderr, "tide: run: cannot open %s: %s\n", argv[i], strerror(errno));
+    if (!tide_hosts_resolve(&hosts, &np))
         return 1;
+    int repl = interactive || i >= argc;   /* the launcher's REPL (repl_launcher.h) */
+    const char *problem = NULL;
+    if (hosts.srun && tcp)
+        problem = "--tcp sets mpirun's transport; under srun export OMPI_MCA_btl=tcp,self instead";
+    else if (np == 0)
+        problem = "missing -n N (the number of ranks)";
+    else if (repl && tide_hosts_remote(&hosts))
+        problem = "the launcher's REPL keeps its ranks on this machine (its side channel is a "
+                  "Unix socket): give a script to run on other hosts";
+    if (problem) {
+        tide_hosts_free(&hosts);
+        return bad_usage("run: %s", problem);
     }
     char self[4096];
-    if (!tide_self_path(self, sizeof self))
+    int ready = i >= argc || access(argv[i], R_OK) == 0;
+    if (!ready)
+        fprintf(stderr, "tide: run: cannot open %s: %s\n", argv[i], strerror(errno));
+    else
+        ready = tide_self_path(self, sizeof self);   /* prints its own error */
+    if (!ready) {
+        tide_hosts_free(&hosts);
         return 1;
+    }
     const char *mpirun = getenv("TIDE_MPIRUN");
     if (!mpirun || !*mpirun)
         mpirun = TIDE_MPIRUN;
@@ -170,17 +194,28 @@ static int run_command(int argc, char **argv)
     snprintf(npbuf, sizeof npbuf, "%ld", np);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-    const char **cmd = calloc((size_t)(argc - i) + 16, sizeof *cmd);
-    if (!cmd)
+    const char **cmd = calloc((size_t)(argc - i) + 20, sizeof *cmd);
+    if (!cmd) {
+        tide_hosts_free(&hosts);
         return 1;
+    }
     int c = 0;
-    cmd[c++] = mpirun;
-    cmd[c++] = "-np";
-    cmd[c++] = npbuf;
-    if (np > cores)
-        cmd[c++] = "--oversubscribe";
-    if (geteuid() == 0)
-        cmd[c++] = "--allow-run-as-root";
+    if (hosts.srun) {        /* Slurm starts the ranks; Open MPI wires them up through PMIx */
+        mpirun = "srun";
+        cmd[c++] = mpirun;
+        cmd[c++] = "--mpi=pmix";
+        cmd[c++] = "-n";
+        cmd[c++] = npbuf;
+    } else {
+        cmd[c++] = mpirun;
+        cmd[c++] = "-np";
+        cmd[c++] = npbuf;
+        if (np > cores && !tide_hosts_remote(&hosts))
+            cmd[c++] = "--oversubscribe";
+        if (geteuid() == 0)
+            cmd[c++] = "--allow-run-as-root";
+        tide_hosts_args(&hosts, cmd, &c);
+    }
     if (tcp) {
         cmd[c++] = "--mca";
         cmd[c++] = "btl";
@@ -202,6 +237,7 @@ static int run_command(int argc, char **argv)
         }
         putchar('\n');
         free(cmd);
+        tide_hosts_free(&hosts);
         return 0;
     }
     fflush(stdout);
@@ -213,11 +249,13 @@ static int run_command(int argc, char **argv)
     if (repl) {
         int status = tide_repl_launch((char *const *)cmd, (int)np);
         free(cmd);
+        tide_hosts_free(&hosts);
         return status;
     }
     execvp(mpirun, (char *const *)cmd);
     fprintf(stderr, "tide: run: cannot run %s: %s\n", mpirun, strerror(errno));
     free(cmd);
+    tide_hosts_free(&hosts);
     return 1;
 }
 

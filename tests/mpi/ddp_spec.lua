@@ -185,7 +185,36 @@ describe("ddp at " .. N .. " ranks", function()
     assert.has_error(function() ddp.wrap(build(), world, { bucket_mb = math.huge }) end,
       "ddp.wrap: bucket_mb must be a number > 0, got inf")
     assert.has_error(function() ddp.wrap(build(), world, { buckets = 2 }) end,
-      "ddp.wrap: unknown option 'buckets' (expected one of: broadcast, bucket_mb)")
+      "ddp.wrap: unknown option 'buckets' (expected one of: broadcast, bucket_mb, hierarchical)")
+    assert.has_error(function() ddp.wrap(build(), world, { hierarchical = "yes" }) end,
+      "ddp.wrap: hierarchical must be a boolean, got string")
+  end)
+
+  it("goes hierarchical only across nodes, and its result equals the flat one", function()
+    local node = world:split_node()
+    local nodes = world:allreduce(node.rank == 0 and 1 or 0)
+    local auto = ddp.wrap(build(), world)
+    -- (several ranks a node on several nodes: tests/lua/hosts_spec.lua runs this on two hosts)
+    assert.are.equal(nodes > 1 and nodes < world.size, auto.hierarchical)
+    local flat = ddp.wrap(build(), world, { hierarchical = false })
+    assert.is_false(flat.hierarchical)
+    local forced = ddp.wrap(build(), world, { hierarchical = true })
+    forced:load_state(flat:state())          -- the same weights (build draws new ones)
+    assert.is_true(forced.hierarchical or world.size == 1)
+    local x, y = set.x:narrow(1, 1, B), set.y:narrow(1, 1, B)
+    local crit = nn.CrossEntropyLoss()
+    for _, m in ipairs { flat, forced } do
+      m:zero_grad()
+      local out = m:forward(x)
+      crit:forward(out, y)
+      m:backward(x, crit:backward(out, y))
+    end
+    local _, gf = flat:parameters()
+    local _, gh = forced:parameters()
+    for i = 1, #gf do
+      local d = (gf[i] - gh[i]):abs():max()
+      assert.is_true(d < 1e-6, "gradient " .. i .. " differs by " .. d)
+    end
   end)
 
   it("keeps the failing module's frames in the traceback of an error in backward", function()
