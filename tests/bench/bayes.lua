@@ -14,12 +14,8 @@ local mpirun = os.getenv("MPIRUN") or "mpirun"
 local launch = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " .. mpirun ..
   " --oversubscribe -np %d "
 
-local function median(xs)
-  local s = { table.unpack(xs) }
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local bench = require "support.bench"   -- tests/support/bench.lua
+local median = bench.median
 
 local function worker()
   local tide = require "tide"
@@ -50,14 +46,8 @@ end
 
 if arg and arg[1] == "--worker" then return worker() end
 
-local cpu = "unknown CPU"
-local f = io.open("/proc/cpuinfo")
-if f then
-  cpu = f:read("a"):match("model name%s*:%s*([^\n]+)") or cpu
-  f:close()
-end
 print(("likelihood weighting on Asia, %d samples per run, median of %d rounds, on %s"):format(
-  samples, rounds, cpu))
+  samples, rounds, bench.cpu()))
 print(("%5s %14s %14s %8s %12s %18s"):format("ranks", "tide samples/s", "C samples/s",
   "tide/C", "P(lung|ev)", "gibbs 30-var s"))
 for _, np in ipairs { 1, 2 } do
