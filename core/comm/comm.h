@@ -59,8 +59,12 @@ MPI_Comm tide_comm_base(void);
 
 void tide_comm_set_debug(int on);
 int tide_comm_debug(void);
-/* seconds <= 0 turns the watchdog off. */
+/* An explicit timeout (TIDE_TIMEOUT's): waits are polled and report the ranks that never
+ * arrived (watchdog.h); seconds <= 0 turns the watchdog off. */
 void tide_comm_set_timeout(double seconds);
+/* The default mode (TIDE_WATCHDOG's): blocking calls, a sentinel thread ends a process whose
+ * call runs past seconds (watchdog.h); seconds <= 0 turns the watchdog off. */
+void tide_comm_set_watchdog(double seconds);
 double tide_comm_timeout(void);
 /* Does the next collective want its call site (debug or timeout on)? */
 int tide_comm_wants_site(void);

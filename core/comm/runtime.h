@@ -18,7 +18,8 @@
 #include "tensor/tide_error.h"
 
 /* The watchdog's default (seconds): PyTorch's NCCL waits 10 minutes before it calls a
- * collective hung. TIDE_TIMEOUT=S overrides it; TIDE_TIMEOUT=0 turns the watchdog off. */
+ * collective hung. TIDE_WATCHDOG=S changes it; TIDE_TIMEOUT=S sets an explicit timeout, whose
+ * waits are polled (watchdog.h); TIDE_TIMEOUT=0 turns the watchdog off. */
 #define TIDE_DEFAULT_TIMEOUT 600.0
 
 /* Initialises MPI (MPI_THREAD_FUNNELED) unless it is already; *owned (may be NULL) says whether
