@@ -16,14 +16,7 @@ local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 local mpirun = os.getenv("MPIRUN") or "mpirun"
 local SKLEARN_S = 0.11     -- scikit-learn 1.2.1, 2 threads, same data size (peers' README)
 
-local function median(xs)
-  local s = {}
-  for i, v in ipairs(xs) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 / 0 end
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 local sizes = {}
 for v in (os.getenv("TIDE_BENCH_KMEANS") or "1000000 32 64 20"):gmatch("%d+") do

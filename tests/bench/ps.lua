@@ -16,13 +16,7 @@ local np = 4
 local SIZES = { { 1024, "1 KiB", 2000 }, { 1 << 20, "1 MiB", 40 } }
 local TASKS = 1000
 
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 local function worker(bytes, iters, tasks)
   local tide = require "tide"
@@ -88,12 +82,7 @@ local function run(cmd, side, into)
   end
 end
 
-local cpu = "unknown CPU"
-local f = io.open("/proc/cpuinfo")
-if f then
-  cpu = f:read("a"):match("model name%s*:%s*([^\n]+)") or cpu
-  f:close()
-end
+local cpu = require("support.bench").cpu()
 print(("tide.ps, 1 server + %d workers (np = %d), f64 values, median of %d runs, on %s"):format(
   np - 1, np, rounds, cpu))
 print(("%-12s %14s %14s %12s %12s %10s"):format("op", "tide us/op", "C us/op", "tide MB/s",

@@ -13,11 +13,7 @@ local reps = math.tointeger(tonumber(os.getenv("TIDE_BENCH_REPS") or "5"))
 local np = 2
 local blocks = { 64, 128, 256, 0 }   -- 0: the block layout, n / 2 columns per rank
 
-local function median(xs)
-  table.sort(xs)
-  local k = #xs
-  return k % 2 == 1 and xs[(k + 1) // 2] or (xs[k // 2] + xs[k // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 local function worker()
   local tide = require "tide"
@@ -59,13 +55,7 @@ local function sh(cmd)
   return ok, out
 end
 
-local function cpu()
-  for line in io.lines("/proc/cpuinfo") do
-    local name = line:match("^model name%s*:%s*(.+)$")
-    if name then return name end
-  end
-  return "unknown CPU"
-end
+local cpu = require("support.bench").cpu
 
 -- the pdgemm peer: compiled once, with the library installed only if missing
 local peer = build .. "/bench/pdgemm_c"
