@@ -114,7 +114,8 @@ static int run_allgather(coll *x, void *sbuf, int scount, MPI_Datatype st, void 
                          int rcount, MPI_Datatype rt)
 {
     if (!x->polled)
-        return MPI_Allgather(sbuf, scount, st, rbuf, rcount, rt, x->c->comm);
+        return TIDE_WD_WATCHED(&x->wd, MPI_Allgather(sbuf, scount, st, rbuf, rcount, rt,
+                                                     x->c->comm));
     MPI_Request req;
     int rc = MPI_Iallgather(sbuf, scount, st, rbuf, rcount, rt, x->c->comm, &req);
     return rc == MPI_SUCCESS ? tide_coll_wait(x, &req, NULL) : rc;
@@ -164,8 +165,10 @@ static tide_status gather_common(tide_comm *c, tide_tensor *out, const tide_tens
     void *rbuf = gets ? tide_data(out) : NULL;
     int n = counts[c->rank];
     if (!x.polled) {
+        tide_wd_enter(&x.wd);
         rc = root < 0 ? MPI_Allgatherv(tide_data(&src), n, mt, rbuf, counts, displs, mt, c->comm)
                       : MPI_Gatherv(tide_data(&src), n, mt, rbuf, counts, displs, mt, root, c->comm);
+        tide_wd_leave(rc);
     } else {
         MPI_Request req;
         rc = root < 0 ? MPI_Iallgatherv(tide_data(&src), n, mt, rbuf, counts, displs, mt, c->comm, &req)
@@ -252,7 +255,7 @@ tide_status tide_comm_scatter(tide_comm *c, tide_tensor *out, const tide_tensor 
         scatter_prepare(c, t, counts, h, rows);
     int rc;
     if (!x.polled) {
-        rc = MPI_Bcast(msgbuf, (int)hbytes, MPI_BYTE, root, c->comm);
+        rc = TIDE_WD_WATCHED(&x.wd, MPI_Bcast(msgbuf, (int)hbytes, MPI_BYTE, root, c->comm));
     } else {
         MPI_Request req;
         rc = MPI_Ibcast(msgbuf, (int)hbytes, MPI_BYTE, root, c->comm, &req);
@@ -285,7 +288,8 @@ tide_status tide_comm_scatter(tide_comm *c, tide_tensor *out, const tide_tensor 
     MPI_Datatype mt = tide_mpi_type(like.dtype);
     void *sbuf = c->rank == root ? tide_data(&src) : NULL;
     if (!x.polled) {
-        rc = MPI_Scatterv(sbuf, cnt, displs, mt, tide_data(out), cnt[c->rank], mt, root, c->comm);
+        rc = TIDE_WD_WATCHED(&x.wd, MPI_Scatterv(sbuf, cnt, displs, mt, tide_data(out),
+                                                 cnt[c->rank], mt, root, c->comm));
     } else {
         MPI_Request req;
         rc = MPI_Iscatterv(sbuf, cnt, displs, mt, tide_data(out), cnt[c->rank], mt, root,
@@ -354,7 +358,8 @@ tide_status tide_comm_reduce_scatter(tide_comm *c, tide_tensor *out, const tide_
         MPI_Op mop = tide_mpi_op(op);
         int rc;
         if (!x.polled) {
-            rc = MPI_Reduce_scatter(tide_data(&src), tide_data(dst), cnt, mt, mop, c->comm);
+            rc = TIDE_WD_WATCHED(&x.wd, MPI_Reduce_scatter(tide_data(&src), tide_data(dst), cnt,
+                                                           mt, mop, c->comm));
         } else {
             MPI_Request req;
             rc = MPI_Ireduce_scatter(tide_data(&src), tide_data(dst), cnt, mt, mop, c->comm, &req);
@@ -405,7 +410,8 @@ tide_status tide_comm_alltoall(tide_comm *c, tide_tensor *out, const tide_tensor
         MPI_Datatype mt = tide_mpi_type(t->dtype);
         int n = (int)block, rc;
         if (!x.polled) {
-            rc = MPI_Alltoall(tide_data(&src), n, mt, tide_data(out), n, mt, c->comm);
+            rc = TIDE_WD_WATCHED(&x.wd, MPI_Alltoall(tide_data(&src), n, mt, tide_data(out), n,
+                                                     mt, c->comm));
         } else {
             MPI_Request req;
             rc = MPI_Ialltoall(tide_data(&src), n, mt, tide_data(out), n, mt, c->comm, &req);
@@ -488,7 +494,8 @@ tide_status tide_comm_alltoallv(tide_comm *c, tide_tensor *out, const tide_tenso
     }
     int rcode;
     if (!x.polled) {
-        rcode = MPI_Alltoall(sh, TIDE_A2AV_HDR, MPI_INT64_T, rh, TIDE_A2AV_HDR, MPI_INT64_T, c->comm);
+        rcode = TIDE_WD_WATCHED(&x.wd, MPI_Alltoall(sh, TIDE_A2AV_HDR, MPI_INT64_T, rh,
+                                                    TIDE_A2AV_HDR, MPI_INT64_T, c->comm));
     } else {
         MPI_Request req;
         rcode = MPI_Ialltoall(sh, TIDE_A2AV_HDR, MPI_INT64_T, rh, TIDE_A2AV_HDR, MPI_INT64_T,
@@ -509,7 +516,8 @@ tide_status tide_comm_alltoallv(tide_comm *c, tide_tensor *out, const tide_tenso
     if (st == TIDE_OK) {
         MPI_Datatype mt = tide_mpi_type(t->dtype);
         if (!x.polled) {
-            rcode = MPI_Alltoallv(tide_data(&src), sc, sd, mt, tide_data(out), rc, rd, mt, c->comm);
+            rcode = TIDE_WD_WATCHED(&x.wd, MPI_Alltoallv(tide_data(&src), sc, sd, mt,
+                                                         tide_data(out), rc, rd, mt, c->comm));
         } else {
             MPI_Request req;
             rcode = MPI_Ialltoallv(tide_data(&src), sc, sd, mt, tide_data(out), rc, rd, mt,

@@ -80,8 +80,9 @@ tide_status tide_op_parse(const char *name, tide_op *op, const char *op_name)
 void tide_comm_set_debug(int on) { debug_on = on != 0; }
 int tide_comm_debug(void) { return debug_on; }
 void tide_comm_set_timeout(double seconds) { tide_wd_set_timeout(seconds); }
+void tide_comm_set_watchdog(double seconds) { tide_wd_set_default(seconds); }
 double tide_comm_timeout(void) { return tide_wd_timeout(); }
-int tide_comm_wants_site(void) { return debug_on || tide_wd_active() || tide_rec_on(); }
+int tide_comm_wants_site(void) { return debug_on || tide_wd_timeout() > 0 || tide_rec_on(); }
 void tide_comm_set_max_count(int64_t n) { max_count = n > 0 && n <= INT_MAX ? n : INT_MAX; }
 int64_t tide_comm_max_count(void) { return max_count; }
 const char *tide_comm_site(void) { return site_buf; }
@@ -303,7 +304,7 @@ static tide_status coll_hooks(coll *x, const tide_tensor *t, int op, int root, i
     x->wd.seq = x->c->seq;
     x->wd.site = site_buf;
     x->wd.patient = 0;
-    x->polled = tide_wd_active();
+    x->polled = tide_wd_polled();
     if (debug_on || tide_fp_light_on())
         TIDE_TRY(tide_fp_hook(x, t, op, root, flags, debug_on));
     if (tide_trace_on()) {
@@ -327,7 +328,7 @@ tide_status tide_coll_begin(coll *x, tide_comm *c, const char *name, const tide_
     x->traced = 0;
     c->seq++;
     x->rec = tide_rec_on() ? tide_rec_begin(name, c->cid, c->seq, t, op, root, site_buf) : 0;
-    if (!debug_on && !tide_fp_light_on() && !tide_wd_active() && !tide_trace_on())
+    if (!debug_on && !tide_fp_light_on() && !(tide_wd_timeout() > 0) && !tide_trace_on())
         return TIDE_OK;
     return coll_hooks(x, t, op, root, flags);
 }
@@ -349,6 +350,10 @@ tide_status tide_comm_agree(tide_comm *c, const char *name)
         rc = MPI_Ibarrier(c->comm, &req);
         if (rc == MPI_SUCCESS)
             rc = tide_coll_wait(&x, &req, NULL);
+    } else if (tide_wd_timeout() > 0) {
+        /* the call that follows (MPI_Comm_split ...) is not watched: a rank that never comes
+         * is caught here */
+        rc = TIDE_WD_WATCHED(&x.wd, MPI_Barrier(c->comm));
     }
     tide_coll_end(&x, 0);
     return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
@@ -361,7 +366,7 @@ tide_status tide_p2p_begin(coll *x, tide_comm *c, const char *name)
     x->c = c;
     x->name = name;
     x->rec = 0;   /* the recorder keeps collectives only */
-    x->polled = tide_wd_active();
+    x->polled = tide_wd_polled();
     x->traced = tide_trace_on();
     if (x->traced)
         x->t0 = tide_trace_now();
@@ -505,7 +510,7 @@ tide_status tide_comm_barrier(tide_comm *c)
     TIDE_TRY(tide_coll_begin(&x, c, "barrier", NULL, -1, -1, 0));
     int rc;
     if (!x.polled) {
-        rc = MPI_Barrier(c->comm);
+        rc = TIDE_WD_WATCHED(&x.wd, MPI_Barrier(c->comm));
     } else {
         MPI_Request req;
         rc = MPI_Ibarrier(c->comm, &req);
@@ -533,9 +538,11 @@ static int ew_run(coll *x, ew_kind kind, void *p, int64_t n, tide_dtype dt, MPI_
         void *rbuf = kind == EW_REDUCE && !in_place ? NULL : q;
         int rc;
         if (!x->polled) {
+            tide_wd_enter(&x->wd);
             rc = kind == EW_BCAST       ? MPI_Bcast(q, cnt, mt, root, comm)
                  : kind == EW_ALLREDUCE ? MPI_Allreduce(sbuf, rbuf, cnt, mt, mop, comm)
                                         : MPI_Reduce(sbuf, rbuf, cnt, mt, mop, root, comm);
+            tide_wd_leave(rc);
         } else {
             MPI_Request req;
             rc = kind == EW_BCAST       ? MPI_Ibcast(q, cnt, mt, root, comm, &req)
@@ -656,7 +663,8 @@ tide_status tide_comm_allreduce_scalar(tide_comm *c, tide_scalar *v, tide_op op)
     TIDE_TRY(tide_coll_begin(&x, c, "allreduce", &num, (int)op, -1, 0));
     int rc;
     if (!x.polled) {
-        rc = MPI_Allreduce(MPI_IN_PLACE, v, 1, scalar_type, scalar_ops[op], c->comm);
+        rc = TIDE_WD_WATCHED(&x.wd, MPI_Allreduce(MPI_IN_PLACE, v, 1, scalar_type,
+                                                  scalar_ops[op], c->comm));
     } else {
         MPI_Request req;
         rc = MPI_Iallreduce(MPI_IN_PLACE, v, 1, scalar_type, scalar_ops[op], c->comm, &req);

@@ -8,14 +8,15 @@
  *     on each kind of call's first calls and on every 128th collective (fingerprint.h);
  *   - debug (TIDE_DEBUG=1): the ranks compare fingerprints before each collective and fail
  *     on every rank, naming the ranks that differ (fingerprint.h);
- *   - timeout (TIDE_TIMEOUT=S, 600 s unless set, 0: off; runtime.h): waits are polled and a
- *     wait longer than S seconds reports the collective, its call site and the ranks that
- *     never arrived, then aborts the job (watchdog.h);
+ *   - the watchdog (watchdog.h): by default (600 s, TIDE_WATCHDOG=S) calls block and a
+ *     sentinel thread ends a process whose call runs longer, naming the call and its site;
+ *     with an explicit timeout (TIDE_TIMEOUT=S, tide.set_timeout; 0: off) waits are polled
+ *     and a wait longer than S seconds also names the ranks that never arrived;
  *   - tracing (TIDE_TRACE=file): every collective is recorded for the timeline (trace.h).
  * With all four off, a collective on a contiguous tensor is one MPI call: no allocation, no
- * extra message; with only the watchdog and the light check on (the default), it is the
- * non-blocking form of that call, polled, plus the light check's small allreduce on the calls
- * it samples.
+ * extra message; by default (the sentinel and the light check) it is the same blocking call
+ * between two stores to the sentinel's slot, plus the light check's small allreduce on the
+ * calls it samples; under TIDE_TIMEOUT it is the non-blocking form of that call, polled.
  *
  * Conventions: ranks are 0-based; row counts refer to dim 0 (the first dim); a 0-dim tensor
  * counts as one row of one element. Results that a collective allocates go into an empty
@@ -59,8 +60,12 @@ MPI_Comm tide_comm_base(void);
 
 void tide_comm_set_debug(int on);
 int tide_comm_debug(void);
-/* seconds <= 0 turns the watchdog off. */
+/* An explicit timeout (TIDE_TIMEOUT's): waits are polled and report the ranks that never
+ * arrived (watchdog.h); seconds <= 0 turns the watchdog off. */
 void tide_comm_set_timeout(double seconds);
+/* The default mode (TIDE_WATCHDOG's): blocking calls, a sentinel thread ends a process whose
+ * call runs past seconds (watchdog.h); seconds <= 0 turns the watchdog off. */
+void tide_comm_set_watchdog(double seconds);
 double tide_comm_timeout(void);
 /* Does the next collective want its call site (debug or timeout on)? */
 int tide_comm_wants_site(void);

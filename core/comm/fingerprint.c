@@ -143,9 +143,9 @@ tide_status tide_fp_check(MPI_Comm comm, int rank, int size, const tide_fp *mine
     if (!all)
         return tide_fail("%s: out of memory for the debug fingerprints", mine->name);
     int rc;
-    if (!tide_wd_active()) {
-        rc = MPI_Allgather(mine, (int)sizeof *mine, MPI_BYTE, all, (int)sizeof *mine, MPI_BYTE,
-                           comm);
+    if (!tide_wd_polled()) {
+        rc = TIDE_WD_WATCHED(wd, MPI_Allgather(mine, (int)sizeof *mine, MPI_BYTE, all,
+                                               (int)sizeof *mine, MPI_BYTE, comm));
     } else {
         MPI_Request req;
         rc = MPI_Iallgather(mine, (int)sizeof *mine, MPI_BYTE, all, (int)sizeof *mine, MPI_BYTE,
@@ -290,15 +290,15 @@ static tide_status light_exchange(coll *x, uint64_t sig, const tide_tensor *t, i
         /* non-blocking, so that a rank that never comes is reported by the watchdog */
         MPI_Request req;
         MPI_TRY(x->name, MPI_Comm_idup(x->c->comm, &s->shadow, &req));
-        MPI_TRY(x->name, x->polled ? tide_wd_wait(&req, MPI_STATUS_IGNORE, &x->wd)
-                                   : MPI_Wait(&req, MPI_STATUS_IGNORE));
+        MPI_TRY(x->name, tide_wd_wait(&req, MPI_STATUS_IGNORE, &x->wd));
         MPI_Comm_set_errhandler(s->shadow, MPI_ERRORS_RETURN);
     }
     uint64_t h = mix(mix(sig, (uint64_t)(uint32_t)(win + 1)), x->c->seq);
     uint64_t mine[2] = {h, ~h}, most[2];
     int rc;
     if (!x->polled) {
-        rc = MPI_Allreduce(mine, most, 2, MPI_UINT64_T, MPI_MAX, s->shadow);
+        rc = TIDE_WD_WATCHED(&x->wd, MPI_Allreduce(mine, most, 2, MPI_UINT64_T, MPI_MAX,
+                                                   s->shadow));
     } else {
         MPI_Request req;
         rc = MPI_Iallreduce(mine, most, 2, MPI_UINT64_T, MPI_MAX, s->shadow, &req);

@@ -13,7 +13,7 @@
 static int run_bcast(coll *x, void *buf, int count, int root)
 {
     if (!x->polled)
-        return MPI_Bcast(buf, count, MPI_BYTE, root, x->c->comm);
+        return TIDE_WD_WATCHED(&x->wd, MPI_Bcast(buf, count, MPI_BYTE, root, x->c->comm));
     MPI_Request req;
     int rc = MPI_Ibcast(buf, count, MPI_BYTE, root, x->c->comm, &req);
     return rc == MPI_SUCCESS ? tide_coll_wait(x, &req, NULL) : rc;
@@ -88,7 +88,8 @@ static tide_status gather_bytes(tide_comm *c, const char *name, const char *buf,
         goto out;
     }
     if (!x.polled) {
-        rc = MPI_Allgather(mine, 2, MPI_INT64_T, hdr, 2, MPI_INT64_T, c->comm);
+        rc = TIDE_WD_WATCHED(&x.wd, MPI_Allgather(mine, 2, MPI_INT64_T, hdr, 2, MPI_INT64_T,
+                                                  c->comm));
     } else {
         MPI_Request req;
         rc = MPI_Iallgather(mine, 2, MPI_INT64_T, hdr, 2, MPI_INT64_T, c->comm, &req);
@@ -121,9 +122,11 @@ static tide_status gather_bytes(tide_comm *c, const char *name, const char *buf,
     }
     int n = (int)len;
     if (!x.polled) {
+        tide_wd_enter(&x.wd);
         rc = everyone ? MPI_Allgatherv(buf, n, MPI_BYTE, all, counts, counts + size, MPI_BYTE, c->comm)
                       : MPI_Gatherv(buf, n, MPI_BYTE, all, counts, counts + size, MPI_BYTE, root,
                                     c->comm);
+        tide_wd_leave(rc);
     } else {
         MPI_Request req;
         rc = everyone ? MPI_Iallgatherv(buf, n, MPI_BYTE, all, counts, counts + size, MPI_BYTE,

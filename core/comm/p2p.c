@@ -150,7 +150,7 @@ static tide_status send_message(coll *x, unsigned char *hdr, const void *data, i
         dt = type;
     }
     if (!x->polled) {
-        rc = MPI_Send(buf, count, dt, dst, tag, comm);
+        rc = TIDE_WD_WATCHED(&x->wd, MPI_Send(buf, count, dt, dst, tag, comm));
     } else {
         MPI_Request req;
         rc = MPI_Isend(buf, count, dt, dst, tag, comm, &req);
@@ -224,7 +224,7 @@ static tide_status probe(coll *x, int src, int tag, MPI_Message *msg, MPI_Status
     int t = tag == TIDE_ANY ? MPI_ANY_TAG : tag;
     int rc;
     if (!x->polled) {
-        rc = MPI_Mprobe(s, t, x->c->comm, msg, st);
+        rc = TIDE_WD_WATCHED(&x->wd, MPI_Mprobe(s, t, x->c->comm, msg, st));
     } else {
         probe_arg a = {s, t, x->c->comm, msg, st};
         rc = tide_wd_poll(test_probe, &a, &x->wd);
@@ -240,7 +240,7 @@ static tide_status probe(coll *x, int src, int tag, MPI_Message *msg, MPI_Status
 static int mrecv(coll *x, void *buf, int count, MPI_Datatype dt, MPI_Message *msg)
 {
     if (!x->polled)
-        return MPI_Mrecv(buf, count, dt, msg, MPI_STATUS_IGNORE);
+        return TIDE_WD_WATCHED(&x->wd, MPI_Mrecv(buf, count, dt, msg, MPI_STATUS_IGNORE));
     MPI_Request req;
     int rc = MPI_Imrecv(buf, count, dt, msg, &req);
     return rc == MPI_SUCCESS ? tide_coll_wait(x, &req, NULL) : rc;

@@ -142,18 +142,19 @@ static tide_status exchange(tide_request *r, int alltoall, void *send, void *rec
 {
     const char *name = kind_names[r->kind];
     int rc;
-    if (!tide_wd_active()) {
+    tide_wd_op wd;
+    wd_of(r, &wd);
+    if (!tide_wd_polled()) {
+        tide_wd_enter(&wd);
         rc = alltoall ? MPI_Alltoall(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi)
                       : MPI_Allgather(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi);
+        tide_wd_leave(rc);
     } else {
         MPI_Request req;
         rc = alltoall ? MPI_Ialltoall(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi, &req)
                       : MPI_Iallgather(send, n, MPI_INT64_T, recv, n, MPI_INT64_T, r->mpi, &req);
-        if (rc == MPI_SUCCESS) {
-            tide_wd_op wd;
-            wd_of(r, &wd);
+        if (rc == MPI_SUCCESS)
             rc = tide_wd_wait(&req, MPI_STATUS_IGNORE, &wd);
-        }
     }
     return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
 }

@@ -59,7 +59,23 @@ static int world_size(void)
     return n;
 }
 
-/* TIDE_DEBUG, TIDE_CHECK, TIDE_TIMEOUT (default: TIDE_DEFAULT_TIMEOUT), TIDE_TRACE. */
+/* A number of seconds >= 0 from the variable var (*seconds unchanged when unset or empty). */
+static tide_status env_seconds(const char *var, double *seconds, int *set)
+{
+    const char *s = getenv(var);
+    *set = s && s[0];
+    if (!*set)
+        return TIDE_OK;
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || v < 0 || v != v)
+        return tide_fail("%s: expected a number of seconds, got '%s'", var, s);
+    *seconds = v;
+    return TIDE_OK;
+}
+
+/* TIDE_DEBUG, TIDE_CHECK, TIDE_TIMEOUT (an explicit timeout: polled waits) or else
+ * TIDE_WATCHDOG (the default mode's timeout, TIDE_DEFAULT_TIMEOUT when unset), TIDE_TRACE. */
 static tide_status read_env(void)
 {
     const char *dbg = getenv("TIDE_DEBUG");
@@ -68,15 +84,14 @@ static tide_status read_env(void)
     const char *chk = getenv("TIDE_CHECK");
     if (chk && strcmp(chk, "0") == 0)
         tide_fp_set_light(0);
-    double timeout = TIDE_DEFAULT_TIMEOUT;
-    const char *to = getenv("TIDE_TIMEOUT");
-    if (to && to[0]) {
-        char *end;
-        timeout = strtod(to, &end);
-        if (*end || timeout < 0 || timeout != timeout)
-            return tide_fail("TIDE_TIMEOUT: expected a number of seconds, got '%s'", to);
-    }
-    tide_comm_set_timeout(timeout);
+    double timeout = TIDE_DEFAULT_TIMEOUT, watchdog = TIDE_DEFAULT_TIMEOUT;
+    int explicit = 0, shortened = 0;
+    TIDE_TRY(env_seconds("TIDE_TIMEOUT", &timeout, &explicit));
+    TIDE_TRY(env_seconds("TIDE_WATCHDOG", &watchdog, &shortened));
+    if (explicit)
+        tide_comm_set_timeout(timeout);
+    else
+        tide_comm_set_watchdog(watchdog);
     const char *tr = getenv("TIDE_TRACE");
     if (tr && tr[0] && !tide_trace_on())
         TIDE_TRY(tide_trace_start(tr));
@@ -166,6 +181,7 @@ static void shutdown_runtime(void)
     }
     write_trace();
     tide_comm_shared_shutdown();
+    tide_wd_stop();
     tide_wd_set_channel(MPI_COMM_NULL);
     tide_comm_types_free();
     MPI_Comm_free(&base_comm);

@@ -18,7 +18,8 @@
 #include "tensor/tide_error.h"
 
 /* The watchdog's default (seconds): PyTorch's NCCL waits 10 minutes before it calls a
- * collective hung. TIDE_TIMEOUT=S overrides it; TIDE_TIMEOUT=0 turns the watchdog off. */
+ * collective hung. TIDE_WATCHDOG=S changes it; TIDE_TIMEOUT=S sets an explicit timeout, whose
+ * waits are polled (watchdog.h); TIDE_TIMEOUT=0 turns the watchdog off. */
 #define TIDE_DEFAULT_TIMEOUT 600.0
 
 /* Initialises MPI (MPI_THREAD_FUNNELED) unless it is already; *owned (may be NULL) says whether
@@ -30,8 +31,8 @@ int tide_runtime_mpi_active(void);
 
 /* Once per process, after MPI is up: duplicates base (MPI_COMM_WORLD, or the communicator a
  * host embeds tide on) for tide's own traffic (the watchdog's side channel, the timeline, the
- * random streams' rank), and sets the switches from TIDE_DEBUG, TIDE_TIMEOUT (the default
- * above when unset) and TIDE_TRACE. Later calls only count a user (see release). */
+ * random streams' rank), and sets the switches from TIDE_DEBUG, TIDE_TIMEOUT (when unset: the
+ * default watchdog, TIDE_WATCHDOG or the default above) and TIDE_TRACE. Later calls only count a user (see release). */
 tide_status tide_runtime_init(MPI_Comm base);
 int tide_runtime_ready(void);
 /* tide's duplicate of base (MPI_COMM_NULL before init), and this process's rank and size in it
@@ -44,9 +45,10 @@ int tide_runtime_size(void);
  * are collective over the whole job, such as tide.trace.start. */
 tide_status tide_runtime_agree(const char *name);
 
-/* A blocking wait on req, a call over comm named name, through the watchdog: with a timeout
- * set, it answers the other ranks' census and reports and aborts after the timeout, unless
- * patient (waiting for a person, e.g. the REPL's next line: never expires). Returns MPI's code. */
+/* A blocking wait on req, a call over comm named name, through the watchdog: watched by the
+ * sentinel by default; with an explicit timeout, it answers the other ranks' census and
+ * reports and aborts after the timeout. A patient wait (for a person, e.g. the REPL's next
+ * line) never expires. Returns MPI's code. */
 int tide_runtime_wait(MPI_Comm comm, MPI_Request *req, const char *name, int patient);
 
 /* One user of the runtime is done (collective over base): the last one waits (watched) until

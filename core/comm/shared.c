@@ -129,7 +129,7 @@ void tide_comm_shared_forget(const tide_comm *c)
 static int watched_barrier(coll *x)
 {
     if (!x->polled)
-        return MPI_Barrier(x->c->comm);
+        return TIDE_WD_WATCHED(&x->wd, MPI_Barrier(x->c->comm));
     MPI_Request req;
     int rc = MPI_Ibarrier(x->c->comm, &req);
     return rc == MPI_SUCCESS ? tide_coll_wait(x, &req, NULL) : rc;
@@ -171,7 +171,8 @@ static tide_status same_window(coll *x, int id, tide_op op, const tide_tensor *t
     int64_t mine = (int64_t)id * TIDE_NOPS + op, all[MAX_RANKS];
     int rc;
     if (!x->polled) {
-        rc = MPI_Allgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T, x->c->comm);
+        rc = TIDE_WD_WATCHED(&x->wd, MPI_Allgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T,
+                                                   x->c->comm));
     } else {
         MPI_Request req;
         rc = MPI_Iallgather(&mine, 1, MPI_INT64_T, all, 1, MPI_INT64_T, x->c->comm, &req);

@@ -1,17 +1,22 @@
-/* watchdog.c — polled waits, the census of where the other ranks are, and the abort. */
+/* watchdog.c — polled waits, the census of where the other ranks are, and the abort; the
+ * default mode's sentinel thread (see watchdog.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "comm/watchdog.h"
 #include "comm/recorder.h"
 #include "comm/runtime.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-double tide_wd_seconds;                         /* 0: off */
+static double tide_wd_seconds;                  /* 0: off */
+int tide_wd_polling;                            /* an explicit timeout: waits are polled */
 int tide_wd_interruptible;                      /* poll every wait, for interrupts */
 static volatile sig_atomic_t interrupt_pending;
 static int stranded;                            /* waits abandoned by an interrupt */
@@ -31,9 +36,23 @@ typedef struct wd_msg {
     char site[80];
 } wd_msg;
 
-void tide_wd_set_timeout(double seconds) { tide_wd_seconds = seconds > 0 ? seconds : 0; }
+static void watch_default(double seconds);
+
+void tide_wd_set_timeout(double seconds)
+{
+    tide_wd_seconds = seconds > 0 ? seconds : 0;
+    tide_wd_polling = tide_wd_seconds > 0;
+    watch_default(0);
+}
+
+void tide_wd_set_default(double seconds)
+{
+    tide_wd_seconds = seconds > 0 ? seconds : 0;
+    tide_wd_polling = 0;
+    watch_default(tide_wd_seconds);
+}
+
 double tide_wd_timeout(void) { return tide_wd_seconds; }
-void tide_wd_set_channel(MPI_Comm c) { side = c; }
 void tide_wd_set_interruptible(int on) { tide_wd_interruptible = on != 0; }
 void tide_wd_interrupt(void) { interrupt_pending = 1; }
 void tide_wd_clear_interrupt(void) { interrupt_pending = 0; }
@@ -248,8 +267,192 @@ static int test_request(void *arg, int *done)
 
 int tide_wd_wait(MPI_Request *req, MPI_Status *st, const tide_wd_op *op)
 {
-    if (!tide_wd_active())
-        return MPI_Wait(req, st);
+    /* a patient wait (the REPL's next line) polls in either mode: it answers peers and
+     * takes dumps asked for while a person thinks, and its speed does not matter */
+    int polled = tide_wd_polled() || (op->patient && tide_wd_seconds > 0);
+    if (!polled)
+        return TIDE_WD_WATCHED(op, MPI_Wait(req, st));
     void *arg[2] = {req, st};
     return tide_wd_poll(test_request, arg, op);
+}
+
+/* ------------------------------------------------------------------ the default mode's sentinel */
+
+/* The blocking call in progress, published by the thread that calls MPI (one: MPI runs
+ * FUNNELED) and read by the sentinel as a sequence lock: `call` is the call's ticket (0: none);
+ * the other fields belong to that ticket while `call` holds it, so the sentinel copies them
+ * and then checks that `call` did not change. Tickets are never reused, so a call that ended
+ * and a later one that started between two looks cannot pass for one long call. */
+static struct {
+    _Atomic uint64_t call;
+    _Atomic double since;       /* CLOCK_MONOTONIC_COARSE seconds */
+    uint64_t seq;
+    char name[48];
+    char site[80];
+} slot;
+
+#define SENTINEL_PERIOD 1.0     /* seconds between the sentinel's looks at an idle slot */
+
+static uint64_t tickets;                        /* the calling thread's; the last ticket given */
+static int watching;                            /* the default mode, a timeout, several ranks */
+static double watch_seconds;                    /* the default mode's timeout */
+static _Atomic double sentinel_seconds;         /* the same, for the sentinel */
+static pthread_t sentinel;
+static int sentinel_up;
+static pthread_mutex_t nap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t nap;                      /* the sentinel sleeps on it; tide_wd_stop wakes */
+static int stopping;                            /* under nap_lock */
+
+static double coarse_now(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);   /* ~10 ns; hangs are seconds long */
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The side channel tells the size of the job: a world of one has nobody to wait for. */
+void tide_wd_set_channel(MPI_Comm c)
+{
+    side = c;
+    watch_default(watch_seconds);
+}
+
+static void watch_default(double seconds)
+{
+    int size = 1;
+    if (side != MPI_COMM_NULL)
+        MPI_Comm_size(side, &size);
+    watch_seconds = seconds;
+    atomic_store(&sentinel_seconds, seconds);
+    watching = seconds > 0 && size > 1;
+}
+
+static void copy_text(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < n; i++)
+        dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+/* The same call has run past the timeout: report, dump, end this process. Returns when the
+ * call ended meanwhile. */
+static void fire(uint64_t call, double timeout)
+{
+    char name[sizeof slot.name], site[sizeof slot.site];
+    memcpy(name, slot.name, sizeof name);
+    memcpy(site, slot.site, sizeof site);
+    uint64_t seq = slot.seq;
+    double since = atomic_load_explicit(&slot.since, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&slot.call, memory_order_relaxed) != call)
+        return;
+    char what[sizeof name + 24], msg[512], path[600] = "";
+    if (seq)
+        snprintf(what, sizeof what, "%s #%llu", name, (unsigned long long)seq);
+    else
+        snprintf(what, sizeof what, "%s", name);
+    int me = tide_runtime_rank();
+    snprintf(msg, sizeof msg, "tide watchdog: rank %d: %s at %s has not finished after %.1f s"
+             " (the default watchdog's %g s; TIDE_TIMEOUT=S instead names the ranks that never"
+             " arrived)", me, what, site, coarse_now() - since, timeout);
+    fflush(stdout);
+    fprintf(stderr, "%s\n", msg);
+    fflush(stderr);
+    /* the ring is the calling thread's, which sits in MPI; the Lua tracebacks the bindings
+     * add are not taken: its Lua state is not this thread's to walk */
+    if (tide_rec_on()) {
+        if (tide_rec_write(tide_rec_dir(NULL), msg, NULL, path, sizeof path) == TIDE_OK)
+            fprintf(stderr, "tide watchdog: rank %d: flight recorder dump in %s (tide doctor"
+                    " reads every rank's)\n", me, path);
+        else
+            fprintf(stderr, "tide watchdog: rank %d: %s\n", me, tide_error());
+        fflush(stderr);
+    }
+    _exit(1);   /* mpirun ends the job when a rank exits with a failure */
+}
+
+static void *watch(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&nap_lock);
+    while (!stopping) {
+        double wait = SENTINEL_PERIOD, timeout = atomic_load(&sentinel_seconds);
+        uint64_t call = atomic_load_explicit(&slot.call, memory_order_acquire);
+        if (call && timeout > 0) {
+            double left = atomic_load_explicit(&slot.since, memory_order_relaxed) + timeout -
+                          coarse_now();
+            if (left <= 0)
+                fire(call, timeout);
+            else if (left < wait)
+                wait = left + 0.01;   /* the coarse clock lags by a few ms */
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        double t = (double)until.tv_sec + (double)until.tv_nsec * 1e-9 + wait;
+        until.tv_sec = (time_t)t;
+        until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
+        if (!stopping)
+            pthread_cond_timedwait(&nap, &nap_lock, &until);
+    }
+    pthread_mutex_unlock(&nap_lock);
+    return NULL;
+}
+
+static void start_sentinel(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&nap, &attr);
+    pthread_condattr_destroy(&attr);
+    stopping = 0;
+    if (pthread_create(&sentinel, NULL, watch, NULL) != 0) {
+        pthread_cond_destroy(&nap);
+        watching = 0;
+        fprintf(stderr, "tide watchdog: rank %d: cannot start the sentinel thread; collectives"
+                " are not watched (TIDE_TIMEOUT=S watches them by polling)\n",
+                tide_runtime_rank());
+        fflush(stderr);
+        return;
+    }
+    sentinel_up = 1;
+}
+
+void tide_wd_enter(const tide_wd_op *op)
+{
+    if (!watching || op->patient)
+        return;
+    if (!sentinel_up)
+        start_sentinel();
+    atomic_store_explicit(&slot.call, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);   /* the sentinel sees 0 before new fields */
+    slot.seq = op->seq;
+    copy_text(slot.name, sizeof slot.name, op->name);
+    copy_text(slot.site, sizeof slot.site, op->site ? op->site : "?");
+    atomic_store_explicit(&slot.since, coarse_now(), memory_order_relaxed);
+    atomic_store_explicit(&slot.call, ++tickets, memory_order_release);
+}
+
+int tide_wd_leave(int rc)
+{
+    atomic_store_explicit(&slot.call, 0, memory_order_release);
+    return rc;
+}
+
+void tide_wd_stop(void)
+{
+    if (!sentinel_up)
+        return;
+    pthread_mutex_lock(&nap_lock);
+    stopping = 1;
+    pthread_cond_signal(&nap);
+    pthread_mutex_unlock(&nap_lock);
+    pthread_join(sentinel, NULL);
+    pthread_cond_destroy(&nap);
+    sentinel_up = 0;
 }

@@ -1,17 +1,31 @@
 /* watchdog.h — turns a hang into a report and an aborted job.
  *
- * With a timeout set (600 s by default, TIDE_TIMEOUT=S or tide_comm_set_timeout), every tide
- * wait is polled instead of blocking. A wait that lasts S seconds asks the other members of its
- * communicator, over tide's private side channel, where they are; a rank polling in a tide wait answers with
- * the collective it is in. The rank then prints
+ * Two modes, by who set the timeout:
+ *
+ * The default (600 s, or TIDE_WATCHDOG=S): collectives are MPI's blocking calls, which Open
+ * MPI runs faster than its non-blocking ones (libnbc). Before each call the calling thread
+ * publishes {ticket, name, call site, start} in one slot and clears it after; a sentinel
+ * thread (one per process of a job of several ranks, started at the first watched call) looks
+ * at the slot about once a second and, when the same call (same ticket) has run past the
+ * timeout, prints
+ *   tide watchdog: rank R: allreduce #12 at job.lua:7 has not finished after 600.0 s ...
+ * on stderr, writes this rank's flight-recorder dump and ends its process with exit code 1,
+ * which makes mpirun end the job. It cannot ask the other ranks where they are: the sentinel
+ * may not call MPI (below).
+ *
+ * An explicit timeout (TIDE_TIMEOUT=S, tide.set_timeout, tide_wd_set_timeout): every tide wait
+ * is polled instead of blocking. A wait that lasts S seconds asks the other members of its
+ * communicator, over tide's private side channel, where they are; a rank polling in a tide
+ * wait answers with the collective it is in. The rank then prints
  *   tide watchdog: rank R waited S s in barrier #N at file.lua:LINE; never arrived: rank 1
  *   (not in a tide collective: computing, blocked elsewhere, or exited)
- * on stderr and ends the job (runtime.h's tide_runtime_fail). Without a timeout, waits are plain MPI_Wait.
+ * on stderr and ends the job (runtime.h's tide_runtime_fail). With the timeout 0 (TIDE_TIMEOUT=0)
+ * nothing is watched: waits are plain MPI_Wait.
  *
- * Why polling rather than a watchdog thread: a thread would need MPI_THREAD_MULTIPLE to talk to
- * the other ranks (and to abort) while the main thread sits in MPI, which costs every MPI call
- * a lock in Open MPI; polling costs nothing when the watchdog is off, and when it is on lets
- * the waiting rank itself run the census and answer its peers' questions. */
+ * Why polling rather than a thread for the census: a thread would need MPI_THREAD_MULTIPLE to
+ * talk to the other ranks (and to abort) while the main thread sits in MPI, which costs every
+ * MPI call a lock in Open MPI; polling lets the waiting rank itself run the census and answer
+ * its peers' questions. The sentinel only reads memory, writes files and exits. */
 #ifndef TIDE_WATCHDOG_H
 #define TIDE_WATCHDOG_H
 
@@ -28,13 +42,16 @@ typedef struct tide_wd_op {
     int patient;        /* waits for a person (the REPL's next line): answers, never expires */
 } tide_wd_op;
 
+/* An explicit timeout: polled waits and the census (0: off). */
 void tide_wd_set_timeout(double seconds);
+/* The default mode's timeout: blocking calls watched by the sentinel (0: off). */
+void tide_wd_set_default(double seconds);
 double tide_wd_timeout(void);
-static inline int tide_wd_active(void)
+/* Are waits polled (an explicit timeout is set, or the REPL of `tide run` may interrupt)? */
+static inline int tide_wd_polled(void)
 {
-    extern double tide_wd_seconds;
-    extern int tide_wd_interruptible;
-    return tide_wd_seconds > 0 || tide_wd_interruptible;
+    extern int tide_wd_polling, tide_wd_interruptible;
+    return tide_wd_polling || tide_wd_interruptible;
 }
 
 /* Interrupts, for the REPL of `tide run` (bindings/host/host_repl.c): a person's Ctrl-C must
@@ -62,5 +79,14 @@ int tide_wd_wait(MPI_Request *req, MPI_Status *st, const tide_wd_op *op);
 void tide_wd_serve(void);
 /* The same for any condition: test(arg, &done) returns an MPI code. */
 int tide_wd_poll(int (*test)(void *arg, int *done), void *arg, const tide_wd_op *op);
+
+/* The sentinel's slot, around a blocking call in the default mode (nothing in the others,
+ * for a patient op, or in a job of one rank): rc = TIDE_WD_WATCHED(&x->wd, MPI_Barrier(comm)).
+ * The comma operator makes the call start after tide_wd_enter. */
+void tide_wd_enter(const tide_wd_op *op);
+int tide_wd_leave(int rc);   /* returns rc */
+#define TIDE_WD_WATCHED(op, call) (tide_wd_enter(op), tide_wd_leave(call))
+/* Stops the sentinel thread, if it runs (the runtime's shutdown). */
+void tide_wd_stop(void);
 
 #endif

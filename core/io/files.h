@@ -6,11 +6,9 @@
 #ifndef TIDE_IO_FILES_H
 #define TIDE_IO_FILES_H
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "tensor/tensor.h"
 

@@ -11,12 +11,17 @@
 -- of both kinds rather than one long one; "check off" is the median of the off runs and
 -- "check" the median of the on runs minus it: the amortised cost per call (the loop repeats
 -- one call, so after its first 3 calls one in 128 is checked). Goal: <= +0.05 us at 4 B.
+-- The watchdog's cost. By default a collective is MPI's blocking call watched by a
+-- sentinel thread; "polled" times the same loop under an explicit timeout (TIDE_TIMEOUT's path:
+-- MPI's non-blocking call, polled) and "wd off" with the watchdog off (TIDE_TIMEOUT=0).
 -- Times are never asserted.
 --
 --   scripts/bench.sh allreduce          (TIDE_BENCH_ROUNDS: rounds per size, default 9)
 -- Run as a plain script it launches itself under mpirun with --worker. The raw side is the
 -- allreduce_twin module (allreduce.c built with -DTWIN_MODULE into <build>/bench/ by the
 -- build; TIDE_BUILD_DIR, default ./build).
+local bench = require "support.bench"
+local median = bench.median
 local rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_ROUNDS") or "9"))
 local np = 2
 local root = os.getenv("TIDE_SOURCE_DIR") or "."
@@ -26,14 +31,6 @@ local sizes = {
   { 4, "4 B", 2000 }, { 1024, "1 KiB", 2000 }, { 64 << 10, "64 KiB", 300 },
   { 1 << 20, "1 MiB", 40 }, { 16 << 20, "16 MiB", 4 }, { 64 << 20, "64 MiB", 2 },
 }
-
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
 -- The twin module, built by tests/tests.cmake into <build>/bench/allreduce_twin.so.
 local function load_twin()
@@ -56,13 +53,14 @@ local function worker()
     return world:allreduce((now() - t0) / iters, "max")
   end
 
+  local timeout_polled = 600
   local rows = {}
   for _, s in ipairs(sizes) do
     local bytes, label, iters = s[1], s[2], s[3]
     local t = tide.ones(bytes // 4)
     time_tide(t, iters // 10 + 1)   -- warm up both sides
     twin.run(bytes, iters // 10 + 1)
-    local tt, rt, dt, on, off, nowd = {}, {}, {}, {}, {}, {}
+    local tt, rt, dt, on, off, nowd, polled = {}, {}, {}, {}, {}, {}, {}
     local short = math.max(1, iters // 10)
     for r = 1, rounds do
       tt[r] = time_tide(t, iters)
@@ -76,10 +74,12 @@ local function worker()
         on[#on + 1], off[#off + 1] = first_off and b or a, first_off and a or b
       end
       rt[r] = twin.run(bytes, iters)
-      -- the default watchdog (600 s) polls a non-blocking call; off, the call is MPI's blocking one
-      local timeout = tide.set_timeout(0)
+      -- the default watchdog (600 s) against the polled one and none
+      local timeout = tide.set_timeout(timeout_polled)
+      polled[r] = time_tide(t, iters)
+      tide.set_timeout(0)
       nowd[r] = time_tide(t, iters)
-      tide.set_timeout(timeout)
+      tide._internal.set_watchdog(timeout)
       if r <= (bytes >= (1 << 20) and 3 or rounds) then
         tide.set_debug(true)
         dt[#dt + 1] = time_tide(t, iters)
@@ -89,22 +89,17 @@ local function worker()
     t:close()
     collectgarbage()
     rows[#rows + 1] = { label, median(tt) * 1e6, median(rt) * 1e6, median(dt) * 1e6,
-                        median(off) * 1e6, (median(on) - median(off)) * 1e6, median(nowd) * 1e6 }
+                        median(off) * 1e6, (median(on) - median(off)) * 1e6, median(nowd) * 1e6,
+                        median(polled) * 1e6 }
   end
   if world.rank == 0 then
-    local cpu = "unknown CPU"
-    local f = io.open("/proc/cpuinfo")
-    if f then
-      cpu = (f:read("a"):match("model name%s*:%s*([^\n]+)")) or cpu
-      f:close()
-    end
     print(string.format("f32 allreduce (sum, in place), np = %d, median of %d rounds, us per call,"
-      .. " on %s", world.size, rounds, cpu))
-    print(string.format("%-8s %12s %12s %10s %12s %14s %12s %10s %14s", "size", "tide", "raw MPI",
-      "added", "raw/tide", "tide+debug", "check off", "check", "watchdog off"))
+      .. " on %s", world.size, rounds, bench.cpu()))
+    print(string.format("%-8s %12s %12s %10s %12s %14s %12s %10s %12s %12s", "size", "tide",
+      "raw MPI", "added", "raw/tide", "tide+debug", "check off", "check", "polled", "wd off"))
     for _, r in ipairs(rows) do
-      print(string.format("%-8s %12.2f %12.2f %+10.2f %12.3f %14.2f %12.2f %+10.3f %14.2f", r[1],
-        r[2], r[3], r[2] - r[3], r[3] / r[2], r[4], r[5], r[6], r[7]))
+      print(string.format("%-8s %12.2f %12.2f %+10.2f %12.3f %14.2f %12.2f %+10.3f %12.2f %12.2f",
+        r[1], r[2], r[3], r[2] - r[3], r[3] / r[2], r[4], r[5], r[6], r[8], r[7]))
     end
   end
 end
@@ -113,11 +108,4 @@ if arg and arg[1] == "--worker" then
   return worker()
 end
 
-local mpirun = os.getenv("MPIRUN") or "mpirun"
-local cmd = string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-  .. "TIDE_BUILD_DIR=%q TIDE_SOURCE_DIR=%q TIDE_BENCH_ROUNDS=%d %s --oversubscribe -np %d "
-  .. "lua5.4 %q --worker", build, root, rounds, mpirun, np, root .. "/tests/bench/allreduce.lua")
-local ok = os.execute(cmd)
-if not ok then
-  os.exit(1)
-end
+bench.launch("allreduce", np, { TIDE_BENCH_ROUNDS = rounds })

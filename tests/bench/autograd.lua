@@ -14,12 +14,7 @@ local SAMPLES = math.tointeger(tonumber(os.getenv("TIDE_BENCH_SAMPLES") or "6000
 local REPEATS = math.tointeger(tonumber(os.getenv("TIDE_BENCH_REPEATS") or "3")) or 3
 local BATCH, LR = 128, 0.01
 
-local function median(xs)
-  local s = { table.unpack(xs) }
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 local clock = tide.now
 

@@ -21,10 +21,7 @@ local shapes = {       -- N, C, H, W, O, k, stride, padding
   { 16, 64, 32, 32, 128, 3, 2, 1 },
 }
 
-local function median(xs)
-  table.sort(xs)
-  return xs[(#xs + 1) // 2]
-end
+local median = require("support.bench").median
 
 print(("%-26s %10s %10s %8s"):format("shape (N C H W -> O k s p)", "tide GF/s", "C GF/s",
   "tide/C"))

@@ -16,13 +16,7 @@ local np = 4
 local SIZES = { { 1024, "1 KiB", 2000 }, { 1 << 20, "1 MiB", 40 } }
 local TASKS = 1000
 
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 local function worker(bytes, iters, tasks)
   local tide = require "tide"

@@ -7,19 +7,12 @@
 --
 --   scripts/bench.sh recorder          (TIDE_BENCH_ROUNDS: rounds, default 21)
 -- Run as a plain script it launches itself under mpirun with --worker.
+local bench = require "support.bench"
+local median = bench.median
 local rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_ROUNDS") or "21"))
 local np = 2
 local iters = 20000
-local root = os.getenv("TIDE_SOURCE_DIR") or "."
-local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
-
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local build = os.getenv("TIDE_BUILD_DIR") or ((os.getenv("TIDE_SOURCE_DIR") or ".") .. "/build")
 
 local function worker()
   local tide = require "tide"
@@ -59,14 +52,8 @@ local function worker()
     raw[r] = twin.run(4, iters)
   end
   if world.rank == 0 then
-    local cpu = "unknown CPU"
-    local f = io.open("/proc/cpuinfo")
-    if f then
-      cpu = (f:read("a"):match("model name%s*:%s*([^\n]+)")) or cpu
-      f:close()
-    end
     print(string.format("4 B f32 allreduce, np = %d, %d calls per round, median of %d rounds,"
-      .. " us per call, on %s", world.size, iters, rounds, cpu))
+      .. " us per call, on %s", world.size, iters, rounds, bench.cpu()))
     print(string.format("%12s %12s %10s %12s %12s", "recorder on", "off", "added", "raw MPI",
       "raw/on"))
     print(string.format("%12.3f %12.3f %+10.3f %12.3f %12.3f", median(on) * 1e6,
@@ -78,11 +65,4 @@ if arg and arg[1] == "--worker" then
   return worker()
 end
 
-local mpirun = os.getenv("MPIRUN") or "mpirun"
-local cmd = string.format("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-  .. "TIDE_BUILD_DIR=%q TIDE_SOURCE_DIR=%q TIDE_BENCH_ROUNDS=%d %s --oversubscribe -np %d "
-  .. "lua5.4 %q --worker", build, root, rounds, mpirun, np, root .. "/tests/bench/recorder.lua")
-local ok = os.execute(cmd)
-if not ok then
-  os.exit(1)
-end
+bench.launch("recorder", np, { TIDE_BENCH_ROUNDS = rounds })

@@ -14,11 +14,7 @@ local reps = math.tointeger(tonumber(os.getenv("TIDE_BENCH_REPS") or "3"))
 local rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_ROUNDS") or "5"))
 local np = 2
 
-local function median(xs)
-  table.sort(xs)
-  local n = #xs
-  return n % 2 == 1 and xs[(n + 1) // 2] or (xs[n // 2] + xs[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 local function worker()
   local tide = require "tide"

@@ -15,11 +15,7 @@ package.cpath = build .. "/bench/?.so;" .. package.cpath
 local twin = require "tensor_twin"
 local now = tide.now
 
-local function median(xs)
-  table.sort(xs)
-  local n = #xs
-  return n % 2 == 1 and xs[(n + 1) // 2] or (xs[n // 2] + xs[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 -- Seconds of one tide call, timed around fn.
 local function timed(fn)

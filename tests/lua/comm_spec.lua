@@ -4,20 +4,12 @@
 -- and the trace of a 4-rank run. The multi-rank specs of tests/mpi also run here at one rank.
 local tide = require "tide"
 local proc = require "support.proc"
+local jobs = require "support.jobs"
+local files = require "support.files"
 local cjson = require "cjson"
 
 local world = tide.world
-local SRC = os.getenv("TIDE_SOURCE_DIR") or "."
-local MPIRUN = os.getenv("MPIRUN") or "mpirun"
-local JOBS = SRC .. "/tests/mpi/jobs/"
-
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = files.read
 
 describe("a world of one", function()
   it("is rank 0 of 1; tide.ANY is -1", function()
@@ -131,6 +123,11 @@ describe("a world of one", function()
       "set_timeout: expected a number of seconds >= 0 (0 or nil: off), got -1")
     assert.is_false(tide.set_debug(true))
     assert.is_true(tide.set_debug(false))
+    -- back to the default mode (blocking calls and the sentinel), as benchmarks do
+    assert.are.equal(0, tide._internal.set_watchdog(600))
+    assert.are.equal(600, tide._internal.set_watchdog(0))
+    assert.has_error(function() tide._internal.set_watchdog(-1) end,
+      "set_watchdog: expected a number of seconds >= 0 (0 or nil: off), got -1")
   end)
 
   it("requests describe themselves and return their results again", function()
@@ -241,54 +238,27 @@ end)
 
 -- ------------------------------------------------------------------ multi-rank jobs
 
--- Runs a job under mpirun; returns its exit code, its output (stdout and stderr) and seconds.
--- This process is an MPI singleton: the variables Open MPI set for it would confuse the child
--- mpirun, so they are cleared first. Jobs check behaviour, not leaks: under the sanitizer build
--- LeakSanitizer stays off in them (its tracer does not survive oversubscribed MPI jobs).
+-- Jobs run with the watchdog off unless they say (TIDE_TIMEOUT=0).
 local function job(np, script, args, env, limit)
-  local out = os.tmpname()
-  -- (LD_PRELOAD stays: these jobs run lua5.4, which needs the sanitizer runtime preloaded)
-  local cmd = string.format("cd %q && %s LD_PRELOAD=%q OMPI_ALLOW_RUN_AS_ROOT=1 "
-    .. "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 TIDE_DEBUG=0 TIDE_TIMEOUT=0 "
-    .. "TIDE_TRACE= TIDE_CHECK= %s timeout -k 5 %d %s --oversubscribe -np %d lua5.4 %q %s > %q 2>&1; echo $?",
-    JOBS, proc.clean_env, os.getenv("LD_PRELOAD") or "", env or "", limit or 60, MPIRUN, np,
-    JOBS .. script, args or "", out)
-  local t0 = os.time()
-  local p = assert(io.popen(cmd))
-  local rc = tonumber(p:read("a"))
-  p:close()
-  local text = read(out)
-  os.remove(out)
-  return rc, text, os.time() - t0
+  return jobs.run(np, script, args, "TIDE_TIMEOUT=0 " .. (env or ""), limit)
 end
-
--- The line of a job script that carries a marker comment ("-- @shape").
-local function marked(script, marker)
-  local n = 0
-  for l in io.lines(JOBS .. script) do
-    n = n + 1
-    if l:find("-- @" .. marker, 1, true) then return n end
-  end
-  error("no marker " .. marker .. " in " .. script)
-end
-
-local function contains(text, s)
-  assert(text:find(s, 1, true), "expected the output to contain:\n" .. s .. "\n--- got:\n" .. text)
-end
+local marked, contains = jobs.marked, jobs.contains
 
 describe("the environment", function()
-  it("refuses a TIDE_TIMEOUT that is not a number of seconds", function()
-    local out = os.tmpname()
-    local p = assert(io.popen(string.format("%s LD_PRELOAD=%q ASAN_OPTIONS=detect_leaks=0 "
-      .. "TIDE_TIMEOUT=soon lua5.4 -e 'require \"tide\"' > %q 2>&1; echo $?", proc.clean_env,
-      os.getenv("LD_PRELOAD") or "", out)))
-    local rc = tonumber(p:read("a"))
-    p:close()
-    local text = read(out)
-    os.remove(out)
-    assert.are.equal(1, rc)
-    contains(text, "TIDE_TIMEOUT: expected a number of seconds, got 'soon'")
-  end)
+  for _, var in ipairs { "TIDE_TIMEOUT", "TIDE_WATCHDOG" } do
+    it("refuses a " .. var .. " that is not a number of seconds", function()
+      local out = os.tmpname()
+      local p = assert(io.popen(string.format("%s LD_PRELOAD=%q ASAN_OPTIONS=detect_leaks=0 "
+        .. "%s=soon lua5.4 -e 'require \"tide\"' > %q 2>&1; echo $?", proc.clean_env,
+        os.getenv("LD_PRELOAD") or "", var, out)))
+      local rc = tonumber(p:read("a"))
+      p:close()
+      local text = read(out)
+      os.remove(out)
+      assert.are.equal(1, rc)
+      contains(text, var .. ": expected a number of seconds, got 'soon'")
+    end)
+  end
 end)
 
 describe("a multi-rank job", function()

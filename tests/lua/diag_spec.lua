@@ -2,6 +2,7 @@
 -- rank 1 diverges in step 57 (acceptance 3), `tide doctor`'s errors, a dump asked for with
 -- SIGUSR1, and TIDE_RECORDER's error. Jobs run the tide executable under mpirun.
 local proc = require "support.proc"
+local jobs = require "support.jobs"
 local cjson = require "cjson"
 
 local TIDE = assert(os.getenv("TIDE_EXE"), "TIDE_EXE is not set")
@@ -10,13 +11,7 @@ local SRC = os.getenv("TIDE_SOURCE_DIR") or "."
 local JOB = SRC .. "/tests/host/diverge.lua"
 local q = proc.quote
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("support.files").try_read
 
 local function tmpdir()
   local d = os.tmpname()
@@ -42,18 +37,8 @@ local function since_first(d, t)
   return t - (d.wall - (d.monotonic - d.collectives[1].start))
 end
 
-local function marked(marker)
-  local n = 0
-  for l in io.lines(JOB) do
-    n = n + 1
-    if l:find("-- @" .. marker, 1, true) then return n end
-  end
-  error("no marker " .. marker)
-end
-
-local function contains(text, s)
-  assert(text:find(s, 1, true), "expected the output to contain:\n" .. s .. "\n--- got:\n" .. text)
-end
+local function marked(marker) return jobs.marked(JOB, marker) end
+local contains = jobs.contains
 
 local function diverge(kind, dir)
   return run(("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TIDE_DUMP_DIR=%s "

@@ -4,6 +4,7 @@
 -- removed by the next save. Each case here crashed, or read out of bounds, before.
 local tide = require "tide"
 local nn = require "tide.nn"
+local files = require "support.files"
 
 local BIG = 1 << 62           -- 2^62 elements: 2^64 bytes of f32 wrapped to 0
 local BIG_S = "4611686018427387904"
@@ -18,28 +19,10 @@ end
 
 local dir
 local function at(name) return dir .. "/" .. name end
+local write, exists = files.write, files.exists
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
-setup(function()
-  dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir '" .. dir .. "'"))
-end)
-
-teardown(function()
-  os.execute("rm -rf '" .. dir .. "'")
-end)
+setup(function() dir = files.tmpdir() end)
+teardown(function() files.remove_tree(dir) end)
 
 describe("sizes that do not fit in 64 bits (issue 12, 1)", function()
   local too_big = "tensor: shape " .. BIG_S .. " of f32 is too large"

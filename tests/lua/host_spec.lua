@@ -8,16 +8,8 @@ local MPIRUN = assert(os.getenv("MPIRUN"), "MPIRUN is not set")
 local SRC = assert(os.getenv("TIDE_SOURCE_DIR"), "TIDE_SOURCE_DIR is not set")
 local BUILD = assert(os.getenv("TIDE_BUILD_DIR"), "TIDE_BUILD_DIR is not set")
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local q = require("support.proc").quote
+local read = require("support.files").read
 
 local function command_output(cmd)
   local p = assert(io.popen(cmd))
@@ -46,7 +38,7 @@ local function run(cmd, input, limit, keep_preload)
   local ok, how, code = os.execute(("%stimeout %d sh -c %s <%s >%s 2>%s"):format(
     prefix, limit or 60, q(cmd), inp, out, err))
   local secs = tonumber(command_output("date +%s.%N")) - t0
-  local r = { code = how == "exit" and code or 128 + code, out = slurp(out), err = slurp(err),
+  local r = { code = how == "exit" and code or 128 + code, out = read(out), err = read(err),
               secs = secs }
   os.remove(out)
   os.remove(err)
@@ -245,11 +237,11 @@ describe("tide under mpirun", function()
     os.remove(file)
     local r = run("TIDE_TRACE=" .. q(file) .. " " .. mpirun(2, tide(q(SRC .. "/examples/hello.lua"))))
     assert.are.equal(0, r.code, r.err)
-    assert.truthy(slurp(file):find('"name":"allreduce"', 1, true))
+    assert.truthy(read(file):find('"name":"allreduce"', 1, true))
     os.remove(file)
     r = run("TIDE_TRACE=" .. q(file) .. " " .. mpirun(2, tide("-i")), "tide.world:barrier()\nos.exit()\n")
     assert.are.equal(0, r.code, r.err)
-    assert.truthy(slurp(file):find('"name":"barrier"', 1, true))
+    assert.truthy(read(file):find('"name":"barrier"', 1, true))
     os.remove(file)
   end)
 

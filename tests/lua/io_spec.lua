@@ -1,24 +1,13 @@
 -- .npy save/load and IDX reading from Lua: exact bytes, round trips, the real Fashion-MNIST
 -- files, and every error message.
 local tide = require "tide"
+local files = require "support.files"
 
 local FASHION = "/usr/share/datasets/fashion-mnist/"
 
 local dir
 local function at(name) return dir .. "/" .. name end
-
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read, write = files.read, files.write
 
 local function listing()
   local names = {}
@@ -31,15 +20,8 @@ local function listing()
   return names
 end
 
-setup(function()
-  dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir '" .. dir .. "'"))
-end)
-
-teardown(function()
-  os.execute("rm -rf '" .. dir .. "'")
-end)
+setup(function() dir = files.tmpdir() end)
+teardown(function() files.remove_tree(dir) end)
 
 describe("tide.save", function()
   it("writes NumPy's version 1.0 header, byte for byte, then the data", function()

@@ -1,6 +1,9 @@
 -- `tide run --restarts K [--elastic MIN]`: a job whose rank is killed (TIDE_FAULT) is relaunched
 -- with TIDE_RESTART and resumes from its checkpoint to the very bits an uninterrupted run ends
 -- with; a script error is not relaunched; the supervisor's messages and option errors.
+local files = require "support.files"
+local write = files.write
+
 local TIDE = os.getenv("TIDE_EXE")
 
 local root
@@ -15,19 +18,6 @@ local function sh(cmd)
   local out = p:read("a")
   local _, _, code = p:close()
   return out, code
-end
-
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
 end
 
 -- Data-parallel least squares with momentum: each rank holds rows of a dtensor; the gradient is
@@ -60,15 +50,11 @@ end
 ]]
 
 setup(function()
-  root = os.tmpname()
-  os.remove(root)
-  assert(os.execute("mkdir '" .. root .. "'"))
+  root = files.tmpdir()
   write(root .. "/job.lua", JOB)
 end)
 
-teardown(function()
-  os.execute("rm -rf '" .. root .. "'")
-end)
+teardown(function() files.remove_tree(root) end)
 
 local function run(opts, env, name, steps)
   local cmd = ("%s %s run %s %s/job.lua %s/%s.ckpt %s/%s.out %d"):format(env or "", TIDE, opts,

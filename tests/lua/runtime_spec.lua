@@ -1,52 +1,19 @@
 -- The runtime's hardening (issue 12), mostly as mpirun jobs of tests/mpi/jobs/ run by lua5.4: a rank
 -- that starts something needing every rank while the others never come (split, dup,
 -- shared_zeros, trace.start, a request collected before its wait, an unmatched isend at exit)
--- is reported by the watchdog instead of blocking for good; the watchdog is on by default; a
+-- is reported by the watchdog instead of blocking for good; the watchdog is on by default, and
+-- its default mode (blocking calls, a sentinel thread) ends a real hang but no legitimate call; a
 -- failing rank names itself and keeps the timeline it recorded; the host keeps its Lua heap
 -- flat and, embedded on a sub-communicator, keys the random streams on that communicator.
 local proc = require "support.proc"
+local jobs = require "support.jobs"
+local files = require "support.files"
 local cjson = require "cjson"
 
 local SRC = os.getenv("TIDE_SOURCE_DIR") or "."
 local MPIRUN = os.getenv("MPIRUN") or "mpirun"
-local JOBS = SRC .. "/tests/mpi/jobs/"
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- Runs a job under mpirun (as comm_spec.lua does); returns exit code, output, seconds.
-local function job(np, script, args, env, limit)
-  local out = os.tmpname()
-  local cmd = string.format("cd %q && %s LD_PRELOAD=%q OMPI_ALLOW_RUN_AS_ROOT=1 "
-    .. "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ASAN_OPTIONS=detect_leaks=0 TIDE_DEBUG=0 TIDE_TRACE= "
-    .. "%s timeout -k 5 %d %s --oversubscribe -np %d lua5.4 %q %s > %q 2>&1; echo $?",
-    JOBS, proc.clean_env, os.getenv("LD_PRELOAD") or "", env or "", limit or 60, MPIRUN, np,
-    JOBS .. script, args or "", out)
-  local t0 = os.time()
-  local p = assert(io.popen(cmd))
-  local rc = tonumber(p:read("a"))
-  p:close()
-  local text = read(out)
-  os.remove(out)
-  return rc, text, os.time() - t0
-end
-
-local function marked(script, marker)
-  local n = 0
-  for l in io.lines(JOBS .. script) do
-    n = n + 1
-    if l:find("-- @" .. marker, 1, true) then return n end
-  end
-  error("no marker " .. marker .. " in " .. script)
-end
-
-local function contains(text, s)
-  assert(text:find(s, 1, true), "expected the output to contain:\n" .. s .. "\n--- got:\n" .. text)
-end
+local job, marked, contains = jobs.run, jobs.marked, jobs.contains
+local read = files.read
 
 -- Runs a program (the tide executable, a test program) under mpirun -np np, with stderr joined
 -- to stdout; returns exit code and output. env: variables set for mpirun and the ranks.
@@ -111,6 +78,48 @@ describe("the watchdog's default", function()
     assert.are.equal("600.0\n", timeout_seen("env -u TIDE_TIMEOUT"))
     assert.are.equal("0.0\n", timeout_seen("TIDE_TIMEOUT=0"))
     assert.are.equal("2.5\n", timeout_seen("TIDE_TIMEOUT=2.5"))
+  end)
+
+  -- The default mode calls MPI's blocking collectives and a sentinel thread watches them
+  -- (TIDE_WATCHDOG=1 shortens its 600 s). One job shows both sides: for 5 s, past the timeout
+  -- many times over, the legitimate calls of watched.lua never trip it (the script reaches
+  -- its last barrier); then rank 1 skips that barrier, and rank 0's sentinel names it and
+  -- ends the job.
+  it("in the default mode never fires on legitimate calls, and ends a real hang naming the call",
+    function()
+    local dir = files.tmpdir()
+    local rc, out, secs = job(2, "watched.lua", "hang", "TIDE_WATCHDOG=1 TIDE_DUMP_DIR=" .. dir, 40)
+    assert.are_not.equal(0, rc)
+    assert.are_not.equal(124, rc, out)
+    local calls, took = out:match("legitimate: (%d+) collectives in ([%d.]+) s")
+    assert(calls, "the legitimate calls did not all finish:\n" .. out)
+    assert.is_true(tonumber(took) > 4, out)
+    local line = marked("watched.lua", "hang")
+    local seq, after = out:match("tide watchdog: rank 0: barrier #(%d+) at watched.lua:" .. line
+      .. " has not finished after ([%d.]+) s %(the default watchdog's 1 s; TIDE_TIMEOUT=S instead "
+      .. "names the ranks that never arrived%)")
+    assert(seq, "no report of the skipped barrier:\n" .. out)
+    assert.is_true(tonumber(after) >= 1 and tonumber(after) < 3, out)
+    -- the sentinel fires once the barrier is a timeout old: the job ends within seconds of it
+    assert.is_true(secs < tonumber(took) + 15, "took " .. secs .. " s")
+    assert.is_nil(out:find("reached the end", 1, true), out)
+    -- rank 0's flight recorder, written by the sentinel, ends with that barrier, unfinished
+    local ring = cjson.decode(read(dir .. "/rank-0.json")).collectives
+    local last = ring[#ring]
+    assert.are.same({ "barrier", tonumber(seq), "started", "watched.lua:" .. line },
+      { last.name, last.seq, last.state, last.site })
+    files.remove_tree(dir)
+  end)
+
+  it("in the default mode catches a split that a rank never joins, before MPI_Comm_split",
+    function()
+    -- without the light check the split's only meeting is the watched barrier before it
+    local rc, out, secs = job(2, "hang.lua", "split", "TIDE_WATCHDOG=1 TIDE_CHECK=0", 40)
+    assert.are_not.equal(0, rc)
+    assert.are_not.equal(124, rc, out)
+    assert.is_true(secs < 20, "took " .. secs .. " s")
+    contains(out, ("tide watchdog: rank 0: split #1 at hang.lua:%d has not finished after ")
+      :format(marked("hang.lua", "split")))
   end)
 
   it("reports a rank that is stopped (SIGSTOP) instead of hanging", function()

@@ -2,24 +2,13 @@
 -- empty, views, integers kept integers), NumPy reading tide's files and tide reading files
 -- NumPy wrote, mapped loads, and every error a malformed file or value gives.
 local tide = require "tide"
+local files = require "support.files"
 
 local PYTHON = "/usr/bin/python3"
 
 local dir
 local function at(name) return dir .. "/" .. name end
-
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read, write = files.read, files.write
 
 -- A safetensors file from a header text and data bytes, as a foreign writer would make it.
 local function st_file(header, data)
@@ -65,15 +54,8 @@ local function same(a, b, path)
   end
 end
 
-setup(function()
-  dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir '" .. dir .. "'"))
-end)
-
-teardown(function()
-  os.execute("rm -rf '" .. dir .. "'")
-end)
+setup(function() dir = files.tmpdir() end)
+teardown(function() files.remove_tree(dir) end)
 
 local dtypes = { "f32", "f64", "i32", "i64", "u8" }
 

@@ -1,7 +1,8 @@
 -- Collectives on tensors of every dtype, checked on every rank against closed forms of the
 -- rank-dependent values each rank filled in. Runs at any size (1, 2, 4 ranks; TIDE_TEST_RANKS),
--- three times: with plain blocking MPI calls, polled under the watchdog (TIDE_TIMEOUT's path),
--- and with the debug fingerprints compared before every call (TIDE_DEBUG's path).
+-- three times: with MPI's blocking calls watched by the sentinel (the default watchdog), polled
+-- under the watchdog (TIDE_TIMEOUT's path), and with the debug fingerprints compared before
+-- every call (TIDE_DEBUG's path).
 local tide = require "tide"
 
 local world = tide.world
@@ -25,7 +26,7 @@ end
 local function flat(t) return t:reshape({ t:numel() }):totable() end
 
 local modes = {
-  { name = "blocking", timeout = 0, debug = false },
+  { name = "blocking", watchdog = 120, debug = false },
   { name = "polled", timeout = 120, debug = false },
   { name = "debug", timeout = 120, debug = true },
 }
@@ -33,7 +34,11 @@ local modes = {
 for _, mode in ipairs(modes) do
   describe("collectives (" .. mode.name .. ")", function()
     before_each(function()
-      tide.set_timeout(mode.timeout)
+      if mode.watchdog then
+        tide._internal.set_watchdog(mode.watchdog)
+      else
+        tide.set_timeout(mode.timeout)
+      end
       tide.set_debug(mode.debug)
     end)
     after_each(function()

@@ -10,12 +10,7 @@ local me, P = world.rank, world.size
 local function here() return debug.getinfo(2, "l").currentline end
 local function site(line) return "recorder_spec.lua:" .. line end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("support.files").read
 
 -- The ring's entries past id `after`.
 local function since(after)

@@ -14,7 +14,8 @@
  *   comm:split(color, key = rank)   color nil/false: not a member (returns nil)
  *   comm:split_node(), comm:dup(), comm:free()
  *   tide.ANY                        any source or tag in receives (-1)
- *   tide.set_timeout(s)             the watchdog (TIDE_TIMEOUT); 0 or nil: off
+ *   tide.set_timeout(s)             the polled watchdog (TIDE_TIMEOUT); 0 or nil: off
+ *   tide._internal.set_watchdog(s)  back to the default watchdog (TIDE_WATCHDOG), timeout s
  *   tide.set_debug(on)              the fingerprint check (TIDE_DEBUG)
  *   tide.set_check(on)              the light mismatch check (on unless TIDE_CHECK=0)
  *   tide.abort(code = 1)            ends every rank of the job now
@@ -353,16 +354,29 @@ static int comm_index(lua_State *L)
 
 /* ------------------------------------------------------------------ module switches */
 
-static int l_set_timeout(lua_State *L)
+/* name(s) -> the previous timeout: s seconds >= 0 (0 or nil: off) given to set. */
+static int set_seconds(lua_State *L, const char *name, void (*set)(double))
 {
     double s = lua_isnoneornil(L, 1) ? 0 : luaL_checknumber(L, 1);
     if (s < 0 || s != s)
-        return luaL_error(L, "set_timeout: expected a number of seconds >= 0 (0 or nil: off), "
-                             "got %s", lua_tostring(L, 1));
+        return luaL_error(L, "%s: expected a number of seconds >= 0 (0 or nil: off), got %s",
+                          name, lua_tostring(L, 1));
     double old = tide_comm_timeout();
-    tide_comm_set_timeout(s);
+    set(s);
     lua_pushnumber(L, old);
     return 1;
+}
+
+static int l_set_timeout(lua_State *L)
+{
+    return set_seconds(L, "set_timeout", tide_comm_set_timeout);
+}
+
+/* _set_watchdog(s): back to the default mode (TIDE_WATCHDOG's: blocking calls and the
+ * sentinel) with timeout s, for benchmarks and tests that used tide.set_timeout. */
+static int l_set_watchdog(lua_State *L)
+{
+    return set_seconds(L, "set_watchdog", tide_comm_set_watchdog);
 }
 
 static int l_set_debug(lua_State *L)
@@ -420,6 +434,7 @@ static const luaL_Reg comm_methods[] = {
 static const luaL_Reg module_funcs[] = {
     {"set_timeout", l_set_timeout}, {"set_debug", l_set_debug}, {"set_check", l_set_check},
     {"abort", l_abort}, {"_set_max_count", l_set_max_count}, {"_set_solo", l_set_solo},
+    {"_set_watchdog", l_set_watchdog},
     {NULL, NULL}};
 
 /* The base communicator: the host's (registry["tide.world_comm"]) or the world. */
