@@ -4,7 +4,6 @@
 #include "tensor/dtype.h"
 #include "tensor/tide_error.h"
 
-#include <math.h>
 #include <string.h>
 
 static tide_status check_input(const tide_tensor *x, const char *op)
@@ -106,32 +105,51 @@ static double window2(int64_t oi, int64_t oj, const int64_t *s, int64_t H, int64
  * window2) and its backward, which spreads each grad_out entry evenly over its window. s is
  * the output's shape; planes are contiguous H x W. */
 #define POOL(E, name, T)                                                                    \
+    /* The first NaN of a window (torch propagates NaN), by a second look at the rare window  \
+     * that has one. */                                                                     \
+    static int64_t first_nan_##name(const T *x, int64_t W, int64_t i0, int64_t i1,           \
+                                    int64_t j0, int64_t j1)                                 \
+    {                                                                                       \
+        for (int64_t i = i0; i < i1; i++)                                                   \
+            for (int64_t j = j0; j < j1; j++)                                               \
+                if (x[i * W + j] != x[i * W + j])                                           \
+                    return i * W + j;                                                       \
+        return -1;                                                                          \
+    }                                                                                       \
+    /* Each window's maximum, the first of equal ones in row-major order. The compares are   \
+     * written as a max and a conditional move (random data would mispredict a branch every \
+     * other element); NaN is looked for apart. Windows are never empty: padding is at most \
+     * half one. */                                                                         \
     static void max_##name(const void *xv, int64_t H, int64_t W, const int64_t *s,           \
                            const tide_pool2d_params *p, void *outv, int64_t *am)            \
     {                                                                                       \
         const T *x = xv;                                                                    \
         T *out = outv;                                                                      \
         for (int64_t pl = 0; pl < s[0] * s[1]; pl++, x += H * W)                            \
-            for (int64_t oi = 0; oi < s[2]; oi++)                                           \
+            for (int64_t oi = 0; oi < s[2]; oi++) {                                         \
+                int64_t i0, i1, o = (pl * s[2] + oi) * s[3];                                \
+                conv_window(oi, 0, p, H, &i0, &i1);                                         \
                 for (int64_t oj = 0; oj < s[3]; oj++) {                                     \
-                    T best = 0;                                                             \
-                    int64_t at = -1, i0, i1, j0, j1;                                        \
-                    conv_window(oi, 0, p, H, &i0, &i1);                                     \
+                    int64_t j0, j1;                                                         \
                     conv_window(oj, 1, p, W, &j0, &j1);                                     \
+                    T best = x[i0 * W + j0];                                                \
+                    int64_t at = i0 * W + j0;                                               \
+                    int nan = 0;                                                            \
                     for (int64_t i = i0; i < i1; i++)                                       \
                         for (int64_t j = j0; j < j1; j++) {                                 \
                             T v = x[i * W + j];                                             \
-                            if (v > best || at < 0 || isnan(v)) { /* NaN wins, as torch */  \
-                                best = v, at = i * W + j;                                   \
-                                if (isnan(v))                                               \
-                                    goto done_##name;                                       \
-                            }                                                               \
+                            at = v > best ? i * W + j : at;                                 \
+                            best = v > best ? v : best;                                     \
+                            nan |= v != v;                                                  \
                         }                                                                   \
-                done_##name:;                                                               \
-                    int64_t o = (pl * s[2] + oi) * s[3] + oj;                               \
-                    out[o] = at < 0 ? (T)-INFINITY : best;                                  \
-                    am[o] = at;                                                             \
+                    if (nan) {                                                              \
+                        at = first_nan_##name(x, W, i0, i1, j0, j1);                        \
+                        best = x[at];                                                       \
+                    }                                                                       \
+                    out[o + oj] = best;                                                     \
+                    am[o + oj] = at;                                                        \
                 }                                                                           \
+            }                                                                               \
     }                                                                                       \
     static void max_bw_##name(const void *gov, const int64_t *am, int64_t planes, int64_t HW, \
                               int64_t L, void *giv)                                         \

@@ -200,6 +200,22 @@ describe("pooling", function()
     end
   end)
 
+  it("MaxPool2d propagates NaN and sends a tie's gradient to its first element, as torch", function()
+    for _, dt in ipairs({ "f64", "f32" }) do
+      -- one 4x4 plane, 2x2 windows: a NaN after the maximum in the first, a tie of 5s in
+      -- the second, -inf everywhere in the third, a NaN first in the fourth
+      local x = tide.tensor({ { { { 1, 2, 5, 5 }, { 0 / 0, 3, 4, 5 },
+        { -math.huge, -math.huge, 0 / 0, 9 }, { -math.huge, -math.huge, 7, 8 } } } }, dt)
+      local m = nn.MaxPool2d(2)
+      local y = flat(m:forward(x))
+      assert.is_true(y[1] ~= y[1], dt .. ": NaN wins the first window")
+      assert.are.same({ 5, -math.huge }, { y[2], y[3] })
+      assert.is_true(y[4] ~= y[4], dt .. ": NaN wins the fourth window")
+      local g = flat(m:backward(x, tide.tensor({ { { { 10, 20 }, { 30, 40 } } } }, dt)))
+      assert.are.same({ 0, 0, 20, 0, 10, 0, 0, 0, 30, 0, 40, 0, 0, 0, 0, 0 }, g)
+    end
+  end)
+
   it("AdaptiveAvgPool2d averages torch's windows, and to 1x1 is the mean of each plane", function()
     local x = rand({ 2, 3, 5, 7 })
     local y = nn.AdaptiveAvgPool2d(1):forward(x)
