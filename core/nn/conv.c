@@ -65,7 +65,8 @@
                 }                                                                             \
     }                                                                                         \
     /* Between the output's layout (n, o, l) and the GEMM's (o, n, l) for a chunk of nb      \
-     * samples and the Og channels of one group: to_out adds the bias on the way. */         \
+     * samples and the Og channels of one group: to_out adds the bias on the way (in place  \
+     * when nb is 1, where the two layouts are one). */                                     \
     static void to_out_##name(const void *mv, const tide_conv_geom *g, int64_t nb,            \
                               const void *biasv, void *outv)                                  \
     {                                                                                         \
@@ -246,9 +247,11 @@ static int use_direct(const tide_conv2d_params *p)
 }
 
 /* The column matrix and the GEMM's (o, n, l) copy of the output of a chunk of samples, sized
- * so the chunk stays near the cache (batch 128 of the MNIST CNN's second layer would need
- * 36 MB at once) while its GEMMs stay long. */
-#define CHUNK_BYTES ((size_t)4 << 20)
+ * to stay in a core's L2 cache. Measured on the MNIST CNN's layers at 64 samples (1 BLAS
+ * thread): chunks of 4 MB ran both layers 10-30% slower than chunks of one or two samples,
+ * so the lowering's traffic, not the GEMMs' length, sets the pace; batch 128 of the second
+ * layer in one chunk would have needed 36 MB. */
+#define CHUNK_BYTES ((size_t)256 << 10)
 
 typedef struct chunks {
     int64_t nb;        /* samples per chunk */
@@ -307,11 +310,13 @@ static void forward_im2col(const tide_conv_geom *g, const tide_conv2d_params *p,
     for (int64_t n0 = 0; n0 < g->N; n0 += c->nb) {
         int64_t nb = g->N - n0 < c->nb ? g->N - n0 : c->nb;
         for (int64_t gr = 0; gr < p->groups; gr++) {
+            /* one sample's output planes are already in the GEMM's layout: written in place */
+            char *o = plane(out, g, n0, g->O, gr * g->Og, g->L), *m = nb == 1 ? o : c->m;
             lower(k, c, g, p, x, n0, nb, gr);
             gemm(g->dt, 0, 0, g->Og, nb * g->L, g->K, elem(w, g, gr * g->Og * g->K), g->K,
-                 c->col, nb * g->L, 0, c->m, nb * g->L);
-            k->to_out(c->m, g, nb, bias ? elem(bias, g, gr * g->Og) : NULL,
-                      plane(out, g, n0, g->O, gr * g->Og, g->L));
+                 c->col, nb * g->L, 0, m, nb * g->L);
+            if (m != o || bias)
+                k->to_out(m, g, nb, bias ? elem(bias, g, gr * g->Og) : NULL, o);
         }
     }
 }
@@ -353,15 +358,18 @@ static void backward_im2col(const tide_conv_geom *g, const tide_conv2d_params *p
     for (int64_t n0 = 0; n0 < g->N; n0 += c->nb) {
         int64_t nb = g->N - n0 < c->nb ? g->N - n0 : c->nb, ld = nb * g->L;
         for (int64_t gr = 0; gr < p->groups; gr++) {
-            const char *wg = elem(w, g, gr * g->Og * g->K);
-            k->from_out(plane(go, g, n0, g->O, gr * g->Og, g->L), g, nb, c->m);
+            const char *wg = elem(w, g, gr * g->Og * g->K), *m = c->m;
+            if (nb == 1)
+                m = plane(go, g, n0, g->O, gr * g->Og, g->L);
+            else
+                k->from_out(plane(go, g, n0, g->O, gr * g->Og, g->L), g, nb, c->m);
             if (gw) {
                 lower(k, c, g, p, x, n0, nb, gr);
-                gemm(g->dt, 0, 1, g->Og, g->K, ld, c->m, ld, c->col, ld, 1,
+                gemm(g->dt, 0, 1, g->Og, g->K, ld, m, ld, c->col, ld, 1,
                      elem(gw, g, gr * g->Og * g->K), g->K);
             }
             if (gx) {
-                gemm(g->dt, 1, 0, g->K, ld, g->Og, wg, g->K, c->m, ld, 0, c->col, ld);
+                gemm(g->dt, 1, 0, g->K, ld, g->Og, wg, g->K, m, ld, 0, c->col, ld);
                 for (int64_t n = 0; n < nb; n++)
                     k->col2im(elem(c->col, g, n * g->L), ld, g, p,
                               plane(gx, g, n0 + n, g->C, gr * g->Cg, g->H * g->W));

@@ -123,6 +123,37 @@ describe("nn.Conv2d", function()
     end end end end
   end)
 
+  it("gives the same results by im2col over chunks of samples and by the direct kernel", function()
+    -- (m.p.algo picks the kernel, as tests/bench/conv.lua does; auto is im2col)
+    tide.manual_seed(3)
+    local small = nn.Conv2d(4, 6, 3, { padding = 1, dilation = 2, groups = 2, dtype = "f64" })
+    local xs = rand({ 2, 4, 9, 8 })
+    local want = naive_conv(xs, small.weight, small.bias, 1, 1, 2, 2)
+    for _, algo in ipairs({ "im2col", "direct" }) do
+      small.p.algo = algo
+      assert_close(want, flat(small:forward(xs)), 1e-12, algo)
+    end
+    -- 5 samples of 103 kB of lowering each: im2col runs chunks of 2, 2 and 1 samples
+    local m = nn.Conv2d(8, 8, 3, { padding = 1, groups = 2, dtype = "f64" })
+    local x = rand({ 5, 8, 18, 18 })
+    local r = rand({ 5, 8, 18, 18 })
+    local got = {}
+    for _, algo in ipairs({ "im2col", "direct" }) do
+      m.p.algo = algo
+      m:zero_grad()
+      local y = flat(m:forward(x))
+      local gi = flat(m:backward(x, r))
+      got[algo] = { y, gi, flat(m.grad_weight), flat(m.grad_bias) }
+    end
+    for k, what in ipairs({ "output", "grad_input", "grad_weight", "grad_bias" }) do
+      assert_close(got.direct[k], got.im2col[k], 1e-10, what)
+    end
+    local strided = nn.Conv2d(1, 1, 3, { stride = 2 })
+    strided.p.algo = "direct"
+    assert.has_error(function() strided:forward(tide.zeros({ 1, 1, 5, 5 })) end,
+      "nn.Conv2d: the direct kernel needs stride 1, got 2x2")
+  end)
+
   it("has input, weight and bias gradients matching finite differences", function()
     gradcheck(nn.Conv2d(4, 4, 3, { stride = 2, padding = 1, dilation = 2, groups = 2,
       dtype = "f64" }), rand({ 2, 4, 7, 6 }))
