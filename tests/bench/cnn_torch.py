@@ -24,6 +24,7 @@ import argparse
 import gzip
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -115,6 +116,9 @@ def main():
             dist.barrier()
         epoch_s.append(time.perf_counter() - t0)
         acc.append(round(accuracy(net, xte, yte), 4))
+        if rank == 0:      # progress, for long runs on a loaded machine
+            print("epoch %d: %.1f s, test accuracy %.4f" % (len(acc), epoch_s[-1], acc[-1]),
+                  file=sys.stderr, flush=True)
     if rank == 0:
         print(json.dumps(dict(bench="cnn_torch_" + a.mode, torch=torch.__version__, np=world,
                               threads_per_rank=threads, seed=a.seed, epochs=a.epochs,
