@@ -101,6 +101,19 @@ static double window2(int64_t oi, int64_t oj, const int64_t *s, int64_t H, int64
     return (double)((*i1 - *i0) * (*j1 - *j0));
 }
 
+/* One element v (at flat index idx) of a max-pooling window against the running best and at:
+ * written as a max and a masked add (GCC turned a ?: on the index into a branch), for random
+ * data would mispredict a branch every other element; a NaN only raises the flag nan, and its
+ * window is looked at again. */
+#define MAX_TAKE(T, v, idx)                           \
+    do {                                              \
+        T v_ = (v);                                   \
+        int64_t take_ = v_ > best;                    \
+        at += ((idx) - at) & -take_;                  \
+        best = v_ > best ? v_ : best;                 \
+        nan |= v_ != v_;                              \
+    } while (0)
+
 /* Per dtype: max pooling and its backward; average pooling (fixed or adaptive windows, see
  * window2) and its backward, which spreads each grad_out entry evenly over its window. s is
  * the output's shape; planes are contiguous H x W. */
@@ -116,15 +129,42 @@ static double window2(int64_t oi, int64_t oj, const int64_t *s, int64_t H, int64
                     return i * W + j;                                                       \
         return -1;                                                                          \
     }                                                                                       \
-    /* Each window's maximum, the first of equal ones in row-major order. The compares are   \
-     * written as a max and a conditional move (random data would mispredict a branch every \
-     * other element); NaN is looked for apart. Windows are never empty: padding is at most \
-     * half one. */                                                                         \
+    /* The 2x2 windows at stride 2 of most CNNs, unrolled: the general loops below spend   \
+     * more on their control than on a window's four compares. */                          \
+    static void max2x2_##name(const T *x, int64_t H, int64_t W, const int64_t *s, T *out,    \
+                              int64_t *am)                                                  \
+    {                                                                                       \
+        for (int64_t pl = 0; pl < s[0] * s[1]; pl++, x += H * W)                            \
+            for (int64_t oi = 0; oi < s[2]; oi++) {                                         \
+                int64_t i0 = 2 * oi * W, o = (pl * s[2] + oi) * s[3];                       \
+                for (int64_t oj = 0; oj < s[3]; oj++) {                                     \
+                    int64_t a = i0 + 2 * oj, at = a;                                        \
+                    T best = x[a];                                                          \
+                    int nan = best != best;                                                 \
+                    MAX_TAKE(T, x[a + 1], a + 1);                                           \
+                    MAX_TAKE(T, x[a + W], a + W);                                           \
+                    MAX_TAKE(T, x[a + W + 1], a + W + 1);                                   \
+                    if (nan) {                                                              \
+                        at = first_nan_##name(x, W, 2 * oi, 2 * oi + 2, 2 * oj, 2 * oj + 2); \
+                        best = x[at];                                                       \
+                    }                                                                       \
+                    out[o + oj] = best;                                                     \
+                    am[o + oj] = at;                                                        \
+                }                                                                           \
+            }                                                                               \
+    }                                                                                       \
+    /* Each window's maximum, the first of equal ones in row-major order (see MAX_TAKE).    \
+     * Windows are never empty: padding is at most half one. */                             \
     static void max_##name(const void *xv, int64_t H, int64_t W, const int64_t *s,           \
                            const tide_pool2d_params *p, void *outv, int64_t *am)            \
     {                                                                                       \
         const T *x = xv;                                                                    \
         T *out = outv;                                                                      \
+        if (p->kernel[0] == 2 && p->kernel[1] == 2 && p->stride[0] == 2 &&                   \
+            p->stride[1] == 2 && p->padding[0] == 0 && p->padding[1] == 0) {                 \
+            max2x2_##name(x, H, W, s, out, am);                                             \
+            return;                                                                         \
+        }                                                                                   \
         for (int64_t pl = 0; pl < s[0] * s[1]; pl++, x += H * W)                            \
             for (int64_t oi = 0; oi < s[2]; oi++) {                                         \
                 int64_t i0, i1, o = (pl * s[2] + oi) * s[3];                                \
@@ -136,12 +176,8 @@ static double window2(int64_t oi, int64_t oj, const int64_t *s, int64_t H, int64
                     int64_t at = i0 * W + j0;                                               \
                     int nan = 0;                                                            \
                     for (int64_t i = i0; i < i1; i++)                                       \
-                        for (int64_t j = j0; j < j1; j++) {                                 \
-                            T v = x[i * W + j];                                             \
-                            at = v > best ? i * W + j : at;                                 \
-                            best = v > best ? v : best;                                     \
-                            nan |= v != v;                                                  \
-                        }                                                                   \
+                        for (int64_t j = j0; j < j1; j++)                                   \
+                            MAX_TAKE(T, x[i * W + j], i * W + j);                           \
                     if (nan) {                                                              \
                         at = first_nan_##name(x, W, i0, i1, j0, j1);                        \
                         best = x[at];                                                       \
