@@ -33,13 +33,12 @@
                             continue;                                                         \
                         }                                                                     \
                         const T *xr = x + (c * g->H + oi * p->stride[0] + ioff) * g->W + joff; \
-                        memset(r, 0, (size_t)j0 * sizeof(T));                                 \
-                        if (p->stride[1] == 1)                                                \
-                            memcpy(r + j0, xr + j0, (size_t)(j1 - j0) * sizeof(T));           \
-                        else                                                                  \
-                            for (int64_t oj = j0; oj < j1; oj++)                              \
-                                r[oj] = xr[oj * p->stride[1]];                                \
-                        memset(r + j1, 0, (size_t)(g->OW - j1) * sizeof(T));                  \
+                        for (int64_t oj = 0; oj < j0; oj++) /* rows are short: loops, */  \
+                            r[oj] = 0;                      /* not memset/memcpy calls */ \
+                        for (int64_t oj = j0; oj < j1; oj++)                                  \
+                            r[oj] = xr[oj * p->stride[1]];                                    \
+                        for (int64_t oj = j1; oj < g->OW; oj++)                               \
+                            r[oj] = 0;                                                        \
                     }                                                                         \
                 }                                                                             \
     }                                                                                         \
