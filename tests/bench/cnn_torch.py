@@ -12,6 +12,10 @@ Modes:
               OpenBLAS's fight over 2 cores (see ../shared/peers/mlp_torch.py)
   ddp         DistributedDataParallel, gloo, one thread per rank, under mpirun (rank and size
               from OMPI_COMM_WORLD_*); each global batch is split evenly over the ranks
+  step        one thread: the CPU milliseconds (time.process_time, which other processes on a
+              loaded machine do not inflate as they do wall time) of one training step on a
+              batch of 64 random images, a rank's share of the batch of 128 at 2 ranks; the
+              median of 5 rounds of 40 steps
 
   /usr/bin/python3 cnn_torch.py single 2 [--epochs N] [--seed S]
   mpirun -np 2 /usr/bin/python3 cnn_torch.py ddp [--epochs N] [--seed S]
@@ -66,9 +70,26 @@ def accuracy(model, x, y):
     return right / x.shape[0]
 
 
+def step_time(seed):
+    torch.manual_seed(seed)
+    net = make_model()
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOM)
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    rounds = []
+    for _ in range(5):
+        t0 = time.process_time()
+        for _ in range(40):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            opt.step()
+        rounds.append((time.process_time() - t0) / 40 * 1e3)
+    print(json.dumps(dict(bench="cnn_torch_step", torch=torch.__version__, batch=64,
+                          cpu_ms_per_step=round(float(np.median(rounds)), 3))), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["single", "ddp"])
+    ap.add_argument("mode", choices=["single", "ddp", "step"])
     ap.add_argument("threads", nargs="?", type=int)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
@@ -88,6 +109,8 @@ def main():
         threadpool_limits(limits=threads, user_api="blas")
     except ImportError:
         pass
+    if a.mode == "step":
+        return step_time(a.seed)
     xtr, ytr = load("train")
     xte, yte = load("test")
     torch.manual_seed(a.seed)
