@@ -10,8 +10,8 @@
 
 /* Lowering by im2col: a chunk of nb samples of one group becomes a column matrix of K rows
  * (c, ki, kj) and nb L columns (n, oi, oj), ld = nb L, so that each of forward, grad-weight and
- * grad-input is one GEMM with a long dimension of nb L instead of nb GEMMs of L. Taps that fall
- * in the padding are 0. col2im is its adjoint: it adds each entry back where it was read. */
+ * grad-input is one GEMM per chunk (CHUNK_BYTES below sizes the chunks). Taps that fall in the
+ * padding are 0. col2im is its adjoint: it adds each entry back where it was read. */
 #define IM2COL(E, name, T)                                                                    \
     static void im2col_##name(const void *xv, const tide_conv_geom *g,                       \
                               const tide_conv2d_params *p, void *colv, int64_t ld)            \
