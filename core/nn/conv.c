@@ -24,8 +24,8 @@
                     T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;                      \
                     int64_t ioff = ki * p->dilation[0] - p->padding[0];                       \
                     int64_t joff = kj * p->dilation[1] - p->padding[1], i0, i1, j0, j1;       \
-                    tide_window_valid(ioff, p->stride[0], g->H, g->OH, &i0, &i1);               \
-                    tide_window_valid(joff, p->stride[1], g->W, g->OW, &j0, &j1);               \
+                    tide_conv_valid(ioff, p->stride[0], g->H, g->OH, &i0, &i1);               \
+                    tide_conv_valid(joff, p->stride[1], g->W, g->OW, &j0, &j1);               \
                     for (int64_t oi = 0; oi < g->OH; oi++) {                                  \
                         T *r = row + oi * g->OW;                                              \
                         if (oi < i0 || oi >= i1) {                                            \
@@ -53,8 +53,8 @@
                     const T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;                \
                     int64_t ioff = ki * p->dilation[0] - p->padding[0];                       \
                     int64_t joff = kj * p->dilation[1] - p->padding[1], i0, i1, j0, j1;       \
-                    tide_window_valid(ioff, p->stride[0], g->H, g->OH, &i0, &i1);               \
-                    tide_window_valid(joff, p->stride[1], g->W, g->OW, &j0, &j1);               \
+                    tide_conv_valid(ioff, p->stride[0], g->H, g->OH, &i0, &i1);               \
+                    tide_conv_valid(joff, p->stride[1], g->W, g->OW, &j0, &j1);               \
                     for (int64_t oi = i0; oi < i1; oi++) {                                    \
                         const T *r = row + oi * g->OW;                                        \
                         T *xr = x + (c * g->H + oi * p->stride[0] + ioff) * g->W + joff;      \

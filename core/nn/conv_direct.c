@@ -18,8 +18,8 @@ static tap tap_at(const tide_conv_geom *g, const tide_conv2d_params *p, int64_t 
     tap t;
     t.ioff = ki * p->dilation[0] - p->padding[0];
     t.joff = kj * p->dilation[1] - p->padding[1];
-    tide_window_valid(t.ioff, 1, g->H, g->OH, &t.i0, &t.i1);
-    tide_window_valid(t.joff, 1, g->W, g->OW, &t.j0, &t.j1);
+    tide_conv_valid(t.ioff, 1, g->H, g->OH, &t.i0, &t.i1);
+    tide_conv_valid(t.joff, 1, g->W, g->OW, &t.j0, &t.j1);
     return t;
 }
 
