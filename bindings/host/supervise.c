@@ -167,6 +167,16 @@ int tide_supervise(int argc, char **argv, int *status)
     }
     if (restarts < 0 && elastic == 0)
         return 0;
+    int repl = i >= argc;   /* no script: the launcher's REPL, as -i */
+    for (int k = 1; k < i; k++)
+        repl |= strcmp(argv[k], "-i") == 0;
+    if (repl) {
+        /* a person's session is not relaunched: it would lose its state anyway */
+        fprintf(stderr, "tide: run: --restarts and --elastic relaunch a script, not the REPL "
+                "(drop -i, or give a script)\n");
+        *status = 2;
+        return 1;
+    }
     if (elastic > 0 && np_at < 0) {
         fprintf(stderr, "tide: run: --elastic needs -n N (the ranks to start with)\n");
         *status = 2;

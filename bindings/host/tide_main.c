@@ -19,6 +19,9 @@
 
 #include "comm/runtime.h"
 #include "host_doctor.h"
+#include "launch_hosts.h"
+#include "repl_client.h"
+#include "repl_launcher.h"
 #include "supervise.h"
 #include "tide_host.h"
 
@@ -28,7 +31,7 @@
 
 static const char usage_text[] =
     "usage: tide [options] [script [args]]\n"
-    "       tide run -n N [--tcp] [--dry-run] script [args]\n"
+    "       tide run -n N [--tcp] [--dry-run] [-i] [script [args]]\n"
     "       tide doctor [DIR]   summarise a job's dumps (default TIDE_DUMP_DIR or tide-dump)\n"
     "Runs a Lua script on every MPI rank (under mpirun, or alone as a world of one).\n"
     "Options:\n"
@@ -43,9 +46,15 @@ static const char usage_text[] =
     "REPL: rank 0 reads, every rank runs each statement, rank 0 prints the results, errors show\n"
     "as [rank R] message; tide.on(r, fn) runs fn on rank r (or on {1, 3}, \"1-3\") and shows\n"
     "its results.\n"
-    "tide run options:\n"
+    "tide run options (no script, or -i: the REPL of every rank, after the script):\n"
     "  -n N      number of ranks (adds --oversubscribe when N exceeds the cores)\n"
+    "  -i        enter the REPL after running the script; the launcher owns the terminal:\n"
+    "            line editing, history (~/.tide_history), completion, Ctrl-C stops the\n"
+    "            statement on every rank, each rank's output in rank order, :ranks all|0\n"
     "  --tcp     ranks talk over TCP (--mca btl tcp,self)\n"
+    "  --hostfile F, --host a:2,b:2   run on those hosts (same tide path on each)\n"
+    "  --launcher srun   in a Slurm allocation, srun instead of mpirun (which otherwise\n"
+    "                gets the allocation's nodes; -n defaults to SLURM_NTASKS there)\n"
     "  --dry-run print the mpirun command line instead of running it\n"
     "  --restarts K  relaunch up to K times when a rank dies (TIDE_RESTART=count), not after\n"
     "                a script error\n"
@@ -121,7 +130,8 @@ static void scrub_singleton_environment(void)
 static int run_command(int argc, char **argv)
 {
     long np = 0;
-    int tcp = 0, dry = 0, i;
+    int tcp = 0, dry = 0, interactive = 0, i;
+    tide_hosts hosts = {0};
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-n") == 0 || strcmp(a, "-np") == 0) {
@@ -136,6 +146,8 @@ static int run_command(int argc, char **argv)
             tcp = 1;
         } else if (strcmp(a, "--dry-run") == 0) {
             dry = 1;
+        } else if (strcmp(a, "-i") == 0) {
+            interactive = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
@@ -143,20 +155,38 @@ static int run_command(int argc, char **argv)
             i++;
             break;
         } else {
-            return bad_usage("run: unknown option '%s'", a);
+            int taken = tide_hosts_option(&hosts, argc, argv, &i);
+            if (taken < 0)
+                return 1;
+            if (taken == 0)
+                return bad_usage("run: unknown option '%s'", a);
         }
     }
-    if (np == 0)
-        return bad_usage("run: %s", "missing -n N (the number of ranks)");
-    if (i >= argc)
-        return bad_usage("run: %s", "missing the script to run");
-    if (access(argv[i], R_OK) != 0) {
-        fprintf(stderr, "tide: run: cannot open %s: %s\n", argv[i], strerror(errno));
+    if (!tide_hosts_resolve(&hosts, &np))
         return 1;
+    int repl = interactive || i >= argc;   /* the launcher's REPL (repl_launcher.h) */
+    const char *problem = NULL;
+    if (hosts.srun && tcp)
+        problem = "--tcp sets mpirun's transport; under srun export OMPI_MCA_btl=tcp,self instead";
+    else if (np == 0)
+        problem = "missing -n N (the number of ranks)";
+    else if (repl && tide_hosts_remote(&hosts))
+        problem = "the launcher's REPL keeps its ranks on this machine (its side channel is a "
+                  "Unix socket): give a script to run on other hosts";
+    if (problem) {
+        tide_hosts_free(&hosts);
+        return bad_usage("run: %s", problem);
     }
     char self[4096];
-    if (!tide_self_path(self, sizeof self))
+    int ready = i >= argc || access(argv[i], R_OK) == 0;
+    if (!ready)
+        fprintf(stderr, "tide: run: cannot open %s: %s\n", argv[i], strerror(errno));
+    else
+        ready = tide_self_path(self, sizeof self);   /* prints its own error */
+    if (!ready) {
+        tide_hosts_free(&hosts);
         return 1;
+    }
     const char *mpirun = getenv("TIDE_MPIRUN");
     if (!mpirun || !*mpirun)
         mpirun = TIDE_MPIRUN;
@@ -164,23 +194,38 @@ static int run_command(int argc, char **argv)
     snprintf(npbuf, sizeof npbuf, "%ld", np);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-    const char **cmd = calloc((size_t)(argc - i) + 16, sizeof *cmd);
-    if (!cmd)
+    const char **cmd = calloc((size_t)(argc - i) + 20, sizeof *cmd);
+    if (!cmd) {
+        tide_hosts_free(&hosts);
         return 1;
+    }
     int c = 0;
-    cmd[c++] = mpirun;
-    cmd[c++] = "-np";
-    cmd[c++] = npbuf;
-    if (np > cores)
-        cmd[c++] = "--oversubscribe";
-    if (geteuid() == 0)
-        cmd[c++] = "--allow-run-as-root";
+    if (hosts.srun) {        /* Slurm starts the ranks; Open MPI wires them up through PMIx */
+        mpirun = "srun";
+        cmd[c++] = mpirun;
+        cmd[c++] = "--mpi=pmix";
+        cmd[c++] = "-n";
+        cmd[c++] = npbuf;
+    } else {
+        cmd[c++] = mpirun;
+        cmd[c++] = "-np";
+        cmd[c++] = npbuf;
+        if (np > cores && !tide_hosts_remote(&hosts))
+            cmd[c++] = "--oversubscribe";
+        if (geteuid() == 0)
+            cmd[c++] = "--allow-run-as-root";
+        tide_hosts_args(&hosts, cmd, &c);
+    }
     if (tcp) {
         cmd[c++] = "--mca";
         cmd[c++] = "btl";
         cmd[c++] = "tcp,self";
     }
     cmd[c++] = self;
+    if (repl)
+        cmd[c++] = "-i";
+    if (repl && i < argc && argv[i][0] == '-')
+        cmd[c++] = "--";   /* a script named like an option */
     for (; i < argc; i++)
         cmd[c++] = argv[i];
     cmd[c] = NULL;
@@ -192,6 +237,7 @@ static int run_command(int argc, char **argv)
         }
         putchar('\n');
         free(cmd);
+        tide_hosts_free(&hosts);
         return 0;
     }
     fflush(stdout);
@@ -200,9 +246,16 @@ static int run_command(int argc, char **argv)
      * (tide.progress redraws its bar in place only on a terminal). */
     if (isatty(STDOUT_FILENO))
         setenv("TIDE_TTY", "1", 1);
+    if (repl) {
+        int status = tide_repl_launch((char *const *)cmd, (int)np);
+        free(cmd);
+        tide_hosts_free(&hosts);
+        return status;
+    }
     execvp(mpirun, (char *const *)cmd);
     fprintf(stderr, "tide: run: cannot run %s: %s\n", mpirun, strerror(errno));
     free(cmd);
+    tide_hosts_free(&hosts);
     return 1;
 }
 
@@ -450,26 +503,32 @@ static void save_line(void *ctx, const char *chunk)
 #endif
 }
 
-static void repl(tide_host *h, int interactive)
+static void banner(void)
+{
+    print_version();
+    printf("%d rank%s: each statement runs on every rank, rank 0 shows the results; "
+           "tide.on(r, fn) runs fn on rank r; :help lists the commands.\n", world_size,
+           world_size == 1 ? "" : "s");
+    fflush(stdout);
+}
+
+static void repl(tide_host *h, int interactive, int launched)
 {
     struct input in = {interactive, 0};
 #ifdef TIDE_HAVE_READLINE
     in.readline = interactive && isatty(STDIN_FILENO);
     rl_readline_name = "tide";
 #endif
-    if (interactive && world_rank == 0) {
-        print_version();
-        printf("%d rank%s: each statement runs on every rank, rank 0 shows the results; "
-               "tide.on(r, fn) runs fn on rank r.\n", world_size, world_size == 1 ? "" : "s");
-        fflush(stdout);
-    }
-    if (tide_host_repl(h, read_line, save_line, &in) != TIDE_OK) {
+    if (interactive && world_rank == 0 && !launched)
+        banner();
+    tide_status st = launched ? tide_repl_run(h) : tide_host_repl(h, read_line, save_line, &in);
+    if (st != TIDE_OK) {
         char what[1100];
         snprintf(what, sizeof what, "tide: %s", tide_host_error(h));
         tide_runtime_fail(1, what);
         finish(h, 1);
     }
-    if (interactive && world_rank == 0) {
+    if (interactive && world_rank == 0 && !launched) {
         putchar('\n');
         fflush(stdout);
     }
@@ -540,6 +599,15 @@ int main(int argc, char **argv)
         tide_runtime_finalize();
         return 1;
     }
+    /* under the launcher of `tide run`, everything this rank writes goes to it (repl_proto.h) */
+    int launched = tide_repl_launched();
+    if (launched && tide_repl_connect(h) != 0) {
+        tide_runtime_fail(1, NULL);   /* connect said why */
+        finish(h, 1);
+    }
+    unsetenv("TIDE_REPL");   /* not for a tide this job starts itself */
+    if (launched && world_rank == 0 && interactive_input())
+        banner();   /* before the script's output, as lua -i shows it */
     lua_State *L = tide_host_lua(h);
     struct argtable at = {argv, argc, script};
     lua_pushcfunction(L, create_arg_table);
@@ -551,7 +619,7 @@ int main(int argc, char **argv)
     if (script < argc)
         run_script(h, argc, argv, script);
     if (flags & HAS_I) {
-        repl(h, world_rank == 0 && interactive_input());
+        repl(h, world_rank == 0 && interactive_input(), launched);
     } else if (script == argc && !(flags & (HAS_E | HAS_V))) {
         /* no script: the REPL for someone typing, else stdin is the script (rank 0 decides) */
         int interactive = world_rank == 0 && interactive_input();
@@ -559,7 +627,7 @@ int main(int argc, char **argv)
         if (MPI_Ibcast(&interactive, 1, MPI_INT, 0, MPI_COMM_WORLD, &req) == MPI_SUCCESS)
             tide_runtime_wait(MPI_COMM_WORLD, &req, "tide: starting", 0);
         if (interactive) {
-            repl(h, 1);
+            repl(h, 1, 0);
         } else {
             check_loaded(h, load_stdin(h));
             if (tide_host_pcall(h, 0, 0) != TIDE_OK)

@@ -29,5 +29,9 @@ void tide_open_layers(lua_State *L, int module, int methods, int meta);
 void tide_open_dtensor(lua_State *L, int module, int methods, int meta);
 void tide_open_dmatrix(lua_State *L, int module, int methods, int meta);
 void tide_open_cluster(lua_State *L, int module, int methods, int meta);
+void tide_open_bayes(lua_State *L, int module, int methods, int meta);
+void tide_open_als(lua_State *L, int module, int methods, int meta);
+void tide_open_linear(lua_State *L, int module, int methods, int meta);
+void tide_open_sparse(lua_State *L, int module, int methods, int meta);
 
 #endif

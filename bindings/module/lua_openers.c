@@ -18,5 +18,9 @@ const tide_opener tide_openers[] = {
     tide_open_dtensor,
     tide_open_dmatrix,
     tide_open_cluster,
+    tide_open_bayes,
+    tide_open_als,
+    tide_open_linear,
+    tide_open_sparse,
     NULL,
 };

@@ -23,6 +23,8 @@ static MPI_Datatype scalar_type = MPI_DATATYPE_NULL;
 
 tide_status tide_mpi_fail(int rc, const char *name)
 {
+    if (rc == TIDE_WD_INTERRUPTED)
+        return tide_fail("%s: interrupted", name);
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0, cls = 0;
     if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
@@ -136,6 +138,78 @@ void tide_comm_types_free(void)
 
 /* ------------------------------------------------------------------ communicators */
 
+/* -- the live ones, and their renewal after an interrupt -- */
+
+/* Every open tide_comm of this process, in creation order (so in cid order), for
+ * tide_comm_renew_all. A tide_comm lives in a Lua userdata, which never moves. */
+static tide_comm **live;
+static int nlive, live_cap;
+
+static void remember(tide_comm *c)
+{
+    if (nlive == live_cap) {
+        int cap = live_cap ? 2 * live_cap : 16;
+        tide_comm **grown = realloc(live, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return;   /* out of memory: this one is only left out of a renewal */
+        live = grown;
+        live_cap = cap;
+    }
+    live[nlive++] = c;
+}
+
+static void forget(tide_comm *c)
+{
+    for (int i = 0; i < nlive; i++)
+        if (live[i] == c) {
+            memmove(live + i, live + i + 1, (size_t)(nlive - i - 1) * sizeof *live);
+            nlive--;
+            return;
+        }
+}
+
+/* The MPI communicators tide_comm_renew_all replaced: never freed, since a request may still be
+ * pending on them. */
+static MPI_Comm *abandoned;
+static int nabandoned;
+
+int tide_comm_abandoned(MPI_Comm comm)
+{
+    for (int i = 0; i < nabandoned; i++)
+        if (abandoned[i] == comm)
+            return 1;
+    return 0;
+}
+
+tide_status tide_comm_renew_all(MPI_Comm clean)
+{
+    MPI_Comm *grown = realloc(abandoned, (size_t)(nabandoned + nlive) * sizeof *grown);
+    if (!grown)
+        return tide_fail("renew: out of memory");
+    abandoned = grown;
+    /* Each member goes through its communicators in cid order, a single order over the whole
+     * job, and the cid tags the new one: members of overlapping groups meet in the same order
+     * and MPI_Comm_create_group (collective over the group only) can never deadlock. */
+    for (int i = 0; i < nlive; i++) {
+        tide_comm *c = live[i];
+        MPI_Group group;
+        MPI_Comm fresh;
+        MPI_TRY("renew", MPI_Comm_group(c->comm, &group));
+        int rc = MPI_Comm_create_group(clean, group, c->cid, &fresh);
+        MPI_Group_free(&group);
+        if (rc != MPI_SUCCESS)
+            return tide_mpi_fail(rc, "renew");
+        MPI_Comm_set_errhandler(fresh, MPI_ERRORS_RETURN);
+        tide_comm_shared_forget(c);
+        tide_fp_forget(c);
+        /* the old handle is left allocated: a request still pending on it may never end */
+        abandoned[nabandoned++] = c->comm;
+        c->comm = fresh;
+        c->seq = 0;
+    }
+    return TIDE_OK;
+}
+
 /* Fills rank/size and agrees on an id across the new communicator's members. */
 static tide_status adopt(tide_comm *c, MPI_Comm comm, int is_world, const char *name)
 {
@@ -147,8 +221,10 @@ static tide_status adopt(tide_comm *c, MPI_Comm comm, int is_world, const char *
     MPI_Comm_rank(comm, &c->rank);
     MPI_Comm_size(comm, &c->size);
     c->is_world = is_world;
-    if (is_world)
+    if (is_world) {
+        remember(c);
         return TIDE_OK;
+    }
     int cid = 0;
     int rc = MPI_Allreduce(&next_cid, &cid, 1, MPI_INT, MPI_MAX, comm);
     if (rc != MPI_SUCCESS) {
@@ -157,6 +233,7 @@ static tide_status adopt(tide_comm *c, MPI_Comm comm, int is_world, const char *
     }
     c->cid = cid;
     next_cid = cid + 1;
+    remember(c);
     return TIDE_OK;
 }
 
@@ -209,6 +286,7 @@ void tide_comm_free(tide_comm *c)
     if (c->comm != MPI_COMM_NULL) {
         tide_comm_shared_forget(c);   /* a later communicator may get the same handle */
         tide_fp_forget(c);
+        forget(c);
     }
     if (c->comm != MPI_COMM_NULL && !fin)
         MPI_Comm_free(&c->comm);

@@ -89,6 +89,14 @@ tide_status tide_comm_split(tide_comm *out, tide_comm *c, int color, int key);
 /* The ranks of c that share a node (MPI_COMM_TYPE_SHARED). */
 tide_status tide_comm_split_node(tide_comm *out, tide_comm *c);
 tide_status tide_comm_dup(tide_comm *out, tide_comm *c);
+/* Replaces the MPI communicator inside every open tide_comm of this process (tide.world and
+ * every split or dup) by a fresh one with the same group, made from clean (a communicator of
+ * every rank with nothing pending), and restarts its collective numbering: after an interrupt
+ * left a collective pending (watchdog.h), the next statement's collectives must not match it.
+ * Collective over clean: every rank calls it at the same point. */
+tide_status tide_comm_renew_all(MPI_Comm clean);
+/* Was comm replaced by tide_comm_renew_all? A request started on it may never complete. */
+int tide_comm_abandoned(MPI_Comm comm);
 /* Frees the MPI communicator (nothing after MPI_Finalize). Idempotent. */
 void tide_comm_free(tide_comm *c);
 

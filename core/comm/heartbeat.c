@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -101,7 +103,9 @@ static void lost(int r, double silent)
     }
     fflush(stdout);
     fflush(stderr);
-    _exit(1);   /* mpirun ends the job when a rank exits with a failure */
+    /* 75 (EX_TEMPFAIL), as any rank lost: mpirun ends the job and passes it on, and
+     * `tide run --restarts` relaunches (bindings/host/supervise.h) */
+    _exit(75);
 }
 
 static void *run(void *arg)
@@ -128,23 +132,48 @@ static void *run(void *arg)
     return NULL;
 }
 
-/* This node's IPv4 address as gethostname resolves it, else loopback. */
+static int is_loopback(uint32_t addr) { return (ntohl(addr) >> 24) == 127; }
+
+/* The first IPv4 address of an interface that is up and not loopback (0 when none). */
+static uint32_t first_interface_addr(void)
+{
+    struct ifaddrs *list = NULL;
+    uint32_t addr = 0;
+    if (getifaddrs(&list) != 0)
+        return 0;
+    for (struct ifaddrs *i = list; i && !addr; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_UP) &&
+            !(i->ifa_flags & IFF_LOOPBACK))
+            addr = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+    freeifaddrs(list);
+    return addr;
+}
+
+/* The address other nodes reach this one at: TIDE_HEARTBEAT_ADDR when set, else the host
+ * name's address when it resolves to one that is not loopback (as on a cluster with DNS or
+ * /etc/hosts), else the first interface that is up, else loopback (one machine). */
 static uint32_t node_addr(void)
 {
+    const char *given = getenv("TIDE_HEARTBEAT_ADDR");
+    struct in_addr parsed;
+    if (given && inet_pton(AF_INET, given, &parsed) == 1)
+        return parsed.s_addr;
     char host[256];
-    uint32_t addr = htonl(INADDR_LOOPBACK);
-    if (gethostname(host, sizeof host) != 0)
-        return addr;
-    host[sizeof host - 1] = '\0';
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_DGRAM;
-    if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
-        addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr;
-        freeaddrinfo(res);
+    uint32_t addr = 0;
+    if (gethostname(host, sizeof host) == 0) {
+        host[sizeof host - 1] = '\0';
+        struct addrinfo hints, *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_DGRAM;
+        if (getaddrinfo(host, NULL, &hints, &res) == 0 && res) {
+            addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr;
+            freeaddrinfo(res);
+        }
     }
-    return addr;
+    if (addr == 0 || is_loopback(addr))
+        addr = first_interface_addr();
+    return addr ? addr : htonl(INADDR_LOOPBACK);
 }
 
 static void at_exit(void) { tide_hb_stop(); }

@@ -402,6 +402,9 @@ void tide_request_release(tide_request *r)
 {
     int fin = 0;
     MPI_Finalized(&fin);
+    if (r->active && !fin && tide_comm_abandoned(r->mpi))
+        return;   /* an interrupt left it pending for good (comm.h): waiting would hang, and its
+                     buffers stay with it, as MPI may still write them */
     if (r->active && !fin) {
         if (r->kind == TIDE_REQ_RECV)
             MPI_Cancel(&r->req);

@@ -5,12 +5,16 @@
 #include "comm/runtime.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 double tide_wd_seconds;                         /* 0: off */
+int tide_wd_interruptible;                      /* poll every wait, for interrupts */
+static volatile sig_atomic_t interrupt_pending;
+static int stranded;                            /* waits abandoned by an interrupt */
 static MPI_Comm side = MPI_COMM_NULL;           /* every rank, tide's traffic only */
 static const tide_wd_op *current;               /* what this rank is polling in, for peers */
 
@@ -30,6 +34,16 @@ typedef struct wd_msg {
 void tide_wd_set_timeout(double seconds) { tide_wd_seconds = seconds > 0 ? seconds : 0; }
 double tide_wd_timeout(void) { return tide_wd_seconds; }
 void tide_wd_set_channel(MPI_Comm c) { side = c; }
+void tide_wd_set_interruptible(int on) { tide_wd_interruptible = on != 0; }
+void tide_wd_interrupt(void) { interrupt_pending = 1; }
+void tide_wd_clear_interrupt(void) { interrupt_pending = 0; }
+
+int tide_wd_stranded(void)
+{
+    int n = stranded;
+    stranded = 0;
+    return n;
+}
 
 static double now(void)
 {
@@ -208,6 +222,13 @@ int tide_wd_poll(int (*test)(void *arg, int *done), void *arg, const tide_wd_op 
         if (rc != MPI_SUCCESS || done) {
             current = saved;
             return rc;
+        }
+        /* only a wait on a tide_comm (cid >= 0), which can be renewed: tide's own
+         * communicators (cid -1) must stay usable */
+        if (interrupt_pending && !op->patient && op->cid >= 0) {
+            stranded++;
+            current = saved;
+            return TIDE_WD_INTERRUPTED;
         }
         if (spins % 64 == 0) {
             serve_queries();

@@ -33,8 +33,23 @@ double tide_wd_timeout(void);
 static inline int tide_wd_active(void)
 {
     extern double tide_wd_seconds;
-    return tide_wd_seconds > 0;
+    extern int tide_wd_interruptible;
+    return tide_wd_seconds > 0 || tide_wd_interruptible;
 }
+
+/* Interrupts, for the REPL of `tide run` (bindings/host/host_repl.c): a person's Ctrl-C must
+ * release a rank blocked in a collective that the other ranks never entered. With
+ * interruptible on, every wait polls (even without a timeout), and once tide_wd_interrupt()
+ * was called (from a signal handler) a polled wait returns TIDE_WD_INTERRUPTED at once,
+ * leaving its request pending: MPI has no way to cancel a started collective, so that
+ * communicator is spoilt for good, and tide_wd_stranded() tells the REPL to replace it
+ * (comm.h's tide_comm_renew_all). */
+#define TIDE_WD_INTERRUPTED (-7303)   /* not an MPI code: tide_mpi_fail says "interrupted" */
+void tide_wd_set_interruptible(int on);
+void tide_wd_interrupt(void);         /* async-signal-safe */
+void tide_wd_clear_interrupt(void);
+/* How many waits an interrupt abandoned since the last call (and resets the count). */
+int tide_wd_stranded(void);
 
 /* The side channel: a communicator containing every rank (tide's duplicate of the base). */
 void tide_wd_set_channel(MPI_Comm side);

@@ -383,6 +383,8 @@ void tide_dtensor_trim(void)
 
 static void *send_scratch(size_t n)
 {
+    if (n == 0)
+        n = 1;   /* a rank with nothing to send still needs a buffer (NULL means failure) */
     if (n > scratch_bytes) {
         tide_dtensor_trim();
         size_t size = (n + (1u << 21) - 1) & ~(size_t)((1u << 21) - 1);   /* whole 2 MB pages */

@@ -1,18 +1,15 @@
-/* ops_nn.c — row-wise softmax family, fused cross-entropy, activation backwards, optimizer
- * steps. Inputs are made contiguous first (a copy only when a caller passes a view), so the
- * loops below are plain loops over rows that the compiler vectorises. */
+/* ops_nn.c — row-wise softmax family, fused cross-entropy, activation backwards (the
+ * optimizer steps are in ops/optim.c). Inputs are made contiguous first (a copy only when a
+ * caller passes a view), so the loops below are plain loops over rows that the compiler
+ * vectorises. */
 #include "ops/nn.h"
+#include "ops/nn_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tensor/size.h"
-
-/* Flush a subnormal to zero (see ops_nn.h): a select the compiler vectorises. name is the
- * dtype's, whose smallest normal the dtype table holds. */
-#define FTZ(v, name) \
-    ((v) > -TIDE_DTYPE_COL(name, tmin) && (v) < TIDE_DTYPE_COL(name, tmin) ? 0 : (v))
 
 /* Rows and columns of a 1-D or 2-D tensor seen as a batch of rows. */
 static tide_status rows_cols(const tide_tensor *x, const char *op, int64_t *rows, int64_t *cols)
@@ -33,8 +30,9 @@ static tide_status rows_cols(const tide_tensor *x, const char *op, int64_t *rows
     return TIDE_OK;
 }
 
-static tide_status same_as(const tide_tensor *a, const tide_tensor *b, const char *op,
-                           const char *an, const char *bn)
+/* See ops/nn_impl.h. */
+tide_status tide_nn_same_as(const tide_tensor *a, const tide_tensor *b, const char *op,
+                            const char *an, const char *bn)
 {
     char sa[TIDE_SHAPE_BUF], sb[TIDE_SHAPE_BUF];
     if (!tide_same_shape(a, b))
@@ -180,7 +178,7 @@ static tide_status pairwise(tide_tensor *grad_in, const tide_tensor *a, const ti
         TIDE_TRY(rows_cols(a, op, &rows, &cols));
     else if (!tide_dtype_is_float(a->dtype))
         return tide_fail("%s: expected an f32 or f64 tensor, got %s", op, tide_dtype_name(a->dtype));
-    TIDE_TRY(same_as(a, b, op, an, bn));
+    TIDE_TRY(tide_nn_same_as(a, b, op, an, bn));
     tide_tensor ac = TIDE_TENSOR_EMPTY, bc = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_contiguous(&ac, a));
     tide_status st = tide_contiguous(&bc, b);
@@ -317,118 +315,6 @@ tide_status tide_cross_entropy(double *loss, tide_tensor *grad, const tide_tenso
     return st;
 }
 
-/* ------------------------------------------------------------------ optimizer steps */
-
-static tide_status check_state(const tide_tensor *param, const tide_tensor *t, const char *op,
-                               const char *name)
-{
-    TIDE_TRY(same_as(param, t, op, "parameter", name));
-    if (!tide_is_contiguous(t))
-        return tide_fail("%s: %s must be contiguous", op, name);
-    return TIDE_OK;
-}
-
-#define SGD_LOOP(E, name, T)                                                          \
-    static void sgd_##name(T *restrict p, const T *restrict g, T *restrict b, int64_t n, \
-                        const tide_sgd_config *c, int first)                          \
-    {                                                                                 \
-        const T lr = (T)c->lr, wd = (T)c->weight_decay, mom = (T)c->momentum;         \
-        const T damp = (T)(1.0 - c->dampening);                                       \
-        if (!b) {                                                                     \
-            for (int64_t i = 0; i < n; i++) {                                         \
-                T pi = p[i] - lr * (g[i] + wd * p[i]);                                \
-                p[i] = FTZ(pi, name);                                             \
-            }                                                                         \
-            return;                                                                   \
-        }                                                                             \
-        for (int64_t i = 0; i < n; i++) {                                             \
-            T d = g[i] + wd * p[i];                                                   \
-            T bi = first ? d : mom * b[i] + damp * d;                                 \
-            bi = FTZ(bi, name);                                                   \
-            b[i] = bi;                                                                \
-            T pi = p[i] - lr * (c->nesterov ? d + mom * bi : bi);                     \
-            p[i] = FTZ(pi, name);                                                 \
-        }                                                                             \
-    }
-TIDE_FOREACH_FLOAT_DTYPE(SGD_LOOP)
-#undef SGD_LOOP
-
-tide_status tide_sgd_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *buf,
-                          const tide_sgd_config *cfg, int first)
-{
-    if (!tide_dtype_is_float(param->dtype))
-        return tide_fail("sgd: expected f32 or f64 parameters, got %s",
-                         tide_dtype_name(param->dtype));
-    if (!tide_is_contiguous(param))
-        return tide_fail("sgd: parameters must be contiguous");
-    TIDE_TRY(check_state(param, grad, "sgd", "gradient"));
-    if (buf)
-        TIDE_TRY(check_state(param, buf, "sgd", "momentum buffer"));
-    int64_t n = tide_numel(param);
-    switch (param->dtype) {
-#define SGD_CASE(E, name, T)                                                                  \
-    case E:                                                                                   \
-        sgd_##name(tide_data(param), tide_data(grad), buf ? tide_data(buf) : NULL, n, cfg, first); \
-        break;
-        TIDE_FOREACH_FLOAT_DTYPE(SGD_CASE)
-#undef SGD_CASE
-    default: break;   /* refused above */
-    }
-    return TIDE_OK;
-}
-
-#define ADAM_LOOP(E, name, T)                                                           \
-    static void adam_##name(T *restrict p, const T *restrict g, T *restrict m, T *restrict v, \
-                         int64_t n, const tide_adam_config *c, long step)                \
-    {                                                                                   \
-        const T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps;                    \
-        const T wd = (T)c->weight_decay, lr = (T)c->lr;                                 \
-        const T bc1 = (T)(1.0 - pow(c->beta1, (double)step));                           \
-        const T bc2_sqrt = (T)sqrt(1.0 - pow(c->beta2, (double)step));                  \
-        const T step_size = lr / bc1;                                                   \
-        for (int64_t i = 0; i < n; i++) {                                               \
-            T gi = g[i];                                                                \
-            if (c->decoupled)                                                           \
-                p[i] -= lr * wd * p[i];                                                 \
-            else                                                                        \
-                gi += wd * p[i];                                                        \
-            T mi = b1 * m[i] + (1 - b1) * gi;                                           \
-            T vi = b2 * v[i] + (1 - b2) * gi * gi;                                      \
-            m[i] = mi = FTZ(mi, name);                                              \
-            v[i] = vi = FTZ(vi, name);                                              \
-            T pi = p[i] - step_size * mi / (sqrt(vi) / bc2_sqrt + eps);                 \
-            p[i] = FTZ(pi, name);                                                   \
-        }                                                                               \
-    }
-TIDE_FOREACH_FLOAT_DTYPE(ADAM_LOOP)
-#undef ADAM_LOOP
-
-tide_status tide_adam_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *m,
-                           tide_tensor *v, const tide_adam_config *cfg, long step)
-{
-    if (!tide_dtype_is_float(param->dtype))
-        return tide_fail("adam: expected f32 or f64 parameters, got %s",
-                         tide_dtype_name(param->dtype));
-    if (!tide_is_contiguous(param))
-        return tide_fail("adam: parameters must be contiguous");
-    if (step < 1)
-        return tide_fail("adam: step must be at least 1, got %ld", step);
-    TIDE_TRY(check_state(param, grad, "adam", "gradient"));
-    TIDE_TRY(check_state(param, m, "adam", "first moment"));
-    TIDE_TRY(check_state(param, v, "adam", "second moment"));
-    int64_t n = tide_numel(param);
-    switch (param->dtype) {
-#define ADAM_CASE(E, name, T)                                                                 \
-    case E:                                                                                   \
-        adam_##name(tide_data(param), tide_data(grad), tide_data(m), tide_data(v), n, cfg, step); \
-        break;
-        TIDE_FOREACH_FLOAT_DTYPE(ADAM_CASE)
-#undef ADAM_CASE
-    default: break;   /* refused above */
-    }
-    return TIDE_OK;
-}
-
 /* ------------------------------------------------------------------ small nn helpers */
 
 #define COLSUM(E, name, T)                                                            \
@@ -537,7 +423,7 @@ tide_status tide_sq_dist(double *result, const tide_tensor *a, const tide_tensor
     if (!tide_dtype_is_float(a->dtype))
         return tide_fail("sq_dist: expected an f32 or f64 tensor, got %s",
                          tide_dtype_name(a->dtype));
-    TIDE_TRY(same_as(a, b, "sq_dist", "input", "target"));
+    TIDE_TRY(tide_nn_same_as(a, b, "sq_dist", "input", "target"));
     tide_tensor ac = TIDE_TENSOR_EMPTY, bc = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_contiguous(&ac, a));
     tide_status st = tide_contiguous(&bc, b);
@@ -560,7 +446,7 @@ tide_status tide_scaled_diff(tide_tensor *out, const tide_tensor *a, const tide_
     if (!tide_dtype_is_float(a->dtype))
         return tide_fail("scaled_diff: expected an f32 or f64 tensor, got %s",
                          tide_dtype_name(a->dtype));
-    TIDE_TRY(same_as(a, b, "scaled_diff", "input", "target"));
+    TIDE_TRY(tide_nn_same_as(a, b, "scaled_diff", "input", "target"));
     tide_tensor ac = TIDE_TENSOR_EMPTY, bc = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_contiguous(&ac, a));
     tide_status st = tide_contiguous(&bc, b);

@@ -1,9 +1,8 @@
-/* ops_nn.h — the kernels tide.nn and tide.optim run: softmax, log-softmax, fused
- * cross-entropy, activation backwards, and in-place optimizer steps.
+/* ops_nn.h — the kernels tide.nn runs: softmax, log-softmax, fused cross-entropy, activation
+ * backwards (tide.optim's steps are in ops/optim.h).
  *
  * Row-wise kernels work over the last dim of a 1-D or 2-D float tensor (batch-first). Class
- * labels count from label_base (1 from Lua, 0 from C). Optimizer steps update
- * parameters and their state in place in one pass, with no temporaries. */
+ * labels count from label_base (1 from Lua, 0 from C). */
 #ifndef TIDE_OPS_NN_H
 #define TIDE_OPS_NN_H
 
@@ -48,24 +47,5 @@ tide_status tide_sq_dist(double *result, const tide_tensor *a, const tide_tensor
 /* out = scale * (a - b); out contiguous, or empty (allocated). */
 tide_status tide_scaled_diff(tide_tensor *out, const tide_tensor *a, const tide_tensor *b,
                              double scale);
-
-typedef struct tide_sgd_config {
-    double lr, momentum, dampening, weight_decay;
-    int nesterov;
-} tide_sgd_config;
-
-/* One SGD step as torch.optim.SGD defines it. buf (the momentum buffer) may be NULL when
- * momentum is 0; first says that buf holds no history yet. */
-tide_status tide_sgd_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *buf,
-                          const tide_sgd_config *cfg, int first);
-
-typedef struct tide_adam_config {
-    double lr, beta1, beta2, eps, weight_decay;
-    int decoupled;      /* AdamW: weight decay applied to the parameter, not the gradient */
-} tide_adam_config;
-
-/* One Adam step (step counts from 1, for bias correction); m and v are the moment buffers. */
-tide_status tide_adam_step(tide_tensor *param, const tide_tensor *grad, tide_tensor *m,
-                           tide_tensor *v, const tide_adam_config *cfg, long step);
 
 #endif

@@ -20,6 +20,14 @@
 -- them and divides by the rank count. When the ranks share a node the buckets live in shared
 -- memory (comm:shared_zeros), where the last bucket's reduction moves no message.
 -- model.comm_wait_s adds up the seconds backward spent waiting for those reductions.
+--
+-- When the ranks span several nodes (hosts), the reduction is hierarchical, as Horovod's: each
+-- bucket is summed within the node through shared memory (comm:split_node(), shared_zeros),
+-- the node leaders (node rank 0) allreduce the node sums among themselves (non-blocking, so it
+-- overlaps backward as the flat allreduce does), and each leader broadcasts the total within
+-- its node. The sum's order is therefore: within a node in node-rank order, then across nodes
+-- as MPI adds the leaders' sums. {hierarchical = true | false} overrides the choice;
+-- model.hierarchical says which was made.
 -- Buckets start in a fixed order on every rank (the collectives must match). Convert the
 -- model's dtype (m:to) before wrapping: the gradients then live in the buckets.
 local tide = require "tide"
@@ -49,10 +57,14 @@ function ddp.wrap(model, comm, opts)
   if (type(comm) ~= "table" and type(comm) ~= "userdata") or comm.iallreduce == nil then
     error(where .. ": expected a communicator (with :iallreduce), got " .. type(comm), 2)
   end
-  opts = check_opts(opts, { bucket_mb = true, broadcast = true }, where)
+  opts = check_opts(opts, { bucket_mb = true, broadcast = true, hierarchical = true }, where)
   local mb = args.number(opts.bucket_mb, "bucket_mb", where, 1, "> 0")
+  if opts.hierarchical ~= nil and type(opts.hierarchical) ~= "boolean" then
+    error(where .. ": hierarchical must be a boolean, got " .. type(opts.hierarchical), 2)
+  end
   local self = setmetatable({ module = model, comm = comm, bucket_bytes = mb * 2 ^ 20,
     training = true, comm_wait_s = 0 }, DDP)
+  self:_plan_hierarchy(opts.hierarchical)
   -- closed as DDP:backward's scope ends, by a return or by an error passing through
   self._end_backward = setmetatable({}, { __close = function() self._in_backward = false end })
   local params = model:parameters()
@@ -73,6 +85,37 @@ local function bucket_buffer(comm, numel, dtype)
     if ok then return t, true end
   end
   return tide.zeros({ numel }, dtype), false
+end
+
+-- The communicators of a hierarchical reduction: node (the ranks sharing this rank's node) and,
+-- on node leaders, leaders (one rank per node). Chosen when the ranks span more than one node,
+-- unless `forced` says otherwise. Every rank reaches the same answer (the node count is agreed
+-- by an allreduce), so every rank takes the same branch.
+function DDP:_plan_hierarchy(forced)
+  local comm = self.comm
+  self.hierarchical = false
+  if comm.size == 1 or not comm.split_node or forced == false then return end
+  local node = comm:split_node()
+  local nodes = comm:allreduce(node.rank == 0 and 1 or 0)
+  if forced == nil and (nodes == 1 or nodes == comm.size) then
+    node:free()
+    return
+  end
+  self.hierarchical, self.node, self.nodes = true, node, nodes
+  self.leaders = comm:split(node.rank == 0 and 0 or nil)
+end
+
+-- The reduction's steps for one bucket: the in-node sum (blocking, through shared memory when
+-- the bucket is shared), then, on leaders, the start of the leaders' allreduce.
+function DDP:_start_hierarchical(b, blocking)
+  self.node:allreduce(b.flat, "sum")
+  if self.leaders and self.leaders.size > 1 then
+    if blocking then
+      self.leaders:allreduce(b.flat, "sum")
+    else
+      b.request = self.leaders:iallreduce(b.flat, "sum")
+    end
+  end
 end
 
 -- Groups gradients into buckets (reverse model order, same dtype, up to bucket_bytes) and
@@ -107,7 +150,7 @@ function DDP:_build_buckets()
   end
   local owner = {}          -- leaf module -> the buckets its gradients are in
   for bi, b in ipairs(buckets) do
-    b.flat, b.shared = bucket_buffer(self.comm, b.numel, b.dtype)
+    b.flat, b.shared = bucket_buffer(self.node or self.comm, b.numel, b.dtype)
     for _, e in ipairs(b.entries) do
       local view = b.flat:narrow(1, e.offset + 1, e.tensor:numel()):view(e.tensor:shape())
       view:copy_(e.tensor)
@@ -160,7 +203,11 @@ function DDP:_launch_ready()
   local nxt = self._next
   while nxt < #buckets and buckets[nxt].pending <= 0 do
     local b = buckets[nxt]
-    b.request = comm:iallreduce(b.flat, "sum")
+    if self.hierarchical then
+      self:_start_hierarchical(b, false)
+    else
+      b.request = comm:iallreduce(b.flat, "sum")
+    end
     nxt = nxt + 1
   end
   self._next = nxt
@@ -186,15 +233,20 @@ function DDP:_finish()
   local t0 = clock()
   for i = self._next, #buckets do
     local b = buckets[i]
-    -- a shared bucket is averaged in the reduction's own pass; others are scaled below
-    comm:allreduce(b.flat, b.shared and "avg" or "sum")
-    b.averaged = b.shared
+    if self.hierarchical then
+      self:_start_hierarchical(b, true)
+    else
+      -- a shared bucket is averaged in the reduction's own pass; others are scaled below
+      comm:allreduce(b.flat, b.shared and "avg" or "sum")
+      b.averaged = b.shared
+    end
   end
   for _, b in ipairs(buckets) do
     if b.request then
       b.request:wait()
       b.request = nil
     end
+    if self.hierarchical then self.node:broadcast(b.flat, 0) end
   end
   self.comm_wait_s = self.comm_wait_s + (clock() - t0)
   local size = comm.size

@@ -6,8 +6,8 @@ local core = require "tide.core"
 
 -- What the core exports for the Lua library's own use (kernels, method tables, the dtensor
 -- type, the deprecation notice) sits under one hidden name, tide._internal, apart from the API.
-local INTERNAL = { methods = true, kernels = true, cluster_kernels = true, _dtensor = true,
-  comm_methods = true, deprecated = true, _diag = true }
+local INTERNAL = { methods = true, kernels = true, cluster_kernels = true, als_kernels = true,
+  bayes_kernels = true, _dtensor = true, comm_methods = true, deprecated = true, _diag = true }
 
 local tide = { _internal = {} }
 for name, fn in pairs(core) do
@@ -43,7 +43,10 @@ function tide.save(path, value, opts)
   if type(path) ~= "string" then
     error("save: expected a path (a string), got " .. type(path), 2)
   end
-  if is_npy_path(path) then return core.save(path, value, opts) end
+  if is_npy_path(path) then
+    require("tide.args").check_opts(opts, {}, "save")   -- NumPy's format has nothing to choose
+    return core.save(path, value)
+  end
   return require("tide.checkpoint.value").save(path, value, opts)
 end
 

@@ -23,6 +23,9 @@
 --   weighted{weights={...}, seed=0}   keys hashed into [0, 1), cut in proportion to weights
 --   adaptive{window=4}           shares in proportion to measured throughput;
 --                                policy:observe(rows, seconds), policy:rebalance(dt)
+--   edgecut{passes=4, slack=1.05, seed=0}   graph vertices: policy:partition(src, dst, n, P)
+--                                keeps neighbours together (restreamed LDG); graph_stats(src,
+--                                dst, parts, P) reports any partition's edge cut and balance
 --
 -- Every policy has state() -> {policy = name, its options and what it learned} and
 -- load_state(s) (tide.placement.util: a class lists its fields in state_fields).
@@ -42,7 +45,7 @@ for _, name in ipairs { "world", "check_keys", "counts", "positions", "cut", "sp
 end
 
 -- the policies
-for _, family in ipairs { "static", "consistent", "adaptive" } do
+for _, family in ipairs { "static", "consistent", "adaptive", "edgecut" } do
   for name, make in pairs(require("tide.placement." .. family)) do
     M[name] = make
   end

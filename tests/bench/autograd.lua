@@ -76,6 +76,7 @@ local t_nn, t_ag = {}, {}
 epoch()                                                   -- warm-up: buffers, BLAS threads
 for r = 1, REPEATS do t_nn[r], t_ag[r] = epoch() end
 local m_nn, m_ag = median(t_nn), median(t_ag)
+print(("CPU: %s"):format(require("support.bench").cpu()))
 print(("MLP epoch (%d samples, batch %d, f32), median of %d"):format(SAMPLES, BATCH, REPEATS))
 print(("  nn hand-written backward   %8.3f s"):format(m_nn))
 print(("  tide.autograd              %8.3f s   ratio %.3fx (goal <= 1.15x)"):format(m_ag,

@@ -88,12 +88,7 @@ local function run(cmd, side, into)
   end
 end
 
-local cpu = "unknown CPU"
-local f = io.open("/proc/cpuinfo")
-if f then
-  cpu = f:read("a"):match("model name%s*:%s*([^\n]+)") or cpu
-  f:close()
-end
+local cpu = require("support.bench").cpu()
 print(("tide.ps, 1 server + %d workers (np = %d), f64 values, median of %d runs, on %s"):format(
   np - 1, np, rounds, cpu))
 print(("%-12s %14s %14s %12s %12s %10s"):format("op", "tide us/op", "C us/op", "tide MB/s",

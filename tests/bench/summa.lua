@@ -12,12 +12,8 @@ local n = math.tointeger(tonumber(os.getenv("TIDE_BENCH_N") or "2048"))
 local reps = math.tointeger(tonumber(os.getenv("TIDE_BENCH_REPS") or "5"))
 local np = 2
 local blocks = { 64, 128, 256, 0 }   -- 0: the block layout, n / 2 columns per rank
-
-local function median(xs)
-  table.sort(xs)
-  local k = #xs
-  return k % 2 == 1 and xs[(k + 1) // 2] or (xs[k // 2] + xs[k // 2 + 1]) / 2
-end
+local bench = require "support.bench"   -- tests/support/bench.lua
+local median, sh, cpu = bench.median, bench.sh, bench.cpu
 
 local function worker()
   local tide = require "tide"
@@ -51,21 +47,6 @@ local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 local mpirun = os.getenv("MPIRUN") or "mpirun"
 local env = "OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok = p:close()
-  return ok, out
-end
-
-local function cpu()
-  for line in io.lines("/proc/cpuinfo") do
-    local name = line:match("^model name%s*:%s*(.+)$")
-    if name then return name end
-  end
-  return "unknown CPU"
-end
 
 -- the pdgemm peer: compiled once, with the library installed only if missing
 local peer = build .. "/bench/pdgemm_c"

@@ -21,14 +21,7 @@ local N_TRAIN = 60000
 -- would make a child mpirun join it instead of starting a job: run children without them.
 local SCRUB = require("support.proc").clean_env
 
-local function median(xs)
-  local s = {}
-  for i, v in ipairs(xs) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 / 0 end
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = require("support.bench").median
 
 local function read_jsonl(path)
   local out = {}

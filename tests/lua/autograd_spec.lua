@@ -1,7 +1,8 @@
 -- tide.autograd: every recorded op's gradient against central finite differences (f64,
 -- relative 1e-6), broadcasting, views, reused values, nested tables of parameters, an MLP
 -- trained with autograd against nn's hand-written backward, the module made from a forward
--- function against nn.Linear, and every error path.
+-- function against nn.Linear, every nn module applied twice in one graph, and every error
+-- path.
 local tide = require "tide"
 local nn = require "tide.nn"
 local ag = require "tide.autograd"
@@ -147,6 +148,9 @@ describe("tide.autograd gradients against finite differences", function()
       s = s + x:index_select(1, idx):pow(2):sum() + x:index_select(2, idx):exp():sum()
       s = s + x:gather(2, gidx:narrow(1, 1, 2):contiguous()):pow(3):sum()
       s = s + (x[2] * x[-1]):sum()
+      -- dims and sizes as separate arguments, as torch takes them
+      s = s + (x:permute(2, 1):contiguous():narrow(1, 1, 2) ^ 2):sum()
+      s = s + (x:unsqueeze(1):expand(2, 3, 4) ^ 3):sum()
       return s
     end, rand({ 3, 4 }))
   end)
@@ -345,6 +349,102 @@ describe("tide.autograd against nn", function()
     close(gx, gy:matmul(m.W))
     m:evaluate()
     assert.are.same(lin:forward(x):totable(), m:forward(x):totable())
+  end)
+end)
+
+-- nn's modules reuse their output buffers between calls; inside grad they must not, or a
+-- module applied twice in one graph overwrites the value its first call left on the tape.
+describe("tide.autograd through nn modules applied twice in one graph", function()
+  -- f(p) = sum(m(x) * w) + sum(m(0.5 m(x) + 0.1)^2), x = p.x, m's parameters in p too; the
+  -- first term is read before the second call, so f means the same outside grad.
+  local function twice(m, x, extra)
+    local p = extra or {}
+    p.x = x
+    local w = rand(m:forward(x):shape())
+    return gradcheck(function(q)
+      local y = m:forward(q.x)
+      local first = (y * w):sum()
+      local z = m:forward(y * 0.5 + 0.1)
+      return first + (z * z):sum()
+    end, p)
+  end
+
+  it("Linear, the activations, LogSoftMax, SoftMax, LayerNorm, Identity, Flatten, Sequential", function()
+    tide.manual_seed(7)
+    local lin = nn.Linear(4, 4, { dtype = "f64" })
+    twice(lin, rand({ 3, 4 }), { w = lin.weight, b = lin.bias })
+    twice(lin, rand({ 2, 3, 4 }), { w = lin.weight })            -- N-D input
+    local nobias = nn.Linear(4, 4, { bias = false, dtype = "f64" })
+    twice(nobias, rand({ 3, 4 }), { w = nobias.weight })
+    for _, m in ipairs { nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.LogSoftMax(), nn.SoftMax(2),
+      nn.GELU(), nn.LeakyReLU(0.1), nn.Identity(), nn.Flatten() } do
+      twice(m, rand({ 3, 4 }))
+    end
+    local ln = nn.LayerNorm(4, { dtype = "f64" })
+    twice(ln, rand({ 3, 4 }), { w = ln.weight, b = ln.bias })
+    local seq = nn.Sequential(nn.Linear(4, 4, { dtype = "f64" }), nn.Tanh())
+    twice(seq, rand({ 3, 4 }), { w = seq.modules[1].weight })
+  end)
+
+  it("BatchNorm (training), Conv2d and the pools", function()
+    tide.manual_seed(8)
+    local bn1 = nn.BatchNorm1d(4, { dtype = "f64" })
+    twice(bn1, rand({ 5, 4 }), { w = bn1.weight, b = bn1.bias })
+    local bn2 = nn.BatchNorm2d(2, { dtype = "f64" })
+    twice(bn2, rand({ 2, 2, 3, 3 }), { w = bn2.weight })
+    local conv = nn.Conv2d(2, 2, 3, { padding = 1, dtype = "f64" })
+    twice(conv, rand({ 1, 2, 4, 4 }), { w = conv.weight, b = conv.bias })
+    for _, m in ipairs { nn.MaxPool2d(1), nn.AvgPool2d(1), nn.AdaptiveAvgPool2d({ 3, 3 }) } do
+      twice(m, rand({ 1, 2, 3, 3 }))
+    end
+  end)
+
+  it("BatchNorm with sync says it cannot be differentiated", function()
+    local bn = nn.BatchNorm1d(2, { dtype = "f64", sync = tide.world })
+    local ok, err = pcall(ag.grad(function(p) return bn:forward(p):sum() end), rand({ 3, 2 }))
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("nn.BatchNorm1d: {sync = comm} is not differentiable by "
+      .. "tide.autograd: use the module's own backward (or no sync)", 1, true), tostring(err))
+  end)
+
+  it("BatchNorm's running statistics still follow each call", function()
+    local bn = nn.BatchNorm1d(2, { dtype = "f64", momentum = 0.5 })
+    local x = tide.tensor({ { 1, 2 }, { 3, 6 } }, "f64")
+    ag.grad(function(p) return bn:forward(bn:forward(p)):sum() end)(x)
+    -- the first call's batch mean is {2, 4}, the second's 0: 0.5 * (0.5 * {2, 4}) + 0.5 * 0
+    assert((bn.running_mean - tide.tensor({ 0.5, 1 }, "f64")):abs():max() < 1e-15)
+  end)
+
+  it("Dropout: each call's own mask", function()
+    local d = nn.Dropout(0.5, { seed = 3 })
+    local x, w1, w2 = rand({ 4, 6 }), rand({ 4, 6 }), rand({ 4, 6 })
+    local m1, m2
+    local g = ag.grad(function(p)
+      local a = (d:forward(p) * w1):sum()
+      m1 = d.mask
+      local b = (d:forward(p) * w2):sum()
+      m2 = d.mask
+      return a + b
+    end)(x)
+    assert.are_not.same(m1:totable(), m2:totable())
+    assert((g - (m1 * w1 + m2 * w2)):abs():max() < 1e-15)
+  end)
+
+  it("the criteria, and Embedding", function()
+    local y = tide.tensor({ 2, 1, 3 }, "i64")
+    local ce, mse, nll = nn.CrossEntropyLoss(), nn.MSELoss(), nn.NLLLoss()
+    local t = rand({ 3, 4 })
+    gradcheck(function(x) return ce:forward(x, y) + ce:forward(x * x, y) * 2 end, rand({ 3, 4 }))
+    gradcheck(function(x) return mse:forward(x, t) + mse:forward(x * x, t) * 2 end, rand({ 3, 4 }))
+    gradcheck(function(x)
+      return nll:forward(x:log_softmax(2), y) + nll:forward(x, y) * 2
+    end, rand({ 3, 4 }))
+    local emb = nn.Embedding(5, 3, { dtype = "f64" })
+    local i1, i2 = tide.tensor({ 1, 4, 4 }, "i64"), tide.tensor({ { 2, 4 } }, "i64")
+    gradcheck(function(w)
+      local a = (emb:forward(i1) * 1.5):sum()
+      return a + (emb:forward(i2) ^ 2):sum()
+    end, emb.weight)
   end)
 end)
 

@@ -24,12 +24,7 @@ local function tmpdir()
   return d
 end
 
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("a"))
-  p:close()
-  return t
-end
+local now = proc.now
 
 -- Runs cmd (stderr joined); returns output, exit code, seconds, and the wall-clock time it
 -- ended at.
@@ -160,6 +155,19 @@ describe("heartbeats (TIDE_HEARTBEAT=2)", function()
     os.execute("rm -rf " .. q(dir))
   end)
 
+  it("end a job with a stopped rank so that tide run --restarts 1 relaunches it", function()
+    local dir = tmpdir()
+    local out, code = run(("TIDE_DUMP_DIR=%s TIDE_HEARTBEAT=2 timeout -k 5 60 %s run --restarts 1 "
+      .. "-n 2 %s"):format(q(dir), q(TIDE), q(SRC .. "/tests/host/stop_once.lua")))
+    assert.are.equal(0, code, out)
+    contains(out, "tide heartbeat: rank 0: no heartbeat from rank 1 for ")
+    contains(out, "(status 75 (a rank was lost)) after ")
+    contains(out, "restart 1 of 1 with 2 ranks (TIDE_RESTART=1)")
+    contains(out, "finished on attempt 1\n")
+    assert.is_nil(out:find("attempt 0 was not stopped", 1, true), out)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
   it("refuse a TIDE_HEARTBEAT that is not a number of seconds", function()
     local out, rc = run("TIDE_HEARTBEAT=soon " .. q(TIDE) .. " -e 'print(1)'")
     assert.are_not.equal(0, rc)
@@ -214,7 +222,7 @@ describe("the REPL's :on", function()
     contains(out, "[1] 10\n")
     contains(out, "[0] 1\ta\n[1] 11\ta\n")   -- one statement's results: in rank order
     contains(out, "[1] error: stdin:1: boom\n")
-    contains(out, "[rank 1] repl: unknown command ':bogus' (expected :on RANKS stmt or :help)")
+    contains(out, "[rank 1] repl: unknown command ':bogus' (expected :on RANKS stmt, :ranks all|0 or :help)")
     contains(out, "[rank 0] repl: expected :on RANKS statement, e.g. :on 1 return x")
     assert.matches("\n0\n", "\n" .. out)   -- the session goes on: rank 0's x
   end)

@@ -160,6 +160,28 @@ describe("examples", function()
     end
   end)
 
+  it("als.lua lowers the held-out RMSE and recommends only unrated items", function()
+    local out, code = run("als.lua", "--users 200 --items 120 --density 0.2 --true_rank 3 "
+      .. "--rank 3 --iters 6 --top 4")
+    assert.are.equal(0, code, out)
+    assert.truthy(line_starting(out, "als 200 users x 120 items, "):find("rank 3, explicit, on 2 ranks", 1, true))
+    local first = tonumber(line_starting(out, "iteration  1"):match("RMSE (%S+)"))
+    local last = tonumber(line_starting(out, "iteration  6"):match("RMSE (%S+)"))
+    assert.is_true(last < first and last < 0.2, out)
+    local ids = {}
+    for id in line_starting(out, "top 4 for user 1"):match(": (.*)$"):gmatch("%d+") do
+      ids[#ids + 1] = tonumber(id)
+    end
+    assert.are.equal(4, #ids)
+    -- user 1's rated items, from the same draws
+    local train = require("tide.recommend").synthetic { n_users = 200, n_items = 120,
+      density = 0.2, rank = 3, seed = 1 }
+    local rated = train.items:masked_select(train.users:eq(1)):totable()
+    for _, id in ipairs(ids) do
+      for _, r in ipairs(rated) do assert.are_not.equal(r, id) end
+    end
+  end)
+
   it("cross_validation.lua imputes every hole and spreads its folds over the ranks", function()
     local n, k = 1000, 4
     local out, code = run("cross_validation.lua", ("--n %d --k %d"):format(n, k))

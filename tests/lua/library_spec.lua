@@ -5,12 +5,13 @@ local proc = require "support.proc"
 
 describe("the tide table", function()
   it("keeps the core's internal tables under tide._internal only", function()
-    for _, name in ipairs { "kernels", "cluster_kernels", "_dtensor", "comm_methods",
-                            "methods", "deprecated" } do
+    for _, name in ipairs { "kernels", "cluster_kernels", "als_kernels", "_dtensor",
+                            "comm_methods", "methods", "deprecated" } do
       assert.is_nil(rawget(tide, name), name)
     end
     local internal = tide._internal
-    for _, name in ipairs { "kernels", "cluster_kernels", "dtensor", "comm_methods", "methods" } do
+    for _, name in ipairs { "kernels", "cluster_kernels", "als_kernels", "dtensor", "comm_methods",
+                            "methods" } do
       assert.are.equal("table", type(internal[name]), name)
     end
     -- the internal tables are the ones the library runs on: the tensor methods table is the

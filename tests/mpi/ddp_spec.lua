@@ -134,6 +134,44 @@ describe("ddp at " .. N .. " ranks", function()
     if N > 1 then assert.is_true(max_abs_diff(local_grad, flat_values(got)) > 1e-6) end
   end)
 
+  it("clip_grad_norm: the gradients are averaged, so every rank gets the global norm alone", function()
+    -- one process's whole-batch gradient norm, and its clipped gradients
+    tide.manual_seed(3, { same_on_all_ranks = true })
+    local ref, crit = build(), nn.CrossEntropyLoss()
+    local x, y = full_batch(1)
+    crit:forward(ref:forward(x), y)
+    ref:backward(x, crit:backward(ref.output, y))
+    local want = optim.clip_grad_norm(ref, 0.01)
+    local _, want_g = ref:parameters()
+
+    tide.manual_seed(3, { same_on_all_ranks = true })
+    local model = ddp.wrap(build(), world)
+    local xs, ys = my_share(1)
+    model:zero_grad()
+    crit:forward(model:forward(xs), ys)
+    model:backward(xs, crit:backward(model.output, ys))
+    local norm = optim.clip_grad_norm(model, 0.01)
+    assert(math.abs(norm - want) < 1e-5 * want, ("norm %.9g, one process %.9g"):format(norm, want))
+    assert.are.equal(norm, world:allreduce(norm, "max"))   -- the same number on every rank
+    local _, gs = model:parameters()
+    assert.is_true(max_abs_diff(flat_values(want_g), flat_values(gs)) < 1e-7)
+    assert.is_true(same_everywhere(gs), "clipped gradients differ between ranks")
+  end)
+
+  it("clip_grad_norm with comm: sharded gradients give the norm of all of them", function()
+    -- rank r holds the entries r*3+1 .. r*3+3 of the vector 1, 2, ..., 3N
+    local mine = tide.tensor({ rank * 3 + 1, rank * 3 + 2, rank * 3 + 3 }, "f64")
+    local sq = 0
+    for v = 1, 3 * N do sq = sq + v * v end
+    local norm = optim.clip_grad_norm({ mine }, 1, { comm = world })
+    assert(math.abs(norm - math.sqrt(sq)) < 1e-12 * norm, "norm " .. norm)
+    -- every rank scaled its shard by the same factor
+    assert(math.abs(mine[1] - (rank * 3 + 1) / (math.sqrt(sq) + 1e-6)) < 1e-15)
+    local inf = optim.clip_grad_norm({ tide.tensor({ rank + 1 }, "f64") }, 100,
+      { comm = world, norm_type = math.huge })
+    assert.are.equal(N, inf)
+  end)
+
   it("refuses what is not a module or a communicator", function()
     assert.has_error(function() ddp.wrap(42, world) end,
       "ddp.wrap: expected a module with :parameters(), got number")
@@ -147,7 +185,36 @@ describe("ddp at " .. N .. " ranks", function()
     assert.has_error(function() ddp.wrap(build(), world, { bucket_mb = math.huge }) end,
       "ddp.wrap: bucket_mb must be a number > 0, got inf")
     assert.has_error(function() ddp.wrap(build(), world, { buckets = 2 }) end,
-      "ddp.wrap: unknown option 'buckets' (expected one of: broadcast, bucket_mb)")
+      "ddp.wrap: unknown option 'buckets' (expected one of: broadcast, bucket_mb, hierarchical)")
+    assert.has_error(function() ddp.wrap(build(), world, { hierarchical = "yes" }) end,
+      "ddp.wrap: hierarchical must be a boolean, got string")
+  end)
+
+  it("goes hierarchical only across nodes, and its result equals the flat one", function()
+    local node = world:split_node()
+    local nodes = world:allreduce(node.rank == 0 and 1 or 0)
+    local auto = ddp.wrap(build(), world)
+    -- (several ranks a node on several nodes: tests/lua/hosts_spec.lua runs this on two hosts)
+    assert.are.equal(nodes > 1 and nodes < world.size, auto.hierarchical)
+    local flat = ddp.wrap(build(), world, { hierarchical = false })
+    assert.is_false(flat.hierarchical)
+    local forced = ddp.wrap(build(), world, { hierarchical = true })
+    forced:load_state(flat:state())          -- the same weights (build draws new ones)
+    assert.is_true(forced.hierarchical or world.size == 1)
+    local x, y = set.x:narrow(1, 1, B), set.y:narrow(1, 1, B)
+    local crit = nn.CrossEntropyLoss()
+    for _, m in ipairs { flat, forced } do
+      m:zero_grad()
+      local out = m:forward(x)
+      crit:forward(out, y)
+      m:backward(x, crit:backward(out, y))
+    end
+    local _, gf = flat:parameters()
+    local _, gh = forced:parameters()
+    for i = 1, #gf do
+      local d = (gf[i] - gh[i]):abs():max()
+      assert.is_true(d < 1e-6, "gradient " .. i .. " differs by " .. d)
+    end
   end)
 
   it("keeps the failing module's frames in the traceback of an error in backward", function()

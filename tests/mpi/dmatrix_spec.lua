@@ -189,6 +189,10 @@ describe("dmatrix errors", function()
       err_of(function() D:matmul(Dt, { algorithm = "fast" }) end))
     assert.are.equal("dmatrix.matmul: dtype mismatch, f64 @ f32",
       err_of(function() D:matmul(dmatrix.from_global(g:t():to("f32"))) end))
+    local other = world:dup()
+    assert.are.equal("dmatrix.matmul: expected operands on one communicator",
+      err_of(function() D:matmul(dmatrix.from_global(g:t():contiguous(), { comm = other })) end))
+    other:free()
     local path = world:bcast_obj(me == 0 and (os.tmpname() .. ".npy") or nil, 0)
     if me == 0 then tide.save(path, tide.zeros({ 5 }, "f64")) end
     world:barrier()

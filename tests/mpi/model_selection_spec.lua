@@ -7,7 +7,6 @@ local tide = require "tide"
 local ms = require "tide.model_selection"
 local impute = require "tide.impute"
 local dtensor = require "tide.dtensor"
-local cjson = require "cjson"
 
 local world = tide.world
 local P, me = world.size, world.rank
@@ -144,9 +143,7 @@ describe("cross_validate", function()
 end)
 
 describe("impute", function()
-  local f = assert(io.open("../tests/data/impute_numpy.json")) -- ctest runs in build/
-  local ref = cjson.decode(f:read("a"))
-  f:close()
+  local ref = require("support.refdata").read("impute_numpy.json")
   local n, d = ref.n, ref.d
   local rows = {}
   for i = 1, n do

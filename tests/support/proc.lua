@@ -21,6 +21,14 @@ function M.run(cmd)
   return out, code
 end
 
+-- The wall clock in seconds, finer than os.time (for deadlines and for timing a job).
+function M.now()
+  local p = assert(io.popen("date +%s.%N"))
+  local t = tonumber(p:read("a"))
+  p:close()
+  return t
+end
+
 -- Quotes s for the shell.
 function M.quote(s)
   return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"

@@ -233,6 +233,7 @@ static int comm_gc(lua_State *L)
 
 static int m_free(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "free");
     tide_comm *c = luaL_checkudata(L, 1, TIDE_COMM_MT);
     if (c->is_world)
         return luaL_error(L, "free: tide.world cannot be freed");
@@ -242,6 +243,7 @@ static int m_free(lua_State *L)
 
 static int m_split(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "split");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     int color = -1;
     if (!lua_isnoneornil(L, 2) && !(lua_isboolean(L, 2) && !lua_toboolean(L, 2))) {
@@ -262,6 +264,7 @@ static int m_split(lua_State *L)
 
 static int m_split_node(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "split_node");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
@@ -271,6 +274,7 @@ static int m_split_node(lua_State *L)
 
 static int m_dup(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "dup");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_lua_site(L, 1);
     tide_comm *out = new_comm(L);
@@ -283,6 +287,7 @@ static int m_dup(lua_State *L)
  * Collective; an error on every rank when the ranks do not share one node. */
 static int m_shared_zeros(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "shared_zeros");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_lua_site(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);

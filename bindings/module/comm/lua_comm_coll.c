@@ -50,6 +50,7 @@ static int64_t *counts_buf(lua_State *L, int size, int64_t *stack)
 
 static int m_barrier(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "barrier");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_lua_site(L, 1);
     tide_lua_check(L, tide_comm_barrier(c));
@@ -59,6 +60,7 @@ static int m_barrier(lua_State *L)
 /* comm:broadcast(t, root = 0) -> t, root's values on every rank */
 static int m_broadcast(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "broadcast");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int root = tide_lua_optrank(L, 3, 0);
@@ -93,6 +95,7 @@ static int allreduce_number(lua_State *L, tide_comm *c, tide_op op)
 /* comm:allreduce(t, op = "sum") -> t (in place), or a number for a number */
 static int m_allreduce(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "allreduce");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_op op = tide_lua_checkop(L, 3, "allreduce");
     if (lua_type(L, 2) == LUA_TNUMBER)
@@ -107,6 +110,7 @@ static int m_allreduce(lua_State *L)
 /* comm:reduce(t, op = "sum", root = 0) -> t (the result on root) */
 static int m_reduce(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "reduce");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     tide_op op = tide_lua_checkop(L, 3, "reduce");
@@ -120,6 +124,7 @@ static int m_reduce(lua_State *L)
 /* comm:allgather(t) -> every rank's rows stacked along dim 1 */
 static int m_allgather(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "allgather");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     tide_lua_site(L, 1);
@@ -131,6 +136,7 @@ static int m_allgather(lua_State *L)
 /* comm:gather(t, root = 0) -> the stacked rows on root, nil elsewhere */
 static int m_gather(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "gather");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int root = tide_lua_optrank(L, 3, 0);
@@ -145,6 +151,7 @@ static int m_gather(lua_State *L)
 /* comm:scatter(t, root = 0, counts) -> this rank's rows of root's t (t: nil off root) */
 static int m_scatter(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "scatter");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     int root = tide_lua_optrank(L, 3, 0);
     const tide_tensor *t = NULL;
@@ -163,6 +170,7 @@ static int m_scatter(lua_State *L)
 /* comm:reduce_scatter(t, op = "sum", counts) -> this rank's rows of the reduced t */
 static int m_reduce_scatter(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "reduce_scatter");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     tide_op op = tide_lua_checkop(L, 3, "reduce_scatter");
@@ -178,6 +186,7 @@ static int m_reduce_scatter(lua_State *L)
 /* comm:alltoall(t) -> block r of every rank's t, stacked in rank order */
 static int m_alltoall(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "alltoall");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     tide_lua_site(L, 1);
@@ -189,6 +198,7 @@ static int m_alltoall(lua_State *L)
 /* comm:alltoallv(t, send_counts) -> received rows, received counts (per rank) */
 static int m_alltoallv(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "alltoallv");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int64_t sstack[STACK_RANKS], rstack[STACK_RANKS];
@@ -217,6 +227,7 @@ int tide_lua_opttag(lua_State *L, int arg, int def)
 /* comm:send(t, dst, tag = 0) */
 static int m_send(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "send");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int dst = tide_lua_optrank(L, 3, -2);
@@ -238,6 +249,7 @@ int tide_lua_pushinfo(lua_State *L, const tide_recv_info *info)
 /* comm:recv(t, src = tide.ANY, tag = tide.ANY) -> t, source, tag */
 static int m_recv(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "recv");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int src = tide_lua_optrank(L, 3, TIDE_ANY);
@@ -252,6 +264,7 @@ static int m_recv(lua_State *L)
 /* comm:recv_new(src = tide.ANY, tag = tide.ANY) -> a new tensor, source, tag */
 static int m_recv_new(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "recv_new");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     int src = tide_lua_optrank(L, 2, TIDE_ANY);
     int tag = tide_lua_opttag(L, 3, TIDE_ANY);

@@ -68,6 +68,7 @@ static int push_results(lua_State *L, int idx, tide_request *r)
 /* comm:iallreduce(t, op = "sum") -> request; wait() -> t */
 static int m_iallreduce(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "iallreduce");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     tide_op op = tide_lua_checkop(L, 3, "iallreduce");
@@ -80,6 +81,7 @@ static int m_iallreduce(lua_State *L)
 /* comm:ibroadcast(t, root = 0) -> request; wait() -> t */
 static int m_ibroadcast(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "ibroadcast");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int root = tide_lua_optrank(L, 3, 0);
@@ -92,6 +94,7 @@ static int m_ibroadcast(lua_State *L)
 /* comm:iallgather(t) -> request; wait() -> the stacked rows */
 static int m_iallgather(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "iallgather");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     tide_lua_site(L, 1);
@@ -105,6 +108,7 @@ static int m_iallgather(lua_State *L)
 /* comm:ialltoallv(t, send_counts) -> request; wait() -> received rows, received counts */
 static int m_ialltoallv(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "ialltoallv");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int64_t *send = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)c->size, 0);
@@ -120,6 +124,7 @@ static int m_ialltoallv(lua_State *L)
 /* comm:isend(t, dst, tag = 0) -> request */
 static int m_isend(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "isend");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     if (lua_isnoneornil(L, 3))
@@ -135,6 +140,7 @@ static int m_isend(lua_State *L)
 /* comm:irecv(t, src = tide.ANY, tag = tide.ANY) -> request; wait() -> t, source, tag */
 static int m_irecv(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "irecv");
     tide_comm *c = tide_lua_checkcomm(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     int src = tide_lua_optrank(L, 3, TIDE_ANY);
@@ -152,6 +158,7 @@ static int m_irecv(lua_State *L)
 /* req:wait() -> the operation's results */
 static int r_wait(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "wait");
     tide_request *r = check_request(L, 1);
     tide_lua_site(L, 1);
     tide_lua_check(L, tide_request_wait(r));
@@ -161,6 +168,7 @@ static int r_wait(lua_State *L)
 /* req:test() -> false, or true and the operation's results */
 static int r_test(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "test");
     tide_request *r = check_request(L, 1);
     int done = 0;
     tide_lua_check(L, tide_request_test(r, &done));
@@ -185,6 +193,7 @@ static int r_tostring(lua_State *L)
 /* tide.wait_all(requests) -> a list of each request's first result */
 static int l_wait_all(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "wait_all");
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_Integer n = luaL_len(L, 1);
     for (lua_Integer i = 1; i <= n; i++) {

@@ -24,6 +24,7 @@ static MPI_Comm trace_comm(lua_State *L)
 
 static int l_start(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "trace.start");
     const char *path = luaL_checkstring(L, 1);
     trace_comm(L);
     tide_lua_site(L, 1);
@@ -35,6 +36,7 @@ static int l_start(lua_State *L)
 
 static int l_stop(lua_State *L)
 {
+    tide_lua_checknargs(L, 0, "trace.stop");
     char path[1024];
     tide_lua_site(L, 1);
     tide_lua_check(L, tide_trace_stop(trace_comm(L), path, sizeof path));
@@ -44,6 +46,7 @@ static int l_stop(lua_State *L)
 
 static int l_enabled(lua_State *L)
 {
+    tide_lua_checknargs(L, 0, "trace.enabled");
     lua_pushboolean(L, tide_trace_on());
     return 1;
 }
@@ -68,6 +71,7 @@ static int l_span(lua_State *L)
 
 static int l_summary(lua_State *L)
 {
+    tide_lua_checknargs(L, 0, "trace.summary");
     MPI_Comm comm = trace_comm(L);
     tide_lua_site(L, 1);
     int size = 1;
@@ -89,6 +93,7 @@ static int l_summary(lua_State *L)
 /* tide.now() -> wall-clock seconds, the timeline's clock: the one clock scripts time with. */
 static int l_now(lua_State *L)
 {
+    tide_lua_checknargs(L, 0, "now");
     lua_pushnumber(L, tide_trace_now());
     return 1;
 }

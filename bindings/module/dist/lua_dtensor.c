@@ -34,6 +34,7 @@ static uint64_t opt_seed(lua_State *L, int arg)
 
 static int l_hash64(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "hash64");
     tide_tensor *keys = tide_lua_checktensor(L, 1);
     uint64_t seed = opt_seed(L, 2);
     tide_tensor *out = tide_lua_newtensor(L);
@@ -43,6 +44,7 @@ static int l_hash64(lua_State *L)
 
 static int l_hash_unit(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "hash_unit");
     tide_tensor *keys = tide_lua_checktensor(L, 1);
     uint64_t seed = opt_seed(L, 2);
     tide_tensor *out = tide_lua_newtensor(L);
@@ -52,6 +54,7 @@ static int l_hash_unit(lua_State *L)
 
 static int l_hash_bucket(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "hash_bucket");
     tide_tensor *keys = tide_lua_checktensor(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
     uint64_t seed = opt_seed(L, 3);
@@ -62,6 +65,7 @@ static int l_hash_bucket(lua_State *L)
 
 static int l_ring_bounded(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "ring_bounded");
     tide_tensor *start = tide_lua_checktensor(L, 1);
     tide_tensor *owners = tide_lua_checktensor(L, 2);
     tide_tensor *quota = tide_lua_checktensor(L, 3);
@@ -136,6 +140,7 @@ static int check_root(lua_State *L, int arg, int def, int nranks, const char *op
 /* _dtensor.from_local(t, comm) */
 static int l_from_local(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "dtensor.from_local");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_comm *c = check_comm(L, 2);
     tide_dtensor *dt = new_dtensor(L, 2);
@@ -147,6 +152,7 @@ static int l_from_local(lua_State *L)
 /* _dtensor.replicated(t, comm) */
 static int l_replicated(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "dtensor.replicated");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_comm *c = check_comm(L, 2);
     tide_dtensor *dt = new_dtensor(L, 2);
@@ -158,6 +164,7 @@ static int l_replicated(lua_State *L)
 /* _dtensor.scatter(t or nil, root, comm): t is read on root only. */
 static int l_scatter(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "dtensor.scatter");
     tide_tensor *t = lua_isnoneornil(L, 1) ? NULL : tide_lua_checktensor(L, 1);
     tide_comm *c = check_comm(L, 3);
     int root = check_root(L, 2, 0, c->size, "dtensor.scatter");
@@ -298,6 +305,7 @@ static int l_redistribute(lua_State *L)
 
 static int m_gather(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "gather");
     tide_dtensor *dt = check_dtensor(L, 1);
     int root = check_root(L, 2, 0, dt->nranks, "gather");
     tide_tensor *out = tide_lua_newtensor(L);
@@ -309,6 +317,7 @@ static int m_gather(lua_State *L)
 
 static int m_full(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "full");
     tide_dtensor *dt = check_dtensor(L, 1);
     tide_tensor *out = tide_lua_newtensor(L);
     tide_lua_check(L, tide_dtensor_allgather(out, dt));
@@ -317,6 +326,7 @@ static int m_full(lua_State *L)
 
 static int m_global_shape(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "global_shape");
     tide_dtensor *dt = check_dtensor(L, 1);
     lua_createtable(L, dt->local.ndim, 0);
     for (int d = 0; d < dt->local.ndim; d++) {
@@ -329,6 +339,7 @@ static int m_global_shape(lua_State *L)
 /* {rows of rank 0, rows of rank 1, ...} (a Lua array: rank r at index r + 1). */
 static int m_row_counts(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "row_counts");
     tide_dtensor *dt = check_dtensor(L, 1);
     lua_createtable(L, dt->nranks, 0);
     for (int r = 0; r < dt->nranks; r++) {
@@ -341,18 +352,21 @@ static int m_row_counts(lua_State *L)
 /* Rows held by lower ranks: local row i is global row row_offset() + i (both 1-based). */
 static int m_row_offset(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "row_offset");
     lua_pushinteger(L, check_dtensor(L, 1)->offset);
     return 1;
 }
 
 static int m_is_replicated(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "is_replicated");
     lua_pushboolean(L, check_dtensor(L, 1)->replicated);
     return 1;
 }
 
 static int m_comm(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "comm");
     check_dtensor(L, 1);
     lua_getiuservalue(L, 1, 1);
     return 1;
@@ -362,6 +376,7 @@ static int m_comm(lua_State *L)
  * together; 0, 0 for a dtensor made otherwise). */
 static int m_moved(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "moved");
     tide_dtensor *dt = check_dtensor(L, 1);
     lua_pushinteger(L, dt->moved_rows);
     lua_pushinteger(L, dt->moved_bytes);
@@ -370,6 +385,7 @@ static int m_moved(lua_State *L)
 
 static int m_dtype(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "dtype");
     lua_pushstring(L, tide_dtype_name(check_dtensor(L, 1)->local.dtype));
     return 1;
 }
@@ -421,6 +437,7 @@ static int dtensor_newindex(lua_State *L)
 
 static int l_is_dtensor(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "is_dtensor");
     lua_pushboolean(L, luaL_testudata(L, 1, DTENSOR_MT) != NULL);
     return 1;
 }

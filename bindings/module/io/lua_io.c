@@ -11,6 +11,7 @@
 /* tide.save(path, t): writes t as .npy under a temporary name, then renames it into place. */
 static int l_save(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "save");
     const char *path = luaL_checkstring(L, 1);
     tide_tensor *t = tide_lua_checktensor(L, 2);
     tide_lua_check(L, tide_npy_save(path, t));
@@ -20,6 +21,7 @@ static int l_save(lua_State *L)
 /* tide.load(path): a new contiguous tensor from a .npy file. */
 static int l_load(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "load");
     static const char *const known[] = {"first", "count", NULL};
     const char *path = luaL_checkstring(L, 1);
     tide_lua_checkopts(L, 2, known, "load");
@@ -55,6 +57,7 @@ static int l_load(lua_State *L)
 /* tide.io.npy_shape(path) -> shape table, dtype name, from the file's header alone */
 static int l_npy_shape(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "npy_shape");
     const char *path = luaL_checkstring(L, 1);
     int ndim;
     int64_t shape[TIDE_MAX_DIMS];
@@ -72,6 +75,7 @@ static int l_npy_shape(lua_State *L)
 /* tide.io.read_idx(path): a tensor from an IDX file, gzipped or not (u8 data -> u8). */
 static int l_read_idx(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "read_idx");
     const char *path = luaL_checkstring(L, 1);
     tide_tensor *t = tide_lua_newtensor(L);
     tide_lua_check(L, tide_idx_read(t, path));

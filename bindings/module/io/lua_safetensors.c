@@ -12,6 +12,7 @@
  * names and tensors: arrays of the same length; meta: a table of string keys and values. */
 static int l_st_save(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "st_save");
     const char *path = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -75,6 +76,7 @@ static int st_file_gc(lua_State *L)
 /* tide.io.st_load(path [, map]) -> {name = tensor}, {key = value}, {names in data order} */
 static int l_st_load(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "st_load");
     const char *path = luaL_checkstring(L, 1);
     int map = lua_toboolean(L, 2);
     tide_st_file *f = lua_newuserdatauv(L, sizeof *f, 0);   /* owns the result until handed out */

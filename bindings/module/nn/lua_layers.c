@@ -53,6 +53,7 @@ static void conv_params(lua_State *L, int arg, tide_conv2d_params *p)
 
 static int k_conv2d(lua_State *L)
 {
+    tide_lua_checknargs(L, 5, "conv2d");
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_tensor *w = tide_lua_checktensor(L, 2);
     tide_tensor *b = lua_isnil(L, 3) ? NULL : tide_lua_checktensor(L, 3);
@@ -81,6 +82,7 @@ static tide_tensor *opt_field(lua_State *L, int arg, const char *key)
 
 static int k_conv2d_backward(lua_State *L)
 {
+    tide_lua_checknargs(L, 5, "conv2d_backward");
     tide_tensor *go = tide_lua_checktensor(L, 1);
     tide_tensor *x = tide_lua_checktensor(L, 2);
     tide_tensor *w = tide_lua_checktensor(L, 3);
@@ -105,6 +107,7 @@ static int k_conv2d_backward(lua_State *L)
 
 static int k_gelu(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "gelu");
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_lua_check(L, tide_gelu(tide_lua_optout(L, 2), x));
     return 1;
@@ -112,6 +115,7 @@ static int k_gelu(lua_State *L)
 
 static int k_gelu_backward(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "gelu_backward");
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
     tide_lua_check(L, tide_gelu_backward(tide_lua_optout(L, 3), g, x));
     return 1;
@@ -119,6 +123,7 @@ static int k_gelu_backward(lua_State *L)
 
 static int k_leaky_relu(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "leaky_relu");
     tide_tensor *x = tide_lua_checktensor(L, 1);
     double slope = luaL_checknumber(L, 2);
     tide_lua_check(L, tide_leaky_relu(tide_lua_optout(L, 3), x, slope));
@@ -127,6 +132,7 @@ static int k_leaky_relu(lua_State *L)
 
 static int k_leaky_relu_backward(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "leaky_relu_backward");
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
     double slope = luaL_checknumber(L, 3);
     tide_lua_check(L, tide_leaky_relu_backward(tide_lua_optout(L, 4), g, x, slope));
@@ -145,6 +151,7 @@ static void pool_params(lua_State *L, int arg, tide_pool2d_params *p)
 
 static int k_max_pool2d(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "max_pool2d");
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_pool2d_params p;
     pool_params(L, 2, &p);
@@ -156,6 +163,7 @@ static int k_max_pool2d(lua_State *L)
 
 static int k_max_pool2d_backward(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "max_pool2d_backward");
     tide_tensor *g = tide_lua_checktensor(L, 1), *am = tide_lua_checktensor(L, 2);
     tide_tensor *x = tide_lua_checktensor(L, 3);
     tide_lua_check(L, tide_max_pool2d_backward(tide_lua_optout(L, 4), g, am, x));
@@ -164,6 +172,7 @@ static int k_max_pool2d_backward(lua_State *L)
 
 static int k_avg_pool2d(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "avg_pool2d");
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_pool2d_params p;
     pool_params(L, 2, &p);
@@ -173,6 +182,7 @@ static int k_avg_pool2d(lua_State *L)
 
 static int k_avg_pool2d_backward(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "avg_pool2d_backward");
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
     tide_pool2d_params p;
     pool_params(L, 3, &p);
@@ -182,6 +192,7 @@ static int k_avg_pool2d_backward(lua_State *L)
 
 static int k_adaptive_avg_pool2d(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "adaptive_avg_pool2d");
     tide_tensor *x = tide_lua_checktensor(L, 1);
     int64_t oh = luaL_checkinteger(L, 2), ow = luaL_checkinteger(L, 3);
     tide_lua_check(L, tide_adaptive_avg_pool2d(tide_lua_optout(L, 4), x, oh, ow));
@@ -190,6 +201,7 @@ static int k_adaptive_avg_pool2d(lua_State *L)
 
 static int k_adaptive_avg_pool2d_backward(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "adaptive_avg_pool2d_backward");
     tide_tensor *g = tide_lua_checktensor(L, 1), *x = tide_lua_checktensor(L, 2);
     tide_lua_check(L, tide_adaptive_avg_pool2d_backward(tide_lua_optout(L, 3), g, x));
     return 1;

@@ -98,6 +98,7 @@ static int dim_arg(lua_State *L, int arg, const tide_tensor *t, const char *op)
 /* t:index_select(dim, idx): a new tensor of the entries idx (1-D) names along dim. */
 static int m_index_select(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "index_select");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = tide_lua_checkdim(L, 2, t->ndim, "index_select");
     tide_tensor *idx = to_core_index(L, 3, t->shape[dim], dim, "index_select");
@@ -109,6 +110,7 @@ static int m_index_select(lua_State *L)
 /* t:gather(dim, idx): out[i][j] = t[i][idx[i][j]] (dim 2), of idx's shape; a new tensor. */
 static int m_gather(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "gather");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = tide_lua_checkdim(L, 2, t->ndim, "gather");
     tide_tensor *idx = to_core_index(L, 3, t->shape[dim], dim, "gather");
@@ -120,6 +122,7 @@ static int m_gather(lua_State *L)
 /* t:scatter_add_(dim, idx, src): t[i][idx[i][j]] += src[i][j] (dim 2); returns t. */
 static int m_scatter_add_(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "scatter_add_");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = tide_lua_checkdim(L, 2, t->ndim, "scatter_add_");
     tide_tensor *src = tide_lua_checktensor(L, 4);
@@ -132,6 +135,7 @@ static int m_scatter_add_(lua_State *L)
 /* t:index_add_(dim, idx, src): t:select(dim, idx[j]) += src:select(dim, j); returns t. */
 static int m_index_add_(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "index_add_");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = tide_lua_checkdim(L, 2, t->ndim, "index_add_");
     tide_tensor *src = tide_lua_checktensor(L, 4);
@@ -142,7 +146,11 @@ static int m_index_add_(lua_State *L)
 }
 
 /* t:masked_select(mask): a new 1-D tensor of t's elements where the u8 mask is non-zero. */
-static int m_masked_select(lua_State *L) { return tide_lua_apply2(L, tide_masked_select); }
+static int m_masked_select(lua_State *L)
+{
+    tide_lua_checknargs(L, 2, "masked_select");
+    return tide_lua_apply2(L, tide_masked_select);
+}
 
 /* ---------------------------------------------------------------- ordering */
 
@@ -152,6 +160,7 @@ static const char *const sort_opts[] = {"descending", NULL};
 static int sort_args(lua_State *L, const tide_tensor *t, int *descending, const char *op)
 {
     int opts = lua_istable(L, 2) ? 2 : 3;
+    tide_lua_checknargs(L, opts, op);   /* the options table is the last argument */
     int dim = dim_arg(L, opts == 2 ? 0 : 2, t, op);
     tide_lua_checkopts(L, opts, sort_opts, op);
     *descending = opt_bool(L, opts, "descending", 0, op);
@@ -192,6 +201,7 @@ static int m_topk(lua_State *L)
     tide_tensor *t = tide_lua_checktensor(L, 1);
     lua_Integer k = luaL_checkinteger(L, 2);
     int opts = lua_istable(L, 3) ? 3 : 4;
+    tide_lua_checknargs(L, opts, "topk");
     int dim = dim_arg(L, opts == 3 ? 0 : 3, t, "topk");
     tide_lua_checkopts(L, opts, topk_opts, "topk");
     int largest = opt_bool(L, opts, "largest", 1, "topk");
@@ -230,6 +240,7 @@ static int scalar_position(lua_State *L, const tide_tensor *sorted, int64_t *pos
  * a number, a tensor of values a tensor of positions. */
 static int l_searchsorted(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "searchsorted");
     tide_tensor *sorted = tide_lua_checktensor(L, 1);
     tide_lua_checkopts(L, 3, search_opts, "searchsorted");
     int right = opt_bool(L, 3, "right", 0, "searchsorted");
@@ -265,6 +276,7 @@ static const char *const unique_opts[] = {"counts", "inverse", NULL};
  * 1-based position of each element's value in the result) and counts (i64). */
 static int l_unique(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "unique");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_lua_checkopts(L, 2, unique_opts, "unique");
     int want_inverse = opt_bool(L, 2, "inverse", 0, "unique");
@@ -287,6 +299,7 @@ static const char *const bincount_opts[] = {"minlength", "weights", NULL};
  * indices, are counted, as in torch). With weights, sums of weights instead of counts. */
 static int l_bincount(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "bincount");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_lua_checkopts(L, 2, bincount_opts, "bincount");
     lua_Integer minlength = 0;
@@ -316,6 +329,7 @@ static int l_bincount(lua_State *L)
  * dtype, integers give i64. A new tensor. */
 static int m_cumsum(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "cumsum");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = 0;
     if (!lua_isnoneornil(L, 2))

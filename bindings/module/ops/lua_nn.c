@@ -9,12 +9,14 @@
 #include "tensor/lua_tensor.h"
 #include "ops/elementwise.h"
 #include "ops/nn.h"
+#include "ops/optim.h"
 
 #include <string.h>
 
 /* tide_lua_apply1 with an optional out at 2 */
-static int unary(lua_State *L, tide_lua_op1 fn)
+static int unary(lua_State *L, tide_lua_op1 fn, const char *name)
 {
+    tide_lua_checknargs(L, 2, name);
     tide_tensor *x = tide_lua_checktensor(L, 1);
     tide_tensor *out = tide_lua_optout(L, 2);
     tide_lua_check(L, fn(out, x));
@@ -79,6 +81,7 @@ static int softmax_method(lua_State *L, tide_lua_op1 fn, const char *name)
             return luaL_error(L, "%s: dim must be in [%d, %d] for a %d-D tensor, got %d", name,
                               nd ? -nd : -1, nd ? nd : 1, nd, (int)lua_tointeger(L, 2));
     }
+    tide_lua_checknargs(L, opts, name);
     tide_tensor *out;
     if (opts == 2 && tide_lua_totensor(L, 2)) {
         out = tide_lua_checktensor(L, 2);
@@ -108,8 +111,9 @@ static int m_log_softmax(lua_State *L)
 }
 
 /* kernel(grad_out, saved[, out]) -> grad_in */
-static int backward(lua_State *L, tide_lua_op2 fn)
+static int backward(lua_State *L, tide_lua_op2 fn, const char *name)
 {
+    tide_lua_checknargs(L, 3, name);
     tide_tensor *go = tide_lua_checktensor(L, 1);
     tide_tensor *saved = tide_lua_checktensor(L, 2);
     tide_tensor *gi = tide_lua_optout(L, 3);
@@ -117,16 +121,29 @@ static int backward(lua_State *L, tide_lua_op2 fn)
     return 1;
 }
 
-static int k_relu_backward(lua_State *L) { return backward(L, tide_relu_backward); }
-static int k_tanh_backward(lua_State *L) { return backward(L, tide_tanh_backward); }
-static int k_sigmoid_backward(lua_State *L) { return backward(L, tide_sigmoid_backward); }
-static int k_log_softmax_backward(lua_State *L) { return backward(L, tide_log_softmax_backward); }
+static int k_relu_backward(lua_State *L)
+{
+    return backward(L, tide_relu_backward, "relu_backward");
+}
+static int k_tanh_backward(lua_State *L)
+{
+    return backward(L, tide_tanh_backward, "tanh_backward");
+}
+static int k_sigmoid_backward(lua_State *L)
+{
+    return backward(L, tide_sigmoid_backward, "sigmoid_backward");
+}
+static int k_log_softmax_backward(lua_State *L)
+{
+    return backward(L, tide_log_softmax_backward, "log_softmax_backward");
+}
 
 /* cross_entropy(logits, labels, {reduction = "mean"|"sum", grad = true, out = t})
  *   -> loss[, grad]
  * labels are 1-based classes, as everywhere in Lua; out (implies grad) receives the gradient. */
 static int k_cross_entropy(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "cross_entropy");
     static const char *const known[] = {"reduction", "grad", "out", NULL};
     tide_tensor *logits = tide_lua_checktensor(L, 1);
     tide_tensor *labels = tide_lua_checktensor(L, 2);
@@ -176,6 +193,7 @@ static double opt_number(lua_State *L, int idx, const char *key, double def)
 /* sgd_step(param, grad, buf_or_nil, {lr, momentum, dampening, weight_decay, nesterov}, first) */
 static int k_sgd_step(lua_State *L)
 {
+    tide_lua_checknargs(L, 5, "sgd_step");
     tide_tensor *p = tide_lua_checktensor(L, 1);
     tide_tensor *g = tide_lua_checktensor(L, 2);
     tide_tensor *buf = lua_isnil(L, 3) ? NULL : tide_lua_checktensor(L, 3);
@@ -195,6 +213,7 @@ static int k_sgd_step(lua_State *L)
 /* adam_step(param, grad, m, v, {lr, beta1, beta2, eps, weight_decay, decoupled}, step) */
 static int k_adam_step(lua_State *L)
 {
+    tide_lua_checknargs(L, 6, "adam_step");
     tide_tensor *p = tide_lua_checktensor(L, 1);
     tide_tensor *g = tide_lua_checktensor(L, 2);
     tide_tensor *m = tide_lua_checktensor(L, 3);
@@ -212,15 +231,54 @@ static int k_adam_step(lua_State *L)
     return 0;
 }
 
+/* rmsprop_step(param, grad, square_avg, grad_avg_or_nil, buf_or_nil,
+ *              {lr, alpha, eps, momentum, weight_decay, centered}) */
+static int k_rmsprop_step(lua_State *L)
+{
+    tide_tensor *p = tide_lua_checktensor(L, 1);
+    tide_tensor *g = tide_lua_checktensor(L, 2);
+    tide_tensor *sq = tide_lua_checktensor(L, 3);
+    tide_tensor *ga = lua_isnil(L, 4) ? NULL : tide_lua_checktensor(L, 4);
+    tide_tensor *buf = lua_isnil(L, 5) ? NULL : tide_lua_checktensor(L, 5);
+    luaL_checktype(L, 6, LUA_TTABLE);
+    tide_rmsprop_config cfg = {
+        .lr = opt_number(L, 6, "lr", 1e-2), .alpha = opt_number(L, 6, "alpha", 0.99),
+        .eps = opt_number(L, 6, "eps", 1e-8), .momentum = opt_number(L, 6, "momentum", 0),
+        .weight_decay = opt_number(L, 6, "weight_decay", 0),
+    };
+    lua_getfield(L, 6, "centered");
+    cfg.centered = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    tide_lua_check(L, tide_rmsprop_step(p, g, sq, ga, buf, &cfg));
+    return 0;
+}
+
+/* adagrad_step(param, grad, sum, {lr, lr_decay, eps, weight_decay}, step) */
+static int k_adagrad_step(lua_State *L)
+{
+    tide_tensor *p = tide_lua_checktensor(L, 1);
+    tide_tensor *g = tide_lua_checktensor(L, 2);
+    tide_tensor *sum = tide_lua_checktensor(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    tide_adagrad_config cfg = {
+        .lr = opt_number(L, 4, "lr", 1e-2), .lr_decay = opt_number(L, 4, "lr_decay", 0),
+        .eps = opt_number(L, 4, "eps", 1e-10),
+        .weight_decay = opt_number(L, 4, "weight_decay", 0),
+    };
+    tide_lua_check(L, tide_adagrad_step(p, g, sum, &cfg, (long)luaL_checkinteger(L, 5)));
+    return 0;
+}
+
 /* relu(x[, out]), tanh(x[, out]), sigmoid(x[, out]): the activations, into out when given
  * (the elementwise kernels of ops_elementwise.h; the nn modules reuse their outputs). */
-static int k_relu(lua_State *L) { return unary(L, tide_relu); }
-static int k_tanh(lua_State *L) { return unary(L, tide_tanh); }
-static int k_sigmoid(lua_State *L) { return unary(L, tide_sigmoid); }
+static int k_relu(lua_State *L) { return unary(L, tide_relu, "relu"); }
+static int k_tanh(lua_State *L) { return unary(L, tide_tanh, "tanh"); }
+static int k_sigmoid(lua_State *L) { return unary(L, tide_sigmoid, "sigmoid"); }
 
 /* mul(a, b[, out]) -> a * b elementwise (dropout's mask). */
 static int k_mul(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "mul");
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = tide_lua_checktensor(L, 2);
     tide_tensor *out = tide_lua_optout(L, 3);
@@ -232,6 +290,7 @@ static int k_mul(lua_State *L)
  * overwrite is true); returns acc. */
 static int k_add_colsum_(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "add_colsum_");
     tide_tensor *acc = tide_lua_checktensor(L, 1);
     tide_tensor *x = tide_lua_checktensor(L, 2);
     tide_lua_check(L, tide_add_colsum(acc, x, !lua_toboolean(L, 3)));
@@ -243,6 +302,7 @@ static int k_add_colsum_(lua_State *L)
  * out (or a new tensor). */
 static int k_take_rows(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "take_rows");
     tide_tensor *src = tide_lua_checktensor(L, 1);
     tide_tensor *idx = tide_lua_checktensor(L, 2);
     tide_tensor *out = tide_lua_optout(L, 3);
@@ -253,6 +313,7 @@ static int k_take_rows(lua_State *L)
 /* dropout_mask_(u, p): uniform noise -> inverted-dropout mask, in place; returns u. */
 static int k_dropout_mask_(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "dropout_mask_");
     tide_tensor *u = tide_lua_checktensor(L, 1);
     tide_lua_check(L, tide_dropout_mask(u, luaL_checknumber(L, 2)));
     lua_settop(L, 1);
@@ -262,6 +323,7 @@ static int k_dropout_mask_(lua_State *L)
 /* sq_dist(a, b) -> sum of squared differences (a number). */
 static int k_sq_dist(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "sq_dist");
     double r = 0;
     tide_lua_check(L, tide_sq_dist(&r, tide_lua_checktensor(L, 1), tide_lua_checktensor(L, 2)));
     lua_pushnumber(L, r);
@@ -271,6 +333,7 @@ static int k_sq_dist(lua_State *L)
 /* scaled_diff(a, b, scale[, out]) -> scale * (a - b) */
 static int k_scaled_diff(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "scaled_diff");
     tide_tensor *a = tide_lua_checktensor(L, 1);
     tide_tensor *b = tide_lua_checktensor(L, 2);
     double scale = luaL_checknumber(L, 3);
@@ -283,7 +346,8 @@ static const luaL_Reg kernels[] = {
     {"cross_entropy", k_cross_entropy}, {"relu_backward", k_relu_backward},
     {"tanh_backward", k_tanh_backward}, {"sigmoid_backward", k_sigmoid_backward},
     {"log_softmax_backward", k_log_softmax_backward}, {"sgd_step", k_sgd_step},
-    {"adam_step", k_adam_step}, {"add_colsum_", k_add_colsum_},
+    {"adam_step", k_adam_step}, {"rmsprop_step", k_rmsprop_step},
+    {"adagrad_step", k_adagrad_step}, {"add_colsum_", k_add_colsum_},
     {"dropout_mask_", k_dropout_mask_}, {"sq_dist", k_sq_dist}, {"scaled_diff", k_scaled_diff},
     {"take_rows", k_take_rows}, {"relu", k_relu}, {"tanh", k_tanh}, {"sigmoid", k_sigmoid}, {"mul", k_mul},
     {NULL, NULL}};

@@ -98,6 +98,7 @@ static tide_tensor *create(lua_State *L, int dtype_arg, const char *op)
     int64_t shape[TIDE_MAX_DIMS];
     int n = tide_lua_checkshape(L, 1, shape, op);
     int darg = lua_istable(L, 1) ? dtype_arg : dtype_arg + n - 1;
+    tide_lua_checknargs(L, darg, op);
     tide_dtype dt = tide_lua_optdtype(L, darg, TIDE_F32);
     tide_tensor *t = tide_lua_newtensor(L);
     tide_lua_check(L, tide_tensor_alloc(t, dt, n, shape));
@@ -176,6 +177,7 @@ static void fill_nested(lua_State *L, tide_tensor *t, int64_t *idx, int dim)
 
 static int l_tensor(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "tensor");
     tide_dtype dt = tide_lua_optdtype(L, 2, TIDE_F32);
     if (lua_type(L, 1) == LUA_TNUMBER) {
         tide_tensor *t = tide_lua_newtensor(L);
@@ -204,6 +206,7 @@ static int l_tensor(lua_State *L)
 
 static int l_memory(lua_State *L)
 {
+    tide_lua_checknargs(L, 0, "memory");
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, (lua_Integer)tide_memory_live());
     lua_setfield(L, -2, "live");
@@ -221,6 +224,7 @@ static int l_deprecated(lua_State *L)
 
 static int l_is_tensor(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "is_tensor");
     lua_pushboolean(L, luaL_testudata(L, 1, TIDE_TENSOR_MT) != NULL);
     return 1;
 }
@@ -229,6 +233,7 @@ static int l_is_tensor(lua_State *L)
 
 static int m_shape(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "shape");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     lua_createtable(L, t->ndim, 0);
     for (int d = 0; d < t->ndim; d++) {
@@ -240,6 +245,7 @@ static int m_shape(lua_State *L)
 
 static int m_size(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "size");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     if (lua_isnoneornil(L, 2))
         return m_shape(L);
@@ -249,24 +255,28 @@ static int m_size(lua_State *L)
 
 static int m_dim(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "dim");
     lua_pushinteger(L, tide_lua_checktensor(L, 1)->ndim);
     return 1;
 }
 
 static int m_numel(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "numel");
     lua_pushinteger(L, tide_numel(tide_lua_checktensor(L, 1)));
     return 1;
 }
 
 static int m_dtype(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "dtype");
     lua_pushstring(L, tide_dtype_name(tide_lua_checktensor(L, 1)->dtype));
     return 1;
 }
 
 static int m_is_contiguous(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "is_contiguous");
     lua_pushboolean(L, tide_is_contiguous(tide_lua_checktensor(L, 1)));
     return 1;
 }
@@ -274,6 +284,7 @@ static int m_is_contiguous(lua_State *L)
 /* True when another tensor shares this one's storage. */
 static int m_is_view(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "is_view");
     lua_pushboolean(L, tide_lua_checktensor(L, 1)->storage->refcount > 1);
     return 1;
 }
@@ -289,6 +300,7 @@ static int m_len(lua_State *L)
 
 static int m_narrow(lua_State *L)
 {
+    tide_lua_checknargs(L, 4, "narrow");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = tide_lua_checkdim(L, 2, t->ndim, "narrow");
     lua_Integer start = luaL_checkinteger(L, 3);
@@ -304,6 +316,7 @@ static int m_narrow(lua_State *L)
 
 static int m_select(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "select");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = tide_lua_checkdim(L, 2, t->ndim, "select");
     int64_t i = tide_lua_checkindex(L, 3, t->shape[dim], "select");
@@ -314,6 +327,7 @@ static int m_select(lua_State *L)
 
 static int m_transpose(lua_State *L)
 {
+    tide_lua_checknargs(L, 3, "transpose");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int d1 = tide_lua_checkdim(L, 2, t->ndim, "transpose");
     int d2 = tide_lua_checkdim(L, 3, t->ndim, "transpose");
@@ -324,6 +338,7 @@ static int m_transpose(lua_State *L)
 
 static int m_t(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "t");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     if (t->ndim > 2)
         luaL_error(L, "t: expected a tensor of at most 2 dims, got %d dims (use transpose)", t->ndim);
@@ -340,6 +355,7 @@ static int m_permute(lua_State *L)
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int64_t dims[TIDE_MAX_DIMS];
     int n = tide_lua_checkshape(L, 2, dims, "permute");
+    tide_lua_checknargs(L, lua_istable(L, 2) ? 2 : 1 + n, "permute");
     if (n != t->ndim)
         luaL_error(L, "permute: expected %d dims, got %d", t->ndim, n);
     int perm[TIDE_MAX_DIMS];
@@ -356,6 +372,7 @@ static int reshape_like(lua_State *L, tide_status (*fn)(tide_tensor *, const tid
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int64_t shape[TIDE_MAX_DIMS];
     int n = tide_lua_checkshape(L, 2, shape, op);
+    tide_lua_checknargs(L, lua_istable(L, 2) ? 2 : 1 + n, op);
     tide_tensor *out = tide_lua_newtensor(L);
     tide_lua_check(L, fn(out, t, n, shape));
     return 1;
@@ -367,6 +384,7 @@ static int m_expand(lua_State *L) { return reshape_like(L, tide_expand, "expand"
 
 static int m_unsqueeze(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "unsqueeze");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = (int)tide_lua_index(L, luaL_checkinteger(L, 2), t->ndim + 1, "unsqueeze", "dim");
     tide_tensor *out = tide_lua_newtensor(L);
@@ -376,6 +394,7 @@ static int m_unsqueeze(lua_State *L)
 
 static int m_squeeze(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "squeeze");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int dim = lua_isnoneornil(L, 2) ? -1 : tide_lua_checkdim(L, 2, t->ndim, "squeeze");
     tide_tensor *out = tide_lua_newtensor(L);
@@ -383,15 +402,24 @@ static int m_squeeze(lua_State *L)
     return 1;
 }
 
-static int m_contiguous(lua_State *L) { return tide_lua_apply1(L, tide_contiguous); }
+static int m_contiguous(lua_State *L)
+{
+    tide_lua_checknargs(L, 1, "contiguous");
+    return tide_lua_apply1(L, tide_contiguous);
+}
 
-static int m_clone(lua_State *L) { return tide_lua_apply1(L, tide_clone); }
+static int m_clone(lua_State *L)
+{
+    tide_lua_checknargs(L, 1, "clone");
+    return tide_lua_apply1(L, tide_clone);
+}
 
 /* t:to(dtype): a converted copy with NumPy's astype semantics, so unlike a scalar stored into a
  * tensor (lua_args.h) it never raises for values: floats truncate toward zero, integers out
  * of the target's range wrap around, NaN and infinities give what the core's cast gives. */
 static int m_to(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "to");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_dtype dt = tide_lua_optdtype(L, 2, t->dtype);
     luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "expected a dtype name");
@@ -402,6 +430,7 @@ static int m_to(lua_State *L)
 
 static int m_copy_(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "copy_");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_tensor *src = tide_lua_checktensor(L, 2);
     tide_lua_check(L, tide_copy(t, src));
@@ -411,6 +440,7 @@ static int m_copy_(lua_State *L)
 
 static int m_fill_(lua_State *L)
 {
+    tide_lua_checknargs(L, 2, "fill_");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     tide_lua_check(L, tide_lua_fill(L, t, 2, "fill_"));
     lua_settop(L, 1);
@@ -419,6 +449,7 @@ static int m_fill_(lua_State *L)
 
 static int m_zero_(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "zero_");
     tide_fill(tide_lua_checktensor(L, 1), 0);
     lua_settop(L, 1);
     return 1;
@@ -470,6 +501,7 @@ static void push_table(lua_State *L, const tide_tensor *t, int64_t *idx, int dim
 
 static int m_totable(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "totable");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     int64_t idx[TIDE_MAX_DIMS];
     push_table(L, t, idx, 0);
@@ -478,6 +510,7 @@ static int m_totable(lua_State *L)
 
 static int m_item(lua_State *L)
 {
+    tide_lua_checknargs(L, 1, "item");
     tide_tensor *t = tide_lua_checktensor(L, 1);
     if (tide_numel(t) != 1) {
         char s[TIDE_SHAPE_BUF];

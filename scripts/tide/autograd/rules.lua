@@ -328,8 +328,10 @@ define("method", "t", function(orig, x)
   return record(out, { x }, function(g) return g:t() end)
 end)
 
-define("method", "permute", function(orig, x, perm)
-  local out = orig(x, perm)
+-- permute and expand take their dims or sizes as one table or as separate arguments
+define("method", "permute", function(orig, x, ...)
+  local out = orig(x, ...)
+  local perm = type(...) == "table" and ... or { ... }
   return record(out, { x }, function(g)
     local inv = {}
     for i, p in ipairs(perm) do inv[p] = i end
@@ -337,17 +339,20 @@ define("method", "permute", function(orig, x, perm)
   end)
 end)
 
-define("method", "expand", function(orig, x, shape)
-  local out = orig(x, shape)
+define("method", "expand", function(orig, x, ...)
+  local out = orig(x, ...)
   return record(out, { x }, function(g) return sum_to(g, x:shape()) end)
 end)
 
 -- narrow and select: the gradient lands in the slice of a zero tensor shaped like x.
-local function slice_rule(orig, x, dim, a, b)
-  local out = orig(x, dim, a, b)
+-- (The arguments pass on as they came: select takes one fewer than narrow, and an extra nil
+-- would count as an argument.)
+local function slice_rule(orig, x, ...)
+  local out = orig(x, ...)
+  local where = table.pack(...)
   return record(out, { x }, function(g)
     local gx = tide.zeros(x:shape(), x:dtype())
-    orig(gx, dim, a, b):copy_(g)
+    orig(gx, table.unpack(where, 1, where.n)):copy_(g)
     return gx
   end)
 end
@@ -447,11 +452,12 @@ define("method", "log_softmax", function(orig, x, a, ...)
   end)
 end)
 
--- cross_entropy(logits, labels, opts): the fused kernel computes the gradient with the loss.
+-- cross_entropy(logits, labels, opts): the fused kernel computes the gradient with the loss,
+-- into a new tensor (not opts.out, which a second call would overwrite before backward).
 define("kernel", "cross_entropy", function(orig, logits, labels, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end   -- the kernel checks the keys
-  o.grad = true
+  o.grad, o.out = true, nil
   local loss, dx = orig(logits, labels, o)
   local out = scalar(loss, logits)
   record(out, { logits }, function(g) return dx * g:item() end)
@@ -459,9 +465,11 @@ define("kernel", "cross_entropy", function(orig, logits, labels, opts)
 end)
 
 -- The image kernels of tide.nn (core/nn), so functions calling nn.Conv2d, the pools, GELU and
--- LeakyReLU (or the kernels) differentiate: each backward is the layer's own C kernel.
-define("kernel", "conv2d", function(orig, x, w, b, p, ...)
-  local y = orig(x, w, b, p, ...)
+-- LeakyReLU (or the kernels) differentiate: each backward is the layer's own C kernel. Their
+-- output buffers (the arguments after these) are dropped: a module applied twice in one graph
+-- would overwrite the output an earlier node saved; the kernel allocates a new one instead.
+define("kernel", "conv2d", function(orig, x, w, b, p)
+  local y = orig(x, w, b, p)
   return record(y, { x, w, b }, function(g, need)
     local gw = need[2] and tide.zeros(w:shape(), w:dtype()) or nil
     local gb = need[3] and tide.zeros(b:shape(), b:dtype()) or nil
@@ -471,30 +479,44 @@ define("kernel", "conv2d", function(orig, x, w, b, p, ...)
   end)
 end)
 
-define("kernel", "max_pool2d", function(orig, x, p, ...)
-  local y, am = orig(x, p, ...)
+define("kernel", "max_pool2d", function(orig, x, p)
+  local y, am = orig(x, p)
   record(y, { x }, function(g) return K.max_pool2d_backward(g:contiguous(), am, x) end)
   return y, am
 end)
 
-define("kernel", "avg_pool2d", function(orig, x, p, ...)
-  local y = orig(x, p, ...)
+define("kernel", "avg_pool2d", function(orig, x, p)
+  local y = orig(x, p)
   return record(y, { x }, function(g) return K.avg_pool2d_backward(g:contiguous(), x, p) end)
 end)
 
-define("kernel", "adaptive_avg_pool2d", function(orig, x, oh, ow, ...)
-  local y = orig(x, oh, ow, ...)
+define("kernel", "adaptive_avg_pool2d", function(orig, x, oh, ow)
+  local y = orig(x, oh, ow)
   return record(y, { x }, function(g) return K.adaptive_avg_pool2d_backward(g:contiguous(), x) end)
 end)
 
-define("kernel", "gelu", function(orig, x, ...)
-  local y = orig(x, ...)
+define("kernel", "gelu", function(orig, x)
+  local y = orig(x)
   return record(y, { x }, function(g) return K.gelu_backward(g:contiguous(), x) end)
 end)
 
-define("kernel", "leaky_relu", function(orig, x, slope, ...)
-  local y = orig(x, slope, ...)
+define("kernel", "leaky_relu", function(orig, x, slope)
+  local y = orig(x, slope)
   return record(y, { x }, function(g) return K.leaky_relu_backward(g:contiguous(), x, slope) end)
+end)
+
+-- Sparse products (tide.sparse): the matrix S is data; the dense operand's gradient is
+-- S^T g, computed without building the transpose.
+define("kernel", "csr_spmm", function(orig, S, x, ...)
+  local y = orig(S, x, ...)
+  return record(y, { x }, function(g) return K.csr_spmm_t(S, g:contiguous()) end)
+end)
+
+define("kernel", "csr_spmv", function(orig, S, x, ...)
+  local y = orig(S, x, ...)
+  return record(y, { x }, function(g)
+    return K.csr_spmm_t(S, g:reshape({ S.n, 1 })):reshape({ S.m })
+  end)
 end)
 
 -- ------------------------------------------------------------------ functions of tide.autograd

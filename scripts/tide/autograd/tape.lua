@@ -46,6 +46,10 @@ end
 
 function M.is_tracked(t) return tracked[t] == true end
 
+-- Whether a df call is running (no_grad inside one included): tide.nn's modules then compute
+-- with new tensors instead of their reused buffers (see nn/base.lua).
+function M.is_active() return active ~= nil end
+
 function M.is_tracked_in(tape, t) return tape.tracked[t] == true end
 
 -- The C methods as they were at load time, for rules that must call one that is wrapped.

@@ -7,8 +7,8 @@
 --   :on RANKS <stmt>     runs on those ranks ("1", "0,2", "1-3"); each prints as [R] values
 --   :where               the stopped function's traceback on `rank`
 --   :continue (:c, EOF)  resumes every rank
--- Rank 0 reads stdin (under mpirun, only rank 0 has it) and shows every result, so the output
--- is in rank order. Waiting for the next line never trips the watchdog.
+-- Rank 0 reads stdin (under mpirun, only rank 0 has it; under the REPL of `tide run`, the
+-- launcher's terminal) and shows every result, so the output is in rank order. Waiting for the next line never trips the watchdog.
 local tide = require "tide"
 
 local bcast_line = tide._internal.diag.bcast_line
@@ -117,9 +117,15 @@ local function breakpoint(rank)
   while true do
     local line
     if world.rank == 0 then
-      io.stdout:write(("(breakpoint %s) "):format(frame.where))
-      io.stdout:flush()
-      line = io.read("L")
+      local prompt = ("(breakpoint %s) "):format(frame.where)
+      local from_launcher = tide._internal.launcher_read   -- under tide run's REPL
+      if from_launcher then
+        line = from_launcher(prompt)
+      else
+        io.stdout:write(prompt)
+        io.stdout:flush()
+        line = io.read("L")
+      end
     end
     line = bcast_line(line)
     if not line then break end

@@ -21,6 +21,7 @@ local tide = require "tide"
 local args = require "tide.args"
 local dtensor = require "tide.dtensor"
 
+local K = tide._internal.kernels
 local M = {}
 local LR = {}
 LR.__index = LR
@@ -49,6 +50,13 @@ end
 
 -- ---------------------------------------------------------------- data
 
+-- t itself when it is contiguous f64 already (never written to), else an f64 copy: a fit
+-- should not begin by copying all of its data
+local function as_f64(t)
+  if t:dtype() == "f64" and t:is_contiguous() then return t end
+  return t:to("f64"):contiguous()
+end
+
 -- this rank's rows (f64), labels (f64 1-D) and the communicator (nil for a plain tensor)
 local function local_data(X, y, op)
   local comm
@@ -61,12 +69,22 @@ local function local_data(X, y, op)
     error(op .. ": expected X as a 2-D tensor or dtensor, got " ..
       (tide.is_tensor(X) and (X:dim() .. "-D tensor") or type(X)), 3)
   end
+  local bad = false
   if y ~= nil and (not tide.is_tensor(y) or y:dim() ~= 1 or y:size(1) ~= X:size(1)) then
-    error(("%s: expected y as a 1-D tensor of %d labels (X's rows), got %s"):format(op,
+    bad = ("%s: expected y as a 1-D tensor of %d labels (X's rows), got %s"):format(op,
       X:size(1), tide.is_tensor(y) and ("shape {" .. table.concat(y:shape(), ", ") .. "}")
-        or type(y)), 3)
+        or type(y))
   end
-  return X:to("f64"), y and y:to("f64"), comm
+  -- on a dtensor every rank learns of a rank whose labels do not match its rows, and raises
+  -- naming it, rather than waiting for it in the next collective
+  if comm and y ~= nil then
+    for r, msg in ipairs(comm:allgather_obj(bad)) do
+      if msg then error(("%s on rank %d"):format(msg, r - 1), 3) end
+    end
+  elseif bad then
+    error(bad, 3)
+  end
+  return as_f64(X), y and as_f64(y), comm
 end
 
 -- the sum over every rank of a local 1-D f64 tensor, added in rank order (the same bits on
@@ -78,6 +96,7 @@ end
 
 -- rank and 1-based row of the first NaN in X (nil when none)
 local function first_nan(X)
+  if not X:isnan():any() then return nil end
   local bad = X:ne(X):sum(2)
   if bad:sum() == 0 then return nil end
   return bad:gt(0):to("f64"):argmax()
@@ -137,32 +156,20 @@ end
 
 -- the targets of this rank's rows: n x 1 (1 for the positive class) or n x K one-hot
 local function targets(m, y)
-  if m.k == 1 then return y:eq(m.classes[2]):to("f64"):unsqueeze(2) end
+  if m.k == 1 then return y:eq(m.classes[2]):to("f64"):unsqueeze(2):contiguous() end
   local ks = tide.tensor(m.classes, "f64")
   return y:unsqueeze(2):eq(ks:unsqueeze(1)):to("f64")
 end
 
--- the sum over rows of the log-loss and its gradient, as one flat vector [loss, gW, gb]
+-- the sum over rows of the log-loss and its gradient, as one flat vector [loss, gW, gb]: one
+-- C kernel reading the rows once (core/algo/logistic.h)
 local function local_loss_grad(m, theta, X, T)
-  local Z = scores(m, theta, X)
-  local l, G
-  if m.k == 1 then
-    l = (Z:relu() + (Z:abs():neg():exp() + 1):log() - T * Z):sum()
-    G = Z:sigmoid() - T
-  else
-    local LS = tide.log_softmax(Z)
-    l = -(LS * T):sum()
-    G = LS:exp() - T
-  end
-  local gW = tide.matmul(X:t(), G):reshape({ m.d * m.k })
-  local parts = { tide.tensor({ l }, "f64"), gW }
-  if m.fit_intercept then parts[3] = G:sum(1) end
-  local v = tide.zeros({ 1 + m.nparams }, "f64")
-  local at = 1
-  for _, p in ipairs(parts) do
-    v:narrow(1, at, p:numel()):copy_(p)
-    at = at + p:numel()
-  end
+  local W, b = unpack_theta(m, theta)
+  local l, gW, gb = K.logistic_loss_grad(X, W, b, T)
+  local v = tide.empty({ 1 + m.nparams }, "f64")
+  v:set_(1, l)
+  v:narrow(1, 2, m.d * m.k):copy_(gW:view({ m.d * m.k }))
+  if gb then v:narrow(1, 2 + m.d * m.k, m.k):copy_(gb) end
   return v
 end
 

@@ -44,6 +44,13 @@ local function buffer_like(self, key, x)
   return b
 end
 
+-- Whether a tide.autograd.grad call is running. Modules then compute with the differentiable
+-- tensor ops, into new tensors: their reused buffers would let a module applied twice in one
+-- graph overwrite a value the tape saved from the first call, and their in-place kernels are
+-- not on the tape at all. (The tape needs only tide, so requiring it here is no cycle.)
+local autograd_tape = require "tide.autograd.tape"
+local tracing = autograd_tape.is_active
+
 local function want_input_grad(opts, where)
   return check_opts(opts, { input_grad = true }, where, 4).input_grad ~= false
 end
@@ -236,4 +243,5 @@ end
 function Module:eval() return self:evaluate() end
 
 return { nn = nn, Module = Module, check_tensor = check_tensor, check_2d = check_2d,
-  buffer2 = buffer2, buffer_like = buffer_like, want_input_grad = want_input_grad }
+  buffer2 = buffer2, buffer_like = buffer_like, want_input_grad = want_input_grad,
+  tracing = tracing, no_grad = autograd_tape.no_grad }

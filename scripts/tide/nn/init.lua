@@ -13,7 +13,9 @@
 -- * Class labels are 1-based (1..classes), as Torch7's ClassNLLCriterion, and i32 or i64.
 -- * m:forward(x) returns m.output; m:backward(x, grad_out) returns m.grad_input. Both are
 --   buffers the module owns and reuses while the batch size stays the same: the next forward
---   (backward) overwrites them, so clone what you keep.
+--   (backward) overwrites them, so clone what you keep. Inside tide.autograd.grad forward
+--   returns new tensors instead, recorded on the tape, so a module may be applied more than
+--   once in one differentiated function.
 -- * m:backward accumulates into the parameter gradients (call zero_grad between steps) and
 --   returns the gradient with respect to its input. Pass {input_grad = false} when that
 --   gradient is not needed (the first layer of a network): the matrix product is skipped.
@@ -31,6 +33,7 @@ local args = require "tide.args"
 local shape_str, check_opts = args.shape_str, args.check_opts
 local check_tensor, check_2d, buffer2, buffer_like, want_input_grad = base.check_tensor,
   base.check_2d, base.buffer2, base.buffer_like, base.want_input_grad
+local tracing = base.tracing
 -- ------------------------------------------------------------------ Linear
 
 local Linear = nn.class("nn.Linear")
@@ -106,6 +109,11 @@ function Linear:forward(x)
     return self.output
   end
   self:_check_input(x)
+  if tracing() then            -- inside tide.autograd.grad: new tensors, on the tape
+    local wt = self.weight:t()
+    self.output = self.bias and require("tide.autograd").addmm(self.bias, x, wt) or x:matmul(wt)
+    return self.output
+  end
   local out = buffer2(self, "_out2d", x:size(1), self.n_out, self.dtype)
   self.output = out
   local wt = self._wt
@@ -156,7 +164,9 @@ end
 
 -- ------------------------------------------------------------------ activations
 
-local function activation(name, forward_fn, backward_kernel, from_output)
+-- An activation module: forward_fn(x, out) fills its output buffer, method (x:relu()) is the
+-- same function as a new tensor, for inside tide.autograd.grad.
+local function activation(name, forward_fn, method, backward_kernel, from_output)
   local cls = nn.class("nn." .. name)
   nn[name .. "_class"] = cls
   nn[name] = function(opts)
@@ -165,6 +175,10 @@ local function activation(name, forward_fn, backward_kernel, from_output)
   end
   function cls:forward(x)
     check_tensor(x, "nn." .. name)
+    if tracing() then
+      self.output = x[method](x)
+      return self.output
+    end
     local out = buffer_like(self, "output", x)
     forward_fn(x, out)
     return out
@@ -179,9 +193,10 @@ local function activation(name, forward_fn, backward_kernel, from_output)
   return cls
 end
 
-activation("ReLU", function(x, out) K.relu(x, out) end, K.relu_backward, false)
-activation("Tanh", function(x, out) K.tanh(x, out) end, K.tanh_backward, true)
-activation("Sigmoid", function(x, out) K.sigmoid(x, out) end, K.sigmoid_backward, true)
+activation("ReLU", function(x, out) K.relu(x, out) end, "relu", K.relu_backward, false)
+activation("Tanh", function(x, out) K.tanh(x, out) end, "tanh", K.tanh_backward, true)
+activation("Sigmoid", function(x, out) K.sigmoid(x, out) end, "sigmoid", K.sigmoid_backward,
+  true)
 
 -- ------------------------------------------------------------------ Dropout
 
@@ -220,9 +235,15 @@ function Dropout:forward(x)
     self.output = x
     return x
   end
-  local mask = buffer_like(self, "mask", x)
+  -- inside tide.autograd.grad the mask is new: the tape keeps it for the backward of x * mask
+  local mask = tracing() and tide.empty(x:shape(), x:dtype()) or buffer_like(self, "mask", x)
   mask:uniform_(0, 1, self._gen_opts)
   K.dropout_mask_(mask, self.p)
+  self.mask = mask
+  if tracing() then
+    self.output = x * mask
+    return self.output
+  end
   local out = buffer_like(self, "_out", x)
   K.mul(x, mask, out)
   self.output = out
@@ -251,6 +272,10 @@ end
 
 function LogSoftMax:forward(x)
   check_2d(x, "nn.LogSoftMax")
+  if tracing() then
+    self.output = x:log_softmax(2)
+    return self.output
+  end
   local out = buffer_like(self, "output", x)
   x:log_softmax(2, { out = out })
   return out
@@ -370,12 +395,13 @@ local function ce(self, input, target)
   check_2d(input, "nn.CrossEntropyLoss")
   check_tensor(target, "nn.CrossEntropyLoss", "target")
   local opts = self._opts
-  opts.out = buffer_like(self, "grad_input", input)
+  -- inside tide.autograd.grad the kernel's rule gives the gradient a tensor of its own
+  opts.out = not tracing() and buffer_like(self, "grad_input", input) or nil
   local ok, loss, grad = pcall(K.cross_entropy, input, target, opts)
   if not ok then
     error((tostring(loss):gsub("^cross_entropy: ", "nn.CrossEntropyLoss: ")), 3)
   end
-  self._input, self._target = input, target
+  self._input, self._target, self.grad_input = input, target, grad
   self.output = loss
   return loss, grad
 end
@@ -463,6 +489,13 @@ end
 
 function MSELoss:forward(input, target)
   mse_check(input, target)
+  if tracing() then            -- the fused kernel is not on the tape
+    local d = input - target
+    local loss = (d * d):sum()
+    if self.reduction == "mean" then loss = loss / input:numel() end
+    self.output = loss
+    return loss
+  end
   local loss = K.sq_dist(input, target)
   if self.reduction == "mean" then loss = loss / input:numel() end
   self.output = loss
@@ -477,8 +510,101 @@ function MSELoss:backward(input, target)
   return gi
 end
 
+-- ------------------------------------------------------------------ binary cross-entropy
+
+-- The options of BCEWithLogitsLoss and its functional form, checked: reduction and pos_weight
+-- (nil, a number, or a tensor over the last dim: one weight per class).
+local function bce_opts(opts, where, level)
+  opts = check_opts(opts, { reduction = true, pos_weight = true }, where, level + 1)
+  local red = args.one_of(opts.reduction, "reduction", where, { "mean", "sum" }, "mean",
+    level + 1)
+  local pw = opts.pos_weight
+  if pw ~= nil and type(pw) ~= "number" and not tide.is_tensor(pw) then
+    error(("%s: pos_weight must be a number or a tensor, got %s"):format(where, type(pw)),
+      level + 1)
+  end
+  return red, pw
+end
+
+-- input and target of one shape; target (0/1 labels or probabilities, any dtype) in input's.
+local function bce_target(input, target, where)
+  check_tensor(input, where)
+  check_tensor(target, where, "target")
+  if shape_str(input) ~= shape_str(target) then
+    error(("%s: input has shape %s but target has shape %s"):format(where, shape_str(input),
+      shape_str(target)), 4)
+  end
+  local dt = input:dtype()
+  if dt ~= "f32" and dt ~= "f64" then
+    error(("%s: expected an f32 or f64 input (logits), got %s"):format(where, dt), 4)
+  end
+  return target:dtype() == dt and target or target:to(dt)
+end
+
+-- The weight of each element's log-sigmoid term: 1 + (pos_weight - 1) * target (nil: 1).
+local function bce_weight(target, pw)
+  if pw == nil then return nil end
+  if tide.is_tensor(pw) then pw = pw:to(target:dtype()) end
+  return target * (pw - 1) + 1
+end
+
+-- The loss per element, (1 - y) x + w softplus(-x), with softplus(-x) written
+-- log(1 + exp(-|x|)) + max(-x, 0) so that no exp overflows: PyTorch's stable form. Made of
+-- tensor methods only, so tide.autograd differentiates it.
+local function bce_elements(x, y, w)
+  local softplus = (-x:abs()):exp():add(1):log() + (-x):relu()
+  return (1 - y) * x + (w and w * softplus or softplus)
+end
+
+-- nn.functional.binary_cross_entropy_with_logits(input, target, {pos_weight =, reduction =
+-- "mean" | "sum"}): the loss of BCEWithLogitsLoss as a number (a 0-d tensor on autograd's
+-- tape, which differentiates it like any other tensor code).
+nn.functional = nn.functional or {}
+function nn.functional.binary_cross_entropy_with_logits(input, target, opts)
+  local where = "nn.functional.binary_cross_entropy_with_logits"
+  local red, pw = bce_opts(opts, where, 2)
+  local y = bce_target(input, target, where)
+  local loss = bce_elements(input, y, bce_weight(y, pw))
+  local total = red == "mean" and loss:mean() or loss:sum()
+  return total
+end
+
+local BCEWithLogitsLoss = nn.class("nn.BCEWithLogitsLoss")
+
+-- BCEWithLogitsLoss{reduction = "mean" | "sum", pos_weight = nil}: binary cross-entropy of
+-- sigmoid(input) against target, computed from the logits without forming the sigmoid, so
+-- logits of any size give finite losses and gradients. input: logits of any shape; target: the
+-- same shape, 0/1 labels or probabilities. pos_weight (a number, or a tensor of one weight per
+-- class along the last dim) scales the positive term, as in PyTorch.
+function nn.BCEWithLogitsLoss(opts)
+  local red, pw = bce_opts(opts, "nn.BCEWithLogitsLoss", 2)
+  return setmetatable({ reduction = red, pos_weight = pw }, BCEWithLogitsLoss)
+end
+
+BCEWithLogitsLoss.describe = describe_criterion
+
+function BCEWithLogitsLoss:forward(input, target)
+  local y = bce_target(input, target, "nn.BCEWithLogitsLoss")
+  local loss = bce_elements(input, y, bce_weight(y, self.pos_weight)):sum()
+  if self.reduction == "mean" then loss = loss / input:numel() end
+  self.output = loss
+  return loss
+end
+
+-- d/dx [(1 - y) x + w softplus(-x)] = (1 - y) - w (1 - sigmoid(x)): sigmoid(x) - y when w = 1.
+function BCEWithLogitsLoss:backward(input, target)
+  local y = bce_target(input, target, "nn.BCEWithLogitsLoss")
+  local w = bce_weight(y, self.pos_weight)
+  local s = input:sigmoid()
+  local g = w and (1 - y) - w * (1 - s) or s - y
+  if self.reduction == "mean" then g:div_(input:numel()) end
+  self.grad_input = g
+  return g
+end
+
 require "tide.nn.conv"
 require "tide.nn.layers"
 require "tide.nn.norm"
+require "tide.nn.gcn"
 
 return nn

@@ -96,6 +96,10 @@ end
 -- Sums of several per-channel tensors (and the count) over the ranks, in one all-reduce.
 local function reduce(self, parts, count)
   if not self.sync then return parts, count end
+  if base.tracing() then    -- the all-reduce has no rule on the tape
+    error(("%s: {sync = comm} is not differentiable by tide.autograd: use the module's own "
+      .. "backward (or no sync)"):format(self.__name), 4)
+  end
   local C, buf = self.C, tide.empty({ #parts * self.C + 1 }, "f64")
   for i, p in ipairs(parts) do buf:narrow(1, (i - 1) * C + 1, C):copy_(p) end
   buf:set_(#parts * C + 1, count)
@@ -119,9 +123,12 @@ function BatchNorm:forward(x)
     var = (parts[2] / count - mean * mean):clamp(0, math.huge)
     self._count = count
     if self.training and self.running_mean then
-      local m = self.momentum
-      self.running_mean:mul_(1 - m):add_(mean * m)
-      self.running_var:mul_(1 - m):add_(var * (m * count / (count - 1)))
+      -- statistics, not part of the function: off the tape inside tide.autograd.grad
+      base.no_grad(function()
+        local m = self.momentum
+        self.running_mean:mul_(1 - m):add_(mean * m)
+        self.running_var:mul_(1 - m):add_(var * (m * count / (count - 1)))
+      end)
     end
   else
     mean, var = self.running_mean, self.running_var

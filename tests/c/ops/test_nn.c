@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "ops/nn.h"
+#include "ops/optim.h"
 #include "tensors.h"
 
 enum { B = 4, K = 5 };
@@ -278,6 +279,55 @@ static void test_optimizer_steps(void)
     }
 }
 
+/* RMSprop and Adagrad in f32 against the rules in double (torch.optim's; the f64 kernels are
+ * checked to 1e-12 against the same rules and torch's numbers in tests/lua/optim_spec.lua). */
+static void test_rmsprop_adagrad_f32(void)
+{
+    enum { N = 5 };
+    uint64_t rng = 41;
+    double p[N], g[N], sq[N] = {0}, ga[N] = {0}, buf[N] = {0}, sum[N];
+    for (int i = 0; i < N; i++)
+        p[i] = tt_rand(&rng) - 0.5, sum[i] = 0.1;
+    const tide_rmsprop_config rc = {.lr = 0.01, .alpha = 0.9, .eps = 1e-6, .momentum = 0.5,
+                                    .weight_decay = 0.01, .centered = 1};
+    const tide_adagrad_config ac = {.lr = 0.1, .lr_decay = 0.2, .eps = 1e-10, .weight_decay = 0.1};
+    tide_tensor pr = tt_vec(TIDE_F32, N, p), pa = tt_vec(TIDE_F32, N, p);
+    tide_tensor sqt = tt_vec(TIDE_F32, N, sq), gat = tt_vec(TIDE_F32, N, ga),
+                bt = tt_vec(TIDE_F32, N, buf), st = tt_vec(TIDE_F32, N, sum);
+    double pa_ref[N];
+    for (int i = 0; i < N; i++)
+        pa_ref[i] = p[i];
+    int ok = 1;
+    for (long step = 1; step <= 4; step++) {
+        for (int i = 0; i < N; i++)
+            g[i] = (float)(tt_rand(&rng) - 0.5);
+        tide_tensor gt = tt_vec(TIDE_F32, N, g);
+        CHECK_OK(tide_rmsprop_step(&pr, &gt, &sqt, &gat, &bt, &rc));
+        CHECK_OK(tide_adagrad_step(&pa, &gt, &st, &ac, step));
+        double clr = ac.lr / (1 + (double)(step - 1) * ac.lr_decay);
+        for (int i = 0; i < N; i++) {
+            double gi = g[i] + rc.weight_decay * p[i];
+            sq[i] = rc.alpha * sq[i] + (1 - rc.alpha) * gi * gi;
+            ga[i] = rc.alpha * ga[i] + (1 - rc.alpha) * gi;
+            buf[i] = rc.momentum * buf[i] + gi / (sqrt(sq[i] - ga[i] * ga[i]) + rc.eps);
+            p[i] -= rc.lr * buf[i];
+            double ai = g[i] + ac.weight_decay * pa_ref[i];
+            sum[i] += ai * ai;
+            pa_ref[i] -= clr * ai / (sqrt(sum[i]) + ac.eps);
+            ok &= fabs(tt_at(&pr, i) - p[i]) < 1e-5 && fabs(tt_at(&pa, i) - pa_ref[i]) < 1e-5;
+        }
+        tide_tensor_release(&gt);
+    }
+    CHECK(ok);
+    tide_tensor d = tt_vec(TIDE_F64, N, NULL);
+    CHECK_FAILS(tide_rmsprop_step(&pr, &pr, &sqt, NULL, &bt, &rc),
+                "rmsprop: centered needs a gradient average buffer");
+    CHECK_FAILS(tide_rmsprop_step(&pr, &pr, &d, &gat, &bt, &rc),
+                "rmsprop: parameter is f32 but square average is f64");
+    CHECK_FAILS(tide_adagrad_step(&pa, &pa, &st, &ac, 0), "adagrad: step must be at least 1, got 0");
+    TT_RELEASE(&d, &st, &bt, &gat, &sqt, &pa, &pr);
+}
+
 int main(void)
 {
     test_softmax_family();
@@ -285,5 +335,6 @@ int main(void)
     test_activation_backwards();
     test_colsum_rows_dropout_dist();
     test_optimizer_steps();
+    test_rmsprop_adagrad_f32();
     return check_report("test_nn");
 }
