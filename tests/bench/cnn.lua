@@ -14,6 +14,7 @@
 -- Times are never asserted; on a shared machine they move with the load.
 local cjson = require "cjson"
 local proc = require "support.proc"
+local bench = require "support.bench"
 
 local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
@@ -22,21 +23,12 @@ local epochs = math.tointeger(tonumber(os.getenv("TIDE_BENCH_EPOCHS") or "5")) o
 local PY = "/usr/bin/python3"
 local twin = root .. "/tests/bench/cnn_torch.py"
 
-local function median(xs)
-  local s = table.move(xs, 1, #xs, 1, {})
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
+local median = bench.median
 
--- The last JSON object line of a command's output, or nil and the output.
+-- The JSON line a command prints, or nil and its output (run without the MPI variables a
+-- process that loaded tide would pass on).
 local function run_json(cmd)
-  local out, code = proc.run(cmd)
-  for line in out:gmatch("[^\n]+") do
-    local ok, rec = pcall(cjson.decode, line)
-    if ok and type(rec) == "table" and code == 0 then return rec end
-  end
-  return nil, out
+  return bench.json_of(proc.clean_env .. cmd)
 end
 
 -- The median over 5 rounds of 40 steps of one step's CPU milliseconds (os.clock); run as
@@ -114,10 +106,9 @@ local function show(label, r)
     table.concat(each, " ")))
 end
 
-local _, torch_code = proc.run(PY .. " -c 'import torch'")
-local has_torch = torch_code == 0
+local has_torch = bench.has_python("torch")
 print(("CPU: %s; %d epoch(s) of 60000 samples per configuration, seed 1"):format(
-  proc.cpu_name(), epochs))
+  bench.cpu_name(), epochs))
 if not has_torch then
   print("PyTorch: not found (" .. PY .. " cannot import torch); install python3-torch to compare")
 end

@@ -28,10 +28,8 @@ local shapes = {       -- N, C, H, W, O, k, stride, padding
   { 16, 64, 32, 32, 128, 3, 2, 1 },
 }
 
-local function median(xs)
-  table.sort(xs)
-  return xs[(#xs + 1) // 2]
-end
+local bench = require "support.bench"
+local median = bench.median
 
 -- The median seconds of forward + backward of m on x with the kernel algo.
 local function time_conv(m, x, gy, algo)
@@ -46,7 +44,7 @@ local function time_conv(m, x, gy, algo)
   return median(times)
 end
 
-print("CPU: " .. require("support.proc").cpu_name())
+print("CPU: " .. bench.cpu_name())
 print(("%-26s %10s %10s %10s %10s %8s"):format("shape (N C H W -> O k s p)", "auto GF/s",
   "im2col", "direct", "C GF/s", "auto/C"))
 for _, s in ipairs(shapes) do

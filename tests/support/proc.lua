@@ -34,14 +34,4 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
 end
 
--- The CPU's model name from /proc/cpuinfo ("unknown CPU" where there is none), for a
--- benchmark's header.
-function M.cpu_name()
-  local f = io.open("/proc/cpuinfo", "r")
-  if not f then return "unknown CPU" end
-  local name = f:read("a"):match("model name%s*:%s*([^\n]+)")
-  f:close()
-  return name or "unknown CPU"
-end
-
 return M
