@@ -1,18 +1,22 @@
 /* conv.h — 2-D convolution (cross-correlation, as torch's conv2d) over NCHW tensors.
  *
  * x is batch x C x H x W, w is O x (C/groups) x kH x kW, bias is O (or NULL), all contiguous
- * and of one float dtype. The kernels lower each sample and group to a matrix (im2col) and
- * make one GEMM of it, so the arithmetic runs in BLAS and the lowering only moves memory;
- * tests/bench/conv.lua measures it against a hand-written im2col + sgemm twin. A direct
- * kernel has not been written or measured against it yet. */
+ * and of one float dtype. Two kernels: im2col lowers a chunk of samples of one group to a matrix
+ * and makes one GEMM of it, so the arithmetic runs in BLAS and the lowering only moves memory;
+ * the direct kernel (stride 1) runs each tap as row updates with no lowering. TIDE_CONV_AUTO
+ * is im2col, which tests/bench/conv.lua measured faster on every shape it runs (the MNIST CNN's
+ * layers, 3x3 over 1 channel included); it prints both, and a hand-written im2col + sgemm twin. */
 #ifndef TIDE_NN_CONV_H
 #define TIDE_NN_CONV_H
 
 #include "tensor/tensor.h"
 
+typedef enum tide_conv2d_algo { TIDE_CONV_AUTO, TIDE_CONV_IM2COL, TIDE_CONV_DIRECT } tide_conv2d_algo;
+
 typedef struct tide_conv2d_params {
     int64_t stride[2], padding[2], dilation[2];   /* (height, width) */
     int64_t groups;
+    tide_conv2d_algo algo;                        /* TIDE_CONV_AUTO (0) unless measuring */
 } tide_conv2d_params;
 
 /* The output height and width, or a failure naming the shapes when they are below 1. */

@@ -1,33 +1,10 @@
-/* pool.c — max, average and adaptive-average 2-D pooling (see pool.h). Values are read and
- * written through double so one loop serves f32 and f64: pooling moves memory, it does no
- * arithmetic worth specialising. */
+/* pool.c — max, average and adaptive-average 2-D pooling (see pool.h). Each loop is written once
+ * and generated per float dtype from dtype.h's table; a call dispatches once, not per element. */
 #include "nn/pool.h"
 #include "tensor/dtype.h"
 #include "tensor/tide_error.h"
 
-#include <math.h>
 #include <string.h>
-
-static inline double ld(const void *p, tide_dtype dt, int64_t i)
-{
-    return dt == TIDE_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
-}
-
-static inline void st_(void *p, tide_dtype dt, int64_t i, double v)
-{
-    if (dt == TIDE_F32)
-        ((float *)p)[i] = (float)v;
-    else
-        ((double *)p)[i] = v;
-}
-
-static inline void add_(void *p, tide_dtype dt, int64_t i, double v)
-{
-    if (dt == TIDE_F32)
-        ((float *)p)[i] += (float)v;
-    else
-        ((double *)p)[i] += v;
-}
 
 static tide_status check_input(const tide_tensor *x, const char *op)
 {
@@ -101,6 +78,186 @@ static void conv_window(int64_t o, int d, const tide_pool2d_params *p, int64_t s
         *hi = size;
 }
 
+/* Adaptive windows: [lo, hi) of the input for output index i of n over size. */
+static void window(int64_t i, int64_t n, int64_t size, int64_t *lo, int64_t *hi)
+{
+    *lo = i * size / n;
+    *hi = ((i + 1) * size + n - 1) / n;
+}
+
+/* The window of output (oi, oj) and the count an average divides by: p's fixed window counts
+ * its padding, as torch's count_include_pad; p NULL is adaptive. */
+static double window2(int64_t oi, int64_t oj, const int64_t *s, int64_t H, int64_t W,
+                      const tide_pool2d_params *p, int64_t *i0, int64_t *i1, int64_t *j0,
+                      int64_t *j1)
+{
+    if (p) {
+        conv_window(oi, 0, p, H, i0, i1);
+        conv_window(oj, 1, p, W, j0, j1);
+        return (double)(p->kernel[0] * p->kernel[1]);
+    }
+    window(oi, s[2], H, i0, i1);
+    window(oj, s[3], W, j0, j1);
+    return (double)((*i1 - *i0) * (*j1 - *j0));
+}
+
+/* One element v (at flat index idx) of a max-pooling window against the running best and at:
+ * written as a max and a masked add (GCC turned a ?: on the index into a branch), for random
+ * data would mispredict a branch every other element; a NaN only raises the flag nan, and its
+ * window is looked at again. */
+#define MAX_TAKE(T, v, idx)                           \
+    do {                                              \
+        T v_ = (v);                                   \
+        int64_t take_ = v_ > best;                    \
+        at += ((idx) - at) & -take_;                  \
+        best = v_ > best ? v_ : best;                 \
+        nan |= v_ != v_;                              \
+    } while (0)
+
+/* Per dtype: max pooling and its backward; average pooling (fixed or adaptive windows, see
+ * window2) and its backward, which spreads each grad_out entry evenly over its window. s is
+ * the output's shape; planes are contiguous H x W. */
+#define POOL(E, name, T)                                                                    \
+    /* The first NaN of a window (torch propagates NaN), by a second look at the rare window  \
+     * that has one. */                                                                     \
+    static int64_t first_nan_##name(const T *x, int64_t W, int64_t i0, int64_t i1,           \
+                                    int64_t j0, int64_t j1)                                 \
+    {                                                                                       \
+        for (int64_t i = i0; i < i1; i++)                                                   \
+            for (int64_t j = j0; j < j1; j++)                                               \
+                if (x[i * W + j] != x[i * W + j])                                           \
+                    return i * W + j;                                                       \
+        return -1;                                                                          \
+    }                                                                                       \
+    /* The 2x2 windows at stride 2 of most CNNs, unrolled: the general loops below spend   \
+     * more on their control than on a window's four compares. */                          \
+    static void max2x2_##name(const T *x, int64_t H, int64_t W, const int64_t *s, T *out,    \
+                              int64_t *am)                                                  \
+    {                                                                                       \
+        for (int64_t pl = 0; pl < s[0] * s[1]; pl++, x += H * W)                            \
+            for (int64_t oi = 0; oi < s[2]; oi++) {                                         \
+                int64_t i0 = 2 * oi * W, o = (pl * s[2] + oi) * s[3];                       \
+                for (int64_t oj = 0; oj < s[3]; oj++) {                                     \
+                    int64_t a = i0 + 2 * oj, at = a;                                        \
+                    T best = x[a];                                                          \
+                    int nan = best != best;                                                 \
+                    MAX_TAKE(T, x[a + 1], a + 1);                                           \
+                    MAX_TAKE(T, x[a + W], a + W);                                           \
+                    MAX_TAKE(T, x[a + W + 1], a + W + 1);                                   \
+                    if (nan) {                                                              \
+                        at = first_nan_##name(x, W, 2 * oi, 2 * oi + 2, 2 * oj, 2 * oj + 2); \
+                        best = x[at];                                                       \
+                    }                                                                       \
+                    out[o + oj] = best;                                                     \
+                    am[o + oj] = at;                                                        \
+                }                                                                           \
+            }                                                                               \
+    }                                                                                       \
+    /* Each window's maximum, the first of equal ones in row-major order (see MAX_TAKE).    \
+     * Windows are never empty: padding is at most half one. */                             \
+    static void max_##name(const void *xv, int64_t H, int64_t W, const int64_t *s,           \
+                           const tide_pool2d_params *p, void *outv, int64_t *am)            \
+    {                                                                                       \
+        const T *x = xv;                                                                    \
+        T *out = outv;                                                                      \
+        if (p->kernel[0] == 2 && p->kernel[1] == 2 && p->stride[0] == 2 &&                   \
+            p->stride[1] == 2 && p->padding[0] == 0 && p->padding[1] == 0) {                 \
+            max2x2_##name(x, H, W, s, out, am);                                             \
+            return;                                                                         \
+        }                                                                                   \
+        for (int64_t pl = 0; pl < s[0] * s[1]; pl++, x += H * W)                            \
+            for (int64_t oi = 0; oi < s[2]; oi++) {                                         \
+                int64_t i0, i1, o = (pl * s[2] + oi) * s[3];                                \
+                conv_window(oi, 0, p, H, &i0, &i1);                                         \
+                for (int64_t oj = 0; oj < s[3]; oj++) {                                     \
+                    int64_t j0, j1;                                                         \
+                    conv_window(oj, 1, p, W, &j0, &j1);                                     \
+                    T best = x[i0 * W + j0];                                                \
+                    int64_t at = i0 * W + j0;                                               \
+                    int nan = 0;                                                            \
+                    for (int64_t i = i0; i < i1; i++)                                       \
+                        for (int64_t j = j0; j < j1; j++)                                   \
+                            MAX_TAKE(T, x[i * W + j], i * W + j);                           \
+                    if (nan) {                                                              \
+                        at = first_nan_##name(x, W, i0, i1, j0, j1);                        \
+                        best = x[at];                                                       \
+                    }                                                                       \
+                    out[o + oj] = best;                                                     \
+                    am[o + oj] = at;                                                        \
+                }                                                                           \
+            }                                                                               \
+    }                                                                                       \
+    static void max_bw_##name(const void *gov, const int64_t *am, int64_t planes, int64_t HW, \
+                              int64_t L, void *giv)                                         \
+    {                                                                                       \
+        const T *go = gov;                                                                  \
+        T *gi = giv;                                                                        \
+        for (int64_t pl = 0; pl < planes; pl++, gi += HW, go += L, am += L)                 \
+            for (int64_t l = 0; l < L; l++)                                                 \
+                gi[am[l]] += go[l];                                                         \
+    }                                                                                       \
+    static void avg_##name(const void *xv, int64_t H, int64_t W, const int64_t *s,           \
+                           const tide_pool2d_params *p, void *outv)                         \
+    {                                                                                       \
+        const T *x = xv;                                                                    \
+        T *out = outv;                                                                      \
+        for (int64_t pl = 0; pl < s[0] * s[1]; pl++, x += H * W)                            \
+            for (int64_t oi = 0; oi < s[2]; oi++)                                           \
+                for (int64_t oj = 0; oj < s[3]; oj++) {                                     \
+                    int64_t i0, i1, j0, j1;                                                 \
+                    double count = window2(oi, oj, s, H, W, p, &i0, &i1, &j0, &j1), sum = 0; \
+                    for (int64_t i = i0; i < i1; i++)                                       \
+                        for (int64_t j = j0; j < j1; j++)                                   \
+                            sum += x[i * W + j];                                            \
+                    out[(pl * s[2] + oi) * s[3] + oj] = (T)(sum / count);                   \
+                }                                                                           \
+    }                                                                                       \
+    static void avg_bw_##name(const void *gov, int64_t H, int64_t W, const int64_t *s,       \
+                              const tide_pool2d_params *p, void *giv)                       \
+    {                                                                                       \
+        const T *go = gov;                                                                  \
+        T *gi = giv;                                                                        \
+        for (int64_t pl = 0; pl < s[0] * s[1]; pl++, gi += H * W)                           \
+            for (int64_t oi = 0; oi < s[2]; oi++)                                           \
+                for (int64_t oj = 0; oj < s[3]; oj++) {                                     \
+                    int64_t i0, i1, j0, j1;                                                 \
+                    double count = window2(oi, oj, s, H, W, p, &i0, &i1, &j0, &j1);         \
+                    T v = (T)(go[(pl * s[2] + oi) * s[3] + oj] / count);                    \
+                    for (int64_t i = i0; i < i1; i++)                                       \
+                        for (int64_t j = j0; j < j1; j++)                                   \
+                            gi[i * W + j] += v;                                             \
+                }                                                                           \
+    }
+TIDE_FOREACH_FLOAT_DTYPE(POOL)
+
+/* The kernels of one dtype, chosen once per call. */
+typedef struct pool_kernels {
+    void (*max)(const void *x, int64_t H, int64_t W, const int64_t *s,
+                const tide_pool2d_params *p, void *out, int64_t *am);
+    void (*max_bw)(const void *go, const int64_t *am, int64_t planes, int64_t HW, int64_t L,
+                   void *gi);
+    void (*avg)(const void *x, int64_t H, int64_t W, const int64_t *s,
+                const tide_pool2d_params *p, void *out);
+    void (*avg_bw)(const void *go, int64_t H, int64_t W, const int64_t *s,
+                   const tide_pool2d_params *p, void *gi);
+} pool_kernels;
+
+#define POOL_KERNELS(E, name, T) \
+    static const pool_kernels pool_##name = {max_##name, max_bw_##name, avg_##name, avg_bw_##name};
+TIDE_FOREACH_FLOAT_DTYPE(POOL_KERNELS)
+
+static const pool_kernels *kernels(tide_dtype dt)
+{
+#define POOL_CASE(E, name, T) \
+    case E:                   \
+        return &pool_##name;
+    switch (dt) {
+        TIDE_FOREACH_FLOAT_DTYPE(POOL_CASE)
+    default:
+        return NULL;    /* check_input has refused every other dtype */
+    }
+}
+
 tide_status tide_max_pool2d(tide_tensor *out, tide_tensor *argmax, const tide_tensor *x,
                             const tide_pool2d_params *p)
 {
@@ -112,31 +269,8 @@ tide_status tide_max_pool2d(tide_tensor *out, tide_tensor *argmax, const tide_te
         st = tide_prepare_out(argmax, TIDE_I64, 4, s, "max_pool2d");
     if (st)
         return st;
-    int64_t H = x->shape[2], W = x->shape[3], planes = s[0] * s[1];
-    const void *xd = tide_data(x);
-    void *od = tide_data(out);
-    int64_t *am = tide_data(argmax);
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t oi = 0; oi < s[2]; oi++)
-            for (int64_t oj = 0; oj < s[3]; oj++) {
-                double best = -INFINITY;
-                int64_t at = -1, i0, i1, j0, j1;
-                conv_window(oi, 0, p, H, &i0, &i1);
-                conv_window(oj, 1, p, W, &j0, &j1);
-                for (int64_t i = i0; i < i1; i++)
-                    for (int64_t j = j0; j < j1; j++) {
-                        double v = ld(xd, x->dtype, pl * H * W + i * W + j);
-                        if (v > best || at < 0 || isnan(v)) {    /* NaN propagates, as torch */
-                            best = v, at = i * W + j;
-                            if (isnan(v))
-                                goto done;
-                        }
-                    }
-            done:;
-                int64_t o = (pl * s[2] + oi) * s[3] + oj;
-                st_(od, x->dtype, o, best);
-                am[o] = at;
-            }
+    kernels(x->dtype)->max(tide_data(x), x->shape[2], x->shape[3], s, p, tide_data(out),
+                           tide_data(argmax));
     return TIDE_OK;
 }
 
@@ -154,56 +288,10 @@ tide_status tide_max_pool2d_backward(tide_tensor *grad_in, const tide_tensor *gr
         return st;
     int64_t HW = x->shape[2] * x->shape[3], L = argmax->shape[2] * argmax->shape[3];
     int64_t planes = x->shape[0] * x->shape[1];
-    void *gi = tide_data(grad_in);
-    const void *go = tide_data(grad_out);
-    const int64_t *am = tide_data(argmax);
-    memset(gi, 0, (size_t)(planes * HW) * tide_dtype_size(x->dtype));
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t l = 0; l < L; l++)
-            add_(gi, x->dtype, pl * HW + am[pl * L + l], ld(go, x->dtype, pl * L + l));
+    memset(tide_data(grad_in), 0, (size_t)(planes * HW) * tide_dtype_size(x->dtype));
+    kernels(x->dtype)->max_bw(tide_data(grad_out), tide_data(argmax), planes, HW, L,
+                              tide_data(grad_in));
     return TIDE_OK;
-}
-
-/* Adaptive windows: [lo, hi) of the input for output index i of n over size. */
-static void window(int64_t i, int64_t n, int64_t size, int64_t *lo, int64_t *hi)
-{
-    *lo = i * size / n;
-    *hi = ((i + 1) * size + n - 1) / n;
-}
-
-/* The shared loop of average pooling: forward (backward 0) averages each window into a;
- * backward (1) spreads each grad_out entry of b over its window in a. p gives the windows, or
- * NULL for adaptive ones; a fixed window counts its padding, as torch's count_include_pad. */
-static void avg_walk(const tide_tensor *x, const int64_t *s, const tide_pool2d_params *p,
-                     void *a, const void *b, int backward)
-{
-    int64_t H = x->shape[2], W = x->shape[3], planes = s[0] * s[1];
-    tide_dtype dt = x->dtype;
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t oi = 0; oi < s[2]; oi++)
-            for (int64_t oj = 0; oj < s[3]; oj++) {
-                int64_t i0, i1, j0, j1, o = (pl * s[2] + oi) * s[3] + oj;
-                double count;
-                if (p) {
-                    conv_window(oi, 0, p, H, &i0, &i1);
-                    conv_window(oj, 1, p, W, &j0, &j1);
-                    count = (double)(p->kernel[0] * p->kernel[1]);
-                } else {
-                    window(oi, s[2], H, &i0, &i1);
-                    window(oj, s[3], W, &j0, &j1);
-                    count = (double)((i1 - i0) * (j1 - j0));
-                }
-                double sum = 0, g = backward ? ld(b, dt, o) / count : 0;
-                for (int64_t i = i0; i < i1; i++)
-                    for (int64_t j = j0; j < j1; j++) {
-                        if (backward)
-                            add_(a, dt, pl * H * W + i * W + j, g);
-                        else
-                            sum += ld(b, dt, pl * H * W + i * W + j);
-                    }
-                if (!backward)
-                    st_(a, dt, o, sum / count);
-            }
 }
 
 tide_status tide_avg_pool2d(tide_tensor *out, const tide_tensor *x, const tide_pool2d_params *p)
@@ -214,7 +302,7 @@ tide_status tide_avg_pool2d(tide_tensor *out, const tide_tensor *x, const tide_p
         st = prepare(out, x->dtype, s, "avg_pool2d");
     if (st)
         return st;
-    avg_walk(x, s, p, tide_data(out), tide_data(x), 0);
+    kernels(x->dtype)->avg(tide_data(x), x->shape[2], x->shape[3], s, p, tide_data(out));
     return TIDE_OK;
 }
 
@@ -230,7 +318,8 @@ tide_status tide_avg_pool2d_backward(tide_tensor *grad_in, const tide_tensor *gr
     if (st)
         return st;
     memset(tide_data(grad_in), 0, (size_t)tide_numel(x) * tide_dtype_size(x->dtype));
-    avg_walk(x, s, p, tide_data(grad_in), tide_data(grad_out), 1);
+    kernels(x->dtype)->avg_bw(tide_data(grad_out), x->shape[2], x->shape[3], s, p,
+                              tide_data(grad_in));
     return TIDE_OK;
 }
 
@@ -246,7 +335,7 @@ tide_status tide_adaptive_avg_pool2d(tide_tensor *out, const tide_tensor *x, int
     int64_t s[4] = {x->shape[0], x->shape[1], oh, ow};
     if ((st = prepare(out, x->dtype, s, "adaptive_avg_pool2d")))
         return st;
-    avg_walk(x, s, NULL, tide_data(out), tide_data(x), 0);
+    kernels(x->dtype)->avg(tide_data(x), x->shape[2], x->shape[3], s, NULL, tide_data(out));
     return TIDE_OK;
 }
 
@@ -263,6 +352,7 @@ tide_status tide_adaptive_avg_pool2d_backward(tide_tensor *grad_in, const tide_t
         (st = prepare(grad_in, x->dtype, x->shape, "adaptive_avg_pool2d_backward")))
         return st;
     memset(tide_data(grad_in), 0, (size_t)tide_numel(x) * tide_dtype_size(x->dtype));
-    avg_walk(x, s, NULL, tide_data(grad_in), tide_data(grad_out), 1);
+    kernels(x->dtype)->avg_bw(tide_data(grad_out), x->shape[2], x->shape[3], s, NULL,
+                              tide_data(grad_in));
     return TIDE_OK;
 }

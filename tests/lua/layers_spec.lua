@@ -123,6 +123,37 @@ describe("nn.Conv2d", function()
     end end end end
   end)
 
+  it("gives the same results by im2col over chunks of samples and by the direct kernel", function()
+    -- (m.p.algo picks the kernel, as tests/bench/conv.lua does; auto is im2col)
+    tide.manual_seed(3)
+    local small = nn.Conv2d(4, 6, 3, { padding = 1, dilation = 2, groups = 2, dtype = "f64" })
+    local xs = rand({ 2, 4, 9, 8 })
+    local want = naive_conv(xs, small.weight, small.bias, 1, 1, 2, 2)
+    for _, algo in ipairs({ "im2col", "direct" }) do
+      small.p.algo = algo
+      assert_close(want, flat(small:forward(xs)), 1e-12, algo)
+    end
+    -- 5 samples of 103 kB of lowering each: im2col runs chunks of 2, 2 and 1 samples
+    local m = nn.Conv2d(8, 8, 3, { padding = 1, groups = 2, dtype = "f64" })
+    local x = rand({ 5, 8, 18, 18 })
+    local r = rand({ 5, 8, 18, 18 })
+    local got = {}
+    for _, algo in ipairs({ "im2col", "direct" }) do
+      m.p.algo = algo
+      m:zero_grad()
+      local y = flat(m:forward(x))
+      local gi = flat(m:backward(x, r))
+      got[algo] = { y, gi, flat(m.grad_weight), flat(m.grad_bias) }
+    end
+    for k, what in ipairs({ "output", "grad_input", "grad_weight", "grad_bias" }) do
+      assert_close(got.direct[k], got.im2col[k], 1e-10, what)
+    end
+    local strided = nn.Conv2d(1, 1, 3, { stride = 2 })
+    strided.p.algo = "direct"
+    assert.has_error(function() strided:forward(tide.zeros({ 1, 1, 5, 5 })) end,
+      "nn.Conv2d: the direct kernel needs stride 1, got 2x2")
+  end)
+
   it("has input, weight and bias gradients matching finite differences", function()
     gradcheck(nn.Conv2d(4, 4, 3, { stride = 2, padding = 1, dilation = 2, groups = 2,
       dtype = "f64" }), rand({ 2, 4, 7, 6 }))
@@ -197,6 +228,22 @@ describe("pooling", function()
         assert_close(naive_pool(x, c[1], c[2], c[3], "max"), flat(mp:forward(x)), tol, "max")
         assert_close(naive_pool(x, c[1], c[2], c[3], "avg"), flat(ap:forward(x)), tol, "avg")
       end
+    end
+  end)
+
+  it("MaxPool2d propagates NaN and sends a tie's gradient to its first element, as torch", function()
+    for _, dt in ipairs({ "f64", "f32" }) do
+      -- one 4x4 plane, 2x2 windows: a NaN after the maximum in the first, a tie of 5s in
+      -- the second, -inf everywhere in the third, a NaN first in the fourth
+      local x = tide.tensor({ { { { 1, 2, 5, 5 }, { 0 / 0, 3, 4, 5 },
+        { -math.huge, -math.huge, 0 / 0, 9 }, { -math.huge, -math.huge, 7, 8 } } } }, dt)
+      local m = nn.MaxPool2d(2)
+      local y = flat(m:forward(x))
+      assert.is_true(y[1] ~= y[1], dt .. ": NaN wins the first window")
+      assert.are.same({ 5, -math.huge }, { y[2], y[3] })
+      assert.is_true(y[4] ~= y[4], dt .. ": NaN wins the fourth window")
+      local g = flat(m:backward(x, tide.tensor({ { { { 10, 20 }, { 30, 40 } } } }, dt)))
+      assert.are.same({ 0, 0, 20, 0, 10, 0, 0, 0, 30, 0, 40, 0, 0, 0, 0, 0 }, g)
     end
   end)
 

@@ -4,9 +4,10 @@
  *   conv2d_backward(grad_out, x, w, p, {grad_input = t|true, grad_weight = t, grad_bias = t})
  *     -> grad_input|nil
  *
- * p is the table {stride = {sh, sw}, padding = {ph, pw}, dilation = {dh, dw}, groups = g} the
- * Lua layer has already checked (nn/conv.lua); the core checks shapes again. grad_weight and
- * grad_bias are added to; grad_input = true allocates it.
+ * p is the table {stride = {sh, sw}, padding = {ph, pw}, dilation = {dh, dw}, groups = g,
+ * algo = "auto" | "im2col" | "direct" (a benchmark's choice; auto when absent)} the Lua layer
+ * has already checked (nn/conv.lua); the core checks shapes again. grad_weight and grad_bias
+ * are added to; grad_input = true allocates it.
  *
  *   gelu(x[, out]), gelu_backward(g, x[, out]), leaky_relu(x, slope[, out]),
  *   leaky_relu_backward(g, x, slope[, out])
@@ -42,6 +43,11 @@ static void conv_params(lua_State *L, int arg, tide_conv2d_params *p)
     }
     lua_getfield(L, arg, "groups");
     p->groups = luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+    /* which kernel: chosen by shape unless a benchmark asks for one */
+    static const char *const algos[] = {"auto", "im2col", "direct", NULL};
+    lua_getfield(L, arg, "algo");
+    p->algo = (tide_conv2d_algo)luaL_checkoption(L, -1, "auto", algos);
     lua_pop(L, 1);
 }
 

@@ -109,12 +109,13 @@ function Conv2d:describe()
       self.bias and "" or ", without bias")
 end
 
--- The buffer self[key] when it has this shape (4 sizes) and the module's dtype, else nil (the
--- kernel allocates): reusing the output and grad_input saves the page faults of fresh memory.
-local function reuse(self, key, n, c, h, w)
+-- The buffer self[key] when it has this shape (4 sizes) and dtype (the module's by default),
+-- else nil (the kernel allocates): reusing outputs and grad_input saves the page faults of
+-- fresh memory, which cost as much as a pooling layer's arithmetic.
+local function reuse(self, key, n, c, h, w, dtype)
   local b = self[key]
   if b and b:size(1) == n and b:size(2) == c and b:size(3) == h and b:size(4) == w
-      and b:dtype() == self.dtype then
+      and b:dtype() == (dtype or self.dtype) then
     return b
   end
   return nil
@@ -200,14 +201,29 @@ local function pool_class(name, fwd, bwd)
   return cls
 end
 
+-- The pool's output and argmax buffers from the last call when x's shape gives theirs again.
+local function pool_out(self, x, key, dtype)
+  local p, hw = self.p, {}
+  for d = 1, 2 do
+    hw[d] = (x:size(2 + d) + 2 * p.padding[d] - p.kernel[d]) // p.stride[d] + 1
+  end
+  return reuse(self, key, x:size(1), x:size(2), hw[1], hw[2], dtype or x:dtype())
+end
+
+local function grad_in(self, x)
+  return reuse(self, "grad_input", x:size(1), x:size(2), x:size(3), x:size(4), x:dtype())
+end
+
 pool_class("MaxPool2d", function(self, x)
-  local out, am = K.max_pool2d(x, self.p)
+  local out, am = K.max_pool2d(x, self.p, pool_out(self, x, "output"),
+    pool_out(self, x, "_argmax", "i64"))
   self._argmax = am
   return out
-end, function(self, g, x) return K.max_pool2d_backward(g, self._argmax, x) end)
+end, function(self, g, x) return K.max_pool2d_backward(g, self._argmax, x, grad_in(self, x)) end)
 
-pool_class("AvgPool2d", function(self, x) return K.avg_pool2d(x, self.p) end,
-  function(self, g, x) return K.avg_pool2d_backward(g, x, self.p) end)
+pool_class("AvgPool2d", function(self, x)
+  return K.avg_pool2d(x, self.p, pool_out(self, x, "output"))
+end, function(self, g, x) return K.avg_pool2d_backward(g, x, self.p, grad_in(self, x)) end)
 
 local Adaptive = nn.class("nn.AdaptiveAvgPool2d")
 nn.AdaptiveAvgPool2d_class = Adaptive
