@@ -31,20 +31,23 @@ function M.path(model)
   return "linear", leaves
 end
 
--- Makes each Linear leaf keep the input and output gradient its backward sees, in
--- m._dp_x and m._dp_g (an instance field shadowing the class's backward).
+-- Makes each Linear leaf's backward keep the input and output gradient it sees, in m._dp_x
+-- and m._dp_g, and compute only the gradient of its input: its parameters' gradients are
+-- linear_clip_'s to write (an instance field shadowing the class's backward).
 function M.record(leaves)
+  local base = require "tide.nn.base"
   for _, m in ipairs(leaves) do
-    if rawget(m, "backward") == nil then
-      local class_backward = getmetatable(m).backward
-      m.backward = function(self, x, grad_out, opts)
-        if x:dim() ~= 2 then
-          error("privacy: nn.Linear layers take batch x features input under DP-SGD, got " ..
-            x:dim() .. "-D input", 2)
-        end
-        self._dp_x, self._dp_g = x, grad_out
-        return class_backward(self, x, grad_out, opts)
+    m.backward = function(self, x, grad_out, opts)
+      if x:dim() ~= 2 then
+        error("privacy: nn.Linear layers take batch x features input under DP-SGD, got " ..
+          x:dim() .. "-D input", 2)
       end
+      self._dp_x, self._dp_g = x, grad_out
+      if not base.want_input_grad(opts, "nn.Linear.backward") then return nil end
+      local gi = base.buffer2(self, "_gi2d", x:size(1), self.n_in, self.dtype)
+      gi:addmm_(grad_out, self.weight, BETA0)        -- dx = grad_out W
+      self.grad_input = gi
+      return gi
     end
   end
 end
