@@ -354,7 +354,7 @@ describe("examples/train_mnist.lua --dp-epsilon on 2 ranks", function()
     end
     local proc = require "support.proc"
     local out, code = proc.run(("%s run -n 2 %s --dp-epsilon 3 --samples 6000 --epochs 2 " ..
-      "--quiet --metrics ''"):format(proc.quote(exe), proc.quote(source ..
+      "--batch 256 --lr 0.5 --quiet --metrics ''"):format(proc.quote(exe), proc.quote(source ..
       "/examples/train_mnist.lua")))
     assert.are.equal(0, code, out)
     local acc, eps = out:match("epoch 2/2 .- test accuracy ([%d.]+)%%.- epsilon ([%d.]+)")
