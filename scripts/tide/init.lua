@@ -57,11 +57,14 @@ end
 
 -- Diagnosis (issue 14) lives in tide/diag/: tide.breakpoint, tide.health, tide.doctor.
 local DIAG = { breakpoint = true, health = true, doctor = true }
+-- tide.infer (issue 20) lives with the compression it serves, in tide/compress/.
+local COMPRESS = { infer = true }
 
 -- Submodules written in Lua load lazily, so `require "tide"` stays cheap.
 setmetatable(tide, {
   __index = function(t, name)
-    local modname = (DIAG[name] and "tide.diag." or "tide.") .. tostring(name)
+    local modname = (DIAG[name] and "tide.diag." or COMPRESS[name] and "tide.compress."
+      or "tide.") .. tostring(name)
     local ok, mod = pcall(require, modname)
     if ok then
       rawset(t, name, mod)

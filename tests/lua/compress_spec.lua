@@ -153,7 +153,62 @@ local function trained_mlp()
   return trained
 end
 
+describe("compress.quantize", function()
+  it("gives the f32 outputs within the int8 rounding bound, alike on every kernel path", function()
+    tide.manual_seed(6)
+    local model = nn.Sequential { nn.Linear(70, 33), nn.ReLU(), nn.Linear(33, 5) }
+    local x = tide.randn({ 19, 70 })
+    local ref = model:forward(x):clone()
+    local first
+    for _, path in ipairs((compress.paths())) do
+      local q = compress.quantize(model, { path = path })
+      local out = q:forward(x):clone()
+      first = first or out
+      assert.are.equal(0, (out - first):abs():max())       -- exact int32 sums on every path
+    end
+    -- layer 1 by hand: |x.w - x'.w'| <= sum_k |x_k| dw + |w'_k| dx, half a step each
+    local q = compress.quantize(model)
+    local lin, ql = model.modules[1], q.modules[1]
+    local h = q.modules[1]:forward(x)
+    local want = x:matmul(lin.weight:t()) + lin.bias
+    local xstep = x:abs():max(2):view({ 19, 1 }) / 127 / 2
+    local wstep = ql.scale:view({ 1, 33 }) / 2
+    local bound = x:abs():matmul(tide.ones({ 70, 33 })) * wstep +
+      xstep * lin.weight:abs():sum(2):view({ 1, 33 }) + wstep * xstep * 70
+    assert.is_true(((h - want):abs() - bound * 1.01):max() <= 1e-5)
+    assert.is_true((q:forward(x) - ref):abs():max() < 0.05 * ref:abs():max())
+  end)
+
+  it("refuses gradients, and names bad input", function()
+    local model = mlp()
+    local q = compress.quantize(model)
+    local x = tide.randn({ 4, 12 })
+    q:forward(x)
+    assert.has_error(function() q:backward(x, tide.ones({ 4, 3 })) end,
+      "compress.QuantizedLinear: a quantized model is for inference and has no gradients " ..
+      "(train the f32 model, then quantize it again)")
+    assert.are.equal(0, #q:parameters())
+    assert.has_error(function() q:forward(tide.randn({ 4, 12 }, "f64")) end,
+      "compress.QuantizedLinear: expected a batch x 12 f32 input, got f64[4x12]")
+    assert.has_error(function() compress.quantize(model, { path = "sse" }) end)
+    assert.has_error(function() compress.quantize(nn.Sequential { nn.ReLU() }) end,
+      "compress.quantize: expected a model with nn.Linear layers, got nn.Sequential")
+  end)
+end)
+
 describe("acceptance 5 (CI-sized: 20000 training images)", function()
+  it("int8 inference stays within 0.5 points of f32", function()
+    if not have_mnist() then
+      pending("needs dataset-fashion-mnist and the plain build")
+      return
+    end
+    local t = trained_mlp()
+    local f32 = tide.metrics.accuracy(t.model, t.test)
+    local int8 = tide.metrics.accuracy(compress.quantize(t.model), t.test)
+    print(("\n  f32 %.2f%%, int8 %.2f%%"):format(100 * f32, 100 * int8))
+    assert.is_true(math.abs(int8 - f32) <= 0.005, ("%.4f vs %.4f"):format(f32, int8))
+  end)
+
   it("pruning 80% then fine-tuning one epoch keeps the accuracy within 1 point", function()
     if not have_mnist() then
       pending("needs dataset-fashion-mnist and the plain build")

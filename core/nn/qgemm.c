@@ -1,0 +1,293 @@
+/* qgemm.c — int8 GEMM with portable, AVX2 and AVX-512 VNNI paths, and quantized Linear
+ * (see qgemm.h). */
+#include "nn/qgemm.h"
+#include "tensor/dtype.h"
+#include "tensor/tide_error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define TIDE_QGEMM_X86 1
+#endif
+
+/* ---------------------------------------------------------------- portable */
+
+static void qgemm_portable(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *b,
+                           int32_t *c)
+{
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            const int8_t *x = a + m * K, *w = b + n * K;
+            int32_t acc = 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += (int32_t)x[k] * (int32_t)w[k];
+            c[m * N + n] = acc;
+        }
+}
+
+#ifdef TIDE_QGEMM_X86
+
+/* ---------------------------------------------------------------- AVX2 */
+
+__attribute__((target("avx2"))) static inline int32_t hsum256(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* One row of a against four rows of b at a time: each 16-byte chunk of the activation row is
+ * widened once and reused for the four weight rows. */
+__attribute__((target("avx2"))) static void qgemm_avx2(int64_t M, int64_t N, int64_t K,
+                                                        const int8_t *a, const int8_t *b,
+                                                        int32_t *c)
+{
+    int64_t K16 = K & ~(int64_t)15;
+    for (int64_t m = 0; m < M; m++) {
+        const int8_t *x = a + m * K;
+        int64_t n = 0;
+        for (; n + 4 <= N; n += 4) {
+            const int8_t *w0 = b + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+            __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+            for (int64_t k = 0; k < K16; k += 16) {
+                __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + k)));
+#define QG_MAC(s, w) s = _mm256_add_epi32(s, _mm256_madd_epi16(xv, \
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((w) + k)))))
+                QG_MAC(s0, w0);
+                QG_MAC(s1, w1);
+                QG_MAC(s2, w2);
+                QG_MAC(s3, w3);
+#undef QG_MAC
+            }
+            int32_t r0 = hsum256(s0), r1 = hsum256(s1), r2 = hsum256(s2), r3 = hsum256(s3);
+            for (int64_t k = K16; k < K; k++) {
+                r0 += x[k] * w0[k];
+                r1 += x[k] * w1[k];
+                r2 += x[k] * w2[k];
+                r3 += x[k] * w3[k];
+            }
+            int32_t *out = c + m * N + n;
+            out[0] = r0, out[1] = r1, out[2] = r2, out[3] = r3;
+        }
+        for (; n < N; n++) {
+            const int8_t *w = b + n * K;
+            __m256i s = _mm256_setzero_si256();
+            for (int64_t k = 0; k < K16; k += 16)
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + k))),
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + k)))));
+            int32_t r = hsum256(s);
+            for (int64_t k = K16; k < K; k++)
+                r += x[k] * w[k];
+            c[m * N + n] = r;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- AVX-512 VNNI */
+
+/* vpdpbusd multiplies unsigned bytes by signed bytes, four to an int32 lane. The activation
+ * is made unsigned by adding 128 (flipping its top bit), which adds 128 * sum(w) to every
+ * dot product: subtracted at the end from the weight row's sum. Tails use masked loads, and
+ * the flipped activation is masked again, so the bytes past K are zero in both operands. */
+#define QG_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+QG_VNNI static void qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a,
+                               const int8_t *b, const int32_t *rowsum, int32_t *c)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    int64_t chunks = (K + 63) / 64;
+    __mmask64 tail = (K % 64) ? (((__mmask64)1 << (K % 64)) - 1) : ~(__mmask64)0;
+    for (int64_t m = 0; m < M; m++) {
+        const int8_t *x = a + m * K;
+        int64_t n = 0;
+        for (; n + 4 <= N; n += 4) {
+            const int8_t *w0 = b + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+            __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+            for (int64_t j = 0; j < chunks; j++) {
+                __mmask64 mk = j == chunks - 1 ? tail : ~(__mmask64)0;
+                int64_t k = j * 64;
+                __m512i xv = _mm512_maskz_mov_epi8(mk,
+                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, x + k), flip));
+                s0 = _mm512_dpbusd_epi32(s0, xv, _mm512_maskz_loadu_epi8(mk, w0 + k));
+                s1 = _mm512_dpbusd_epi32(s1, xv, _mm512_maskz_loadu_epi8(mk, w1 + k));
+                s2 = _mm512_dpbusd_epi32(s2, xv, _mm512_maskz_loadu_epi8(mk, w2 + k));
+                s3 = _mm512_dpbusd_epi32(s3, xv, _mm512_maskz_loadu_epi8(mk, w3 + k));
+            }
+            int32_t *out = c + m * N + n;
+            out[0] = _mm512_reduce_add_epi32(s0) - 128 * rowsum[n];
+            out[1] = _mm512_reduce_add_epi32(s1) - 128 * rowsum[n + 1];
+            out[2] = _mm512_reduce_add_epi32(s2) - 128 * rowsum[n + 2];
+            out[3] = _mm512_reduce_add_epi32(s3) - 128 * rowsum[n + 3];
+        }
+        for (; n < N; n++) {
+            const int8_t *w = b + n * K;
+            __m512i s = _mm512_setzero_si512();
+            for (int64_t j = 0; j < chunks; j++) {
+                __mmask64 mk = j == chunks - 1 ? tail : ~(__mmask64)0;
+                int64_t k = j * 64;
+                __m512i xv = _mm512_maskz_mov_epi8(mk,
+                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, x + k), flip));
+                s = _mm512_dpbusd_epi32(s, xv, _mm512_maskz_loadu_epi8(mk, w + k));
+            }
+            c[m * N + n] = _mm512_reduce_add_epi32(s) - 128 * rowsum[n];
+        }
+    }
+}
+
+#endif /* TIDE_QGEMM_X86 */
+
+/* ---------------------------------------------------------------- dispatch */
+
+int tide_qgemm_available(tide_qgemm_path path)
+{
+    switch (path) {
+    case TIDE_QGEMM_AUTO:
+    case TIDE_QGEMM_PORTABLE: return 1;
+#ifdef TIDE_QGEMM_X86
+    case TIDE_QGEMM_AVX2: return __builtin_cpu_supports("avx2");
+    case TIDE_QGEMM_VNNI:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vnni");
+#else
+    default: return 0;
+#endif
+    }
+    return 0;
+}
+
+tide_qgemm_path tide_qgemm_best(void)
+{
+    if (tide_qgemm_available(TIDE_QGEMM_VNNI)) return TIDE_QGEMM_VNNI;
+    if (tide_qgemm_available(TIDE_QGEMM_AVX2)) return TIDE_QGEMM_AVX2;
+    return TIDE_QGEMM_PORTABLE;
+}
+
+const char *tide_qgemm_name(tide_qgemm_path path)
+{
+    static const char *names[] = {"auto", "portable", "avx2", "avx512-vnni"};
+    return names[path];
+}
+
+void tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K, const int8_t *a,
+                   const int8_t *b, const int32_t *b_rowsum, int32_t *c)
+{
+    if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
+#ifdef TIDE_QGEMM_X86
+    if (path == TIDE_QGEMM_VNNI && tide_qgemm_available(path)) {
+        qgemm_vnni(M, N, K, a, b, b_rowsum, c);
+        return;
+    }
+    if (path == TIDE_QGEMM_AVX2 && tide_qgemm_available(path)) {
+        qgemm_avx2(M, N, K, a, b, c);
+        return;
+    }
+#endif
+    (void)b_rowsum;
+    qgemm_portable(M, N, K, a, b, c);
+}
+
+/* ---------------------------------------------------------------- quantization */
+
+/* Row r of src (n values) as int8 in dst; returns the row's scale (max|x| / 127, 1 when the
+ * row is all zeros, so that dequantizing gives zeros back). */
+static float quantize_row(int8_t *dst, const float *src, int64_t n)
+{
+    float mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(src[i]));
+    float scale = mx > 0 ? mx / 127.0f : 1.0f;
+    float inv = 1.0f / scale;
+    for (int64_t i = 0; i < n; i++) {
+        float v = nearbyintf(src[i] * inv);
+        dst[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return scale;
+}
+
+static tide_status check_f32_2d(const tide_tensor *t, const char *what, const char *op)
+{
+    if (t->dtype != TIDE_F32 || t->ndim != 2 || !tide_is_contiguous(t))
+        return tide_fail("%s: %s must be a contiguous 2-D f32 tensor, got %d-D %s", op, what,
+                         t->ndim, tide_dtype_name(t->dtype));
+    return TIDE_OK;
+}
+
+tide_status tide_quantize_rows(tide_tensor *q, tide_tensor *scale, const tide_tensor *w)
+{
+    const char *op = "quantize_rows";
+    TIDE_TRY(check_f32_2d(w, "the weight", op));
+    int64_t N = w->shape[0], K = w->shape[1];
+    TIDE_TRY(tide_prepare_out(q, TIDE_U8, 2, w->shape, op));
+    TIDE_TRY(tide_prepare_out(scale, TIDE_F32, 1, &N, op));
+    if (!tide_is_contiguous(q) || !tide_is_contiguous(scale))
+        return tide_fail("%s: outputs must be contiguous", op);
+    int8_t *qd = tide_data(q);
+    float *sd = tide_data(scale);
+    const float *wd = tide_data(w);
+    for (int64_t n = 0; n < N; n++)
+        sd[n] = quantize_row(qd + n * K, wd + n * K, K);
+    return TIDE_OK;
+}
+
+static tide_status check_qlinear(const tide_tensor *x, const tide_tensor *wq,
+                                 const tide_tensor *wscale, const tide_tensor *bias)
+{
+    const char *op = "qlinear";
+    TIDE_TRY(check_f32_2d(x, "the input", op));
+    if (wq->dtype != TIDE_U8 || wq->ndim != 2 || !tide_is_contiguous(wq))
+        return tide_fail("%s: the weight must be a contiguous 2-D u8 tensor (int8 bytes)", op);
+    int64_t N = wq->shape[0];
+    if (x->shape[1] != wq->shape[1])
+        return tide_fail("%s: input of width %lld, weight of width %lld", op,
+                         (long long)x->shape[1], (long long)wq->shape[1]);
+    if (wscale->dtype != TIDE_F32 || wscale->ndim != 1 || wscale->shape[0] != N ||
+        !tide_is_contiguous(wscale))
+        return tide_fail("%s: expected %lld f32 weight scales", op, (long long)N);
+    if (bias && (bias->dtype != TIDE_F32 || bias->ndim != 1 || bias->shape[0] != N ||
+                 !tide_is_contiguous(bias)))
+        return tide_fail("%s: expected an f32 bias of %lld entries", op, (long long)N);
+    return TIDE_OK;
+}
+
+tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tensor *wq,
+                         const tide_tensor *wscale, const tide_tensor *bias,
+                         tide_qgemm_path path)
+{
+    TIDE_TRY(check_qlinear(x, wq, wscale, bias));
+    int64_t M = x->shape[0], K = x->shape[1], N = wq->shape[0];
+    int64_t shape[2] = {M, N};
+    TIDE_TRY(tide_prepare_out(out, TIDE_F32, 2, shape, "qlinear"));
+    if (!tide_is_contiguous(out)) return tide_fail("qlinear: out must be contiguous");
+    if (!tide_qgemm_available(path))
+        return tide_fail("qlinear: this CPU cannot run the %s path", tide_qgemm_name(path));
+    int8_t *xq = malloc((size_t)(M * K + 1));
+    float *sx = malloc((size_t)(M + 1) * sizeof *sx);
+    int32_t *acc = malloc((size_t)(M * N + 1) * sizeof *acc);
+    int32_t *rowsum = malloc((size_t)(N + 1) * sizeof *rowsum);
+    if (!xq || !sx || !acc || !rowsum) {
+        free(xq), free(sx), free(acc), free(rowsum);
+        return tide_fail("qlinear: out of memory for %lld x %lld", (long long)M, (long long)N);
+    }
+    const float *xd = tide_data(x);
+    for (int64_t m = 0; m < M; m++)
+        sx[m] = quantize_row(xq + m * K, xd + m * K, K);
+    const int8_t *w = tide_data(wq);
+    for (int64_t n = 0; n < N; n++) {
+        int32_t s = 0;
+        for (int64_t k = 0; k < K; k++) s += w[n * K + k];
+        rowsum[n] = s;
+    }
+    tide_qgemm_s8(path, M, N, K, xq, w, rowsum, acc);
+    float *o = tide_data(out);
+    const float *sw = tide_data(wscale);
+    const float *bd = bias ? tide_data(bias) : NULL;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++)
+            o[m * N + n] = sx[m] * sw[n] * (float)acc[m * N + n] + (bd ? bd[n] : 0.0f);
+    free(xq), free(sx), free(acc), free(rowsum);
+    return TIDE_OK;
+}
