@@ -5,6 +5,7 @@
 #include "tensor/tide_error.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,51 +93,90 @@ __attribute__((target("avx2"))) static void qgemm_avx2(int64_t M, int64_t N, int
 
 /* vpdpbusd multiplies unsigned bytes by signed bytes, four to an int32 lane. The activation
  * is made unsigned by adding 128 (flipping its top bit), which adds 128 * sum(w) to every
- * dot product: subtracted at the end from the weight row's sum. Tails use masked loads, and
- * the flipped activation is masked again, so the bytes past K are zero in both operands. */
+ * dot product: subtracted at the end with the weight row's sum.
+ *
+ * The weights are first packed so that one 64-byte load holds four consecutive k's of 16
+ * output channels: group g (k = 4g .. 4g+3) is a run of Np channels of 4 bytes each, zero past
+ * N and K. Broadcasting four activation bytes then multiplies them into 16 channels at once,
+ * and a tile of 4 rows x 32 channels keeps 8 accumulators in registers with no horizontal
+ * sums. The packing costs N K byte moves, 1/M of the products. */
 #define QG_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
-QG_VNNI static void qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a,
-                               const int8_t *b, const int32_t *rowsum, int32_t *c)
+static void pack_vnni(uint8_t *xu, int8_t *bp, int32_t *rs, int64_t M, int64_t N, int64_t K,
+                      int64_t Kp, int64_t Np, const int8_t *a, const int8_t *b,
+                      const int32_t *rowsum)
 {
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    int64_t chunks = (K + 63) / 64;
-    __mmask64 tail = (K % 64) ? (((__mmask64)1 << (K % 64)) - 1) : ~(__mmask64)0;
+    memset(bp, 0, (size_t)(Kp * Np));
+    int64_t full = K / 4;             /* groups of four k's inside K: 4-byte copies */
+    for (int64_t g = 0; g < full; g++)
+        for (int64_t n = 0; n < N; n++)
+            memcpy(bp + (g * Np + n) * 4, b + n * K + 4 * g, 4);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 4 * full; k < K; k++)
+            bp[(full * Np + n) * 4 + (k & 3)] = b[n * K + k];
     for (int64_t m = 0; m < M; m++) {
-        const int8_t *x = a + m * K;
-        int64_t n = 0;
-        for (; n + 4 <= N; n += 4) {
-            const int8_t *w0 = b + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-            __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-            for (int64_t j = 0; j < chunks; j++) {
-                __mmask64 mk = j == chunks - 1 ? tail : ~(__mmask64)0;
-                int64_t k = j * 64;
-                __m512i xv = _mm512_maskz_mov_epi8(mk,
-                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, x + k), flip));
-                s0 = _mm512_dpbusd_epi32(s0, xv, _mm512_maskz_loadu_epi8(mk, w0 + k));
-                s1 = _mm512_dpbusd_epi32(s1, xv, _mm512_maskz_loadu_epi8(mk, w1 + k));
-                s2 = _mm512_dpbusd_epi32(s2, xv, _mm512_maskz_loadu_epi8(mk, w2 + k));
-                s3 = _mm512_dpbusd_epi32(s3, xv, _mm512_maskz_loadu_epi8(mk, w3 + k));
-            }
-            int32_t *out = c + m * N + n;
-            out[0] = _mm512_reduce_add_epi32(s0) - 128 * rowsum[n];
-            out[1] = _mm512_reduce_add_epi32(s1) - 128 * rowsum[n + 1];
-            out[2] = _mm512_reduce_add_epi32(s2) - 128 * rowsum[n + 2];
-            out[3] = _mm512_reduce_add_epi32(s3) - 128 * rowsum[n + 3];
-        }
-        for (; n < N; n++) {
-            const int8_t *w = b + n * K;
-            __m512i s = _mm512_setzero_si512();
-            for (int64_t j = 0; j < chunks; j++) {
-                __mmask64 mk = j == chunks - 1 ? tail : ~(__mmask64)0;
-                int64_t k = j * 64;
-                __m512i xv = _mm512_maskz_mov_epi8(mk,
-                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, x + k), flip));
-                s = _mm512_dpbusd_epi32(s, xv, _mm512_maskz_loadu_epi8(mk, w + k));
-            }
-            c[m * N + n] = _mm512_reduce_add_epi32(s) - 128 * rowsum[n];
-        }
+        for (int64_t k = 0; k < K; k++) xu[m * Kp + k] = (uint8_t)(a[m * K + k] ^ 0x80);
+        for (int64_t k = K; k < Kp; k++) xu[m * Kp + k] = 0;
     }
+    for (int64_t n = 0; n < Np; n++) rs[n] = n < N ? 128 * rowsum[n] : 0;
+}
+
+static inline int32_t four_bytes(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+QG_VNNI static void vnni_tile(int32_t *c, int64_t N, int rows, int64_t n0, int64_t G,
+                              int64_t Np, int64_t Kp, const uint8_t *x, const int8_t *bp,
+                              const int32_t *rs)
+{
+    const uint8_t *x0 = x, *x1 = rows > 1 ? x + Kp : x, *x2 = rows > 2 ? x + 2 * Kp : x,
+                  *x3 = rows > 3 ? x + 3 * Kp : x;
+    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00,
+            a21 = a00, a30 = a00, a31 = a00;
+    for (int64_t g = 0; g < G; g++) {
+        const int8_t *bg = bp + (g * Np + n0) * 4;
+        __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 64);
+        __m512i v = _mm512_set1_epi32(four_bytes(x0 + 4 * g));
+        a00 = _mm512_dpbusd_epi32(a00, v, b0), a01 = _mm512_dpbusd_epi32(a01, v, b1);
+        v = _mm512_set1_epi32(four_bytes(x1 + 4 * g));
+        a10 = _mm512_dpbusd_epi32(a10, v, b0), a11 = _mm512_dpbusd_epi32(a11, v, b1);
+        v = _mm512_set1_epi32(four_bytes(x2 + 4 * g));
+        a20 = _mm512_dpbusd_epi32(a20, v, b0), a21 = _mm512_dpbusd_epi32(a21, v, b1);
+        v = _mm512_set1_epi32(four_bytes(x3 + 4 * g));
+        a30 = _mm512_dpbusd_epi32(a30, v, b0), a31 = _mm512_dpbusd_epi32(a31, v, b1);
+    }
+    __m512i r0 = _mm512_loadu_si512(rs + n0), r1 = _mm512_loadu_si512(rs + n0 + 16);
+    int64_t left = N - n0;
+    __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+    __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+    __m512i acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+    for (int i = 0; i < rows; i++) {
+        _mm512_mask_storeu_epi32(c + i * N + n0, m0, _mm512_sub_epi32(acc[i][0], r0));
+        _mm512_mask_storeu_epi32(c + i * N + n0 + 16, m1, _mm512_sub_epi32(acc[i][1], r1));
+    }
+}
+
+/* Returns 0, or -1 when the packing buffers cannot be had. */
+static int qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *b,
+                      const int32_t *rowsum, int32_t *c)
+{
+    int64_t G = (K + 3) / 4, Kp = 4 * G, Np = (N + 31) & ~(int64_t)31;
+    uint8_t *buf = malloc((size_t)(M * Kp + Kp * Np + 4 * Np + 64));
+    if (!buf) return -1;
+    uint8_t *xu = buf;
+    int8_t *bp = (int8_t *)(buf + M * Kp);
+    int32_t *rs = (int32_t *)(((uintptr_t)(bp + Kp * Np) + 3) & ~(uintptr_t)3);
+    pack_vnni(xu, bp, rs, M, N, K, Kp, Np, a, b, rowsum);
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        int rows = M - m0 < 4 ? (int)(M - m0) : 4;
+        for (int64_t n0 = 0; n0 < N; n0 += 32)
+            vnni_tile(c + m0 * N, N, rows, n0, G, Np, Kp, xu + m0 * Kp, bp, rs);
+    }
+    free(buf);
+    return 0;
 }
 
 #endif /* TIDE_QGEMM_X86 */
@@ -173,22 +213,25 @@ const char *tide_qgemm_name(tide_qgemm_path path)
     return names[path];
 }
 
-void tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K, const int8_t *a,
-                   const int8_t *b, const int32_t *b_rowsum, int32_t *c)
+tide_status tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
+                          const int8_t *a, const int8_t *b, const int32_t *b_rowsum, int32_t *c)
 {
     if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
 #ifdef TIDE_QGEMM_X86
     if (path == TIDE_QGEMM_VNNI && tide_qgemm_available(path)) {
-        qgemm_vnni(M, N, K, a, b, b_rowsum, c);
-        return;
+        if (qgemm_vnni(M, N, K, a, b, b_rowsum, c))
+            return tide_fail("qgemm: out of memory packing %lld x %lld", (long long)N,
+                             (long long)K);
+        return TIDE_OK;
     }
     if (path == TIDE_QGEMM_AVX2 && tide_qgemm_available(path)) {
         qgemm_avx2(M, N, K, a, b, c);
-        return;
+        return TIDE_OK;
     }
 #endif
     (void)b_rowsum;
     qgemm_portable(M, N, K, a, b, c);
+    return TIDE_OK;
 }
 
 /* ---------------------------------------------------------------- quantization */
@@ -197,13 +240,17 @@ void tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K, const 
  * row is all zeros, so that dequantizing gives zeros back). */
 static float quantize_row(int8_t *dst, const float *src, int64_t n)
 {
-    float mx = 0;
-    for (int64_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(src[i]));
+    float mx = 0;         /* (fmaxf would be a libm call per element: NaN rules) */
+    for (int64_t i = 0; i < n; i++) {
+        float v = fabsf(src[i]);
+        mx = v > mx ? v : mx;
+    }
     float scale = mx > 0 ? mx / 127.0f : 1.0f;
     float inv = 1.0f / scale;
-    for (int64_t i = 0; i < n; i++) {
-        float v = nearbyintf(src[i] * inv);
-        dst[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    for (int64_t i = 0; i < n; i++) {     /* round half away from zero; |v| <= 127 */
+        float v = src[i] * inv;
+        int q = (int)(v + (v >= 0 ? 0.5f : -0.5f));
+        dst[i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
     }
     return scale;
 }
@@ -276,12 +323,17 @@ tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tens
     for (int64_t m = 0; m < M; m++)
         sx[m] = quantize_row(xq + m * K, xd + m * K, K);
     const int8_t *w = tide_data(wq);
-    for (int64_t n = 0; n < N; n++) {
+    if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
+    for (int64_t n = 0; path == TIDE_QGEMM_VNNI && n < N; n++) {   /* only VNNI needs them */
         int32_t s = 0;
         for (int64_t k = 0; k < K; k++) s += w[n * K + k];
         rowsum[n] = s;
     }
-    tide_qgemm_s8(path, M, N, K, xq, w, rowsum, acc);
+    tide_status st = tide_qgemm_s8(path, M, N, K, xq, w, rowsum, acc);
+    if (st) {
+        free(xq), free(sx), free(acc), free(rowsum);
+        return st;
+    }
     float *o = tide_data(out);
     const float *sw = tide_data(wscale);
     const float *bd = bias ? tide_data(bias) : NULL;

@@ -9,8 +9,8 @@
  *
  * The kernel has three paths that give identical (exact integer) results: portable C, AVX2
  * (int8 widened to int16, multiplied and pair-summed by vpmaddwd) and AVX-512 VNNI (vpdpbusd
- * on 64 bytes at once; its unsigned operand is the activation plus 128, a bias taken back out
- * with the weight rows' sums). TIDE_QGEMM_AUTO takes the best the CPU has, asked at run time
+ * on weights packed 16 channels x 4 k's to a register; its unsigned operand is the activation
+ * plus 128, a bias taken back out with the weight rows' sums). TIDE_QGEMM_AUTO takes the best the CPU has, asked at run time
  * (__builtin_cpu_supports), so one binary runs everywhere. */
 #ifndef TIDE_NN_QGEMM_H
 #define TIDE_NN_QGEMM_H
@@ -31,9 +31,10 @@ tide_qgemm_path tide_qgemm_best(void);
 const char *tide_qgemm_name(tide_qgemm_path path);
 
 /* c[m][n] = sum_k a[m][k] * b[n][k]: a is M x K, b is N x K, both row-major int8; c is
- * M x N int32. b_rowsum (N entries, the sums of b's rows) is needed by the VNNI path only. */
-void tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K, const int8_t *a,
-                   const int8_t *b, const int32_t *b_rowsum, int32_t *c);
+ * M x N int32. b_rowsum (N entries, the sums of b's rows) is needed by the VNNI path only,
+ * which packs b first (it fails only when that memory cannot be had). */
+tide_status tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
+                          const int8_t *a, const int8_t *b, const int32_t *b_rowsum, int32_t *c);
 
 /* q (u8, N x K, empty or of that shape) and scale (f32, N) from w (f32 N x K, contiguous). */
 tide_status tide_quantize_rows(tide_tensor *q, tide_tensor *scale, const tide_tensor *w);

@@ -27,7 +27,7 @@ static int8_t rand8(void)
 static void test_paths(void)
 {
     const int64_t sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 4, 16}, {5, 9, 63}, {7, 13, 64},
-                                {2, 6, 65}, {9, 10, 784}, {17, 3, 130}, {1, 33, 200}};
+                                {2, 6, 65}, {9, 10, 784}, {17, 3, 130}, {1, 33, 200}, {6, 64, 5}, {5, 47, 99}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
         int8_t *a = malloc(M * K), *b = malloc(N * K);
@@ -48,7 +48,7 @@ static void test_paths(void)
         for (int p = TIDE_QGEMM_AUTO; p <= TIDE_QGEMM_VNNI; p++) {
             if (!tide_qgemm_available((tide_qgemm_path)p)) continue;
             memset(got, 0x55, M * N * 4);
-            tide_qgemm_s8((tide_qgemm_path)p, M, N, K, a, b, rowsum, got);
+            CHECK_OK(tide_qgemm_s8((tide_qgemm_path)p, M, N, K, a, b, rowsum, got));
             for (int64_t i = 0; i < M * N; i++)
                 CHECK_MSG(got[i] == want[i], "path %s, %lldx%lldx%lld, entry %lld: %d vs %d",
                           tide_qgemm_name((tide_qgemm_path)p), (long long)M, (long long)N,
