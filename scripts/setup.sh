@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${TIDE_BUILD_DIR:-$root/build}
 
 packages=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libopenmpi-dev openmpi-bin
-          libopenblas-dev liblapacke-dev lua-cjson lua-busted zlib1g-dev libreadline-dev
+          libopenblas-dev liblapacke-dev lua-cjson lua-busted zlib1g-dev libreadline-dev libsodium-dev
           dataset-fashion-mnist
           python3-numpy clang libclang-rt-14-dev)   # numpy interop tests; fuzzing (tests/fuzz)
 missing=()

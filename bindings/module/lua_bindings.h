@@ -30,5 +30,6 @@ void tide_open_dtensor(lua_State *L, int module, int methods, int meta);
 void tide_open_dmatrix(lua_State *L, int module, int methods, int meta);
 void tide_open_cluster(lua_State *L, int module, int methods, int meta);
 void tide_open_bayes(lua_State *L, int module, int methods, int meta);
+void tide_open_secure(lua_State *L, int module, int methods, int meta);
 
 #endif

@@ -19,5 +19,6 @@ const tide_opener tide_openers[] = {
     tide_open_dmatrix,
     tide_open_cluster,
     tide_open_bayes,
+    tide_open_secure,
     NULL,
 };

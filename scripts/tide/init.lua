@@ -7,7 +7,8 @@ local core = require "tide.core"
 -- What the core exports for the Lua library's own use (kernels, method tables, the dtensor
 -- type, the deprecation notice) sits under one hidden name, tide._internal, apart from the API.
 local INTERNAL = { methods = true, kernels = true, cluster_kernels = true, _dtensor = true,
-  comm_methods = true, deprecated = true, _diag = true, bayes_kernels = true }
+  comm_methods = true, deprecated = true, _diag = true, bayes_kernels = true,
+  secure_kernels = true }
 
 local tide = { _internal = {} }
 for name, fn in pairs(core) do

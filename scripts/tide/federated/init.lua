@@ -24,6 +24,11 @@ local federated = {}
 federated.dirichlet = split.dirichlet
 federated.sample_dirichlet = split.sample_dirichlet
 
+-- secure_sum(x, group): secure aggregation over libsodium (secure.lua).
+function federated.secure_sum(x, group)
+  return require("tide.federated.secure").secure_sum(x, group)
+end
+
 local FEDAVG = { model = true, data = true, split = true, rounds = true, fraction = true,
   local_epochs = true, batch_size = true, lr = true, momentum = true, mu = true,
   dropout = true, seed = true, comm = true, test = true, criterion = true, on_round = true }
