@@ -117,10 +117,13 @@ describe("compress.prune", function()
   end)
 end)
 
-local function have_mnist()
+-- True (after marking the test pending) when Fashion-MNIST or the plain build is missing.
+local function without_mnist()
   local f = io.open(data.FASHION_MNIST_PATH .. "/train-images-idx3-ubyte.gz", "rb")
   if f then f:close() end
-  return f ~= nil and not os.getenv("TIDE_SANITIZED")
+  if f ~= nil and not os.getenv("TIDE_SANITIZED") then return false end
+  pending("needs dataset-fashion-mnist and the plain build")
+  return true
 end
 
 -- The main job's MLP trained on the first 20000 Fashion-MNIST images for 3 epochs (CI-sized).
@@ -198,10 +201,7 @@ end)
 
 describe("acceptance 5 (CI-sized: 20000 training images)", function()
   it("int8 inference stays within 0.5 points of f32", function()
-    if not have_mnist() then
-      pending("needs dataset-fashion-mnist and the plain build")
-      return
-    end
+    if without_mnist() then return end
     local t = trained_mlp()
     local f32 = tide.metrics.accuracy(t.model, t.test)
     local int8 = tide.metrics.accuracy(compress.quantize(t.model), t.test)
@@ -210,10 +210,7 @@ describe("acceptance 5 (CI-sized: 20000 training images)", function()
   end)
 
   it("pruning 80% then fine-tuning one epoch keeps the accuracy within 1 point", function()
-    if not have_mnist() then
-      pending("needs dataset-fashion-mnist and the plain build")
-      return
-    end
+    if without_mnist() then return end
     local t = trained_mlp()
     local before = tide.metrics.accuracy(t.model, t.test)
     compress.prune(t.model, { amount = 0.8, global = true })

@@ -55,23 +55,18 @@ static int k_mask(lua_State *L)
     return 1;
 }
 
-static int k_encode(lua_State *L)
+/* encode and decode: fn(out, tensor, scale) into a new tensor */
+static int scaled(lua_State *L, tide_status (*fn)(tide_tensor *, const tide_tensor *, double))
 {
-    tide_tensor *x = tide_lua_checktensor(L, 1);
+    tide_tensor *t = tide_lua_checktensor(L, 1);
     double scale = luaL_checknumber(L, 2);
     tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_secagg_encode(out, x, scale));
+    tide_lua_check(L, fn(out, t, scale));
     return 1;
 }
 
-static int k_decode(lua_State *L)
-{
-    tide_tensor *y = tide_lua_checktensor(L, 1);
-    double scale = luaL_checknumber(L, 2);
-    tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_secagg_decode(out, y, scale));
-    return 1;
-}
+static int k_encode(lua_State *L) { return scaled(L, tide_secagg_encode); }
+static int k_decode(lua_State *L) { return scaled(L, tide_secagg_decode); }
 
 static int k_split(lua_State *L)
 {
