@@ -236,3 +236,48 @@ int tide_secagg_open(uint8_t *msg, const uint8_t *box, size_t box_len,
     if (box_len < crypto_secretbox_MACBYTES) return -1;
     return crypto_secretbox_open_easy(msg, box, box_len, nonce, key);
 }
+
+tide_status tide_secure_normal(tide_tensor *t, const uint8_t key[TIDE_SECAGG_KEY],
+                               uint64_t *block, double std)
+{
+    if (!tide_dtype_is_float(t->dtype) || !tide_is_contiguous(t))
+        return tide_fail("secure normal: expected a contiguous f32 or f64 tensor, got %s",
+                         tide_dtype_name(t->dtype));
+    if (!(std >= 0) || isinf(std))
+        return tide_fail("secure normal: std must be a finite number >= 0, got %g", std);
+    TIDE_TRY(tide_secagg_init());
+    static const uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+    enum { WORDS = 2048 };          /* per refill: 16 KiB of stream, 256 ChaCha20 blocks */
+    uint64_t words[WORDS];
+    int used = WORDS;
+    int64_t n = tide_numel(t);
+    float *f = t->dtype == TIDE_F32 ? tide_data(t) : NULL;
+    double *d = t->dtype == TIDE_F64 ? tide_data(t) : NULL;
+    for (int64_t i = 0; i < n; i += 2) {
+        /* Marsaglia's polar method: a point uniform in the unit disc gives two normals with
+         * one log and one square root (no sine or cosine); 21% of the points are redrawn. */
+        double u, v, s;
+        do {
+            if (used + 2 > WORDS) {
+                memset(words, 0, sizeof words);
+                crypto_stream_chacha20_xor_ic((uint8_t *)words, (const uint8_t *)words,
+                                              sizeof words, nonce, *block, key);
+                *block += sizeof words / 64;
+                used = 0;
+            }
+            u = (double)(words[used++] >> 11) * 0x1p-52 - 1.0;     /* [-1, 1) */
+            v = (double)(words[used++] >> 11) * 0x1p-52 - 1.0;
+            s = u * u + v * v;
+        } while (s >= 1.0 || s == 0.0);
+        double m = std * sqrt(-2.0 * log(s) / s);
+        if (f) {
+            f[i] = (float)(u * m);
+            if (i + 1 < n) f[i + 1] = (float)(v * m);
+        } else {
+            d[i] = u * m;
+            if (i + 1 < n) d[i + 1] = v * m;
+        }
+    }
+    sodium_memzero(words, sizeof words);
+    return TIDE_OK;
+}

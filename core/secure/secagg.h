@@ -58,4 +58,11 @@ void tide_secagg_seal(uint8_t *box, const uint8_t *msg, size_t len,
 int tide_secagg_open(uint8_t *msg, const uint8_t *box, size_t box_len,
                      const uint8_t nonce[TIDE_SECAGG_NONCE], const uint8_t key[TIDE_SECAGG_KEY]);
 
+/* Fills t (contiguous f32/f64) with N(0, std^2) draws from the ChaCha20 stream of key,
+ * starting at 64-byte block *block and advancing it past what was used: a cryptographically
+ * strong Gaussian source (as Opacus's secure_mode), for DP-SGD's noise: Marsaglia's polar
+ * method on 53-bit uniforms, both outputs of each pair used. */
+tide_status tide_secure_normal(tide_tensor *t, const uint8_t key[TIDE_SECAGG_KEY],
+                               uint64_t *block, double std);
+
 #endif

@@ -254,10 +254,11 @@ describe("DP-SGD step", function()
     local clipped = {}
     for j, g in ipairs(gs) do clipped[j] = g:clone() end
     po:step()
-    -- the noise is drawn from tide.rng(seed * 65537) (alike on all ranks), parameter by parameter
-    local g = tide.rng(4 * 65537, { same_on_all_ranks = true })
+    -- the noise is the ChaCha20 stream of privacy.noise_key(seed), parameter by parameter
+    local S, block = tide._internal.secure_kernels, 0
     for j, p in ipairs((model:parameters())) do
-      local noise = tide.empty(p:shape(), "f64"):normal_(0, 1.3 * 0.5, { generator = g })
+      local noise = tide.empty(p:shape(), "f64")
+      _, block = S.normal_(noise, privacy.noise_key(4), block, 1.3 * 0.5)
       local grad = (clipped[j] + noise) / 8        -- q = 1: the expected batch is all 8 rows
       assert.is_true(max_diff(p, before[j] - grad * 0.1) < 1e-12)
     end
@@ -273,6 +274,28 @@ describe("DP-SGD step", function()
       { epsilon = 2, epochs = 3, clip = 1, delta = 1e-5, comm = { rank = 0, size = 1 } })
     local eps = privacy.epsilon { noise = po.noise, sample_rate = 1, steps = 3, delta = 1e-5 }
     assert.is_true(eps <= 2 and eps > 1.99)
+  end)
+end)
+
+describe("the noise source (ChaCha20, Marsaglia's polar method)", function()
+  it("draws N(0, std^2): its mean, variance, tails and kurtosis", function()
+    local S = tide._internal.secure_kernels
+    local z = tide.empty({ 200001 }, "f64")          -- odd: the last pair is cut in half
+    local _, block = S.normal_(z, privacy.noise_key(1), 0, 2)
+    assert.is_true(block > 0)
+    local n = z:numel()
+    assert.is_true(math.abs(z:mean()) < 4 * 2 / math.sqrt(n))
+    assert.is_true(math.abs(z:var() / 4 - 1) < 0.01)
+    local tail = z:abs():gt(2 * 1.959964):sum() / n     -- P(|z| > 1.96 sd) = 0.05
+    assert.is_true(math.abs(tail - 0.05) < 0.003, "tail " .. tail)
+    local kurt = ((z / 2) ^ 4):mean()                   -- 3 for a normal
+    assert.is_true(math.abs(kurt - 3) < 0.06, "kurtosis " .. kurt)
+    local again = tide.empty({ 200001 }, "f64")
+    S.normal_(again, privacy.noise_key(1), 0, 2)
+    assert.are.equal(0, (again - z):abs():max())         -- the same key and block, the same draws
+    local next_ = tide.empty({ 10 }, "f64")
+    S.normal_(next_, privacy.noise_key(1), block, 2)
+    assert.is_true((next_ - z:narrow(1, 1, 10)):abs():max() > 0)
   end)
 end)
 

@@ -8,7 +8,8 @@
  *   combine({x_1, ...}, {share_1, ...}) -> secret
  *   auth(key, msg) -> tag                verify(tag, msg, key) -> boolean
  *   random(n) -> n random bytes         digest(tensor) -> 32 bytes (BLAKE2b of its data)
- *   seal(key, nonce, msg) -> box         open(key, nonce, box) -> msg, or nil when not genuine */
+ *   seal(key, nonce, msg) -> box         open(key, nonce, box) -> msg, or nil when not genuine
+ *   normal_(t, key, block, std) -> t, next block   (ChaCha20 Gaussian noise, for DP-SGD) */
 #include "lua_bindings.h"
 #include "secure/secagg.h"
 #include "tensor/lua_tensor.h"
@@ -185,12 +186,23 @@ static int k_open(lua_State *L)
     return 1;
 }
 
+static int k_normal(lua_State *L)
+{
+    tide_tensor *t = tide_lua_checktensor(L, 1);
+    const uint8_t *key = bytes_arg(L, 2, TIDE_SECAGG_KEY, "a key");
+    uint64_t block = (uint64_t)luaL_checkinteger(L, 3);
+    tide_lua_check(L, tide_secure_normal(t, key, &block, luaL_checknumber(L, 4)));
+    lua_settop(L, 1);
+    lua_pushinteger(L, (lua_Integer)block);
+    return 2;
+}
+
 static const luaL_Reg kernels[] = {
     {"keypair", k_keypair}, {"agree", k_agree},     {"mask_", k_mask},
     {"encode", k_encode},   {"decode", k_decode},   {"split", k_split},
     {"combine", k_combine}, {"auth", k_auth},       {"verify", k_verify},
     {"random", k_random},   {"digest", k_digest},   {"seal", k_seal},
-    {"open", k_open},       {NULL, NULL}};
+    {"open", k_open},       {"normal_", k_normal},  {NULL, NULL}};
 
 void tide_open_secure(lua_State *L, int module, int methods, int meta)
 {
