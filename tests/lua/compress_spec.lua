@@ -2,6 +2,7 @@
 -- through fine-tuning, acceptance 5 on Fashion-MNIST (CI-sized), and bad input.
 local tide = require "tide"
 local nn, optim, data, compress = tide.nn, tide.optim, tide.data, tide.compress
+local train_step = require("support.train").step
 
 local function mlp(seed)
   tide.manual_seed(seed or 1)
@@ -89,13 +90,7 @@ describe("compress.prune", function()
       end
       local opt, crit = make(model), nn.CrossEntropyLoss()
       local x, y = tide.randn({ 32, 12 }), tide.randint(1, 4, { 32 })
-      for _ = 1, 20 do
-        model:zero_grad()
-        local out = model:forward(x)
-        crit:forward(out, y)
-        model:backward(x, crit:backward(out, y))
-        opt:step()
-      end
+      for _ = 1, 20 do train_step(model, crit, opt, x, y) end
       for i, m in ipairs(linears(model)) do
         assert.are.equal(0, (m.weight * (1 - masks[i])):abs():sum())
         assert.is_true(((m.weight - start[i]) * masks[i]):abs():sum() > 0)  -- the rest learn
@@ -142,13 +137,7 @@ local function trained_mlp()
     local loader = data.DataLoader(train, { batch_size = 128, shuffle = true, seed = 1 })
     for e = 1, n do
       loader:set_epoch(e)
-      for x, y in loader:batches() do
-        model:zero_grad()
-        local out = model:forward(x)
-        crit:forward(out, y)
-        model:backward(x, crit:backward(out, y))
-        opt:step()
-      end
+      for x, y in loader:batches() do train_step(model, crit, opt, x, y) end
     end
   end
   epochs(3)

@@ -3,6 +3,7 @@
 -- once, from rank 0); the ranks' Poisson batches never share a sample.
 local tide = require "tide"
 local nn, optim, data, privacy = tide.nn, tide.optim, tide.data, tide.privacy
+local train_step = require("support.train").step
 
 local world = tide.world
 local N, rank = world.size, world.rank
@@ -27,13 +28,7 @@ local function train(comm, lo, hi)
     loader, { noise = 0.7, clip = 0.3, delta = 1e-5, comm = comm, seed = 5 })
   local crit = nn.CrossEntropyLoss()
   local x, y = s.x:narrow(1, lo, hi - lo + 1), s.y:narrow(1, lo, hi - lo + 1)
-  for _ = 1, 3 do
-    pm:zero_grad()
-    local out = pm:forward(x)
-    crit:forward(out, y)
-    pm:backward(x, crit:backward(out, y))
-    po:step()
-  end
+  for _ = 1, 3 do train_step(pm, crit, po, x, y) end
   return model, po
 end
 
