@@ -27,8 +27,7 @@
 -- bisection on the accountant for the planned steps; the epsilon spent is printed each epoch.
 -- Its recipe differs: lr 2 and batch 1024 unless given, since the noise added to the mean of
 -- a batch shrinks as the batch grows. At 2 ranks, 5 epochs and epsilon 3 it reached 81.9%
--- and 82.6% in two runs (the noise differs run to run only with --seed); the non-private
--- recipe 87.1%.
+-- with seed 1 (the non-private recipe: 87.1%).
 local tide = require "tide"
 local nn, optim, data, ddp = tide.nn, tide.optim, tide.data, tide.ddp
 local progress, metrics = tide.progress, tide.metrics
