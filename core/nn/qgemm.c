@@ -102,9 +102,10 @@ __attribute__((target("avx2"))) static void qgemm_avx2(int64_t M, int64_t N, int
  * sums. The packing costs N K byte moves, 1/M of the products. */
 #define QG_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
-static void pack_vnni(uint8_t *xu, int8_t *bp, int32_t *rs, int64_t M, int64_t N, int64_t K,
-                      int64_t Kp, int64_t Np, const int8_t *a, const int8_t *b,
-                      const int32_t *rowsum)
+/* The packed weights (Kp x Np bytes, see above) and 128 * each row's sum (Np int32s, zero
+ * past N) from b (N x K). */
+static void pack_weights(int8_t *bp, int32_t *rs, int64_t N, int64_t K, int64_t Kp, int64_t Np,
+                         const int8_t *b)
 {
     memset(bp, 0, (size_t)(Kp * Np));
     int64_t full = K / 4;             /* groups of four k's inside K: 4-byte copies */
@@ -114,11 +115,11 @@ static void pack_vnni(uint8_t *xu, int8_t *bp, int32_t *rs, int64_t M, int64_t N
     for (int64_t n = 0; n < N; n++)
         for (int64_t k = 4 * full; k < K; k++)
             bp[(full * Np + n) * 4 + (k & 3)] = b[n * K + k];
-    for (int64_t m = 0; m < M; m++) {
-        for (int64_t k = 0; k < K; k++) xu[m * Kp + k] = (uint8_t)(a[m * K + k] ^ 0x80);
-        for (int64_t k = K; k < Kp; k++) xu[m * Kp + k] = 0;
+    for (int64_t n = 0; n < Np; n++) {
+        int32_t sum = 0;
+        for (int64_t k = 0; n < N && k < K; k++) sum += b[n * K + k];
+        rs[n] = 128 * sum;
     }
-    for (int64_t n = 0; n < Np; n++) rs[n] = n < N ? 128 * rowsum[n] : 0;
 }
 
 static inline int32_t four_bytes(const uint8_t *p)
@@ -159,24 +160,37 @@ QG_VNNI static void vnni_tile(int32_t *c, int64_t N, int rows, int64_t n0, int64
     }
 }
 
-/* Returns 0, or -1 when the packing buffers cannot be had. */
-static int qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *b,
-                      const int32_t *rowsum, int32_t *c)
+/* c from a and packed weights (bp, rs); returns 0, or -1 when memory cannot be had. */
+static int qgemm_vnni_packed(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *bp,
+                             const int32_t *rs, int32_t *c)
 {
     int64_t G = (K + 3) / 4, Kp = 4 * G, Np = (N + 31) & ~(int64_t)31;
-    uint8_t *buf = malloc((size_t)(M * Kp + Kp * Np + 4 * Np + 64));
-    if (!buf) return -1;
-    uint8_t *xu = buf;
-    int8_t *bp = (int8_t *)(buf + M * Kp);
-    int32_t *rs = (int32_t *)(((uintptr_t)(bp + Kp * Np) + 3) & ~(uintptr_t)3);
-    pack_vnni(xu, bp, rs, M, N, K, Kp, Np, a, b, rowsum);
+    uint8_t *xu = malloc((size_t)(M * Kp + 1));
+    if (!xu) return -1;
+    for (int64_t m = 0; m < M; m++) {          /* activations + 128, zero past K */
+        for (int64_t k = 0; k < K; k++) xu[m * Kp + k] = (uint8_t)(a[m * K + k] ^ 0x80);
+        for (int64_t k = K; k < Kp; k++) xu[m * Kp + k] = 0;
+    }
     for (int64_t m0 = 0; m0 < M; m0 += 4) {
         int rows = M - m0 < 4 ? (int)(M - m0) : 4;
         for (int64_t n0 = 0; n0 < N; n0 += 32)
             vnni_tile(c + m0 * N, N, rows, n0, G, Np, Kp, xu + m0 * Kp, bp, rs);
     }
-    free(buf);
+    free(xu);
     return 0;
+}
+
+static int qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *b,
+                      int32_t *c)
+{
+    int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
+    int8_t *bp = malloc((size_t)(Kp * Np + 4 * Np));
+    if (!bp) return -1;
+    int32_t *rs = (int32_t *)(void *)(bp + Kp * Np);     /* Kp Np is a multiple of 128 */
+    pack_weights(bp, rs, N, K, Kp, Np, b);
+    int r = qgemm_vnni_packed(M, N, K, a, bp, rs, c);
+    free(bp);
+    return r;
 }
 
 #endif /* TIDE_QGEMM_X86 */
@@ -214,12 +228,12 @@ const char *tide_qgemm_name(tide_qgemm_path path)
 }
 
 tide_status tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
-                          const int8_t *a, const int8_t *b, const int32_t *b_rowsum, int32_t *c)
+                          const int8_t *a, const int8_t *b, int32_t *c)
 {
     if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
 #ifdef TIDE_QGEMM_X86
     if (path == TIDE_QGEMM_VNNI && tide_qgemm_available(path)) {
-        if (qgemm_vnni(M, N, K, a, b, b_rowsum, c))
+        if (qgemm_vnni(M, N, K, a, b, c))
             return tide_fail("qgemm: out of memory packing %lld x %lld", (long long)N,
                              (long long)K);
         return TIDE_OK;
@@ -229,7 +243,6 @@ tide_status tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
         return TIDE_OK;
     }
 #endif
-    (void)b_rowsum;
     qgemm_portable(M, N, K, a, b, c);
     return TIDE_OK;
 }
@@ -300,9 +313,52 @@ static tide_status check_qlinear(const tide_tensor *x, const tide_tensor *wq,
     return TIDE_OK;
 }
 
+static int64_t packed_bytes(int64_t N, int64_t K)
+{
+    int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
+    return Kp * Np + 4 * Np;
+}
+
+tide_status tide_qgemm_pack(tide_tensor *packed, const tide_tensor *wq)
+{
+    if (wq->dtype != TIDE_U8 || wq->ndim != 2 || !tide_is_contiguous(wq))
+        return tide_fail("qgemm_pack: the weight must be a contiguous 2-D u8 tensor (int8 bytes)");
+    int64_t N = wq->shape[0], K = wq->shape[1], bytes = packed_bytes(N, K);
+    TIDE_TRY(tide_prepare_out(packed, TIDE_U8, 1, &bytes, "qgemm_pack"));
+    int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
+    int8_t *bp = tide_data(packed);
+    pack_weights(bp, (int32_t *)(void *)(bp + Kp * Np), N, K, Kp, Np, tide_data(wq));
+    return TIDE_OK;
+}
+
+/* acc = xq W^T: from the packed weights when the VNNI path runs and they are given */
+static tide_status product(int32_t *acc, const int8_t *xq, const tide_tensor *wq,
+                           const tide_tensor *packed, tide_qgemm_path path, int64_t M)
+{
+    int64_t N = wq->shape[0], K = wq->shape[1];
+    if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
+#ifdef TIDE_QGEMM_X86
+    if (packed && path == TIDE_QGEMM_VNNI) {
+        if (packed->dtype != TIDE_U8 || tide_numel(packed) != packed_bytes(N, K) ||
+            !tide_is_contiguous(packed))
+            return tide_fail("qlinear: the packed weights do not match a %lld x %lld weight",
+                             (long long)N, (long long)K);
+        int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
+        const int8_t *bp = tide_data(packed);
+        if (qgemm_vnni_packed(M, N, K, xq, bp, (const int32_t *)(const void *)(bp + Kp * Np),
+                              acc))
+            return tide_fail("qlinear: out of memory for %lld x %lld", (long long)M,
+                             (long long)K);
+        return TIDE_OK;
+    }
+#endif
+    (void)packed;
+    return tide_qgemm_s8(path, M, N, K, xq, tide_data(wq), acc);
+}
+
 tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tensor *wq,
                          const tide_tensor *wscale, const tide_tensor *bias,
-                         tide_qgemm_path path)
+                         const tide_tensor *packed, tide_qgemm_path path)
 {
     TIDE_TRY(check_qlinear(x, wq, wscale, bias));
     int64_t M = x->shape[0], K = x->shape[1], N = wq->shape[0];
@@ -314,32 +370,22 @@ tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tens
     int8_t *xq = malloc((size_t)(M * K + 1));
     float *sx = malloc((size_t)(M + 1) * sizeof *sx);
     int32_t *acc = malloc((size_t)(M * N + 1) * sizeof *acc);
-    int32_t *rowsum = malloc((size_t)(N + 1) * sizeof *rowsum);
-    if (!xq || !sx || !acc || !rowsum) {
-        free(xq), free(sx), free(acc), free(rowsum);
+    if (!xq || !sx || !acc) {
+        free(xq), free(sx), free(acc);
         return tide_fail("qlinear: out of memory for %lld x %lld", (long long)M, (long long)N);
     }
     const float *xd = tide_data(x);
     for (int64_t m = 0; m < M; m++)
         sx[m] = quantize_row(xq + m * K, xd + m * K, K);
-    const int8_t *w = tide_data(wq);
-    if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
-    for (int64_t n = 0; path == TIDE_QGEMM_VNNI && n < N; n++) {   /* only VNNI needs them */
-        int32_t s = 0;
-        for (int64_t k = 0; k < K; k++) s += w[n * K + k];
-        rowsum[n] = s;
+    tide_status st = product(acc, xq, wq, packed, path, M);
+    if (!st) {
+        float *o = tide_data(out);
+        const float *sw = tide_data(wscale);
+        const float *bd = bias ? tide_data(bias) : NULL;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++)
+                o[m * N + n] = sx[m] * sw[n] * (float)acc[m * N + n] + (bd ? bd[n] : 0.0f);
     }
-    tide_status st = tide_qgemm_s8(path, M, N, K, xq, w, rowsum, acc);
-    if (st) {
-        free(xq), free(sx), free(acc), free(rowsum);
-        return st;
-    }
-    float *o = tide_data(out);
-    const float *sw = tide_data(wscale);
-    const float *bd = bias ? tide_data(bias) : NULL;
-    for (int64_t m = 0; m < M; m++)
-        for (int64_t n = 0; n < N; n++)
-            o[m * N + n] = sx[m] * sw[n] * (float)acc[m * N + n] + (bd ? bd[n] : 0.0f);
-    free(xq), free(sx), free(acc), free(rowsum);
-    return TIDE_OK;
+    free(xq), free(sx), free(acc);
+    return st;
 }

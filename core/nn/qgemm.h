@@ -31,18 +31,22 @@ tide_qgemm_path tide_qgemm_best(void);
 const char *tide_qgemm_name(tide_qgemm_path path);
 
 /* c[m][n] = sum_k a[m][k] * b[n][k]: a is M x K, b is N x K, both row-major int8; c is
- * M x N int32. b_rowsum (N entries, the sums of b's rows) is needed by the VNNI path only,
- * which packs b first (it fails only when that memory cannot be had). */
+ * M x N int32. The VNNI path packs b first (it fails only when that memory cannot be had). */
 tide_status tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
-                          const int8_t *a, const int8_t *b, const int32_t *b_rowsum, int32_t *c);
+                          const int8_t *a, const int8_t *b, int32_t *c);
+
+/* packed (u8, 1-D) = the weights wq (from tide_quantize_rows) laid out for the VNNI path once,
+ * with their row sums, so that qlinear need not pack them at every call. */
+tide_status tide_qgemm_pack(tide_tensor *packed, const tide_tensor *wq);
 
 /* q (u8, N x K, empty or of that shape) and scale (f32, N) from w (f32 N x K, contiguous). */
 tide_status tide_quantize_rows(tide_tensor *q, tide_tensor *scale, const tide_tensor *w);
 
 /* out (f32, M x N, empty or of that shape) = x W^T + bias with W given by (wq, wscale) from
- * tide_quantize_rows and x (f32 M x K) quantized per row here; bias (f32 N) may be NULL. */
+ * tide_quantize_rows and x (f32 M x K) quantized per row here; bias (f32 N) and packed (from
+ * tide_qgemm_pack, used by the VNNI path) may be NULL. */
 tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tensor *wq,
                          const tide_tensor *wscale, const tide_tensor *bias,
-                         tide_qgemm_path path);
+                         const tide_tensor *packed, tide_qgemm_path path);
 
 #endif

@@ -17,8 +17,9 @@
  * with p = {kernel = {kh, kw}, stride = {sh, sw}, padding = {ph, pw}} for the pools.
  *
  *   quantize_rows(w) -> q (u8 holding int8), scale (f32): per output channel (core/nn/qgemm.h)
- *   qlinear(x, q, scale, bias|nil[, path]) -> out: int8 x W^T + bias, path "auto" (default),
- *     "portable", "avx2" or "avx512-vnni"
+ *   qgemm_pack(q) -> packed (u8): q laid out once for the VNNI path
+ *   qlinear(x, q, scale, bias|nil, packed|nil[, path]) -> out: int8 x W^T + bias, path "auto"
+ *     (default), "portable", "avx2" or "avx512-vnni"
  *   qgemm_paths() -> {names this CPU runs}, the name "auto" picks */
 #include "lua_bindings.h"
 #include "nn/activation.h"
@@ -212,10 +213,19 @@ static int k_qlinear(lua_State *L)
     tide_tensor *q = tide_lua_checktensor(L, 2);
     tide_tensor *scale = tide_lua_checktensor(L, 3);
     tide_tensor *bias = lua_isnil(L, 4) ? NULL : tide_lua_checktensor(L, 4);
-    tide_qgemm_path path = (tide_qgemm_path)luaL_checkoption(L, 5, "auto", QGEMM_PATHS);
+    tide_tensor *packed = lua_isnoneornil(L, 5) ? NULL : tide_lua_checktensor(L, 5);
+    tide_qgemm_path path = (tide_qgemm_path)luaL_checkoption(L, 6, "auto", QGEMM_PATHS);
     tide_tensor *out = tide_lua_newtensor(L);
-    tide_lua_check(L, tide_qlinear(out, x, q, scale, bias, path));
+    tide_lua_check(L, tide_qlinear(out, x, q, scale, bias, packed, path));
     tide_lua_gc_pressure(L);
+    return 1;
+}
+
+static int k_qgemm_pack(lua_State *L)
+{
+    tide_tensor *q = tide_lua_checktensor(L, 1);
+    tide_tensor *packed = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_qgemm_pack(packed, q));
     return 1;
 }
 
@@ -241,6 +251,7 @@ static const luaL_Reg kernels[] = {
     {"adaptive_avg_pool2d", k_adaptive_avg_pool2d},
     {"adaptive_avg_pool2d_backward", k_adaptive_avg_pool2d_backward},
     {"quantize_rows", k_quantize_rows}, {"qlinear", k_qlinear}, {"qgemm_paths", k_qgemm_paths},
+    {"qgemm_pack", k_qgemm_pack},
     {NULL, NULL}};
 
 void tide_open_layers(lua_State *L, int module, int methods, int meta)

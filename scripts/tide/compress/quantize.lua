@@ -20,6 +20,7 @@ M.QuantizedLinear_class = QLinear
 local function quantized_linear(lin, path)
   local q, scale = K.quantize_rows(lin.weight:to("f32"):contiguous())
   return setmetatable({ n_in = lin.n_in, n_out = lin.n_out, q = q, scale = scale,
+    packed = K.qgemm_pack(q),       -- the VNNI path's layout, made once
     bias = lin.bias and lin.bias:to("f32"):contiguous(), path = path, training = false,
     _params = {} }, QLinear)
 end
@@ -37,7 +38,7 @@ function QLinear:forward(x)
     error(("compress.QuantizedLinear: expected input of width %d, got %d"):format(self.n_in,
       x:size(2)), 2)
   end
-  self.output = K.qlinear(x:contiguous(), self.q, self.scale, self.bias, self.path)
+  self.output = K.qlinear(x:contiguous(), self.q, self.scale, self.bias, self.packed, self.path)
   return self.output
 end
 

@@ -31,14 +31,10 @@ static void test_paths(void)
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
         int8_t *a = malloc(M * K), *b = malloc(N * K);
-        int32_t *want = malloc(M * N * 4), *got = malloc(M * N * 4), *rowsum = malloc(N * 4);
+        int32_t *want = malloc(M * N * 4), *got = malloc(M * N * 4);
         for (int64_t i = 0; i < M * K; i++) a[i] = rand8();
         for (int64_t i = 0; i < N * K; i++) b[i] = rand8();
         if (s == 2) memset(a, 0x80, M * K), memset(b, 0x80, N * K);   /* all -128 */
-        for (int64_t n = 0; n < N; n++) {
-            rowsum[n] = 0;
-            for (int64_t k = 0; k < K; k++) rowsum[n] += b[n * K + k];
-        }
         for (int64_t m = 0; m < M; m++)
             for (int64_t n = 0; n < N; n++) {
                 int64_t acc = 0;
@@ -48,13 +44,13 @@ static void test_paths(void)
         for (int p = TIDE_QGEMM_AUTO; p <= TIDE_QGEMM_VNNI; p++) {
             if (!tide_qgemm_available((tide_qgemm_path)p)) continue;
             memset(got, 0x55, M * N * 4);
-            CHECK_OK(tide_qgemm_s8((tide_qgemm_path)p, M, N, K, a, b, rowsum, got));
+            CHECK_OK(tide_qgemm_s8((tide_qgemm_path)p, M, N, K, a, b, got));
             for (int64_t i = 0; i < M * N; i++)
                 CHECK_MSG(got[i] == want[i], "path %s, %lldx%lldx%lld, entry %lld: %d vs %d",
                           tide_qgemm_name((tide_qgemm_path)p), (long long)M, (long long)N,
                           (long long)K, (long long)i, got[i], want[i]);
         }
-        free(a), free(b), free(want), free(got), free(rowsum);
+        free(a), free(b), free(want), free(got);
     }
 }
 
@@ -71,6 +67,8 @@ static void test_qlinear(void)
     for (int i = 0; i < N * K; i++) wd[i] = rand8() / 300.0f;
     for (int i = 0; i < N; i++) bd[i] = (float)i - 2;
     CHECK_OK(tide_quantize_rows(&q, &scale, &w));
+    tide_tensor packed = {0};
+    CHECK_OK(tide_qgemm_pack(&packed, &q));
     const int8_t *qd = tide_data(&q);
     const float *sd = tide_data(&scale);
     for (int n = 0; n < N; n++) {
@@ -83,7 +81,8 @@ static void test_qlinear(void)
     for (int p = TIDE_QGEMM_PORTABLE; p <= TIDE_QGEMM_VNNI; p++) {
         if (!tide_qgemm_available((tide_qgemm_path)p)) continue;
         tide_tensor out = {0};
-        CHECK_OK(tide_qlinear(&out, &x, &q, &scale, &bias, (tide_qgemm_path)p));
+        CHECK_OK(tide_qlinear(&out, &x, &q, &scale, &bias, p == TIDE_QGEMM_VNNI ? &packed : NULL,
+                              (tide_qgemm_path)p));
         const float *o = tide_data(&out);
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++) {
@@ -104,10 +103,11 @@ static void test_qlinear(void)
     int64_t bad_shape[2] = {M, K + 1};
     CHECK_OK(tide_tensor_alloc(&bad, TIDE_F32, 2, bad_shape));
     tide_tensor out = {0};
-    CHECK_FAILS(tide_qlinear(&out, &bad, &q, &scale, &bias, TIDE_QGEMM_AUTO),
+    CHECK_FAILS(tide_qlinear(&out, &bad, &q, &scale, &bias, NULL, TIDE_QGEMM_AUTO),
                 "qlinear: input of width 38, weight of width 37");
     tide_tensor_release(&bad), tide_tensor_release(&x), tide_tensor_release(&w);
     tide_tensor_release(&bias), tide_tensor_release(&q), tide_tensor_release(&scale);
+    tide_tensor_release(&packed);
 }
 
 int main(void)
