@@ -5,6 +5,7 @@
 --   tide examples/train_mnist.lua --ranks 2 --epochs 15    # the same, launched for you
 --   tide examples/train_mnist.lua --trace timeline.json    # Perfetto timeline of the run
 --   tide run -n 2 --restarts 1 examples/train_mnist.lua --checkpoint ckpt   # resumable
+--   tide run -n 2 examples/train_mnist.lua --dp-epsilon 3  # differentially private (DP-SGD)
 --
 -- The recipe (PyTorch's reference numbers use the same): 784-256-128-10 with ReLU, cross-entropy,
 -- SGD lr 0.1 momentum 0.9, a global batch of 128 split evenly across the ranks (64 each on 2),
@@ -26,6 +27,14 @@
 -- step, the default generator, the running epoch's loss) with tide.checkpoint every --every
 -- steps (once an epoch by default) and, when DIR holds a checkpoint, resumes from the newest:
 -- the run then ends with the parameters, and prints the accuracy lines, of a run never stopped.
+--
+-- With --dp-epsilon E the job trains with DP-SGD (tide.privacy): Poisson-sampled batches of
+-- --batch on average, every sample's gradient clipped to --clip, Gaussian noise whose
+-- multiplier is the smallest that keeps the whole run within (E, --delta)-DP, found by
+-- bisection on the accountant for the planned steps; the epsilon spent is printed each epoch.
+-- Its recipe differs: lr 2 and batch 1024 unless given, since the noise added to the mean of
+-- a batch shrinks as the batch grows. At 2 ranks, 5 epochs and epsilon 3 it reached 81.9%
+-- with seed 1 (the non-private recipe: 87.1%).
 local tide = require "tide"
 local nn, optim, data, ddp = tide.nn, tide.optim, tide.data, tide.ddp
 local progress, metrics = tide.progress, tide.metrics
@@ -49,6 +58,9 @@ usage: tide train_mnist.lua [options]
   --checkpoint DIR save the state to DIR with tide.checkpoint, and resume from it when it holds one
   --every STEPS    steps between checkpoints (one epoch's)
   --keep K         checkpoints kept in DIR (2)
+  --dp-epsilon E   train with DP-SGD to (E, delta)-differential privacy (lr 2, batch 1024)
+  --clip C         DP-SGD: clip every sample's gradient to norm C (1)
+  --delta D        DP-SGD: the delta of the guarantee (1e-5)
   --quiet          no progress bar]]
 
 -- ---------------------------------------------------------------- flags
@@ -56,9 +68,10 @@ local opts = { epochs = 5, batch = 128, lr = 0.1, momentum = 0.9, hidden = "256,
   model = "mlp", ["bucket-mb"] = 1, ranks = 1, metrics = "metrics.jsonl" }
 local numeric = { epochs = "integer", batch = "integer", lr = "number", momentum = "number",
   seed = "integer", ["bucket-mb"] = "number", ranks = "integer", samples = "integer",
-  every = "integer", keep = "integer" }
+  every = "integer", keep = "integer", ["dp-epsilon"] = "number", clip = "number",
+  delta = "number" }
 local optional = { trace = true, data = true, samples = true, checkpoint = true, every = true,
-  keep = true }
+  keep = true, ["dp-epsilon"] = true, clip = true, delta = true }
 local flags_seen = {}
 do
   local i = 1
@@ -97,6 +110,16 @@ if opts.model == "cnn" then
   local lr_given = false
   for _, f in ipairs(flags_seen) do lr_given = lr_given or f[1] == "lr" end
   if not lr_given then opts.lr = 0.05 end
+end
+local dp = opts["dp-epsilon"]
+if dp then
+  local given = {}
+  for _, f in ipairs(flags_seen) do given[f[1]] = true end
+  if not given.lr then opts.lr = 2 end
+  if not given.batch then opts.batch = 1024 end
+  if opts.checkpoint then error("train_mnist: --dp-epsilon does not go with --checkpoint", 0) end
+elseif opts.clip or opts.delta then
+  error("train_mnist: --clip and --delta go with --dp-epsilon E", 0)
 end
 
 local world = tide.world
@@ -174,18 +197,34 @@ else
   end
   layers[#layers + 1] = nn.Linear(width, 10)
 end
-local model = ddp.wrap(nn.Sequential(layers), world, { bucket_mb = opts["bucket-mb"] })
+local model, opt
+if dp then
+  -- DP-SGD clips per sample before the ranks add up: the plain model, reduced by the private
+  -- optimizer (no ddp.wrap); the loader becomes a Poisson sampler of the same mean batch
+  local plain = nn.Sequential(layers)
+  model, opt, loader = tide.privacy.make_private(plain,
+    optim.SGD(plain, { lr = opts.lr, momentum = opts.momentum }), loader,
+    { epsilon = dp, epochs = opts.epochs, clip = opts.clip or 1, delta = opts.delta or 1e-5,
+      comm = world, seed = opts.seed })
+  sampler = loader
+else
+  model = ddp.wrap(nn.Sequential(layers), world, { bucket_mb = opts["bucket-mb"] })
+  opt = optim.SGD(model, { lr = opts.lr, momentum = opts.momentum })
+end
 local crit = nn.CrossEntropyLoss()
-local opt = optim.SGD(model, { lr = opts.lr, momentum = opts.momentum })
 
 say(("train_mnist: %d rank%s, batch %d (%d per rank), lr %g, momentum %g, %d epochs, " ..
   "%d parameters"):format(size, size > 1 and "s" or "", opts.batch, per_rank, opts.lr,
   opts.momentum, opts.epochs, model:num_parameters()))
 say(tostring(model.module))
+if dp then
+  say(("train_mnist: DP-SGD to epsilon %g at delta %g: noise %.4f, clip %g, sample rate %.5f"):format(
+    dp, opt.delta, opt.noise, opt.clip, opt.sample_rate))
+end
 
 local log = opts.metrics ~= "" and metrics.open(opts.metrics, { comm = world }) or nil
 local no_input_grad = { input_grad = false }
-local steps_per_epoch = loader:num_batches()
+local steps_per_epoch = dp and #loader or loader:num_batches()
 local now = tide.now            -- wall-clock seconds
 -- With --trace, forward, backward and the optimizer step show as spans on the timeline.
 local span = opts.trace and tide.trace.span or function(_, fn, ...) return fn(...) end
@@ -227,7 +266,7 @@ for epoch = first_epoch, opts.epochs do
   sampler:set_epoch(epoch - 1)
   local bar = progress.bar { total = steps_per_epoch * opts.batch, comm = world,
     label = ("epoch %d/%d"):format(epoch, opts.epochs), mode = opts.quiet and "off" or nil }
-  local trace0, wait0 = metrics.trace_seconds(), model.comm_wait_s
+  local trace0, wait0 = metrics.trace_seconds(), model.comm_wait_s or 0
   world:barrier()
   local t0 = now()
   local loss_sum, steps = loss_sum0, steps0
@@ -252,12 +291,13 @@ for epoch = first_epoch, opts.epochs do
   local train_loss = world:allreduce(loss_sum / steps, "sum") / size
   local acc = metrics.accuracy(model, test, { comm = world })
   final_acc = acc
-  say(("epoch %d/%d  train loss %.4f  test accuracy %.2f%%  %.2f s  %.0f samples/s"):format(
-    epoch, opts.epochs, train_loss, 100 * acc, seconds, train.n / seconds))
+  say(("epoch %d/%d  train loss %.4f  test accuracy %.2f%%  %.2f s  %.0f samples/s%s"):format(
+    epoch, opts.epochs, train_loss, 100 * acc, seconds, train.n / seconds,
+    dp and ("  epsilon %.3f"):format((opt:epsilon())) or ""))
   if log then
     log:write { epoch = epoch, loss = train_loss, accuracy = acc, seconds = seconds,
       samples_per_s = train.n / seconds, ranks = size, batch = opts.batch, lr = opts.lr,
-      comm_wait_s = model.comm_wait_s - wait0, blas_threads = tide.blas_threads and tide.blas_threads(),
+      comm_wait_s = (model.comm_wait_s or 0) - wait0, epsilon = dp and (opt:epsilon()) or nil, blas_threads = tide.blas_threads and tide.blas_threads(),
       compute_s = trace1.compute_s - trace0.compute_s, comm_s = trace1.comm_s - trace0.comm_s }
   end
 end

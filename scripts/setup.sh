@@ -9,6 +9,7 @@ build=${TIDE_BUILD_DIR:-$root/build}
 
 packages=(build-essential cmake pkg-config lua5.4 liblua5.4-dev libopenmpi-dev openmpi-bin
           libopenblas-dev liblapacke-dev lua-cjson lua-busted zlib1g-dev libreadline-dev
+          libsodium-dev   # secure aggregation (core/secure)
           dataset-fashion-mnist tmux   # tmux: the REPL's terminal tests (tests/lua/repl_tty_spec.lua)
           python3-numpy clang libclang-rt-14-dev)   # numpy interop tests; fuzzing (tests/fuzz)
 missing=()

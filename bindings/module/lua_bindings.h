@@ -33,5 +33,6 @@ void tide_open_bayes(lua_State *L, int module, int methods, int meta);
 void tide_open_als(lua_State *L, int module, int methods, int meta);
 void tide_open_linear(lua_State *L, int module, int methods, int meta);
 void tide_open_sparse(lua_State *L, int module, int methods, int meta);
+void tide_open_secure(lua_State *L, int module, int methods, int meta);
 
 #endif

@@ -22,5 +22,6 @@ const tide_opener tide_openers[] = {
     tide_open_als,
     tide_open_linear,
     tide_open_sparse,
+    tide_open_secure,
     NULL,
 };

@@ -7,8 +7,8 @@ local core = require "tide.core"
 -- What the core exports for the Lua library's own use (kernels, method tables, the dtensor
 -- type, the deprecation notice) sits under one hidden name, tide._internal, apart from the API.
 local INTERNAL = { methods = true, kernels = true, cluster_kernels = true, als_kernels = true,
-  bayes_kernels = true, _dtensor = true, comm_methods = true, deprecated = true, _diag = true,
-  _set_watchdog = true }
+  bayes_kernels = true, secure_kernels = true, _dtensor = true, comm_methods = true,
+  deprecated = true, _diag = true, _set_watchdog = true }
 
 local tide = { _internal = {} }
 for name, fn in pairs(core) do
@@ -61,11 +61,14 @@ end
 
 -- Diagnosis (issue 14) lives in tide/diag/: tide.breakpoint, tide.health, tide.doctor.
 local DIAG = { breakpoint = true, health = true, doctor = true }
+-- tide.infer (issue 20) lives with the compression it serves, in tide/compress/.
+local COMPRESS = { infer = true }
 
 -- Submodules written in Lua load lazily, so `require "tide"` stays cheap.
 setmetatable(tide, {
   __index = function(t, name)
-    local modname = (DIAG[name] and "tide.diag." or "tide.") .. tostring(name)
+    local modname = (DIAG[name] and "tide.diag." or COMPRESS[name] and "tide.compress."
+      or "tide.") .. tostring(name)
     local ok, mod = pcall(require, modname)
     if ok then
       rawset(t, name, mod)

@@ -33,6 +33,8 @@ local allowed = {
   dist = {tensor = true, ops = true, linalg = true, nn = true, comm = true, dist = true},
   io = {tensor = true, ops = true, io = true},
   algo = {tensor = true, ops = true, linalg = true, nn = true, algo = true},
+  -- secure aggregation's cryptography (libsodium), on tensors only: no MPI, no model
+  secure = {tensor = true, ops = true, secure = true},
 }
 
 describe("the layout", function()

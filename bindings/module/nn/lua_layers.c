@@ -15,11 +15,18 @@
  *   avg_pool2d(x, p[, out]), avg_pool2d_backward(g, x, p[, out])
  *   adaptive_avg_pool2d(x, oh, ow[, out]), adaptive_avg_pool2d_backward(g, x[, out])
  *
- * with p = {kernel = {kh, kw}, stride = {sh, sw}, padding = {ph, pw}} for the pools. */
+ * with p = {kernel = {kh, kw}, stride = {sh, sw}, padding = {ph, pw}} for the pools.
+ *
+ *   quantize_rows(w) -> q (u8 holding int8), scale (f32): per output channel (core/nn/qgemm.h)
+ *   qgemm_pack(q) -> packed (u8): q laid out once for the VNNI path
+ *   qlinear(x, q, scale, bias|nil, packed|nil[, path]) -> out: int8 x W^T + bias, path "auto"
+ *     (default), "portable", "avx2" or "avx512-vnni"
+ *   qgemm_paths() -> {names this CPU runs}, the name "auto" picks */
 #include "lua_bindings.h"
 #include "nn/activation.h"
 #include "nn/conv.h"
 #include "nn/pool.h"
+#include "nn/qgemm.h"
 #include "tensor/lua_args.h"
 #include "tensor/lua_tensor.h"
 
@@ -207,6 +214,52 @@ static int k_adaptive_avg_pool2d_backward(lua_State *L)
     return 1;
 }
 
+static int k_quantize_rows(lua_State *L)
+{
+    tide_tensor *w = tide_lua_checktensor(L, 1);
+    tide_tensor *q = tide_lua_newtensor(L);
+    tide_tensor *scale = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_quantize_rows(q, scale, w));
+    return 2;
+}
+
+static const char *const QGEMM_PATHS[] = {"auto", "portable", "avx2", "avx512-vnni", NULL};
+
+static int k_qlinear(lua_State *L)
+{
+    tide_tensor *x = tide_lua_checktensor(L, 1);
+    tide_tensor *q = tide_lua_checktensor(L, 2);
+    tide_tensor *scale = tide_lua_checktensor(L, 3);
+    tide_tensor *bias = lua_isnil(L, 4) ? NULL : tide_lua_checktensor(L, 4);
+    tide_tensor *packed = lua_isnoneornil(L, 5) ? NULL : tide_lua_checktensor(L, 5);
+    tide_qgemm_path path = (tide_qgemm_path)luaL_checkoption(L, 6, "auto", QGEMM_PATHS);
+    tide_tensor *out = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_qlinear(out, x, q, scale, bias, packed, path));
+    tide_lua_gc_pressure(L);
+    return 1;
+}
+
+static int k_qgemm_pack(lua_State *L)
+{
+    tide_tensor *q = tide_lua_checktensor(L, 1);
+    tide_tensor *packed = tide_lua_newtensor(L);
+    tide_lua_check(L, tide_qgemm_pack(packed, q));
+    return 1;
+}
+
+static int k_qgemm_paths(lua_State *L)
+{
+    lua_newtable(L);
+    int n = 0;
+    for (int p = TIDE_QGEMM_PORTABLE; p <= TIDE_QGEMM_VNNI; p++)
+        if (tide_qgemm_available((tide_qgemm_path)p)) {
+            lua_pushstring(L, QGEMM_PATHS[p]);
+            lua_rawseti(L, -2, ++n);
+        }
+    lua_pushstring(L, QGEMM_PATHS[tide_qgemm_best()]);
+    return 2;
+}
+
 static const luaL_Reg kernels[] = {
     {"conv2d", k_conv2d}, {"conv2d_backward", k_conv2d_backward}, {"gelu", k_gelu},
     {"gelu_backward", k_gelu_backward}, {"leaky_relu", k_leaky_relu},
@@ -214,7 +267,10 @@ static const luaL_Reg kernels[] = {
     {"max_pool2d_backward", k_max_pool2d_backward}, {"avg_pool2d", k_avg_pool2d},
     {"avg_pool2d_backward", k_avg_pool2d_backward},
     {"adaptive_avg_pool2d", k_adaptive_avg_pool2d},
-    {"adaptive_avg_pool2d_backward", k_adaptive_avg_pool2d_backward}, {NULL, NULL}};
+    {"adaptive_avg_pool2d_backward", k_adaptive_avg_pool2d_backward},
+    {"quantize_rows", k_quantize_rows}, {"qlinear", k_qlinear}, {"qgemm_paths", k_qgemm_paths},
+    {"qgemm_pack", k_qgemm_pack},
+    {NULL, NULL}};
 
 void tide_open_layers(lua_State *L, int module, int methods, int meta)
 {
