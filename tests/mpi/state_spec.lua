@@ -131,6 +131,12 @@ describe("a dtensor's state", function()
       "dtensor.load_state: kind expected 'tide.dtensor', got tide.rng")
     assert.has_error(function() dt:load_state({ kind = "tide.dtensor", rows = s.rows, x = 1 }) end,
       "dtensor.load_state: unexpected field 'x' (expected generator, kind, rows)")
+    if P > 1 then
+      local sub = world:split(me == 0 and 0 or 1)
+      local other = dtensor.zeros({ 5, 3 }, { comm = sub })
+      assert.has_error(function() dt:load_state({ kind = "tide.dtensor", rows = other }) end,
+        ("dtensor.load_state: rows live on %d ranks, this dtensor on %d"):format(sub.size, P))
+    end
   end)
 end)
 
