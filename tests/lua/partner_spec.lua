@@ -27,7 +27,7 @@ end
 
 local JOB = [[
 local ck, world = tide.checkpoint, tide.world
-local dir, ldir, steps = arg[1], arg[2], tonumber(arg[3])
+local dir, ldir, steps, async = arg[1], arg[2], tonumber(arg[3]), arg[4] == "async"
 -- the state of step s: 40 rows of 3 (element (i, j) = 3 i + j + s) and s itself
 local function state(s)
   local rows = tide.dtensor.zeros({ 40, 3 }, { dtype = "f64" })
@@ -40,7 +40,7 @@ local st, at = ck.load(dir, { local_dir = ldir })
 while ck.step() < steps do
   local s = ck.tick()
   st = state(s)
-  ck.save(dir, st, { local_dir = ldir, partner = true, every = 100, keep = 2 })
+  ck.save(dir, st, { local_dir = ldir, partner = true, every = 100, keep = 2, async = async })
 end
 local sum = st.rows:sum()
 if world.rank == 0 then
@@ -61,10 +61,10 @@ teardown(function()
   os.execute("rm -rf '" .. root .. "'")
 end)
 
-local function run(steps)
-  local app = ("-np 2 -x TIDE_NODE=%s %s %s/job.lua %s/shared %s/local %d")
+local function run(steps, mode)
+  local app = ("-np 2 -x TIDE_NODE=%s %s %s/job.lua %s/shared %s/local %d %s")
   return sh(("%s --oversubscribe %s : %s"):format(MPIRUN, app:format("a", TIDE, root, root, root,
-    steps), app:format("b", TIDE, root, root, root, steps)))
+    steps, mode or ""), app:format("b", TIDE, root, root, root, steps, mode or "")))
 end
 
 describe("partner copies", function()
@@ -91,10 +91,16 @@ describe("partner copies", function()
       .. " in [%d.]+ s"), out)
     assert.are.same({ "manifest.json", "rank-00002.safetensors", "rank-00003.safetensors",
       "replicated.safetensors" }, listing(root .. "/local/b/step-3"))
-    -- and the run goes on from there
-    out, code = run(5)
+    -- and the run goes on from there, saving in the background now, which gives the same
+    -- files: step 5 loads, and after node a is lost too
+    out, code = run(5, "async")
     assert.are.equal(0, code, out)
     assert.is_truthy(out:find(("at 5 loaded 3 sum %.1f"):format(119 * 120 / 2 + 120 * 5), 1, true), out)
+    assert.are.same(all, listing(root .. "/local/a/step-5"))
+    assert(os.execute("rm -rf '" .. root .. "/local/a'"))
+    out, code = run(5)
+    assert.are.equal(0, code, out)
+    assert.is_truthy(out:find(("at 5 loaded 5 sum %.1f"):format(119 * 120 / 2 + 120 * 5), 1, true), out)
   end)
 end)
 

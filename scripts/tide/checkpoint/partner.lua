@@ -153,19 +153,30 @@ function P.save(dir, state, opts, comm, I)
   -- the writer's job: the files, then this rank's part; a node's first rank then waits for the
   -- parts of the node's ranks and completes the step (the manifest, the rename, latest)
   local wjob = { files = files, part = tmp .. "/" .. I.part_file(rank), corrupt = job.corrupt }
+  local final
   if L.leader then
     local m = I.manifest_info(parts, comm, step, info.id, opts.job or os.getenv("TIDE_JOB") or "")
     m.files = all
     local node_parts = {}
     for i, r in ipairs(L.members[L.node]) do node_parts[i] = tmp .. "/" .. I.part_file(r) end
-    wjob.finalize = { parts = node_parts, manifest = tmp .. "/manifest.json",
+    final = { parts = node_parts, manifest = tmp .. "/manifest.json",
       prefix = manifest.encode(m):sub(1, -2), suffix = "", tmp = tmp,
       final = I.step_dir(ldir, step), latest = ldir .. "/latest",
       latest_text = ("step-%d\n"):format(step), timeout = opts.timeout or 600 }
   end
   files = nil   -- the writer takes the bytes over
-  I.together(comm, op, function() I.writer():start(wjob, opts.async) end)
-  if not opts.async and opts.keep and L.leader then I.prune(ldir, opts.keep, step) end
+  if opts.async then
+    wjob.finalize = final
+    I.together(comm, op, function() I.writer():start(wjob, true) end)
+    return step
+  end
+  -- now: every rank's files first (a failure reaches every rank), then the steps' completion
+  I.together(comm, op, function() I.writer():start(wjob, false) end)
+  I.together(comm, op, function()
+    if not final then return end
+    I.writer():start({ files = {}, finalize = final }, false)
+    if opts.keep then I.prune(ldir, opts.keep, step) end
+  end)
   return step
 end
 
