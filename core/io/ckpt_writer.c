@@ -30,7 +30,8 @@ void tide_ckpt_job_clear(tide_ckpt_job *job)
     for (int i = 0; i < job->nfiles; i++) {
         tide_ckpt_file *f = &job->files[i];
         for (int k = 0; k < f->n; k++) {
-            free(f->names[k]);
+            if (f->names)   /* (a raw file has bytes, no names) */
+                free(f->names[k]);
             tide_tensor_release(&f->tensors[k]);
         }
         for (int k = 0; k < f->nmeta; k++) {
@@ -88,6 +89,12 @@ static tide_status write_files(tide_ckpt_job *job)
     tide_status st = TIDE_OK;
     for (int i = 0; i < job->nfiles && st == TIDE_OK; i++) {
         tide_ckpt_file *f = &job->files[i];
+        if (f->raw) {
+            st = tide_write_tensor_file(f->path, &f->tensors[0]);
+            if (st == TIDE_OK && job->corrupt && i == 0)
+                st = corrupt_file(f->path);
+            continue;
+        }
         const tide_tensor **ts = malloc(((size_t)f->n + 1) * sizeof *ts);
         if (!ts) {
             st = tide_fail("checkpoint: out of memory");
@@ -275,6 +282,8 @@ static tide_status copy_tensors(tide_ckpt_job *job)
     for (int i = 0; i < job->nfiles; i++)
         for (int k = 0; k < job->files[i].n; k++) {
             tide_tensor *t = &job->files[i].tensors[k], c = TIDE_TENSOR_EMPTY;
+            if (t->storage->refcount == 1)   /* nobody else's: nothing to race with */
+                continue;
             TIDE_TRY(tide_clone(&c, t));
             tide_tensor_release(t);
             *t = c;

@@ -13,7 +13,8 @@
  * readers ignore.
  *
  * With async, the tensors are copied when the job starts (the caller may change its own at
- * once) and the writing runs on a thread; tide_ckpt_writer_wait joins it and gives its status.
+ * once; a tensor whose storage only the job holds, such as bytes handed over, is not) and the
+ * writing runs on a thread; tide_ckpt_writer_wait joins it and gives its status.
  * One job at a time per writer: starting one first waits for the previous. */
 #ifndef TIDE_IO_CKPT_WRITER_H
 #define TIDE_IO_CKPT_WRITER_H
@@ -23,6 +24,8 @@
 typedef struct tide_ckpt_file {
     char *path;    /* where to write it */
     char *label;   /* its name in the manifest */
+    int raw;       /* tensors[0] is the whole file (tide_st_encode's bytes, or a partner's copy),
+                      written as it is; the caller knows its crc32, so it is not in the part */
     int n, nmeta;
     char **names;
     tide_tensor *tensors;

@@ -1,6 +1,6 @@
 /* safetensors.c — writing and reading safetensors files (see safetensors.h; the header parser
  * is st_header.c). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE   /* sync_file_range */
 #include "io/safetensors.h"
 
 #include <errno.h>
@@ -74,15 +74,24 @@ static void put_json_string(buf *b, const char *s)
 
 /* ---------------------------------------------------------------- writing */
 
-/* Writes n bytes, updating the running crc. */
+/* Writes n bytes, updating the running crc. In 16 MiB pieces, each sent on to the disk at once
+ * (sync_file_range starts the write-back and does not wait): the disk writes one piece while
+ * the crc of the next is computed, and the final fsync has little left to wait for. Written
+ * whole and left to the fsync, the crc and the disk would take their times one after the
+ * other. */
 static int write_all(FILE *f, const void *data, size_t n, uLong *crc)
 {
+    const size_t piece = (size_t)16 << 20;
     const unsigned char *p = data;
     for (size_t left = n; left > 0;) {
-        size_t chunk = left < ((size_t)1 << 30) ? left : (size_t)1 << 30;
+        size_t chunk = left < piece ? left : piece;
         *crc = crc32(*crc, p, (uInt)chunk);
         if (fwrite(p, 1, chunk, f) != chunk)
             return 0;
+#ifdef SYNC_FILE_RANGE_WRITE
+        if (chunk == piece && fflush(f) == 0)   /* (a hint: a failure shows at the fsync) */
+            (void)sync_file_range(fileno(f), 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
         p += chunk;
         left -= chunk;
     }
@@ -215,10 +224,13 @@ static int write_tensor(FILE *f, const tide_tensor *t, uLong *crc)
     return ok;
 }
 
-tide_status tide_st_save(const char *path, int n, const char *const *names,
-                         const tide_tensor *const *tensors, int nmeta,
-                         const char *const *meta_keys, const char *const *meta_values,
-                         uint32_t *crc_out, int64_t *size_out)
+/* What every writer does first: checks the names, puts the tensors in data order (widest dtype
+ * first: every tensor then starts aligned) and builds the header. On success *order and b->s
+ * are the caller's to free. */
+static tide_status lay_out(const char *path, int n, const char *const *names,
+                           const tide_tensor *const *tensors, int nmeta,
+                           const char *const *meta_keys, const char *const *meta_values,
+                           int **order_out, buf *b)
 {
     if (n < 0 || nmeta < 0)
         return tide_fail("save: negative counts for '%s'", path);
@@ -230,24 +242,46 @@ tide_status tide_st_save(const char *path, int n, const char *const *names,
     if (!order)
         return tide_fail("save: out of memory");
     int k = 0;
-    for (size_t es = 8; es >= 1; es /= 2)   /* widest first: every tensor starts aligned */
+    for (size_t es = 8; es >= 1; es /= 2)
         for (int i = 0; i < n; i++)
             if (tide_dtype_size(tensors[i]->dtype) == es)
                 order[k++] = i;
-    buf b = {0};
-    tide_status st = build_header(&b, path, n, order, names, tensors, nmeta, meta_keys,
+    tide_status st = build_header(b, path, n, order, names, tensors, nmeta, meta_keys,
                                   meta_values);
+    if (st != TIDE_OK) {
+        free(order);
+        free(b->s);
+        return st;
+    }
+    *order_out = order;
+    return TIDE_OK;
+}
+
+static void put_length(unsigned char len8[8], size_t len)
+{
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)len >> (8 * i));
+}
+
+tide_status tide_st_save(const char *path, int n, const char *const *names,
+                         const tide_tensor *const *tensors, int nmeta,
+                         const char *const *meta_keys, const char *const *meta_values,
+                         uint32_t *crc_out, int64_t *size_out)
+{
+    int *order;
+    buf b = {0};
+    TIDE_TRY(lay_out(path, n, names, tensors, nmeta, meta_keys, meta_values, &order, &b));
+    tide_status st = TIDE_OK;
     size_t cap = strlen(path) + 64;
-    char *tmp = st == TIDE_OK ? malloc(cap) : NULL;
+    char *tmp = malloc(cap);
     FILE *f = NULL;
-    if (st == TIDE_OK && !tmp)
+    if (!tmp)
         st = tide_fail("save: out of memory");
     if (st == TIDE_OK && !(f = open_temp(path, tmp, cap)))
         st = tide_fail("save: cannot write '%s': %s", path, strerror(errno));
     if (st == TIDE_OK) {
         unsigned char len8[8];
-        for (int i = 0; i < 8; i++)
-            len8[i] = (unsigned char)((uint64_t)b.len >> (8 * i));
+        put_length(len8, b.len);
         uLong crc = crc32(0L, Z_NULL, 0);
         int ok = write_all(f, len8, 8, &crc) && write_all(f, b.s, b.len, &crc);
         for (int i = 0; i < n && ok; i++)
@@ -265,6 +299,41 @@ tide_status tide_st_save(const char *path, int n, const char *const *names,
         }
     }
     free(tmp);
+    free(b.s);
+    free(order);
+    return st;
+}
+
+tide_status tide_st_encode(tide_tensor *out, const char *what, int n, const char *const *names,
+                           const tide_tensor *const *tensors, int nmeta,
+                           const char *const *meta_keys, const char *const *meta_values)
+{
+    int *order;
+    buf b = {0};
+    TIDE_TRY(lay_out(what, n, names, tensors, nmeta, meta_keys, meta_values, &order, &b));
+    int64_t total = 8 + (int64_t)b.len;
+    for (int i = 0; i < n; i++)
+        total += tide_numel(tensors[i]) * (int64_t)tide_dtype_size(tensors[i]->dtype);
+    tide_status st = tide_tensor_alloc(out, TIDE_U8, 1, &total);
+    if (st == TIDE_OK) {
+        unsigned char *p = tide_data(out);
+        put_length(p, b.len);
+        memcpy(p + 8, b.s, b.len);
+        p += 8 + b.len;
+        for (int i = 0; i < n && st == TIDE_OK; i++) {
+            const tide_tensor *t = tensors[order[i]];
+            tide_tensor dst = TIDE_TENSOR_EMPTY;   /* t's place in the bytes (aligned) */
+            int64_t bytes = tide_numel(t) * (int64_t)tide_dtype_size(t->dtype);
+            if (bytes > 0)
+                st = tide_tensor_wrap(&dst, p, t->dtype, t->ndim, t->shape, NULL, NULL);
+            if (st == TIDE_OK && bytes > 0)
+                st = tide_copy(&dst, t);
+            tide_tensor_release(&dst);
+            p += bytes;
+        }
+        if (st != TIDE_OK)
+            tide_tensor_release(out);
+    }
     free(b.s);
     free(order);
     return st;

@@ -43,6 +43,12 @@ tide_status tide_st_save(const char *path, int n, const char *const *names,
                          const char *const *meta_keys, const char *const *meta_values,
                          uint32_t *crc, int64_t *size);
 
+/* The bytes tide_st_save would write, as a new 1-d u8 tensor in out (empty); what names the
+ * destination in messages. For a file that is sent before it is written (partner copies). */
+tide_status tide_st_encode(tide_tensor *out, const char *what, int n, const char *const *names,
+                           const tide_tensor *const *tensors, int nmeta,
+                           const char *const *meta_keys, const char *const *meta_values);
+
 /* Reads the file at path into out (zeroed first); map: tensors share the file's pages. On
  * failure out is left empty. */
 tide_status tide_st_load(tide_st_file *out, const char *path, int map);

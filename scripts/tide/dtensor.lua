@@ -19,7 +19,8 @@
 --
 -- Methods: dt:gather(root) (the whole tensor on root, nil elsewhere), dt:full() (on every
 -- rank), dt:redistribute(dest), dt:sum/mean/max/min([dim]), dt:norm([p], [dim]),
--- dt:matmul(w), dt:map(fn), dt:comm(), dt:moved(), dt:is_replicated(), dt:dtype().
+-- dt:matmul(w), dt:map(fn), dt:comm(), dt:moved(), dt:is_replicated(), dt:dtype(),
+-- dt:state(), dt:load_state(s) (see "state" below).
 -- Reductions over every element or over dim 1 (the rows) are collective and give every rank
 -- the same (replicated) number or tensor; over another dim they give a dtensor sharded like dt.
 local tide = require "tide"
@@ -72,6 +73,11 @@ local fill_opts = { dtype = true, seed = true, generator = true, comm = true }
 -- rank holds the same one (SPMD: every rank makes the same calls)
 local default_generator
 
+local function the_generator()
+  default_generator = default_generator or tide.rng(0, { same_on_all_ranks = true })
+  return default_generator
+end
+
 local function create(kind, op, shape, opts)
   if type(shape) ~= "table" then
     error(op .. ": expected a global shape (a table of sizes), got " .. type(shape), 3)
@@ -90,10 +96,7 @@ local function create(kind, op, shape, opts)
     args.seed(opts.seed, op, nil, 4)
     key, first = tide.rng(opts.seed, { same_on_all_ranks = true }):key(), 0
   else
-    if gen == nil then
-      default_generator = default_generator or tide.rng(0, { same_on_all_ranks = true })
-      gen = default_generator
-    end
+    gen = gen or the_generator()
     key, first = gen:key(), gen:counter()
   end
   local a, b = 0, 1
@@ -355,6 +358,78 @@ end
 
 function methods:numel()
   return global_numel(self)
+end
+
+-- ---------------------------------------------------------------- state
+-- dt:state() -> {kind = "tide.dtensor", rows = a copy of dt (a dtensor laid out as dt is),
+--                generator = the state of the generator dtensor.rand/randn draw from when
+--                given neither seed nor generator}. Collective.
+-- dt:load_state(s) -> dt: dt's rows become those of s.rows, moved to dt's layout (s.rows may
+-- come from tide.checkpoint.load at another rank count, laid out by blocks), and that generator
+-- continues from s.generator, so a resumed job draws what it would have drawn. Collective.
+-- dtensor.get_rng_state() / dtensor.set_rng_state(s): that generator's state alone.
+-- A dtensor's state holds a dtensor: keep it with tide.checkpoint (one file, tide.save, holds
+-- no dtensors).
+
+function M.get_rng_state()
+  return the_generator():state()
+end
+
+function M.set_rng_state(s)
+  return the_generator():load_state(s)
+end
+
+function methods:state()
+  local make = self:is_replicated() and M.replicated or M.from_local
+  return { kind = "tide.dtensor", rows = make(self.shard:clone(), self:comm()),
+    generator = M.get_rng_state() }
+end
+
+local STATE_KEYS = { kind = true, rows = true, generator = true }
+
+local function desc(dt)
+  return dt:dtype() .. "[" .. table.concat(dt:global_shape(), "x") .. "]"
+end
+
+-- this rank's rows of dt's layout, taken from rows (a dtensor of the same global shape)
+local function rows_for(dt, rows)
+  if dt:is_replicated() then
+    return rows:is_replicated() and rows.shard or rows:full()
+  end
+  local first, n = dt:row_offset(), dt.shard:shape()[1]
+  if rows:is_replicated() then
+    return n > 0 and rows.shard:narrow(1, first + 1, n) or dt.shard
+  end
+  local same = true
+  for r, c in ipairs(dt:row_counts()) do
+    same = same and rows:row_counts()[r] == c
+  end
+  if same then return rows.shard end
+  local at = rows:row_offset()
+  local pos = tide.arange(at, at + rows.shard:shape()[1], "i64")
+  return rows:redistribute(require("tide.placement.util").split(pos, dt:row_counts())).shard
+end
+
+function methods:load_state(s)
+  local where = "dtensor.load_state"
+  args.state_keys(s, STATE_KEYS, where, 3)
+  if s.kind ~= "tide.dtensor" then
+    error(("%s: kind expected 'tide.dtensor', got %s"):format(where, tostring(s.kind)), 2)
+  end
+  if not M.is_dtensor(s.rows) then
+    error(("%s: rows expected a dtensor, got %s"):format(where, args.tensor_desc(s.rows)), 2)
+  end
+  if desc(s.rows) ~= desc(self) then
+    error(("%s: rows expected %s, got %s"):format(where, desc(self), desc(s.rows)), 2)
+  end
+  if s.rows:comm().size ~= self:comm().size then
+    error(("%s: rows live on %d ranks, this dtensor on %d"):format(where, s.rows:comm().size,
+      self:comm().size), 2)
+  end
+  local rows = rows_for(self, s.rows)
+  if rows ~= self.shard then self.shard:copy_(rows) end
+  if s.generator ~= nil then M.set_rng_state(s.generator) end
+  return self
 end
 
 return M

@@ -205,8 +205,6 @@ describe("checkpoint arguments and TIDE_FAULT", function()
       "checkpoint.save: partner copies need ranks on two nodes or more, but all 1 ranks are on"
       .. " node '" .. (os.getenv("TIDE_NODE") or io.open("/proc/sys/kernel/hostname"):read("l"))
       .. "' (TIDE_NODE names emulated nodes)")
-    assert.has_error(function() ck.save(dir, {}, { local_dir = dir, async = true }) end,
-      "checkpoint.save: async is not supported with local_dir yet")
     assert.has_error(function() ck.load(dir, { async = true }) end,
       "checkpoint.load: unknown option 'async' (expected one of: comm, job, local_dir, map, step)")
     assert.has_error(function() ck.save(dir, { f = print }) end,

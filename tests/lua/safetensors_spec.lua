@@ -135,6 +135,21 @@ describe("tide.save and tide.load of any value", function()
     assert.are.equal(#read(at("c.st")), size)
   end)
 
+  it("encodes in memory the very bytes it writes (views and all dtypes)", function()
+    local names = { "a", "b", "c", "d" }
+    local tensors = { tide.arange(0, 12, "f64"):view(3, 4):t(), tide.arange(0, 5, "u8"),
+      tide.arange(0, 7, "i32"):narrow(1, 2, 4), tide.zeros({ 0, 3 }, "f32") }
+    local meta = { k = "v" }
+    tide.io.st_save(at("e.st"), names, tensors, meta)
+    local bytes = tide.io.st_encode("e", names, tensors, meta)
+    assert.are.equal("u8", bytes:dtype())
+    local want = read(at("e.st"))
+    assert.are.equal(#want, bytes:numel())
+    assert.are.equal(tide.io.crc32_file(at("e.st")), tide.io.crc32(bytes))
+    assert.has_error(function() tide.io.st_encode("e", { "x", "x" }, { bytes, bytes }) end,
+      "save: two tensors for 'e' are named 'x'")
+  end)
+
   it("leaves .npy paths to NumPy's format, and loads .npy bytes under any name", function()
     local t = tide.arange(0, 6, "f64"):view(2, 3)
     tide.save(at("a.npy"), t)

@@ -80,6 +80,66 @@ describe("each rank's default generator", function()
   end)
 end)
 
+describe("a dtensor's state", function()
+  local dtensor = tide.dtensor
+
+  -- rank r holds r + 1 rows: a layout no block layout matches (at 2 ranks and more)
+  local function uneven(fill)
+    local first = me * (me + 1) // 2
+    local t = tide.arange(first * 3, (first + me + 1) * 3, "f32"):view(me + 1, 3)
+    return dtensor.from_local(fill and t or t:zero_(), world)
+  end
+
+  it("restores its rows and the generator dtensor.rand draws from", function()
+    local dt = dtensor.rand({ 11, 3 }, { dtype = "f64" })
+    local want = dt:full():totable()
+    local s = dt:state()
+    local a = dtensor.randn({ 6, 2 }):full():totable()   -- what the generator gives next
+    dt.shard:fill_(7)                                     -- the state is a copy
+    assert.are.same(want, s.rows:full():totable())
+    dtensor.rand({ 4 })
+    assert.are.equal(dt, dt:load_state(s))
+    assert.are.same(want, dt:full():totable())
+    assert.are.same(a, dtensor.randn({ 6, 2 }):full():totable())
+  end)
+
+  it("loads rows that tide.checkpoint laid out by blocks into its own layout", function()
+    local total = P * (P + 1) // 2
+    local dt = uneven(true)
+    local dir = world:bcast_obj(me == 0 and os.tmpname() or nil, 0)
+    if me == 0 then os.remove(dir) end   -- (a directory goes there)
+    tide.checkpoint.save(dir, { x = dt:state() }, { step = 1 })
+    local st = tide.checkpoint.load(dir)
+    local q, rem = total // P, total % P
+    assert.are.equal(q + (me < rem and 1 or 0), st.x.rows.shard:shape()[1])
+    local back = uneven(false)
+    back:load_state(st.x)
+    assert.are.same(dt.shard:totable(), back.shard:totable())
+    world:barrier()
+    if me == 0 then os.execute("rm -rf '" .. dir .. "'") end
+  end)
+
+  it("load_state errors name the field", function()
+    local dt = dtensor.zeros({ 5, 3 })
+    local s = dt:state()
+    assert.has_error(function() dt:load_state({ kind = "tide.dtensor", rows = 3 }) end,
+      "dtensor.load_state: rows expected a dtensor, got number")
+    assert.has_error(function()
+      dt:load_state({ kind = "tide.dtensor", rows = dtensor.zeros({ 4, 3 }) })
+    end, "dtensor.load_state: rows expected f32[5x3], got f32[4x3]")
+    assert.has_error(function() dt:load_state({ kind = "tide.rng", rows = s.rows }) end,
+      "dtensor.load_state: kind expected 'tide.dtensor', got tide.rng")
+    assert.has_error(function() dt:load_state({ kind = "tide.dtensor", rows = s.rows, x = 1 }) end,
+      "dtensor.load_state: unexpected field 'x' (expected generator, kind, rows)")
+    if P > 1 then
+      local sub = world:split(me == 0 and 0 or 1)
+      local other = dtensor.zeros({ 5, 3 }, { comm = sub })
+      assert.has_error(function() dt:load_state({ kind = "tide.dtensor", rows = other }) end,
+        ("dtensor.load_state: rows live on %d ranks, this dtensor on %d"):format(sub.size, P))
+    end
+  end)
+end)
+
 describe("examples/train_mnist.lua --checkpoint on " .. P .. " ranks", function()
   it("killed during epoch 2 and resumed, ends bit-identical to a run never stopped", function()
     -- 1200 samples in global batches of 100: 12 steps an epoch on any of 1, 2, 4 ranks

@@ -1,6 +1,7 @@
 /* lua_ckpt.c — tide.io.ckpt_writer(): a checkpoint writer (io/ckpt_writer.h) for
  * tide.checkpoint, which builds the job table:
- *   {files = {{path =, label =, names = {...}, tensors = {...}, meta = {k = v}}, ...},
+ *   {files = {{path =, label =, names = {...}, tensors = {...}, meta = {k = v}}
+ *             or {path =, label =, bytes = u8 tensor (the whole file; handed over)}, ...},
  *    part = path, corrupt = bool,
  *    finalize = nil or {parts = {...}, manifest =, prefix =, suffix =, tmp =, final =,
  *                       latest =, latest_text =, timeout =}}
@@ -64,11 +65,37 @@ static void *alloc0(lua_State *L, size_t n, size_t size)
     return p;
 }
 
-/* {path=, label=, names=, tensors=, meta=} at t into f (which the job box owns already). */
+/* {bytes = u8 tensor}: the whole file, handed over to the job (the Lua tensor is closed) when
+ * no other tensor shares its storage, so the background write needs no copy of it. */
+static void read_bytes(lua_State *L, tide_ckpt_file *f)
+{
+    tide_tensor *src = tide_lua_totensor(L, -1);
+    if (!src || !src->storage || src->dtype != TIDE_U8 || !tide_is_contiguous(src))
+        luaL_error(L, "ckpt_writer: the bytes of '%s' must be an open contiguous u8 tensor",
+                   f->path);
+    f->tensors = alloc0(L, 1, sizeof *f->tensors);
+    if (src->storage->refcount == 1) {
+        f->tensors[0] = *src;
+        memset(src, 0, sizeof *src);
+    } else {
+        tide_tensor_share(&f->tensors[0], src);
+    }
+    f->n = 1;
+    f->raw = 1;
+}
+
+/* {path=, label=, names=, tensors=, meta=} or {path=, label=, bytes=} at t into f (which the
+ * job box owns already). */
 static void read_file(lua_State *L, int t, tide_ckpt_file *f)
 {
     f->path = dupfield(L, t, "path", 0);
     f->label = dupfield(L, t, "label", 0);
+    if (lua_getfield(L, t, "bytes") != LUA_TNIL) {
+        read_bytes(L, f);
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
     lua_getfield(L, t, "names");
     lua_getfield(L, t, "tensors");
     luaL_checktype(L, -2, LUA_TTABLE);

@@ -20,7 +20,9 @@
 --       tick()'s count becomes N.
 --   With {local_dir = L, partner = true, every = M} (tide.checkpoint.partner): each node's
 --   ranks write to L/<node>/ and a copy to a rank of another node; every M-th save also goes to
---   dir. load(dir, {local_dir = L}) rebuilds lost node-local files from the copies.
+--   dir. load(dir, {local_dir = L}) rebuilds lost node-local files from the copies. async
+--   works there too (the files are encoded and exchanged at once, written in the background,
+--   by a writer of their own: the every-M-th copy to dir does not wait for them).
 --   checkpoint.tick() -> count        one training step; where TIDE_FAULT strikes
 --   checkpoint.step() -> count        tick()'s count
 --   checkpoint.wait()                 waits for this rank's asynchronous save, raising its error
@@ -45,6 +47,8 @@ local function step_dir(dir, step) return ("%s/step-%d"):format(dir, step) end
 
 local counter = 0
 local writer      -- tide.io.ckpt_writer(), made on first save
+local local_writer   -- the node-local saves' (tide.checkpoint.partner), so that a copy to the
+                     -- shared directory does not wait for the node-local one
 local fault       -- the parsed TIDE_FAULT, false when none
 
 -- ---------------------------------------------------------------- options and faults
@@ -96,8 +100,18 @@ function M.step()
   return counter
 end
 
-function M.wait()
+local function wait_shared()
   if writer then writer:wait() end
+end
+
+local function wait_local()
+  if local_writer then local_writer:wait() end
+end
+
+function M.wait()
+  local ok, err = pcall(wait_shared)
+  wait_local()
+  if not ok then error(err, 0) end
 end
 
 -- ---------------------------------------------------------------- collective failure
@@ -233,7 +247,7 @@ local function make_job(parts, rank, tmp, id, step)
     local names, tensors = {}, {}
     for i, dt in ipairs(parts.dts) do
       if rank == 0 or not dt:is_replicated() then
-        names[#names + 1], tensors[#tensors + 1] = parts.dt_names[i], dt.local_
+        names[#names + 1], tensors[#tensors + 1] = parts.dt_names[i], dt.shard
       end
     end
     files[#files + 1] = { path = tmp .. "/" .. rank_file(rank), label = rank_file(rank),
@@ -253,11 +267,14 @@ local local_saves = 0   -- saves with local_dir: every M-th also goes to the sha
 -- what tide.checkpoint.partner uses of this file
 local function internals()
   return {
-    REPLICATED = REPLICATED, rank_file = rank_file, step_dir = step_dir, together = together,
-    wait = M.wait, counter = function() return counter end, complete_steps = complete_steps,
+    REPLICATED = REPLICATED, rank_file = rank_file, part_file = part_file, step_dir = step_dir,
+    together = together, wait = wait_local, counter = function() return counter end, complete_steps = complete_steps,
     prune = prune, new_id = new_id, split_state = split_state,
     check_replicated = check_replicated, manifest_info = manifest_info, job = make_job,
-    writer = function() writer = writer or io_.ckpt_writer() return writer end,
+    writer = function()
+      local_writer = local_writer or io_.ckpt_writer()
+      return local_writer
+    end,
     block = function(...) return M._block(...) end,
   }
 end
@@ -298,7 +315,7 @@ function M.save(dir, state, opts)
     error("checkpoint.save: partner and every go with local_dir", 2)
   end
   -- the previous asynchronous save ends (or fails) here, on every rank
-  together(comm, op, M.wait)
+  together(comm, op, wait_shared)
   local info = together(comm, op, function()
     if rank ~= 0 then return nil end
     io_.mkdirs(dir)
@@ -404,7 +421,7 @@ local function read_step(dir, step, comm, opts)
     local first, count = 0, shape[1]
     if not d.replicated then first, count = block(shape[1], comm.size, comm.rank) end
     shape[1] = count
-    local t = tide.zeros(shape, d.dtype)
+    local t   -- made on the first piece: a view of the file's pages when one shard covers it
     for _, s in ipairs(d.shards) do
       local lo, hi = math.max(first, s.first), math.min(first + count, s.first + s.count)
       if hi > lo then
@@ -419,10 +436,16 @@ local function read_step(dir, step, comm, opts)
           error(("checkpoint: '%s' holds '%s' as %s %s, the manifest says %s %s"):format(where,
             name, src:dtype(), table.concat(src:shape(), "x"), d.dtype, table.concat(want, "x")), 0)
         end
-        t:narrow(1, lo - first + 1, hi - lo):copy_(src:narrow(1, lo - s.first + 1, hi - lo))
+        local piece = src:narrow(1, lo - s.first + 1, hi - lo)
+        if not t and hi - lo == count then
+          t = piece   -- (copy-on-write pages: writing to the rows never reaches the file)
+        else
+          t = t or tide.empty(shape, d.dtype)   -- the shards tile the rows: no fill needed
+          t:narrow(1, lo - first + 1, hi - lo):copy_(piece)
+        end
       end
     end
-    rows[name] = t
+    rows[name] = t or tide.empty(shape, d.dtype)   -- no rows here
   end
   return { manifest = m, rep = rep, rows = rows, names = names, where = "'" .. mpath .. "'" }
 end

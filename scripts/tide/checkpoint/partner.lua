@@ -10,7 +10,8 @@
 -- a wiped disk) are sent back by a rank whose node holds them, its partner's copy, and written
 -- into its own node's directory before the step is read as usual; the time this took is printed.
 -- A node is named by TIDE_NODE when set (to emulate nodes on one machine: give each group of
--- ranks its own TIDE_NODE), else by the host name.
+-- ranks its own TIDE_NODE, or list every rank's node: TIDE_NODE=a,a,b,b), else by the host
+-- name.
 local tide = require "tide"
 local manifest = require "tide.checkpoint.manifest"
 
@@ -25,10 +26,25 @@ local function host_name()
   return name or "localhost"
 end
 
+-- The node of the process that is rank `rank` of the world, from TIDE_NODE (text, maybe nil):
+-- one name for the process, or a comma-separated list of every world rank's node (so that one
+-- `tide run` emulates several nodes: TIDE_NODE=a,a,b,b); else the host name.
+function P.node_name(text, rank)
+  if not text or text == "" then return host_name() end
+  if not text:find(",", 1, true) then return text end
+  local list = {}
+  for name in (text .. ","):gmatch("([^,]*),") do list[#list + 1] = name end
+  local name = list[rank + 1]
+  if not name or name == "" then
+    error(("TIDE_NODE: expected a node name for every rank (comma-separated, rank 0's first),"
+      .. " got %s for rank %d in '%s'"):format(name and "an empty one" or "none", rank, text), 0)
+  end
+  return name
+end
+
 -- nodes and partners of comm's ranks (0-based ranks throughout)
 function P.layout(comm)
-  local node = os.getenv("TIDE_NODE")
-  if not node or node == "" then node = host_name() end
+  local node = P.node_name(os.getenv("TIDE_NODE"), tide.world.rank)
   local of = comm:allgather_obj(node)
   local names, members = {}, {}
   for r, n in ipairs(of) do
@@ -71,11 +87,14 @@ local function files_of(r, has_dtensors, I)
   return list
 end
 
+-- With async, what needs the other ranks happens now, on the calling thread, and only the
+-- writing waits for the background: every rank encodes its files into memory (the copy of the
+-- state an asynchronous save takes anyway), sends them to its partner and gathers every file's
+-- crc32 for the manifest, then hands its own files and the copies it received to the writer
+-- thread. MPI stays on the calling thread (the ranks need not run MPI with thread support, and
+-- the transfer is a memory copy's time); the disk, the slow part, is the thread's.
 function P.save(dir, state, opts, comm, I)
   local op = "checkpoint.save"
-  if opts.async then
-    error("checkpoint.save: async is not supported with local_dir yet", 0)
-  end
   local L = P.layout(comm)
   if opts.partner and #L.names < 2 then
     error(("checkpoint.save: partner copies need ranks on two nodes or more, but all %d ranks"
@@ -105,43 +124,57 @@ function P.save(dir, state, opts, comm, I)
   local parts = I.together(comm, op, I.split_state, state, comm)
   if opts.check ~= false then I.check_replicated(comm, parts) end
   local job = I.job(parts, rank, tmp, info.id, step)
-  job.part = nil
-  I.together(comm, op, function() I.writer():start(job, false) end)
-  -- crc32 and size of this rank's files; the copies to and from partners
-  local mine = {}
+  -- this rank's files as bytes, each with its crc32 and size
+  local files, mine = {}, {}
   I.together(comm, op, function()
-    local reqs, bufs = {}, {}
-    local has = #parts.dts > 0
-    for _, label in ipairs(files_of(rank, has, I)) do
-      local bytes = io_.read_file(tmp .. "/" .. label)
-      mine[label] = { crc32 = io_.crc32(bytes), size = bytes:numel() }
-      if opts.partner then
-        bufs[#bufs + 1] = bytes
-        reqs[#reqs + 1] = comm:isend(bytes, L.partner[rank], TAG)
-      end
+    for i, f in ipairs(job.files) do
+      local bytes = io_.st_encode(f.path, f.names, f.tensors, f.meta)
+      mine[f.label] = { crc32 = io_.crc32(bytes), size = bytes:numel() }
+      files[i] = { path = f.path, label = f.label, bytes = bytes }
     end
-    if opts.partner then
+  end)
+  if opts.partner then   -- the copies to and from partners
+    I.together(comm, op, function()
+      local reqs = {}
+      for _, f in ipairs(files) do reqs[#reqs + 1] = comm:isend(f.bytes, L.partner[rank], TAG) end
       for _, src in ipairs(L.keeps[rank] or {}) do
-        for _, label in ipairs(files_of(src, has, I)) do
-          io_.write_file(tmp .. "/" .. label, (comm:recv_new(src, TAG)))
+        for _, label in ipairs(files_of(src, #parts.dts > 0, I)) do
+          files[#files + 1] = { path = tmp .. "/" .. label, label = label,
+            bytes = (comm:recv_new(src, TAG)) }
         end
       end
       for _, req in ipairs(reqs) do req:wait() end
-    end
-  end)
-  local files = {}
-  for _, f in ipairs(comm:allgather_obj(mine)) do
-    for label, e in pairs(f) do files[label] = e end
+    end)
   end
-  I.together(comm, op, function()
-    if not L.leader then return end
+  local all = {}
+  for _, f in ipairs(comm:allgather_obj(mine)) do
+    for label, e in pairs(f) do all[label] = e end
+  end
+  -- the writer's job: the files, then this rank's part; a node's first rank then waits for the
+  -- parts of the node's ranks and completes the step (the manifest, the rename, latest)
+  local wjob = { files = files, part = tmp .. "/" .. I.part_file(rank), corrupt = job.corrupt }
+  local final
+  if L.leader then
     local m = I.manifest_info(parts, comm, step, info.id, opts.job or os.getenv("TIDE_JOB") or "")
-    m.files = files
-    local body = manifest.encode(m)
-    io_.write_atomic(tmp .. "/manifest.json", manifest.seal(body:sub(1, -2), io_.crc32))
-    io_.remove_tree(I.step_dir(ldir, step))
-    io_.rename_durable(tmp, I.step_dir(ldir, step))
-    io_.write_atomic(ldir .. "/latest", ("step-%d\n"):format(step))
+    m.files = all
+    local node_parts = {}
+    for i, r in ipairs(L.members[L.node]) do node_parts[i] = tmp .. "/" .. I.part_file(r) end
+    final = { parts = node_parts, manifest = tmp .. "/manifest.json",
+      prefix = manifest.encode(m):sub(1, -2), suffix = "", tmp = tmp,
+      final = I.step_dir(ldir, step), latest = ldir .. "/latest",
+      latest_text = ("step-%d\n"):format(step), timeout = opts.timeout or 600 }
+  end
+  files = nil   -- the writer takes the bytes over
+  if opts.async then
+    wjob.finalize = final
+    I.together(comm, op, function() I.writer():start(wjob, true) end)
+    return step
+  end
+  -- now: every rank's files first (a failure reaches every rank), then the steps' completion
+  I.together(comm, op, function() I.writer():start(wjob, false) end)
+  I.together(comm, op, function()
+    if not final then return end
+    I.writer():start({ files = {}, finalize = final }, false)
     if opts.keep then I.prune(ldir, opts.keep, step) end
   end)
   return step
