@@ -4,7 +4,7 @@
 Run with /usr/bin/python3 (numpy); tide does not need numpy, the spec only reads the committed
 file. Each case is an input double (written as the hex of its 64-bit pattern, as JSON has no
 NaN or inf) with numpy's float16 bits for it (float64 -> float16 directly, round to nearest
-even) and the bfloat16 bits of its float32 by the rounding rule of the bf16 format (add 0x7fff
+even), numpy's float16 bits of its float32 (f32 -> f16, tide's fast path), and the bfloat16 bits of its float32 by the rounding rule of the bf16 format (add 0x7fff
 plus the lowest kept bit to the f32 pattern, keep the top 16 bits; NaN stays a quiet NaN).
 The inputs cover normals, subnormals, the overflow edge, ties in both directions, signed zero,
 inf and NaN, and a few hundred random doubles of every magnitude."""
@@ -36,7 +36,9 @@ def main():
     with np.errstate(over="ignore"):
         for x in CASES + [float(v) for v in randoms]:
             f16 = int(np.array([x], dtype=np.float64).astype(np.float16).view(np.uint16)[0])
-            cases.append({"x": struct.pack(">d", x).hex(), "f16": f16, "bf16": bf16_bits(x),
+            f16_32 = int(np.array([x], dtype=np.float32).astype(np.float16).view(np.uint16)[0])
+            cases.append({"x": struct.pack(">d", x).hex(), "f16": f16, "f16_of_f32": f16_32,
+                          "bf16": bf16_bits(x),
                           "f16_value": float(np.float16(x)) if np.isfinite(np.float16(x)) else None})
     out = {"numpy": np.__version__, "cases": cases}
     path = os.path.join(os.path.dirname(__file__), "..", "data", "half_numpy.json")

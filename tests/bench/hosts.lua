@@ -13,17 +13,15 @@
 -- already up (another job is using it). Times are never asserted.
 --
 --   scripts/bench.sh hosts
-local root = os.getenv("TIDE_SOURCE_DIR") or "."
+-- (the worker, run by `tide` on the bed's hosts, finds tests/ from its own path)
+local root = os.getenv("TIDE_SOURCE_DIR") or (arg and arg[0]:match("^(.*)/tests/bench/")) or "."
 local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
+package.path = root .. "/tests/?.lua;" .. package.path
+local bench = require "support.bench"
+local median = bench.median
 local rounds = math.tointeger(tonumber(os.getenv("TIDE_BENCH_ROUNDS") or "3"))
 local SIZES = { { 1 << 20, "1 MiB", 8 }, { 4 << 20, "4 MiB", 4 }, { 16 << 20, "16 MiB", 2 },
   { 64 << 20, "64 MiB", 1 } }
-
-local function median(xs)
-  table.sort(xs)
-  local n = #xs
-  return n % 2 == 1 and xs[(n + 1) // 2] or (xs[n // 2] + xs[n // 2 + 1]) / 2
-end
 
 -- The job's side, run by `tide` on every rank of the bed (only tide's own modules on its path).
 local function worker()
@@ -77,7 +75,6 @@ end
 
 if arg and arg[1] == "--worker" then return worker() end
 
-local bench = require "support.bench"
 local SCRUB = require("support.proc").clean_env
 local hosts = root .. "/scripts/hosts.sh"
 local rate = os.getenv("TIDE_BENCH_RATE") or "1gbit"

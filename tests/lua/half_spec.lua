@@ -63,6 +63,18 @@ describe("f16 and bf16 conversions", function()
     end
   end)
 
+  it("f32 -> f16 (the bulk path on the bits) gives numpy's float16 bits of the f32", function()
+    local bits = bits_of(tide.tensor(xs, "f64"):to("f32"):to("f16"), "h32.npy")
+    for i, c in ipairs(ref.cases) do
+      local want = c.f16_of_f32
+      if want & 0x7c00 == 0x7c00 and want & 0x3ff ~= 0 then
+        assert.are.equal(want & 0xfe00, bits[i] & 0xfe00)
+      else
+        assert.are.equal(want, bits[i], "case " .. i .. ": " .. c.x)
+      end
+    end
+  end)
+
   it("f32 -> bf16 follows the rounding rule, the f64 path agrees on f32 values", function()
     local x32 = tide.tensor(xs, "f64"):to("f32")
     local fast = bits_of(x32:to("bf16"), "b.st")
@@ -81,9 +93,10 @@ describe("f16 and bf16 conversions", function()
   it("widening is exact: get and :to('f64') give the IEEE value of each pattern", function()
     local h = tide.tensor(xs, "f64"):to("f16")
     local b = tide.tensor(xs, "f64"):to("f32"):to("bf16")
-    local h64, b64 = h:to("f64"), b:to("f32")
+    local h64, b64, h32 = h:to("f64"), b:to("f32"), h:to("f32")   -- (f32: the bulk path)
     for i, c in ipairs(ref.cases) do
       for _, pair in ipairs({ { h:get(i), h64:get(i), widen(c.f16, 10, 5) },
+                              { h32:get(i), h64:get(i), widen(c.f16, 10, 5) },
                               { b:get(i), b64:get(i), widen(c.bf16, 7, 8) } }) do
         local got, got2, want = pair[1], pair[2], pair[3]
         if want ~= want then
