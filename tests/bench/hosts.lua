@@ -65,7 +65,7 @@ local function worker()
     print(("f32 allreduce (sum), %d ranks on hosts %s, median of %d rounds, MB/s (bytes / s)")
       :format(world.size, table.concat(names, ","), rounds))
     print(("%-8s %12s %14s %12s %12s %12s"):format("size", "flat", "hierarchical", "raw MPI",
-      "raw/flat", "raw/hier"))
+      "bw raw/flat", "bw raw/hier"))
     for _, r in ipairs(rows) do
       print(("%-8s %12.1f %14.1f %12.1f %12.2f %12.2f"):format(r[1], r[2] / r[3] / 1e6,
         r[2] / r[4] / 1e6, r[2] / r[5] / 1e6, r[3] / r[5], r[4] / r[5]))
