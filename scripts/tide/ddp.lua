@@ -52,6 +52,7 @@ DDP.__name = "ddp.DistributedDataParallel"
 
 local args = require "tide.args"
 local check_opts = args.check_opts
+local compress = require "tide.compress"
 
 -- wrap(model, comm = tide.world, {bucket_mb = 1, broadcast = true}) -> a module that runs
 -- model data-parallel over comm. model needs :parameters() and :backward(); its leaf modules
@@ -75,7 +76,7 @@ function ddp.wrap(model, comm, opts)
   local self = setmetatable({ module = model, comm = comm, bucket_bytes = mb * 2 ^ 20,
     training = true, comm_wait_s = 0 }, DDP)
   if opts.compress ~= nil then
-    self._hook, self.compress = require("tide.compress").hook(opts.compress, opts, where)
+    self._hook, self.compress = compress.hook(opts.compress, opts, where)
     self.compress_stats = { bytes = 0, raw_bytes = 0, comm_s = 0, compute_s = 0, steps = 0 }
   elseif opts.ratio ~= nil or opts.rank ~= nil then
     error(where .. ": ratio and rank are options of compress, which is not given", 2)
@@ -182,10 +183,10 @@ function DDP:_build_buckets()
       e.tensor = view
     end
     b.pending = #b.entries
-    if self._hook then
+    if self._hook then          -- the hook's view of the bucket, kept across steps
       local entries = {}
       for i, e in ipairs(b.entries) do entries[i] = { offset = e.offset, shape = e.tensor:shape() } end
-      b.ctx = require("tide.compress").context(self.comm, entries)
+      b.ctx = compress.context(self.comm, entries)
     end
   end
   self.buckets = buckets

@@ -117,7 +117,6 @@ local function orthonormalise_(p)
   end
   return p
 end
-M._orthonormalise_ = orthonormalise_
 
 -- Lays tensors end to end in one flat buffer (one collective for all), and back.
 local function concat(list, dtype)
