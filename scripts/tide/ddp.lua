@@ -35,8 +35,8 @@
 -- each bucket's allreduce by a compression hook (tide.compress: {ratio = 0.01} for topk,
 -- {rank = 4} for powersgd). The hooks run when backward ends, bucket by bucket, in bucket order,
 -- over the flat communicator (no overlap with backward, no hierarchy: a hook's collectives
--- are its own). model.compress_stats adds up, over steps: bytes (what this rank put on the
--- wire), raw_bytes (what the uncompressed allreduces would have), comm_s and compute_s (the
+-- are its own). model.compress_stats adds up, over steps: bytes (what this rank sent),
+-- raw_bytes (what ring allreduces of the buckets would send), comm_s and compute_s (the
 -- hooks' seconds in and out of their collectives), steps. With tide.trace on, each hook call
 -- is a span "compress.<name>".
 local tide = require "tide"
@@ -298,7 +298,7 @@ function DDP:_compress_all()
     b.flat:copy_(avg:reshape({ b.flat:numel() }))
     local wall, comm_s = clock() - t0, ctx.comm_s - comm0
     stats.bytes = stats.bytes + (ctx.bytes - bytes0)
-    stats.raw_bytes = stats.raw_bytes + b.numel * (b.dtype == "f64" and 8 or 4)
+    stats.raw_bytes = stats.raw_bytes + compress.allreduce_bytes(b.numel, b.dtype, self.comm.size)
     stats.comm_s, stats.compute_s = stats.comm_s + comm_s, stats.compute_s + (wall - comm_s)
     self.comm_wait_s = self.comm_wait_s + comm_s
   end

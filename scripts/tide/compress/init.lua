@@ -12,10 +12,14 @@
 -- ctx.entries (the gradients in the bucket: {offset = o, shape = s}, offset 0-based) describe
 -- the rest. The built-in hooks:
 --
---   fp16, bf16  the bucket converted to 16 bits and allgathered (MPI cannot add halves), each
---               rank adding the N halves in f32: half the bytes of an f32 allreduce's payload.
---   int8        per-bucket scale max|x| / 127, nearest rounding (error <= scale / 2 per element
---               and rank), allgathered as bytes plus one f32 scale per rank: a quarter.
+--   fp16, bf16  MPI cannot add halves, so the reduction is done by hand and stays 16-bit on
+--               the wire: the bucket in N chunks of halves, chunk r to rank r (alltoall), which
+--               adds its N copies in f32, averages, rounds to 16 bits again and allgathers:
+--               half the bytes of a ring allreduce.
+--   int8        the same route with bytes: q = round(x / scale), scale = max|x| / 127 per
+--               bucket (and per averaged chunk on the way back), one f32 scale per rank
+--               allgathered beside: error <= scale / 2 per element and rank, plus the
+--               average's own rounding; a quarter of the bytes.
 --   topk        the k = ceil(ratio * n) largest |x| of (bucket + last step's residual), with
 --               error feedback: what was not sent is added to the next step's bucket; indices
 --               (i32) and values allgathered and added up.
@@ -25,8 +29,8 @@
 --               the other gradients are allreduced uncompressed, as PyTorch's hook does. One
 --               allreduce for all P, one for all Q, one for the rest.
 --
--- Bytes on the wire are counted as the payload a rank contributes to each collective (an f32
--- allreduce of n elements: 4n), so ratios compare with an uncompressed allreduce directly.
+-- Bytes on the wire are what a rank sends, counted as the bandwidth-optimal algorithms send
+-- them (Ctx below), against a ring allreduce of the bucket (M.allreduce_bytes).
 local tide = require "tide"
 local args = require "tide.args"
 
@@ -43,47 +47,90 @@ function M.context(comm, entries)
     state = {}, bytes = 0, comm_s = 0 }, Ctx)
 end
 
-function Ctx:allgather(t)
-  self.bytes = self.bytes + t:numel() * SIZE[t:dtype()]
+-- The bytes a rank sends in each collective, as the bandwidth-optimal algorithms send them
+-- (ring allreduce: 2 (N - 1) / N of the tensor; allgather: N - 1 copies of its part; alltoall:
+-- the N - 1 blocks for the others).
+local function sent(t, factor)
+  return t:numel() * SIZE[t:dtype()] * factor
+end
+
+local function timed(self, bytes, fn, ...)
+  self.bytes = self.bytes + bytes
   local t0 = tide.now()
-  local out = self.comm:allgather(t)
+  local out = fn(...)
   self.comm_s = self.comm_s + (tide.now() - t0)
   return out
 end
 
+function Ctx:allgather(t)
+  return timed(self, sent(t, self.size - 1), self.comm.allgather, self.comm, t)
+end
+
+function Ctx:alltoall(t)
+  return timed(self, sent(t, (self.size - 1) / self.size), self.comm.alltoall,
+    self.comm, t)
+end
+
 function Ctx:allreduce(t)
-  self.bytes = self.bytes + t:numel() * SIZE[t:dtype()]
-  local t0 = tide.now()
-  self.comm:allreduce(t, "sum")
-  self.comm_s = self.comm_s + (tide.now() - t0)
+  timed(self, sent(t, 2 * (self.size - 1) / self.size), self.comm.allreduce,
+    self.comm, t, "sum")
   return t
 end
 
--- The N gathered rows {N * n} added up and averaged, in the bucket's dtype.
-local function average_rows(all, n, size, dtype)
-  return all:to(dtype):view({ size, n }):sum(1):mul_(1 / size)
+-- Bytes an uncompressed (ring) allreduce of n elements of dtype sends: what hooks are
+-- measured against.
+function M.allreduce_bytes(n, dtype, size)
+  return n * SIZE[dtype] * 2 * (size - 1) / size
 end
 
+-- A reduce-scatter and an allgather done by hand, so that what travels stays compressed: the
+-- bucket, padded to N equal chunks and encoded by encode(t) -> parts, goes chunk r to rank r
+-- (alltoall); each rank decodes the N copies of its chunk with decode(parts, rows) -> {N,
+-- chunk} tensor in the bucket's dtype, averages them, encodes the average and allgathers it.
+-- parts is a list of tensors: the encoded rows, then any per-rank side data (a scale).
+local function reduce_compressed(bucket, ctx, encode, decode)
+  local n, size, dtype = bucket:numel(), ctx.size, bucket:dtype()
+  local chunk = -(-n // size)
+  local padded = tide.zeros({ chunk * size }, dtype)
+  padded:narrow(1, 1, n):copy_(bucket)
+  local parts = encode(padded)
+  local got = { ctx:alltoall(parts[1]) }
+  for i = 2, #parts do got[i] = ctx:allgather(parts[i]) end
+  local mean = decode(got, size, chunk):sum(1):mul_(1 / size)
+  parts = encode(mean)
+  got = { ctx:allgather(parts[1]) }
+  for i = 2, #parts do got[i] = ctx:allgather(parts[i]) end
+  return decode(got, size, chunk):reshape({ chunk * size }):narrow(1, 1, n)
+end
+
+-- fp16, bf16: the average of the 16-bit roundings, added in the bucket's dtype, rounded again.
 local function half(dtype)
+  local function encode(t) return { t:to(dtype) } end
   return function(bucket, ctx)
-    local all = ctx:allgather(bucket:to(dtype))
-    return average_rows(all, bucket:numel(), ctx.size, bucket:dtype())
+    local function decode(parts, rows, chunk)
+      return parts[1]:to(bucket:dtype()):view({ rows, chunk })
+    end
+    return reduce_compressed(bucket, ctx, encode, decode)
   end
 end
 
 M.fp16 = half("f16")
 M.bf16 = half("bf16")
 
--- int8 with one scale per bucket. tide has no signed byte: q + 128 travels as u8 (1..255).
+-- int8 with one scale per bucket (and one per averaged chunk on the way back): q = round(x /
+-- scale), scale = max|x| / 127. tide has no signed byte: q + 128 travels as u8 (1..255).
 function M.int8(bucket, ctx)
-  local amax = bucket:abs():max()
-  local scale = amax > 0 and amax / 127 or 1
-  local q = (bucket / scale):round():add_(128):to("u8")
-  local qs = ctx:allgather(q)
-  local scales = ctx:allgather(tide.tensor({ scale }, "f64"):to("f32"))
-  local n = bucket:numel()
-  local deq = qs:to(bucket:dtype()):view({ ctx.size, n }):sub_(128)
-  return deq:mul_(scales:to(bucket:dtype()):view({ ctx.size, 1 })):sum(1):mul_(1 / ctx.size)
+  local dtype = bucket:dtype()
+  local function encode(t)
+    local amax = t:abs():max()
+    local scale = tide.tensor({ amax > 0 and amax / 127 or 1 }, "f64"):to("f32")
+    return { (t / scale:get(1)):round():add_(128):to("u8"), scale }
+  end
+  local function decode(parts, rows, chunk)
+    return parts[1]:to(dtype):view({ rows, chunk }):sub_(128)
+      :mul_(parts[2]:to(dtype):view({ rows, 1 }))
+  end
+  return reduce_compressed(bucket, ctx, encode, decode)
 end
 
 -- Top-k with error feedback; ratio in (0, 1].
