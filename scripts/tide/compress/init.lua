@@ -80,7 +80,7 @@ end
 -- Bytes an uncompressed (ring) allreduce of n elements of dtype sends: what hooks are
 -- measured against.
 function M.allreduce_bytes(n, dtype, size)
-  return n * SIZE[dtype] * 2 * (size - 1) / size
+  return n * SIZE[dtype] * (2 * (size - 1) / size)   -- as Ctx:allreduce counts it
 end
 
 -- A reduce-scatter and an allgather done by hand, so that what travels stays compressed: the
