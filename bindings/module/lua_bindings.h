@@ -13,6 +13,9 @@ extern const tide_opener tide_openers[];   /* NULL-terminated */
 
 int luaopen_tide_core(lua_State *L);
 
+/* Run after every opener: keeps storage dtypes (f16, bf16) out of the kernels (lua_storage.c). */
+void tide_guard_storage(lua_State *L, int module, int methods, int meta);
+
 void tide_open_tensor(lua_State *L, int module, int methods, int meta);
 void tide_open_ops(lua_State *L, int module, int methods, int meta);
 void tide_open_linalg(lua_State *L, int module, int methods, int meta);

@@ -17,6 +17,7 @@ int luaopen_tide_core(lua_State *L)
 
     for (const tide_opener *open = tide_openers; *open; open++)
         (*open)(L, module, methods, meta);
+    tide_guard_storage(L, module, methods, meta);
 
     lua_pushvalue(L, methods);
     lua_setfield(L, module, "methods");

@@ -3,6 +3,7 @@
  * rank's tensor), which both sizes the result and checks, on every call, that the ranks' rows
  * agree in dtype and shape. */
 #include "comm/comm_impl.h"
+#include "tensor/half.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -320,6 +321,7 @@ tide_status tide_comm_reduce_scatter(tide_comm *c, tide_tensor *out, const tide_
         return tide_fail("%s: the communicator was freed", name);
     if ((unsigned)op >= TIDE_NOPS)
         return tide_fail("%s: invalid op %d", name, (int)op);
+    TIDE_TRY(tide_dtype_computes(t->dtype, name));
     if (t->ndim == 0)
         return tide_fail("%s: expected a tensor with rows, got a 0-dim tensor", name);
     int size = c->size;

@@ -1,6 +1,7 @@
 /* comm.c — communicators, the hooks every collective runs, and the element-wise collectives
  * (barrier, broadcast, allreduce, reduce, and the scalar allreduce). */
 #include "comm/comm_impl.h"
+#include "tensor/half.h"
 #include "comm/shared.h"
 #include "comm/fingerprint.h"
 #include "comm/recorder.h"
@@ -476,6 +477,7 @@ void tide_divide(void *p, tide_dtype dt, int64_t n, int64_t k)
         break;                                  \
     }
         TIDE_FOREACH_DTYPE(DIV_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef DIV_CASE
     }
 }
@@ -613,6 +615,7 @@ static tide_status reduce_common(tide_comm *c, tide_tensor *t, tide_op op, int r
     TIDE_TRY(check_open(c, name));
     if ((unsigned)op >= TIDE_NOPS)
         return tide_fail("%s: invalid op %d", name, (int)op);
+    TIDE_TRY(tide_dtype_computes(t->dtype, name));  /* MPI would add the bits as integers */
     if (kind == EW_REDUCE)
         TIDE_TRY(tide_check_rank(c, root, name, "root", 0));
     coll x;

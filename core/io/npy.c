@@ -151,6 +151,9 @@ tide_status tide_npy_save(const char *path, const tide_tensor *t)
 {
     if (!t->storage)
         return tide_fail("save: cannot save an empty (closed) tensor to '%s'", path);
+    if (!*tide_dtype_npy(t->dtype))
+        return tide_fail("save: numpy has no %s dtype for '%s': save as .safetensors or convert "
+                         "with :to('f32') first", tide_dtype_name(t->dtype), path);
     char header[1024];
     size_t hlen = tide_npy_header(t, header, sizeof header);
     if (hlen == 0)
@@ -318,7 +321,7 @@ static int dtype_of_descr(const char *descr, tide_dtype *dt, int *swap)
     if (strcmp(kind, "b1") == 0)   /* numpy's bool is a byte of 0 or 1: it reads as u8 */
         kind = tide_dtype_npy(TIDE_U8) + 1;
     for (int i = 0; i < TIDE_NDTYPES; i++)
-        if (strcmp(kind, tide_dtype_npy((tide_dtype)i) + 1) == 0) {
+        if (*tide_dtype_npy((tide_dtype)i) && strcmp(kind, tide_dtype_npy((tide_dtype)i) + 1) == 0) {
             *dt = (tide_dtype)i;
             *swap = order == '>' && tide_dtype_size(*dt) > 1;
             return 1;

@@ -10,6 +10,7 @@ typedef tide_cursor cursor;
 
 static const struct { const char *name; tide_dtype dt; } dtypes[] = {
     {"F32", TIDE_F32}, {"F64", TIDE_F64}, {"I32", TIDE_I32}, {"I64", TIDE_I64}, {"U8", TIDE_U8},
+    {"F16", TIDE_F16}, {"BF16", TIDE_BF16},
 };
 
 const char *tide_st_dtype_name(tide_dtype dt)
@@ -217,7 +218,7 @@ static tide_status parse_entry(cursor *c, tide_st_entry *e)
                 i++;
             if (i == nd) {
                 tide_status st = tide_fail("load: '%s' holds tensor '%s' of unsupported dtype"
-                                           " '%.20s' (tide reads F32, F64, I32, I64, U8)",
+                                           " '%.20s' (tide reads F32, F64, I32, I64, U8, F16, BF16)",
                                            c->what, e->name, name);
                 free(name);
                 return st;

@@ -104,6 +104,7 @@ static void run_compare(tide_iter *it, tide_dtype dt, int op)
     switch (dt) {
 #define CASE(E, name, T) case E: compare_##name(it, op); break;
         TIDE_FOREACH_DTYPE(CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef CASE
     }
 }
@@ -113,6 +114,7 @@ static void run_where(tide_iter *it, tide_dtype dt)
     switch (dt) {
 #define CASE(E, name, T) case E: where_##name(it); break;
         TIDE_FOREACH_DTYPE(CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef CASE
     }
 }
@@ -122,6 +124,7 @@ static void run_masked_fill(tide_iter *it, tide_dtype dt, const tide_number *v)
     switch (dt) {
 #define CASE(E, name, T) case E: masked_fill_##name(it, v); break;
         TIDE_FOREACH_DTYPE(CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef CASE
     }
 }

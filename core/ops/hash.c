@@ -48,6 +48,7 @@ static void hash_rows(tide_tensor *out, const tide_tensor *keys, uint64_t seed, 
         }                                                                                   \
         break;
         TIDE_FOREACH_DTYPE(KEY_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef KEY_CASE
     }
 }

@@ -137,6 +137,7 @@ static void scatter_add_kernel(const tide_tensor *src, const tide_tensor *index,
         typedef IT index_t;                                                             \
         switch (src->dtype) {                                                           \
             TIDE_FOREACH_DTYPE(SCATTER_CASE)                                            \
+            TIDE_STORAGE_DTYPE_CASES break;                                             \
         }                                                                               \
         break;                                                                          \
     }
@@ -327,6 +328,7 @@ tide_status tide_masked_select(tide_tensor *out, const tide_tensor *t, const tid
         int64_t n = t->shape[0], s = t->stride[0];            \
         switch (t->dtype) {                                   \
             TIDE_FOREACH_DTYPE(LOAD_CASE_##fname)             \
+            TIDE_STORAGE_DTYPE_CASES break;                   \
         }                                                     \
     }
 #define LOAD_CASE(E, name, T, DST)                            \
@@ -508,6 +510,7 @@ tide_status tide_cumsum(tide_tensor *out, const tide_tensor *t, int dim)
 #define CUMSUM_CASE(E, name, T) \
     case E: cumsum_##name(tide_data(&c), tide_data(out), outer, n, inner, accbuf); break;
             TIDE_FOREACH_DTYPE(CUMSUM_CASE)
+            TIDE_STORAGE_DTYPE_CASES break;
 #undef CUMSUM_CASE
         }
     }

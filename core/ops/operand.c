@@ -10,6 +10,7 @@ void tide_ew_box_init(scalar_box *b, tide_dtype dt, tide_number s, int ndim, con
     switch (dt) {
 #define SET(E, name, T) case E: b->v.name = SCALAR_AS(name, T, s); break;
         TIDE_FOREACH_DTYPE(SET)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef SET
     }
     b->st.data = &b->v;

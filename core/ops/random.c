@@ -186,6 +186,7 @@ tide_status tide_random_int(tide_tensor *t, uint64_t key, uint64_t first, int64_
 #define INT_CASE(E, n, T)                                                               \
     case E: FILL_BY_COUNTER(T, t, first, (int64_t)((uint64_t)low + below_at(key, c, range))); break;
         TIDE_FOREACH_DTYPE(INT_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef INT_CASE
     }
     return TIDE_OK;
@@ -298,6 +299,7 @@ tide_status tide_arange(tide_tensor *out, tide_dtype dtype, double start, double
     switch (dtype) {
 #define ARANGE_CASE(E, nm, T) case E: FILL_BY_COUNTER(T, out, 0, start + (double)c * step); break;
         TIDE_FOREACH_DTYPE(ARANGE_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef ARANGE_CASE
     }
     return TIDE_OK;
@@ -328,6 +330,7 @@ tide_status tide_arange_int(tide_tensor *out, tide_dtype dtype, int64_t start, i
 #define ARANGE_CASE(E, nm, T)                                                           \
     case E: FILL_BY_COUNTER(T, out, 0, (int64_t)((uint64_t)start + c * (uint64_t)step)); break;
         TIDE_FOREACH_DTYPE(ARANGE_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef ARANGE_CASE
     }
     return TIDE_OK;
@@ -350,6 +353,7 @@ tide_status tide_linspace(tide_tensor *out, tide_dtype dtype, double a, double b
                                     : b - (double)((uint64_t)n - 1 - c) * step);        \
         break;
         TIDE_FOREACH_DTYPE(LINSPACE_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef LINSPACE_CASE
     }
     return TIDE_OK;

@@ -185,6 +185,7 @@ static tide_status minmax_all(const tide_tensor *a, int want_max, tide_number *v
         switch (a->dtype) {
 #define CASE(E, name, T) case E: *value = extall_##name(&it, want_max); break;
             TIDE_FOREACH_DTYPE(CASE)
+            TIDE_STORAGE_DTYPE_CASES break;
 #undef CASE
         }
         return TIDE_OK;
@@ -192,6 +193,7 @@ static tide_status minmax_all(const tide_tensor *a, int want_max, tide_number *v
     switch (a->dtype) {
 #define CASE(E, name, T) case E: argall_##name(&it, want_max, &v, &i); break;
         TIDE_FOREACH_DTYPE(CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef CASE
     }
     if (value)
@@ -240,6 +242,7 @@ static tide_status minmax_dim(tide_tensor *values, tide_tensor *indices, const t
         switch (a->dtype) {
 #define CASE(E, name, T) case E: argdim_##name(&it, want_max, s.n, s.bsd); break;
             TIDE_FOREACH_DTYPE(CASE)
+            TIDE_STORAGE_DTYPE_CASES break;
 #undef CASE
         }
         if (values)

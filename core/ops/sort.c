@@ -58,6 +58,7 @@ static void load_keys(uint64_t *keys, const char *p, int64_t stride, int64_t n, 
             keys[i] = key_##name(*(const T *)(p + i * stride)) ^ flip; \
         break;
         TIDE_FOREACH_DTYPE(LOAD_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef LOAD_CASE
     }
 }
@@ -523,6 +524,7 @@ tide_status tide_searchsorted(tide_tensor *out, const tide_tensor *sorted,
             }                                                                         \
         break;
         TIDE_FOREACH_DTYPE(SEARCH_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
 #undef SEARCH_CASE
     }
     return TIDE_OK;

@@ -35,12 +35,21 @@
     "<i8", MPI_INT64_T, "long", "int64"
 #define TIDE_DT_u8 TIDE_U8, u8, uint8_t, 0, 10, 8, 0, 0, UINT8_MAX, \
     "|u1", MPI_UINT8_T, "byte", "uint8"
+/* The storage dtypes: 16-bit floats kept as their bit patterns (uint16_t) and converted by
+ * tensor/half.h. Kernels do not compute on them (they are in no TIDE_FOREACH_*_DTYPE list);
+ * copy, casts, get/set, files and collectives move them. bf16 has no numpy dtype: its npy
+ * column is empty and .npy refuses it. */
+#define TIDE_DT_f16 TIDE_F16, f16, uint16_t, 1, 34, 11, 0x1p-14, -(INT64_C(1) << 11), \
+    INT64_C(1) << 11, "<f2", MPI_UINT16_T, "half", "float16"
+#define TIDE_DT_bf16 TIDE_BF16, bf16, uint16_t, 1, 32, 8, FLT_MIN, -(INT64_C(1) << 8), \
+    INT64_C(1) << 8, "", MPI_UINT16_T, "bfloat16", "bfloat16"
 
 /* X(ENUM, name, ctype, is_float, rank, digits, tmin, lo, hi, npy, mpi, alias1, alias2) for every
- * dtype, in enum order (floating types first). */
+ * dtype, in enum order (the computing floats first, the storage dtypes last). */
 #define TIDE_DTYPE_TABLE(X) \
     TIDE_DT_ALL(X, TIDE_DT_f32) TIDE_DT_ALL(X, TIDE_DT_f64) TIDE_DT_ALL(X, TIDE_DT_i32) \
-    TIDE_DT_ALL(X, TIDE_DT_i64) TIDE_DT_ALL(X, TIDE_DT_u8)
+    TIDE_DT_ALL(X, TIDE_DT_i64) TIDE_DT_ALL(X, TIDE_DT_u8) TIDE_DT_ALL(X, TIDE_DT_f16) \
+    TIDE_DT_ALL(X, TIDE_DT_bf16)
 
 /* X(ENUM, name, ctype) for each dtype the kernels compute on, floating types first. */
 #define TIDE_FOREACH_DTYPE(X) \
@@ -52,6 +61,11 @@
 #define TIDE_FOREACH_DTYPE2(X) \
     TIDE_DT_3B(X, TIDE_DT_f32) TIDE_DT_3B(X, TIDE_DT_f64) TIDE_DT_3B(X, TIDE_DT_i32) \
     TIDE_DT_3B(X, TIDE_DT_i64) TIDE_DT_3B(X, TIDE_DT_u8)
+
+/* The case labels of the storage dtypes, for a kernel's switch over the lists above: kernels
+ * never see them (the bindings refuse a storage dtype before any kernel, and comm/ refuses to
+ * reduce one), the labels only keep -Wswitch honest about it. */
+#define TIDE_STORAGE_DTYPE_CASES case TIDE_F16: case TIDE_BF16:
 
 /* X(ENUM, name, ctype) for the floating and for the integer dtypes the kernels compute on. */
 #define TIDE_FOREACH_FLOAT_DTYPE(X) TIDE_DT_3(X, TIDE_DT_f32) TIDE_DT_3(X, TIDE_DT_f64)

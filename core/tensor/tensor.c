@@ -1,5 +1,6 @@
 /* tensor.c — storage lifetime, memory accounting, shapes and the tensor's views. */
 #include "tensor/tensor.h"
+#include "tensor/half.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -578,6 +579,8 @@ double tide_get_f64(const tide_tensor *t, const int64_t *idx)
 #define GET_CASE(E, n, T) case E: return (double)((const T *)tide_data(t))[off];
         TIDE_FOREACH_DTYPE(GET_CASE)
 #undef GET_CASE
+    case TIDE_F16: case TIDE_BF16:
+        return tide_half_to_f64(t->dtype, ((const uint16_t *)tide_data(t))[off]);
     }
     return 0;
 }
@@ -589,6 +592,8 @@ int64_t tide_get_i64(const tide_tensor *t, const int64_t *idx)
 #define GET_CASE(E, n, T) case E: return (int64_t)((const T *)tide_data(t))[off];
         TIDE_FOREACH_DTYPE(GET_CASE)
 #undef GET_CASE
+    case TIDE_F16: case TIDE_BF16:
+        return (int64_t)tide_half_to_f64(t->dtype, ((const uint16_t *)tide_data(t))[off]);
     }
     return 0;
 }
@@ -600,6 +605,9 @@ void tide_set_f64(tide_tensor *t, const int64_t *idx, double v)
 #define SET_CASE(E, n, T) case E: ((T *)tide_data(t))[off] = (T)v; break;
         TIDE_FOREACH_DTYPE(SET_CASE)
 #undef SET_CASE
+    case TIDE_F16: case TIDE_BF16:
+        ((uint16_t *)tide_data(t))[off] = tide_half_from_f64(t->dtype, v);
+        break;
     }
 }
 
@@ -610,6 +618,9 @@ void tide_set_i64(tide_tensor *t, const int64_t *idx, int64_t v)
 #define SET_CASE(E, n, T) case E: ((T *)tide_data(t))[off] = (T)v; break;
         TIDE_FOREACH_DTYPE(SET_CASE)
 #undef SET_CASE
+    case TIDE_F16: case TIDE_BF16:
+        ((uint16_t *)tide_data(t))[off] = tide_half_from_f64(t->dtype, (double)v);
+        break;
     }
 }
 

@@ -30,6 +30,15 @@
 -- model.hierarchical says which was made.
 -- Buckets start in a fixed order on every rank (the collectives must match). Convert the
 -- model's dtype (m:to) before wrapping: the gradients then live in the buckets.
+--
+-- {compress = "fp16" | "bf16" | "int8" | "topk" | "powersgd" | function(bucket, ctx)} replaces
+-- each bucket's allreduce by a compression hook (tide.comm_hooks: {ratio = 0.01} for topk,
+-- {rank = 4} for powersgd). The hooks run when backward ends, bucket by bucket, in bucket order,
+-- over the flat communicator (no overlap with backward, no hierarchy: a hook's collectives
+-- are its own). model.compress_stats adds up, over steps: bytes (what this rank sent),
+-- raw_bytes (what ring allreduces of the buckets would send), comm_s and compute_s (the
+-- hooks' seconds in and out of their collectives), steps. With tide.trace on, each hook call
+-- is a span "compress.<name>".
 local tide = require "tide"
 
 local ddp = {}
@@ -43,6 +52,7 @@ DDP.__name = "ddp.DistributedDataParallel"
 
 local args = require "tide.args"
 local check_opts = args.check_opts
+local compress = require "tide.comm_hooks"
 
 -- wrap(model, comm = tide.world, {bucket_mb = 1, broadcast = true}) -> a module that runs
 -- model data-parallel over comm. model needs :parameters() and :backward(); its leaf modules
@@ -57,14 +67,22 @@ function ddp.wrap(model, comm, opts)
   if (type(comm) ~= "table" and type(comm) ~= "userdata") or comm.iallreduce == nil then
     error(where .. ": expected a communicator (with :iallreduce), got " .. type(comm), 2)
   end
-  opts = check_opts(opts, { bucket_mb = true, broadcast = true, hierarchical = true }, where)
+  opts = check_opts(opts, { bucket_mb = true, broadcast = true, hierarchical = true,
+    compress = true, ratio = true, rank = true }, where)
   local mb = args.number(opts.bucket_mb, "bucket_mb", where, 1, "> 0")
   if opts.hierarchical ~= nil and type(opts.hierarchical) ~= "boolean" then
     error(where .. ": hierarchical must be a boolean, got " .. type(opts.hierarchical), 2)
   end
   local self = setmetatable({ module = model, comm = comm, bucket_bytes = mb * 2 ^ 20,
     training = true, comm_wait_s = 0 }, DDP)
-  self:_plan_hierarchy(opts.hierarchical)
+  if opts.compress ~= nil then
+    self._hook, self.compress = compress.hook(opts.compress, opts, where)
+    self.compress_stats = { bytes = 0, raw_bytes = 0, comm_s = 0, compute_s = 0, steps = 0 }
+  elseif opts.ratio ~= nil or opts.rank ~= nil then
+    error(where .. ": ratio and rank are options of compress, which is not given", 2)
+  end
+  -- a hook's collectives are its own, over the flat communicator
+  self:_plan_hierarchy(self._hook and false or opts.hierarchical)
   -- closed as DDP:backward's scope ends, by a return or by an error passing through
   self._end_backward = setmetatable({}, { __close = function() self._in_backward = false end })
   local params = model:parameters()
@@ -165,6 +183,11 @@ function DDP:_build_buckets()
       e.tensor = view
     end
     b.pending = #b.entries
+    if self._hook then          -- the hook's view of the bucket, kept across steps
+      local entries = {}
+      for i, e in ipairs(b.entries) do entries[i] = { offset = e.offset, shape = e.tensor:shape() } end
+      b.ctx = compress.context(self.comm, entries)
+    end
   end
   self.buckets = buckets
   self._owner = owner
@@ -201,6 +224,7 @@ end
 function DDP:_launch_ready()
   local buckets, comm = self.buckets, self.comm
   local nxt = self._next
+  if self._hook then return end         -- hooks run in _finish
   while nxt < #buckets and buckets[nxt].pending <= 0 do
     local b = buckets[nxt]
     if self.hierarchical then
@@ -230,6 +254,7 @@ function DDP:_finish()
     if m._grads_stale then m:_zero_own_grads() end
   end
   local buckets, comm = self.buckets, self.comm
+  if self._hook then return self:_compress_all() end
   local t0 = clock()
   for i = self._next, #buckets do
     local b = buckets[i]
@@ -254,6 +279,30 @@ function DDP:_finish()
     if size > 1 and not b.averaged then b.flat:mul_(1 / size) end
     b.averaged = nil
   end
+end
+
+-- Runs the compression hook on every bucket, in bucket order, and records what it cost.
+function DDP:_compress_all()
+  local stats, hook, name = self.compress_stats, self._hook, "compress." .. self.compress
+  local traced = tide.trace.enabled()
+  for _, b in ipairs(self.buckets) do
+    local ctx = b.ctx
+    local bytes0, comm0, t0 = ctx.bytes, ctx.comm_s, clock()
+    local avg
+    if traced then avg = tide.trace.span(name, hook, b.flat, ctx) else avg = hook(b.flat, ctx) end
+    if not tide.is_tensor(avg) or avg:numel() ~= b.flat:numel() then
+      error("ddp: the compress hook must return the averaged bucket (a tensor of " ..
+        b.flat:numel() .. " elements), got " .. (tide.is_tensor(avg) and avg:numel() ..
+        " elements" or type(avg)), 0)
+    end
+    b.flat:copy_(avg:reshape({ b.flat:numel() }))
+    local wall, comm_s = clock() - t0, ctx.comm_s - comm0
+    stats.bytes = stats.bytes + (ctx.bytes - bytes0)
+    stats.raw_bytes = stats.raw_bytes + compress.allreduce_bytes(b.numel, b.dtype, self.comm.size)
+    stats.comm_s, stats.compute_s = stats.comm_s + comm_s, stats.compute_s + (wall - comm_s)
+    self.comm_wait_s = self.comm_wait_s + comm_s
+  end
+  stats.steps = stats.steps + 1
 end
 
 function DDP:forward(x)

@@ -23,19 +23,7 @@ local SCRUB = require("support.proc").clean_env
 
 local median = require("support.bench").median
 
-local function read_jsonl(path)
-  local out = {}
-  local fh = io.open(path, "r")
-  if not fh then return out end
-  for line in fh:lines() do
-    if line:match("%S") then
-      local ok, rec = pcall(cjson.decode, line)
-      if ok then out[#out + 1] = rec end
-    end
-  end
-  fh:close()
-  return out
-end
+local read_jsonl = require("support.bench").read_jsonl
 
 local function run(label, ranks, threads)
   local log = os.tmpname()

@@ -272,8 +272,8 @@ describe("errors", function()
     fails(st_file("[]"), "malformed header: expected '{'")
     fails(st_file("{" .. T .. "} x", D), "text after the header's object")
     fails(st_file("{" .. T, D), "expected ',' or '}'")
-    fails(st_file('{"x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}', "abcd"),
-      "tensor 'x' of unsupported dtype 'F16'")
+    fails(st_file('{"x":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,4]}}', "abcd"),
+      "tensor 'x' of unsupported dtype 'F8_E4M3'")
     fails(st_file('{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1}}', D),
       "an unexpected key 'extra' in tensor 'x'")
     fails(st_file('{"x":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}}', D),

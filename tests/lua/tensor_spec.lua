@@ -29,8 +29,8 @@ describe("tensor creation", function()
       "tensor: ragged nested table (dim 2 has 1 entries here, 2 at its first)")
     assert.has_error(function() tide.tensor { 1, "x" } end,
       "tensor: expected a number at depth 1, got string")
-    assert.has_error(function() tide.zeros({ 2 }, "f16") end,
-      "unknown dtype 'f16' (expected f32, f64, i32, i64 or u8)")
+    assert.has_error(function() tide.zeros({ 2 }, "f8") end,
+      "unknown dtype 'f8' (expected f32, f64, i32, i64, u8, f16 or bf16)")
     assert.has_error(function() tide.zeros({ 2, -1 }) end, "tensor: negative size -1 in dim 2")
   end)
 end)

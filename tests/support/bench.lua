@@ -46,6 +46,22 @@ function M.json_of(cmd)
   return nil, out
 end
 
+-- The records of a JSON-lines file (a metrics log), skipping lines that do not decode; {} when
+-- the file is missing.
+function M.read_jsonl(path)
+  local out = {}
+  local fh = io.open(path, "r")
+  if not fh then return out end
+  for line in fh:lines() do
+    if line:match("%S") then
+      local ok, rec = pcall(cjson.decode, line)
+      if ok then out[#out + 1] = rec end
+    end
+  end
+  fh:close()
+  return out
+end
+
 -- The whole numbers of the environment variable name (or of default when it is unset), as a
 -- benchmark's sizes: TIDE_BENCH_X="200000 10 7" -> 200000, 10, 7.
 function M.sizes(name, default)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "lua_bindings.h"
+#include "tensor/half.h"
 #include "tensor/lua_tensor.h"
 #include "ops/random.h"
 #include "comm/runtime.h"
@@ -141,12 +142,16 @@ static tide_rng *pick_rng(lua_State *L, int opts, tide_rng *own, const char *op)
 static tide_dtype opt_dtype(lua_State *L, int arg, tide_dtype def, const char *const *known,
                             const char *op)
 {
-    if (lua_type(L, arg) == LUA_TSTRING)
-        return tide_lua_optdtype(L, arg, def);
-    tide_lua_checkopts(L, arg, known, op);
-    get_opt(L, arg, "dtype");
-    tide_dtype dt = tide_lua_optdtype(L, lua_gettop(L), def);
-    lua_pop(L, 1);
+    tide_dtype dt;
+    if (lua_type(L, arg) == LUA_TSTRING) {
+        dt = tide_lua_optdtype(L, arg, def);
+    } else {
+        tide_lua_checkopts(L, arg, known, op);
+        get_opt(L, arg, "dtype");
+        dt = tide_lua_optdtype(L, lua_gettop(L), def);
+        lua_pop(L, 1);
+    }
+    tide_lua_check(L, tide_dtype_computes(dt, op));    /* draw in f32, then :to('f16') */
     return dt;
 }
 

@@ -1,5 +1,6 @@
 /* lua_args.c — Lua arguments into what the core takes: indices, shapes, dtypes, options and
  * the scalars stored into tensors (see lua_args.h for the rules). */
+#include "tensor/half.h"
 #include "tensor/lua_args.h"
 #include "tensor/lua_tensor.h"
 
@@ -154,6 +155,7 @@ static int int_fits(int64_t v, tide_dtype dt)
 {
     switch (dt) {
         TIDE_FOREACH_DTYPE(FITS_CASE)
+        TIDE_STORAGE_DTYPE_CASES break;
     }
     return 0;
 }
@@ -181,7 +183,7 @@ void tide_lua_checkscalar(lua_State *L, int arg, tide_dtype dt, const char *op)
         return;
     }
     double v = lua_tonumber(L, arg);
-    if (dt == TIDE_F64)
+    if (dt == TIDE_F64 || tide_dtype_is_storage(dt))   /* f16 and bf16 overflow to inf, as numpy */
         return;
     if (dt == TIDE_F32) {
         if (isfinite(v) && fabs(v) > FLT_MAX)

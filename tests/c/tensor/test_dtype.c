@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "tensor/dtype.h"
+#include "tensor/half.h"
 
 /* Bits of precision by experiment: 2^n + 1 is held exactly up to n = digits - 1. */
 #define FLOAT_DIGITS(T, out)                                        \
@@ -36,9 +37,10 @@ static void test_columns(void)
         CHECK(tide_dtype_valid((int)dt));                                                     \
         CHECK(tide_dtype_size(dt) == sizeof(T));                                              \
         CHECK(strcmp(tide_dtype_name(dt), #n) == 0);                                          \
-        CHECK(tide_dtype_is_float(dt) == ((T)0.5 != 0));   /* only a float holds a half */    \
+        /* only a float holds a half; a storage float keeps bits in an integer ctype */       \
+        CHECK(tide_dtype_is_float(dt) == ((T)0.5 != 0 || tide_dtype_is_storage(dt)));         \
         const char *d = tide_dtype_npy(dt);                                                   \
-        CHECK(d[2] - '0' == (int)sizeof(T) && d[3] == 0);                                     \
+        CHECK(!*d || (d[2] - '0' == (int)sizeof(T) && d[3] == 0));                            \
         tide_dtype got;                                                                       \
         CHECK_OK(tide_dtype_parse(#n, &got));                                                 \
         CHECK(got == dt);                                                                     \
@@ -82,7 +84,10 @@ static void test_columns(void)
 #define COUNT(E, n, T) rows++;
     TIDE_FOREACH_DTYPE(COUNT)
 #undef COUNT
-    CHECK(rows == TIDE_NDTYPES);
+    CHECK(rows + 2 == TIDE_NDTYPES);            /* and the two storage dtypes, f16 and bf16 */
+    CHECK(tide_dtype_is_storage(TIDE_F16) && tide_dtype_is_storage(TIDE_BF16));
+    CHECK(!tide_dtype_is_storage(TIDE_F32) && tide_dtype_digits(TIDE_F16) == 11);
+    CHECK(strcmp(tide_dtype_npy(TIDE_F16), "<f2") == 0 && !*tide_dtype_npy(TIDE_BF16));
     CHECK(!tide_dtype_valid(TIDE_NDTYPES) && !tide_dtype_valid(-1));
     CHECK(strcmp(tide_dtype_name((tide_dtype)TIDE_NDTYPES), "?") == 0);
 }
@@ -101,8 +106,8 @@ static void test_names(void)
         CHECK(got == names[i].dt);
     }
     tide_dtype got;
-    CHECK_FAILS(tide_dtype_parse("f16", &got),
-                "unknown dtype 'f16' (expected f32, f64, i32, i64 or u8)");
+    CHECK_FAILS(tide_dtype_parse("f8", &got),
+                "unknown dtype 'f8' (expected f32, f64, i32, i64, u8, f16 or bf16)");
     CHECK_FAILS(tide_dtype_parse("", &got), "unknown dtype ''");
     CHECK(strcmp(tide_dtype_npy(TIDE_F32), "<f4") == 0);
     CHECK(strcmp(tide_dtype_npy(TIDE_U8), "|u1") == 0);
