@@ -4,7 +4,9 @@
  * two hundred bindings, tide_guard_storage wraps every function of the module, the tensor
  * methods and the arithmetic metamethods, except those that only move or convert elements, in
  * a closure that refuses a storage-dtype tensor argument with the op's name. It runs after
- * every opener, so it sees every function they registered. */
+ * every opener, so it sees every function they registered. The price is one closure call per
+ * wrapped call (about 0.08 us on a 16-element add, measured once under load); checks inside the
+ * kernels' own dtype dispatch would be free, and are the better end state. */
 #include <string.h>
 
 #include "lua_bindings.h"
@@ -20,7 +22,9 @@ static const char *const moves[] = {
     "item", "close", "split", "chunk", "flip", "tile", "cat", "stack", "empty", "zeros", "ones",
     "full", "tensor", "memory", "is_tensor", "deprecated", "save", "load", "save_npy",
     "load_npy", "save_safetensors", "load_safetensors", "__index", "__newindex", "__len", "__gc",
-    "__close", "__tostring", "__name", "methods", "version", NULL};
+    "__close", "__tostring", "__name", "methods", "version",
+    /* diagnosis: their frames must read as themselves in the tracebacks a dump records */
+    "dump", "recorder", "set_recorder", "set_timeout", "breakpoint", "now", "abort", NULL};
 
 static int moves_storage(const char *name)
 {
