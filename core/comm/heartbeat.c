@@ -23,11 +23,15 @@
 #define MAGIC 0x74696465u    /* "tide" */
 #define KIND_BEAT 1
 #define KIND_BYE 2
+#define KIND_LOST 3      /* "I lost rank `about`": the others check their own clocks at once */
 #define DUMP_GRACE 2.0
+/* How long a rank that reported stays alive after its dump: its exit makes mpirun end the
+ * job, and the other ranks need a moment to report the same silent rank themselves. */
+#define REPORT_LINGER 1.0
 
 typedef struct beat {
     uint32_t magic, kind;
-    int32_t rank, pad;
+    int32_t rank, about;  /* about: the silent rank, for KIND_LOST */
 } beat;
 
 typedef struct peer {
@@ -44,6 +48,7 @@ static peer *peers;
 static double interval_s, timeout_s;
 static _Atomic double *heard;   /* last heard, per rank (monotonic seconds); -1: said goodbye */
 static void (*waker)(void);
+static atomic_int told_lost = -1;  /* a rank another one reported silent, or -1 */
 static int at_exit_set;
 
 void tide_hb_set_waker(void (*fn)(void)) { waker = fn; }
@@ -56,9 +61,9 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void send_all(int kind)
+static void send_all(int kind, int about)
 {
-    beat b = {MAGIC, (uint32_t)kind, me, 0};
+    beat b = {MAGIC, (uint32_t)kind, me, about};
     for (int r = 0; r < size; r++) {
         if (r == me)
             continue;
@@ -78,6 +83,11 @@ static void receive(void)
     while ((n = recv(sock, &b, sizeof b, MSG_DONTWAIT)) == (ssize_t)sizeof b) {
         if (b.magic != MAGIC || b.rank < 0 || b.rank >= size)
             continue;
+        if (b.kind == KIND_LOST) {
+            if (b.about >= 0 && b.about < size && b.about != me)
+                atomic_store(&told_lost, b.about);
+            continue;
+        }
         atomic_store(&heard[b.rank], b.kind == KIND_BYE ? -1.0 : now());
     }
 }
@@ -95,9 +105,15 @@ static void lost(int r, double silent)
     tide_rec_request_dump();
     if (waker)
         waker();
-    double t0 = now();
-    while (tide_rec_dump_wanted && now() - t0 < DUMP_GRACE) {
-        send_all(KIND_BEAT);   /* this rank is alive while it waits */
+    double t0 = now(), dumped = 0;
+    for (;;) {
+        double t = now();
+        if (tide_rec_dump_wanted && t - t0 < DUMP_GRACE)
+            dumped = t;   /* still waiting for the dump */
+        else if (t - (dumped ? dumped : t0) >= REPORT_LINGER)
+            break;
+        send_all(KIND_BEAT, -1);   /* this rank is alive while it waits */
+        send_all(KIND_LOST, r);    /* repeated: a datagram may be lost */
         struct timespec nap = {0, 20000000};
         nanosleep(&nap, NULL);
     }
@@ -115,7 +131,7 @@ static void *run(void *arg)
     while (!atomic_load(&stop_now)) {
         double t = now();
         if (t >= next) {
-            send_all(KIND_BEAT);
+            send_all(KIND_BEAT, -1);
             next = t + interval_s;
         }
         struct pollfd p = {sock, POLLIN, 0};
@@ -127,6 +143,15 @@ static void *run(void *arg)
             double h = atomic_load(&heard[r]);
             if (r != me && h >= 0 && t - h > timeout_s)
                 lost(r, t - h);
+        }
+        /* another rank reported one: this rank agrees once it too has missed a beat from it
+         * (so that every rank names the silent one before the job ends, even when this thread
+         * was scheduled late) */
+        int s = atomic_exchange(&told_lost, -1);
+        if (s >= 0) {
+            double h = atomic_load(&heard[s]);
+            if (h >= 0 && t - h > interval_s)
+                lost(s, t - h);
         }
     }
     return NULL;
@@ -252,7 +277,7 @@ void tide_hb_stop(void)
         return;
     atomic_store(&stop_now, 1);
     pthread_join(thread, NULL);
-    send_all(KIND_BYE);
+    send_all(KIND_BYE, -1);
     close(sock);
     sock = -1;
     atomic_store(&running, 0);

@@ -5,8 +5,10 @@
  * listens for theirs. A rank heard from no longer than `timeout` seconds ago is alive; past it,
  * every rank that notices prints
  *   tide heartbeat: rank R: no heartbeat from rank S for T s (stopped, frozen, or its node is down)
- * on stderr, asks for its own dump (recorder.h: taken at the next safe point), waits up to
- * 2 s for it, and ends its process with exit code 1, which makes mpirun end the job.
+ * on stderr, tells the others (each then reports too once it has itself missed a beat from
+ * that rank, so every rank names it even when its own thread runs late), asks for its own dump
+ * (recorder.h: taken at the next safe point), waits up to 2 s for it, lingers 1 s more for the
+ * others' reports, and ends its process with exit code 75, which makes mpirun end the job.
  *
  * Why UDP datagrams rather than MPI: MPI runs FUNNELED here (the watchdog explains why), so the
  * helper thread may not call it; the addresses are exchanged once over MPI at start (the
