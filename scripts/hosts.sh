@@ -15,13 +15,22 @@
 #
 # Hosts are h1..hH at 10.77.0.11.. on bridge tide-br0 (10.77.0.1/24); --rate shapes each host's
 # link both ways with tc tbf (e.g. 1gbit). Needs root (network namespaces); says so otherwise.
+# TIDE_BED=K (1-9) makes a separate bed beside the default one (bridge tide-brK, 10.77.K.0/24,
+# namespaces tideK-h1.., state /run/tide-hostsK), so two jobs can each have their own.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-STATE=${TIDE_HOSTS_STATE:-/run/tide-hosts}
-BRIDGE=tide-br0
-NET=10.77.0
-PREFIX=tide-
+BED=${TIDE_BED:-0}
+case $BED in [0-9]) ;; *) echo "hosts.sh: TIDE_BED: expected a digit 0-9, got '$BED'" >&2; exit 2 ;; esac
+if [ "$BED" = 0 ]; then
+  STATE=${TIDE_HOSTS_STATE:-/run/tide-hosts}
+  PREFIX=tide-
+else
+  STATE=${TIDE_HOSTS_STATE:-/run/tide-hosts$BED}
+  PREFIX=tide$BED-
+fi
+BRIDGE=tide-br$BED
+NET=10.77.$BED
 
 die() { echo "hosts.sh: $*" >&2; exit 2; }
 
@@ -96,7 +105,7 @@ down() {
     esac
   done
   rm -rf "$STATE"
-  rmdir /etc/netns 2> /dev/null || true   # only when empty: others' files stay
+  rmdir /etc/netns 2> /dev/null || true   # only when empty: other beds' files stay
   echo "down"
 }
 
