@@ -197,3 +197,93 @@ void tide_hosts_free(tide_hosts *h)
     free(h->slurm_hosts);
     h->slurm_hosts = NULL;
 }
+
+/* Whether the first word of entry (up to len bytes, ending at ':' or a blank) names a lost
+ * host. */
+static int names_lost(const char *entry, size_t len, const char *const *lost, int n)
+{
+    size_t word = 0;
+    while (word < len && entry[word] != ':' && entry[word] != ' ' && entry[word] != '\t' &&
+           entry[word] != '\n')
+        word++;
+    for (int k = 0; k < n; k++)
+        if (strlen(lost[k]) == word && strncmp(entry, lost[k], word) == 0)
+            return 1;
+    return 0;
+}
+
+/* --host a:2,b:2 without the lost hosts' entries. */
+static char *host_list_without(const char *value, const char *const *lost, int n)
+{
+    buf out = {0};
+    for (const char *p = value; *p;) {
+        size_t len = strcspn(p, ",");
+        if (!names_lost(p, len, lost, n) && !((out.len == 0 || put(&out, ",", 1)) &&
+                                               put(&out, p, len))) {
+            free(out.s);
+            return NULL;
+        }
+        p += len + (p[len] == ',');
+    }
+    return out.s;
+}
+
+/* The hostfile without the lost hosts' lines, in a new temporary file; its path. */
+static char *hostfile_without(const char *path, const char *const *lost, int n, int *kept)
+{
+    FILE *in = fopen(path, "r");
+    char tmp[] = "/tmp/tide-hosts-XXXXXX";
+    int fd = in ? mkstemp(tmp) : -1;
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!out) {
+        fprintf(stderr, "tide: run: cannot write the hostfile without the lost hosts: %s\n",
+                strerror(errno));
+        if (fd >= 0)
+            close(fd), unlink(tmp);
+        if (in)
+            fclose(in);
+        return NULL;
+    }
+    char line[4096];
+    *kept = 0;
+    while (fgets(line, sizeof line, in)) {
+        const char *word = line + strspn(line, " \t");
+        int host_line = *word && *word != '#' && *word != '\n';
+        if (host_line && names_lost(word, strlen(word), lost, n))
+            continue;
+        fputs(line, out);
+        *kept += host_line;
+    }
+    fclose(in);
+    if (fclose(out) != 0) {
+        unlink(tmp);
+        return NULL;
+    }
+    char *name = malloc(sizeof tmp);
+    if (name)
+        memcpy(name, tmp, sizeof tmp);
+    else
+        unlink(tmp);
+    return name;
+}
+
+int tide_hosts_without(const char *option, const char *value, const char *const *lost, int n,
+                       char **out)
+{
+    int is_file = strcmp(option, "--hostfile") == 0;
+    if (!is_file && strcmp(option, "--host") != 0)
+        return 0;
+    int kept = 0;
+    *out = is_file ? hostfile_without(value, lost, n, &kept) : host_list_without(value, lost, n);
+    if (!is_file)
+        kept = *out && **out;
+    if (*out && !kept) {
+        fprintf(stderr, "tide: run: no host is left once %s%s is dropped\n", lost[0],
+                n > 1 ? " and the others lost" : "");
+        if (is_file)
+            unlink(*out);
+        free(*out);
+        *out = NULL;
+    }
+    return 1;
+}

@@ -1,17 +1,31 @@
 /* supervise.c — relaunching a job that lost a rank (see supervise.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "supervise.h"
+#include "launch_hosts.h"
+#include "comm/heartbeat.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define EX_LOST 75   /* EX_TEMPFAIL: a rank says it was lost */
+/* Once a rank is known lost, mpirun has END_GRACE seconds to end the job itself (the ranks
+ * that report a loss take up to 3 s to dump and exit) before it is sent SIGTERM, and KILL_GRACE
+ * more before SIGKILL: it waits ~2 minutes for a host it cannot reach. */
+#define END_GRACE 5.0
+#define KILL_GRACE 2.0
+#define MAX_RANKS 4096
 
 static volatile sig_atomic_t child_pid, stopping;
 
@@ -44,60 +58,229 @@ static int parse_count(const char *opt, const char *s, long min, long *out)
     return 1;
 }
 
-/* What mpirun's stderr says died: "process rank R ... exited on signal" or "Process name:
- * [[job,1],R]". Counts distinct ranks (up to 64 remembered). */
+/* A set of ranks (up to 64 remembered). */
 typedef struct {
     int ranks[64], n;
+} rank_set;
+
+static void note_rank(rank_set *s, int r)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->ranks[i] == r)
+            return;
+    if (s->n < 64)
+        s->ranks[s->n++] = r;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+static int has_rank(const rank_set *s, int r)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->ranks[i] == r)
+            return 1;
+    return 0;
+}
+
+/* What one attempt's stderr and heartbeats said. mpirun names the ranks whose processes ended
+ * ("process rank R ... exited on signal", "Process name: [[job,1],R]"): with heartbeats that is
+ * the rank that reported a loss, so a rank's "no heartbeat from rank S" names the lost one;
+ * mpirun names a lost daemon's host ("... on node h2"). */
+typedef struct {
+    rank_set ended, silent;
+    char node[64];        /* a host mpirun lost contact with, or "" */
+    double alarm;         /* when a loss was first known (0: not yet) */
     char line[1024];
     size_t len;
 } deaths;
-
-static void note_rank(deaths *d, int r)
-{
-    for (int i = 0; i < d->n; i++)
-        if (d->ranks[i] == r)
-            return;
-    if (d->n < 64)
-        d->ranks[d->n++] = r;
-}
 
 static void scan_line(deaths *d, const char *line)
 {
     const char *p;
     int r;
-    if ((p = strstr(line, "process rank ")) && sscanf(p, "process rank %d", &r) == 1)
-        note_rank(d, r);
-    else if ((p = strstr(line, "Process name: [[")) && (p = strstr(p, "],")) &&
-             sscanf(p, "],%d]", &r) == 1)
-        note_rank(d, r);
-}
-
-/* Relays the child's stderr to ours, noting deaths; returns at end of file. */
-static void relay(int fd, deaths *d)
-{
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        fwrite(buf, 1, (size_t)n, stderr);
-        fflush(stderr);
-        for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == '\n' || d->len + 1 == sizeof d->line) {
-                d->line[d->len] = '\0';
-                scan_line(d, d->line);
-                d->len = 0;
-            } else {
-                d->line[d->len++] = buf[i];
-            }
-        }
+    if ((p = strstr(line, "no heartbeat from rank ")) &&
+        sscanf(p, "no heartbeat from rank %d", &r) == 1) {
+        note_rank(&d->silent, r);
+        if (d->alarm == 0)
+            d->alarm = now();
+    } else if ((p = strstr(line, "process rank ")) && sscanf(p, "process rank %d", &r) == 1) {
+        note_rank(&d->ended, r);
+    } else if ((p = strstr(line, "Process name: [[")) && (p = strstr(p, "],")) &&
+               sscanf(p, "],%d]", &r) == 1) {
+        note_rank(&d->ended, r);
+    } else if (strstr(line, "remote daemon") && (p = strstr(line, " on node ")) &&
+               sscanf(p, " on node %63[^ \t\n:,]", d->node) == 1) {
+        if (d->alarm == 0)
+            d->alarm = now();
     }
 }
 
+/* ------------------------------------------------------------------ the job's heartbeats */
+
+/* With TIDE_HEARTBEAT set the supervisor listens to the ranks' beats (heartbeat.h): it learns
+ * each rank's host, sees a rank fall silent even when no other rank lives long enough to say
+ * so (mpirun may end the job within a second of losing a host's daemon), and can end a job
+ * whose mpirun waits for a host it cannot reach. */
+typedef struct {
+    int sock;
+    double timeout;                        /* TIDE_HEARTBEAT, 0: not listening */
+    int size;                              /* ranks of this attempt */
+    double heard[MAX_RANKS];               /* last beat (0: never, -1: said goodbye) */
+    char reported[MAX_RANKS];              /* it reported a lost rank, and exits on purpose */
+    char host[MAX_RANKS][TIDE_HB_HOST_LEN];
+} listener;
+
+/* TIDE_HB_SUPERVISOR=port:addr,addr...: every IPv4 address of this machine, since it cannot
+ * know which one the hosts of the job reach it at (those they cannot reach drop the beat). */
+static void listen_beats(listener *l)
+{
+    double t;
+    l->sock = -1;
+    if (!tide_hb_env_timeout(&t) || t <= 0)
+        return;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    socklen_t len = sizeof a;
+    struct ifaddrs *list = NULL;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &len) != 0 || getifaddrs(&list) != 0) {
+        fprintf(stderr, "tide: run: cannot listen to the heartbeats (%s): lost ranks are named"
+                " by mpirun alone\n", strerror(errno));
+        if (s >= 0)
+            close(s);
+        return;
+    }
+    char value[1024];
+    int n = snprintf(value, sizeof value, "%d:", ntohs(a.sin_port)), count = 0;
+    for (struct ifaddrs *i = list; i && count < 16; i = i->ifa_next) {
+        char text[INET_ADDRSTRLEN];
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
+            !inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof text) ||
+            n + strlen(text) + 2 >= sizeof value)
+            continue;
+        n += snprintf(value + n, sizeof value - (size_t)n, "%s%s", count++ ? "," : "", text);
+    }
+    freeifaddrs(list);
+    setenv("TIDE_HB_SUPERVISOR", value, 1);
+    l->sock = s;
+    l->timeout = t;
+}
+
+static void read_beats(listener *l, deaths *d)
+{
+    tide_hb_beat b;
+    while (recv(l->sock, &b, sizeof b, MSG_DONTWAIT) == (ssize_t)sizeof b) {
+        if (b.magic != TIDE_HB_MAGIC || b.rank < 0 || b.rank >= l->size || b.rank >= MAX_RANKS)
+            continue;
+        b.host[TIDE_HB_HOST_LEN - 1] = '\0';
+        memcpy(l->host[b.rank], b.host, TIDE_HB_HOST_LEN);
+        if (b.kind == TIDE_HB_LOST && b.about >= 0 && b.about < l->size) {
+            l->reported[b.rank] = 1;
+            note_rank(&d->silent, b.about);
+            if (d->alarm == 0)
+                d->alarm = now();
+        }
+        if (l->heard[b.rank] >= 0)
+            l->heard[b.rank] = b.kind == TIDE_HB_BYE ? -1 : now();
+    }
+}
+
+/* Ranks silent for the heartbeat timeout while the job runs are lost. */
+static void watch_beats(listener *l, deaths *d)
+{
+    double t = now();
+    for (int r = 0; r < l->size && r < MAX_RANKS; r++)
+        if (l->heard[r] > 0 && !l->reported[r] && t - l->heard[r] > l->timeout &&
+            !has_rank(&d->silent, r)) {
+            note_rank(&d->silent, r);
+            if (d->alarm == 0)
+                d->alarm = t;
+        }
+}
+
+/* After the job ended: the ranks that fell silent well before the others did were lost first
+ * (the others were then ended by mpirun). The ranks beat every 0.1 s to the supervisor. */
+static void last_beats(const listener *l, deaths *d)
+{
+    double newest = 0;
+    for (int r = 0; r < l->size && r < MAX_RANKS; r++)
+        if (l->heard[r] > newest)
+            newest = l->heard[r];
+    for (int r = 0; r < l->size && r < MAX_RANKS; r++)
+        if (l->heard[r] > 0 && !l->reported[r] && newest - l->heard[r] > 0.5)
+            note_rank(&d->silent, r);
+}
+
+/* Relays what the child's stderr has (fd does not block) to ours, noting deaths. Returns 0
+ * at the end of the pipe, else 1. */
+static int relay(int fd, deaths *d)
+{
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n == 0)
+        return 0;
+    if (n < 0)
+        return 1;   /* nothing yet (EAGAIN), or a signal */
+    fwrite(buf, 1, (size_t)n, stderr);
+    fflush(stderr);
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] == '\n' || d->len + 1 == sizeof d->line) {
+            d->line[d->len] = '\0';
+            scan_line(d, d->line);
+            d->len = 0;
+        } else {
+            d->line[d->len++] = buf[i];
+        }
+    }
+    return 1;
+}
+
+/* Follows the child until it has ended: its stderr, the beats, and the end of a job mpirun
+ * does not end itself. Processes mpirun left on a lost host may hold the pipe open, so the
+ * child's exit, not the pipe's end, ends the watch. Returns the child's wait status. */
+static int watch(pid_t pid, int fd, listener *l, deaths *d)
+{
+    int status = 0, open_pipe = 1, signals = 0;
+    for (;;) {
+        struct pollfd p[2] = {{open_pipe ? fd : -1, POLLIN, 0}, {l->sock, POLLIN, 0}};
+        int ready = poll(p, 2, 100);
+        if (ready > 0 && (p[0].revents & (POLLIN | POLLHUP)))
+            open_pipe = relay(fd, d);
+        if (l->sock >= 0) {
+            read_beats(l, d);
+            watch_beats(l, d);
+        }
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        /* a lost rank is known, and mpirun has not ended the job in END_GRACE: end it */
+        double late = d->alarm > 0 ? now() - d->alarm : 0;
+        if (signals < 2 && late > END_GRACE + signals * KILL_GRACE) {
+            fprintf(stderr, "tide: run: a rank was lost %.1f s ago and mpirun has not ended the "
+                    "job: %s\n", late, signals ? "SIGKILL" : "SIGTERM");
+            kill(pid, signals ? SIGKILL : SIGTERM);
+            signals++;
+        }
+    }
+    /* what is left in the pipe, without waiting for processes a lost host still holds */
+    for (double t0 = now(); open_pipe && now() - t0 < 0.5;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0)
+            open_pipe = relay(fd, d);
+    }
+    if (l->sock >= 0)
+        read_beats(l, d);
+    return status;
+}
+
 /* Runs argv once with TIDE_RESTART=attempt; returns mpirun's status as a shell reports it. */
-static int launch(char **argv, int attempt, deaths *d)
+static int launch(char **argv, int attempt, listener *l, deaths *d)
 {
     char num[32];
     snprintf(num, sizeof num, "%d", attempt);
@@ -124,14 +307,97 @@ static int launch(char **argv, int attempt, deaths *d)
     }
     child_pid = pid;
     close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
     memset(d, 0, sizeof *d);
-    relay(fds[0], d);
+    memset(l->heard, 0, sizeof l->heard);
+    memset(l->host, 0, sizeof l->host);
+    memset(l->reported, 0, sizeof l->reported);
+    int status = watch(pid, fds[0], l, d);
     close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
     child_pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Appends ", " (after the first) and text to out (cap bytes). */
+static void append(char *out, size_t cap, const char *text)
+{
+    size_t n = strlen(out);
+    snprintf(out + n, cap - n, "%s%s", n ? ", " : "", text);
+}
+
+/* "ranks 2, 3" (or "rank 2") of the silent ranks on host (NULL: all of them). */
+static void rank_list(const listener *l, const rank_set *s, const char *host, char *out,
+                      size_t cap)
+{
+    char nums[512] = "";
+    int n = 0;
+    for (int i = 0; i < s->n; i++) {
+        int r = s->ranks[i];
+        if (host && (r >= MAX_RANKS || strcmp(l->host[r], host) != 0))
+            continue;
+        char num[16];
+        snprintf(num, sizeof num, "%d", r);
+        append(nums, sizeof nums, num);
+        n++;
+    }
+    snprintf(out, cap, "%s %s", n == 1 ? "rank" : "ranks", nums);
+}
+
+/* The hosts all of whose ranks were lost, into lost (names in l->host, or mpirun's node when
+ * the ranks' hosts are unknown); returns how many. */
+static int lost_hosts(const listener *l, const deaths *d, const char **lost, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < d->silent.n && n < cap; i++) {
+        int r = d->silent.ranks[i];
+        const char *h = r < MAX_RANKS ? l->host[r] : "";
+        int whole = h[0] != '\0', seen = 0;
+        for (int k = 0; k < n; k++)
+            seen |= strcmp(lost[k], h) == 0;
+        for (int q = 0; whole && q < l->size && q < MAX_RANKS; q++)
+            if (strcmp(l->host[q], h) == 0 && !has_rank(&d->silent, q))
+                whole = 0;
+        if (whole && !seen)
+            lost[n++] = h;
+    }
+    if (n == 0 && d->silent.n == 0 && d->node[0])
+        lost[n++] = d->node;
+    return n;
+}
+
+/* What died, for the report: "host h2 (ranks 2, 3)", "rank 1", "ranks 1, 3" or "a rank". */
+static void describe(const listener *l, const deaths *d, const char **hosts, int nhosts,
+                     char *who, size_t cap)
+{
+    who[0] = '\0';
+    char part[600];
+    for (int k = 0; k < nhosts; k++) {
+        char ranks[520];
+        rank_list(l, &d->silent, hosts[k], ranks, sizeof ranks);
+        snprintf(part, sizeof part, d->silent.n ? "host %s (%s)" : "host %s", hosts[k], ranks);
+        append(who, cap, part);
+    }
+    for (int i = 0; i < d->silent.n; i++) {   /* lost ranks whose host lives on */
+        int r = d->silent.ranks[i], on_lost = 0;
+        for (int k = 0; k < nhosts; k++)
+            on_lost |= r < MAX_RANKS && strcmp(l->host[r], hosts[k]) == 0;
+        if (!on_lost) {
+            snprintf(part, sizeof part, "rank %d", r);
+            append(who, cap, part);
+        }
+    }
+    if (!who[0] && d->ended.n > 0)
+        snprintf(who, cap, "rank %d%s", d->ended.ranks[0], d->ended.n > 1 ? " and others" : "");
+    if (!who[0])
+        snprintf(who, cap, "a rank");
+}
+
+/* Frees a rewritten host option's value, removing it first when it is a temporary hostfile. */
+static void forget(char *value, int is_file)
+{
+    if (value && is_file)
+        unlink(value);
+    free(value);
 }
 
 int tide_self_path(char *self, size_t cap)
@@ -163,6 +429,9 @@ int tide_supervise(int argc, char **argv, int *status)
             if (i + 1 < argc)
                 np = strtol(argv[i + 1], NULL, 10);
             i++;
+        } else if (strcmp(argv[i], "--hostfile") == 0 || strcmp(argv[i], "--host") == 0 ||
+                   strcmp(argv[i], "--launcher") == 0) {
+            i++;   /* its value (launch_hosts.h), which need not start with '-' */
         }
     }
     if (restarts < 0 && elastic == 0)
@@ -218,12 +487,24 @@ int tide_supervise(int argc, char **argv, int *status)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
+    static listener l;   /* large: not on the stack */
+    l.size = np > MAX_RANKS ? MAX_RANKS : (int)np;
+    listen_beats(&l);
+    /* the host option's value without the lost hosts (malloc'd; a temporary hostfile's path
+     * when is_file) */
+    char *dropped = NULL;
+    int is_file = 0;
     deaths d;
     for (int attempt = 0;; attempt++) {
         double start = now();
-        int st = launch(cmd, attempt, &d);
+        int st = launch(cmd, attempt, &l, &d);
         double took = now() - start;
-        int lost = st == EX_LOST || st >= 128;
+        if (l.sock >= 0 && st != 0 && st != 1)   /* 1: a script error, which ends every rank */
+            last_beats(&l, &d);
+        qsort(d.silent.ranks, (size_t)d.silent.n, sizeof d.silent.ranks[0], by_value);
+        const char *hosts[16];
+        int nhosts = lost_hosts(&l, &d, hosts, 16);
+        int lost = st == EX_LOST || st >= 128 || d.silent.n > 0 || nhosts > 0;
         if (st == 0 || !lost || stopping) {
             if (st != 0 && !stopping)
                 fprintf(stderr, "tide: run: the job failed with status %d after %.1f s (a script"
@@ -234,11 +515,14 @@ int tide_supervise(int argc, char **argv, int *status)
         char what[96];
         if (st >= 128)
             snprintf(what, sizeof what, "signal %d (%s)", st - 128, strsignal(st - 128));
-        else
+        else if (st == EX_LOST)
             snprintf(what, sizeof what, "status %d (a rank was lost)", st);
-        char who[64] = "a rank";
-        if (d.n > 0)
-            snprintf(who, sizeof who, "rank %d%s", d.ranks[0], d.n > 1 ? " and others" : "");
+        else
+            snprintf(what, sizeof what, "status %d", st);
+        char who[1024];
+        describe(&l, &d, hosts, nhosts, who, sizeof who);
+        if (nhosts > 0)
+            fprintf(stderr, "tide: run: lost %s\n", who);
         if (attempt >= restarts) {
             fprintf(stderr, "tide: run: %s died (%s) after %.1f s; no restarts left (--restarts"
                     " %ld)\n", who, what, took, restarts);
@@ -246,7 +530,8 @@ int tide_supervise(int argc, char **argv, int *status)
             break;
         }
         if (elastic > 0) {
-            long left = np - (d.n > 0 ? d.n : 1);
+            int gone = d.silent.n > 0 ? d.silent.n : d.ended.n > 0 ? d.ended.n : 1;
+            long left = np - gone;
             if (left < elastic) {
                 fprintf(stderr, "tide: run: %s died (%s) after %.1f s; %ld ranks left, fewer"
                         " than --elastic %ld\n", who, what, took, left, elastic);
@@ -254,11 +539,29 @@ int tide_supervise(int argc, char **argv, int *status)
                 break;
             }
             np = left;
+            l.size = np > MAX_RANKS ? MAX_RANKS : (int)np;
             snprintf(npbuf, sizeof npbuf, "%ld", np);
+            /* a lost host is not tried again: the relaunch would wait for it */
+            for (int k = 2; k + 1 < c - (argc - i) && nhosts > 0; k++) {   /* the options */
+                char *without = NULL;
+                if (!tide_hosts_without(cmd[k], cmd[k + 1], hosts, nhosts, &without))
+                    continue;
+                if (!without) {   /* said why */
+                    *status = st;
+                    goto done;
+                }
+                forget(dropped, is_file);
+                is_file = strcmp(cmd[k], "--hostfile") == 0;
+                cmd[++k] = dropped = without;
+            }
         }
         fprintf(stderr, "tide: run: %s died (%s) after %.1f s; restart %d of %ld with %ld ranks"
                 " (TIDE_RESTART=%d)\n", who, what, took, attempt + 1, restarts, np, attempt + 1);
     }
+done:
+    if (l.sock >= 0)
+        close(l.sock);
+    forget(dropped, is_file);
     free(cmd);
     return 1;
 }

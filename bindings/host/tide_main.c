@@ -194,7 +194,7 @@ static int run_command(int argc, char **argv)
     snprintf(npbuf, sizeof npbuf, "%ld", np);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-    const char **cmd = calloc((size_t)(argc - i) + 20, sizeof *cmd);
+    const char **cmd = calloc((size_t)(argc - i) + 24, sizeof *cmd);
     if (!cmd) {
         tide_hosts_free(&hosts);
         return 1;
@@ -215,6 +215,14 @@ static int run_command(int argc, char **argv)
         if (geteuid() == 0)
             cmd[c++] = "--allow-run-as-root";
         tide_hosts_args(&hosts, cmd, &c);
+        /* ranks on other hosts get only what mpirun exports: the heartbeats, and where the
+         * supervisor of --restarts listens to them (supervise.h) */
+        static const char *const passed[] = {"TIDE_HEARTBEAT", "TIDE_HB_SUPERVISOR"};
+        for (size_t k = 0; k < 2 && tide_hosts_remote(&hosts); k++)
+            if (getenv(passed[k])) {
+                cmd[c++] = "-x";
+                cmd[c++] = passed[k];
+            }
     }
     if (tcp) {
         cmd[c++] = "--mca";

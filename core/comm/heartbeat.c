@@ -20,25 +20,33 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC 0x74696465u    /* "tide" */
-#define KIND_BEAT 1
-#define KIND_BYE 2
-#define KIND_LOST 3      /* "I lost rank `about`": the others check their own clocks at once */
+#define MAGIC TIDE_HB_MAGIC
+#define KIND_BEAT TIDE_HB_BEAT
+#define KIND_BYE TIDE_HB_BYE
+#define KIND_LOST TIDE_HB_LOST
 #define DUMP_GRACE 2.0
 /* How long a rank that reported stays alive after its dump: its exit makes mpirun end the
  * job, and the other ranks need a moment to report the same silent rank themselves. */
 #define REPORT_LINGER 1.0
 
-typedef struct beat {
-    uint32_t magic, kind;
-    int32_t rank, about;  /* about: the silent rank, for KIND_LOST */
-} beat;
+#define HOST_LEN TIDE_HB_HOST_LEN
+typedef tide_hb_beat beat;
 
 typedef struct peer {
     uint32_t addr;        /* network order */
     uint16_t port;        /* network order */
     uint16_t pad;
+    char host[HOST_LEN];  /* its host name, for the report */
 } peer;
+
+/* TIDE_HB_SUPERVISOR=port:addr,addr,...: the supervisor of `tide run` (supervise.h) listens
+ * there too; it is sent a beat each SUPERVISOR_BEAT seconds, finer than the ranks' interval so
+ * that it can tell which ranks fell silent first even when mpirun ends the job within a second,
+ * and the goodbye, at each of its addresses (those it cannot be reached at drop the datagram). */
+#define SUPERVISOR_BEAT 0.1
+#define MAX_SUPERVISOR_ADDRS 16
+static struct sockaddr_in supervisor[MAX_SUPERVISOR_ADDRS];
+static int n_supervisor;
 
 static int sock = -1;
 static pthread_t thread;
@@ -61,9 +69,19 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static void send_supervisor(const beat *b)
+{
+    for (int k = 0; k < n_supervisor; k++)
+        sendto(sock, b, sizeof *b, MSG_DONTWAIT, (struct sockaddr *)&supervisor[k],
+               sizeof supervisor[k]);
+}
+
 static void send_all(int kind, int about)
 {
-    beat b = {MAGIC, (uint32_t)kind, me, about};
+    beat b = {MAGIC, (uint32_t)kind, me, about, {0}};
+    memcpy(b.host, peers[me].host, HOST_LEN);
+    if (kind != KIND_BEAT)   /* the supervisor hears beats on their own clock (run) */
+        send_supervisor(&b);
     for (int r = 0; r < size; r++) {
         if (r == me)
             continue;
@@ -96,8 +114,8 @@ static void receive(void)
 static void lost(int r, double silent)
 {
     fflush(stdout);
-    fprintf(stderr, "tide heartbeat: rank %d: no heartbeat from rank %d for %.1f s (stopped, "
-            "frozen, or its node is down)\n", me, r, silent);
+    fprintf(stderr, "tide heartbeat: rank %d: no heartbeat from rank %d for %.1f s (on %s: "
+            "stopped, frozen, or its host is down)\n", me, r, silent, peers[r].host);
     fflush(stderr);
     static char why[128];
     snprintf(why, sizeof why, "tide heartbeat: rank %d silent for %.1f s", r, silent);
@@ -127,15 +145,22 @@ static void lost(int r, double silent)
 static void *run(void *arg)
 {
     (void)arg;
-    double next = 0;
+    double next = 0, next_supervisor = 0;
+    beat b = {MAGIC, KIND_BEAT, me, -1, {0}};
+    memcpy(b.host, peers[me].host, HOST_LEN);
     while (!atomic_load(&stop_now)) {
         double t = now();
         if (t >= next) {
             send_all(KIND_BEAT, -1);
             next = t + interval_s;
         }
+        if (n_supervisor > 0 && t >= next_supervisor) {
+            send_supervisor(&b);
+            next_supervisor = t + SUPERVISOR_BEAT;
+        }
         struct pollfd p = {sock, POLLIN, 0};
-        int wait_ms = (int)((next - t) * 1000);
+        double until = n_supervisor > 0 && next_supervisor < next ? next_supervisor : next;
+        int wait_ms = (int)((until - t) * 1000);
         poll(&p, 1, wait_ms > 0 ? (wait_ms < 100 ? wait_ms : 100) : 0);
         receive();
         t = now();
@@ -201,6 +226,29 @@ static uint32_t node_addr(void)
     return addr ? addr : htonl(INADDR_LOOPBACK);
 }
 
+/* Reads TIDE_HB_SUPERVISOR (see above); a value it cannot read leaves no supervisor. */
+static void find_supervisor(void)
+{
+    n_supervisor = 0;
+    const char *v = getenv("TIDE_HB_SUPERVISOR");
+    char *end;
+    long port = v ? strtol(v, &end, 10) : 0;
+    if (!v || port <= 0 || port > 65535 || *end != ':')
+        return;
+    char list[1024];
+    snprintf(list, sizeof list, "%s", end + 1);
+    char *save = NULL;
+    for (char *a = strtok_r(list, ",", &save); a && n_supervisor < MAX_SUPERVISOR_ADDRS;
+         a = strtok_r(NULL, ",", &save)) {
+        struct sockaddr_in *to = &supervisor[n_supervisor];
+        memset(to, 0, sizeof *to);
+        to->sin_family = AF_INET;
+        to->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, a, &to->sin_addr) == 1)
+            n_supervisor++;
+    }
+}
+
 static void at_exit(void) { tide_hb_stop(); }
 
 tide_status tide_hb_start(double interval, double timeout)
@@ -227,7 +275,11 @@ tide_status tide_hb_start(double interval, double timeout)
         getsockname(sock, (struct sockaddr *)&a, &len) != 0)
         ok = 0;
     int err = errno;
-    peer mine = {node_addr(), a.sin_port, 0};
+    peer mine = {node_addr(), a.sin_port, 0, {0}};
+    if (gethostname(mine.host, sizeof mine.host) != 0)
+        snprintf(mine.host, sizeof mine.host, "?");
+    mine.host[sizeof mine.host - 1] = '\0';
+    find_supervisor();
     free(peers);
     free((void *)heard);
     peers = calloc((size_t)size, sizeof *peers);
@@ -296,15 +348,26 @@ int tide_hb_ages(double *ages, int n)
     return k;
 }
 
-tide_status tide_hb_configure(void)
+int tide_hb_env_timeout(double *timeout)
 {
     const char *s = getenv("TIDE_HEARTBEAT");
+    *timeout = 0;
     if (!s || !s[0])
-        return TIDE_OK;
+        return 1;
     char *end;
     double t = strtod(s, &end);
     if (*end || !(t >= 0))
-        return tide_fail("TIDE_HEARTBEAT: expected a timeout in seconds, got '%s'", s);
+        return 0;
+    *timeout = t;
+    return 1;
+}
+
+tide_status tide_hb_configure(void)
+{
+    double t;
+    if (!tide_hb_env_timeout(&t))
+        return tide_fail("TIDE_HEARTBEAT: expected a timeout in seconds, got '%s'",
+                         getenv("TIDE_HEARTBEAT"));
     if (t == 0 || tide_runtime_size() <= 1)
         return TIDE_OK;
     return tide_hb_start(t / 4, t);
