@@ -7,6 +7,7 @@
 -- Uses the bed TIDE_BED names (0 unless set).
 -- Needs root and `ip netns`; skipped with the reason otherwise, and in the sanitizer pass.
 local proc = require "support.proc"
+local files = require "support.files"
 
 local SRC = os.getenv("TIDE_SOURCE_DIR") or "."
 local TIDE = os.getenv("TIDE_EXE") or "build/tide"
@@ -118,19 +119,7 @@ describe("the multi-host test bed", function()
       .. " --hostfile %s %s %s > %s 2>&1; echo $? > %s.rc) &"):format(proc.clean_env, env or "", q(agent),
       net, net, q(TIDE), options, q(STATE .. "/hostfile"), q(job), args, q(out), q(out))
   end
-  local function wait_for(path, seconds)
-    local t0 = tide_now()
-    while tide_now() - t0 < seconds do
-      local f = io.open(path)
-      if f then
-        local text = f:read("a")
-        f:close()
-        if text ~= "" or not path:find("%.rc$") then return text end
-      end
-      os.execute("sleep 0.05")
-    end
-    error("timed out waiting for " .. path)
-  end
+  local wait_for = files.wait_for
   -- what h2's link down (and its processes killed) leaves behind is undone
   local function restore_h2()
     os.execute(("for pid in $(ip netns pids %sh2); do kill -9 $pid; done; ip link set %sv2 up")
@@ -142,9 +131,7 @@ describe("the multi-host test bed", function()
     -- the 2 s timeout; mpirun cannot reach h2's daemon to end the job (it would wait ~2
     -- minutes), so tide run ends it 5 s after the first report, naming h2's ranks from the
     -- beats it heard itself.
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. q(dir)))
+    local dir = files.tmpdir()
     assert(os.execute(bed_run(STATE .. "/agent", "--restarts 0", SRC .. "/tests/host/lose_host.lua",
       q(dir .. "/shared") .. " " .. q(dir .. "/local") .. " " .. q(dir .. "/mark"), dir .. "/out")))
     wait_for(dir .. "/mark", 60)
@@ -171,9 +158,8 @@ describe("the multi-host test bed", function()
     -- names h2's ranks from the beats it heard, and relaunches on h1 alone with 2 ranks, which
     -- load the newest step from h1's disk (h2's shards are the partner copies h1 holds; the
     -- shared directory stays empty) and end 3 steps later on the closed form.
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute(("mkdir -p %s/disks %s/local %s/shared"):format(q(dir), q(dir), q(dir))))
+    local dir = files.tmpdir()
+    assert(os.execute(("mkdir %s/disks %s/local %s/shared"):format(q(dir), q(dir), q(dir))))
     local env = ("TIDE_BED_AGENT=%s TIDE_DISKS=%s/disks TIDE_LOCAL=%s/local "):format(
       q(STATE .. "/agent"), q(dir), q(dir))
     assert(os.execute(bed_run(SRC .. "/tests/host/local_disk_agent.sh",

@@ -142,20 +142,7 @@ if world.rank == 0 then print(("at %d loaded %d sum %.1f"):format(st.step, at, s
 
 local ASAN = (os.getenv("LD_PRELOAD") or ""):find("asan") and "ASAN_OPTIONS=detect_leaks=0 " or ""
 
-local function wait_for(path, seconds)
-  local tide = require "tide"
-  local t0 = tide.now()
-  while tide.now() - t0 < seconds do
-    local f = io.open(path)
-    if f then
-      local text = f:read("a")
-      f:close()
-      if text ~= "" or not path:find("%.rc$") then return text end
-    end
-    tide.io.sleep(0.05)
-  end
-  error("timed out waiting for " .. path)
-end
+local wait_for = require("support.files").wait_for
 
 describe("a node lost while the job runs", function()
   it("is rebuilt from the partner copies by the relaunched job, without the shared directory",

@@ -44,4 +44,17 @@ function M.remove_tree(dir)
   os.execute("rm -rf '" .. dir .. "'")
 end
 
+-- The contents of path once it exists (a path ending in .rc: once it is not empty, as a
+-- background job's `echo $? > out.rc` leaves it); an error after `seconds`.
+function M.wait_for(path, seconds)
+  local tide = require "tide"
+  local t0 = tide.now()
+  while tide.now() - t0 < seconds do
+    local text = M.try_read(path)
+    if text and (text ~= "" or not path:find("%.rc$")) then return text end
+    tide.io.sleep(0.05)
+  end
+  error("timed out waiting for " .. path)
+end
+
 return M
