@@ -212,45 +212,65 @@ static int names_lost(const char *entry, size_t len, const char *const *lost, in
     return 0;
 }
 
-/* --host a:2,b:2 without the lost hosts' entries. */
-static char *host_list_without(const char *value, const char *const *lost, int n)
+/* The slots an entry gives ("b:2", "b slots=2"; 1 when it does not say, as Open MPI counts). */
+static long slots_of(const char *entry, size_t len, const char *mark)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%.*s", (int)(len < sizeof text ? len : sizeof text - 1), entry);
+    const char *p = strstr(text, mark);
+    long v = p ? strtol(p + strlen(mark), NULL, 10) : 1;
+    return v > 0 ? v : 1;
+}
+
+/* --host a:2,b:2 without the lost hosts' entries; *gone: the slots they had. */
+static char *host_list_without(const char *value, const char *const *lost, int n, long *gone)
 {
     buf out = {0};
     for (const char *p = value; *p;) {
         size_t len = strcspn(p, ",");
-        if (!names_lost(p, len, lost, n) && !((out.len == 0 || put(&out, ",", 1)) &&
-                                               put(&out, p, len))) {
+        if (names_lost(p, len, lost, n))
+            *gone += slots_of(p, len, ":");
+        else if (!((out.len == 0 || put(&out, ",", 1)) && put(&out, p, len))) {
             free(out.s);
             return NULL;
         }
         p += len + (p[len] == ',');
     }
+    if (!out.s)   /* nothing left: an empty value */
+        put(&out, "", 0);
     return out.s;
 }
 
-/* The hostfile without the lost hosts' lines, in a new temporary file; its path. */
-static char *hostfile_without(const char *path, const char *const *lost, int n, int *kept)
+/* The hostfile without the lost hosts' lines, in a new temporary file; its path. *kept: the
+ * host lines left, *gone: the slots of those dropped. */
+static char *hostfile_without(const char *path, const char *const *lost, int n, int *kept,
+                              long *gone)
 {
     FILE *in = fopen(path, "r");
+    if (!in) {
+        fprintf(stderr, "tide: run: cannot read the hostfile %s again: %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
     char tmp[] = "/tmp/tide-hosts-XXXXXX";
-    int fd = in ? mkstemp(tmp) : -1;
+    int fd = mkstemp(tmp);
     FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!out) {
         fprintf(stderr, "tide: run: cannot write the hostfile without the lost hosts: %s\n",
                 strerror(errno));
         if (fd >= 0)
             close(fd), unlink(tmp);
-        if (in)
-            fclose(in);
+        fclose(in);
         return NULL;
     }
     char line[4096];
-    *kept = 0;
     while (fgets(line, sizeof line, in)) {
         const char *word = line + strspn(line, " \t");
         int host_line = *word && *word != '#' && *word != '\n';
-        if (host_line && names_lost(word, strlen(word), lost, n))
+        if (host_line && names_lost(word, strlen(word), lost, n)) {
+            *gone += slots_of(word, strlen(word), "slots=");
             continue;
+        }
         fputs(line, out);
         *kept += host_line;
     }
@@ -268,13 +288,15 @@ static char *hostfile_without(const char *path, const char *const *lost, int n, 
 }
 
 int tide_hosts_without(const char *option, const char *value, const char *const *lost, int n,
-                       char **out)
+                       char **out, long *gone)
 {
     int is_file = strcmp(option, "--hostfile") == 0;
     if (!is_file && strcmp(option, "--host") != 0)
         return 0;
     int kept = 0;
-    *out = is_file ? hostfile_without(value, lost, n, &kept) : host_list_without(value, lost, n);
+    *gone = 0;
+    *out = is_file ? hostfile_without(value, lost, n, &kept, gone)
+                   : host_list_without(value, lost, n, gone);
     if (!is_file)
         kept = *out && **out;
     if (*out && !kept) {

@@ -40,9 +40,10 @@ void tide_hosts_free(tide_hosts *h);
 /* For a relaunch without the hosts named in lost (n names; bindings/host/supervise.h): when
  * option is --host, *out is its value without them; when it is --hostfile, *out is the path of
  * a new temporary file holding the hostfile without their lines (the caller removes it). Both
- * malloc'd. Returns 0 for another option; 1 for these two, with *out NULL after printing
- * "tide: run: ..." when nothing would be left or the file cannot be read or written. */
+ * malloc'd; *gone: the slots the dropped hosts had (1 for an entry that does not say).
+ * Returns 0 for another option; 1 for these two, with *out NULL after printing "tide: run:
+ * ..." when nothing would be left or the file cannot be read or written. */
 int tide_hosts_without(const char *option, const char *value, const char *const *lost, int n,
-                       char **out);
+                       char **out, long *gone);
 
 #endif

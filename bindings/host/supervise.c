@@ -88,7 +88,7 @@ static int has_rank(const rank_set *s, int r)
 /* What one attempt's stderr and heartbeats said. mpirun names the ranks whose processes ended
  * ("process rank R ... exited on signal", "Process name: [[job,1],R]"): with heartbeats that is
  * the rank that reported a loss, so a rank's "no heartbeat from rank S" names the lost one;
- * mpirun names a lost daemon's host ("... on node h2"). */
+ * mpirun names a lost daemon's host ("Remote daemon: [[job,0],2] on node h2"). */
 typedef struct {
     rank_set ended, silent;
     char node[64];        /* a host mpirun lost contact with, or "" */
@@ -111,7 +111,7 @@ static void scan_line(deaths *d, const char *line)
     } else if ((p = strstr(line, "Process name: [[")) && (p = strstr(p, "],")) &&
                sscanf(p, "],%d]", &r) == 1) {
         note_rank(&d->ended, r);
-    } else if (strstr(line, "remote daemon") && (p = strstr(line, " on node ")) &&
+    } else if (strstr(line, "Remote daemon:") && (p = strstr(line, " on node ")) &&
                sscanf(p, " on node %63[^ \t\n:,]", d->node) == 1) {
         if (d->alarm == 0)
             d->alarm = now();
@@ -530,30 +530,39 @@ int tide_supervise(int argc, char **argv, int *status)
             break;
         }
         if (elastic > 0) {
-            int gone = d.silent.n > 0 ? d.silent.n : d.ended.n > 0 ? d.ended.n : 1;
-            long left = np - gone;
-            if (left < elastic) {
-                fprintf(stderr, "tide: run: %s died (%s) after %.1f s; %ld ranks left, fewer"
-                        " than --elastic %ld\n", who, what, took, left, elastic);
-                *status = st;
-                break;
-            }
-            np = left;
-            l.size = np > MAX_RANKS ? MAX_RANKS : (int)np;
-            snprintf(npbuf, sizeof npbuf, "%ld", np);
             /* a lost host is not tried again: the relaunch would wait for it */
-            for (int k = 2; k + 1 < c - (argc - i) && nhosts > 0; k++) {   /* the options */
-                char *without = NULL;
-                if (!tide_hosts_without(cmd[k], cmd[k + 1], hosts, nhosts, &without))
+            char *without = NULL;
+            int at = -1;
+            long slots = 0;
+            for (int k = 2; k + 1 < c - (argc - i) && nhosts > 0 && at < 0; k++) {
+                if (!tide_hosts_without(cmd[k], cmd[k + 1], hosts, nhosts, &without, &slots))
                     continue;
                 if (!without) {   /* said why */
                     *status = st;
                     goto done;
                 }
-                forget(dropped, is_file);
-                is_file = strcmp(cmd[k], "--hostfile") == 0;
-                cmd[++k] = dropped = without;
+                at = k;
             }
+            int new_file = at >= 0 && strcmp(cmd[at], "--hostfile") == 0;
+            /* the ranks the beats saw lost, else the lost hosts' slots, else what mpirun named */
+            long gone = d.silent.n > 0 ? d.silent.n : slots > 0 ? slots
+                        : d.ended.n > 0 ? d.ended.n : 1;
+            long left = np - gone;
+            if (left < elastic) {
+                forget(without, new_file);
+                fprintf(stderr, "tide: run: %s died (%s) after %.1f s; %ld ranks left, fewer"
+                        " than --elastic %ld\n", who, what, took, left, elastic);
+                *status = st;
+                break;
+            }
+            if (at >= 0) {
+                forget(dropped, is_file);
+                is_file = new_file;
+                cmd[at + 1] = dropped = without;
+            }
+            np = left;
+            l.size = np > MAX_RANKS ? MAX_RANKS : (int)np;
+            snprintf(npbuf, sizeof npbuf, "%ld", np);
         }
         fprintf(stderr, "tide: run: %s died (%s) after %.1f s; restart %d of %ld with %ld ranks"
                 " (TIDE_RESTART=%d)\n", who, what, took, attempt + 1, restarts, np, attempt + 1);

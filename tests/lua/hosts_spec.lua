@@ -189,3 +189,67 @@ describe("the multi-host test bed", function()
     assert.is_true(took < 30, ("took %.1f s:\n%s"):format(took, out))
   end)
 end)
+
+-- The supervisor's side of a lost host, without the bed: a stand-in for mpirun (TIDE_MPIRUN)
+-- whose first launch ends as Open MPI's does when it loses a host's daemon, and whose second
+-- prints the command line it was given (and the hostfile it names).
+describe("tide run --elastic after mpirun lost a host", function()
+  local dir, fake
+  setup(function()
+    dir = files.tmpdir()
+    fake = dir .. "/mpirun"
+    files.write(fake, ([[
+#!/bin/sh
+if [ ! -e %s/launched ]; then
+  : > %s/launched
+  printf 'ORTE has lost communication with a remote daemon.\n\n' >&2
+  printf '  HNP daemon   : [[1,0],0] on node a\n  Remote daemon: [[1,0],2] on node b\n' >&2
+  exit 1
+fi
+echo "$@"
+while [ $# -gt 0 ]; do [ "$1" = --hostfile ] && cat "$2"; shift; done
+]]):format(q(dir), q(dir)))
+    assert(os.execute("chmod +x " .. q(fake)))
+  end)
+  teardown(function() os.execute("rm -rf " .. q(dir)) end)
+
+  local function run(args)
+    os.remove(dir .. "/launched")
+    return proc.run(("TIDE_MPIRUN=%s %s run %s %s"):format(q(fake), q(TIDE), args,
+      q(SRC .. "/examples/hello.lua")))
+  end
+
+  it("drops the host from --host and relaunches with the ranks of the others", function()
+    local out, code = run("-n 6 --elastic 2 --host a:2,b:2,c:2")
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find("tide: run: lost host b\n", 1, true), out)
+    assert.truthy(out:find("host b died %(status 1%) after [%d.]+ s; restart 1 of 4 with 4 ranks"), out)
+    assert.truthy(out:find("-np 4 .*--host a:2,c:2 "), out)
+  end)
+
+  it("drops the host's lines from a copy of the hostfile, and removes the copy", function()
+    local hostfile = dir .. "/hosts"
+    files.write(hostfile, "# two hosts\na slots=2\nb slots=2\n")
+    local out, code = run("-n 4 --restarts 1 --elastic 2 --hostfile " .. q(hostfile))
+    assert.are.equal(0, code, out)
+    local copy = out:match("%-np 2 .*%-%-hostfile (%S+) ")
+    assert.truthy(copy, out)
+    assert.truthy(out:find("\n# two hosts\na slots=2\n", 1, true), out)
+    assert.is_nil(out:find("b slots", 1, true), out)
+    assert.is_false(files.exists(copy))
+    assert.are.equal("# two hosts\na slots=2\nb slots=2\n", files.read(hostfile))
+  end)
+
+  it("says when no host is left", function()
+    local out, code = run("-n 2 --elastic 1 --host b:2")
+    assert.are.equal(1, code, out)
+    assert.truthy(out:find("tide: run: no host is left once b is dropped\n", 1, true), out)
+  end)
+
+  it("passes the heartbeats' settings to the other hosts", function()
+    local out, code = proc.run(("TIDE_HEARTBEAT=3 %s run -n 4 --host a:2,b:2 --dry-run %s")
+      :format(q(TIDE), q(SRC .. "/examples/hello.lua")))
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find(" --host a:2,b:2 -x TIDE_HEARTBEAT ", 1, true), out)
+  end)
+end)
