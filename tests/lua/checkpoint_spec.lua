@@ -204,7 +204,12 @@ describe("checkpoint arguments and TIDE_FAULT", function()
     assert.has_error(function() ck.save(dir, {}, { local_dir = dir, partner = true }) end,
       "checkpoint.save: partner copies need ranks on two nodes or more, but all 1 ranks are on"
       .. " node '" .. (os.getenv("TIDE_NODE") or io.open("/proc/sys/kernel/hostname"):read("l"))
-      .. "' (TIDE_NODE names emulated nodes)")
+      .. "' (TIDE_NODE names emulated nodes; partner = 'auto' saves without copies then)")
+    assert.has_error(function() ck.save(dir, {}, { local_dir = dir, partner = "yes" }) end,
+      "checkpoint.save: partner: expected true, false or 'auto', got 'yes'")
+    -- 'auto' on one node: saved without copies, and loaded back
+    ck.save(dir .. "/auto", { x = 7 }, { local_dir = root .. "/auto_local", partner = "auto" })
+    assert.are.equal(7, ck.load(dir .. "/auto", { local_dir = root .. "/auto_local" }).x)
     assert.has_error(function() ck.load(dir, { async = true }) end,
       "checkpoint.load: unknown option 'async' (expected one of: comm, job, local_dir, map, step)")
     assert.has_error(function() ck.save(dir, { f = print }) end,

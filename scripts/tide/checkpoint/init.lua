@@ -20,7 +20,8 @@
 --       tick()'s count becomes N.
 --   With {local_dir = L, partner = true, every = M} (tide.checkpoint.partner): each node's
 --   ranks write to L/<node>/ and a copy to a rank of another node; every M-th save also goes to
---   dir. load(dir, {local_dir = L}) rebuilds lost node-local files from the copies. async
+--   dir. load(dir, {local_dir = L}) rebuilds lost node-local files from the copies. partner =
+--   "auto" makes the copies only while the ranks span two nodes or more. async
 --   works there too (the files are encoded and exchanged at once, written in the background,
 --   by a writer of their own: the every-M-th copy to dir does not wait for them).
 --   checkpoint.tick() -> count        one training step; where TIDE_FAULT strikes

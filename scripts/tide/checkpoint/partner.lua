@@ -96,9 +96,18 @@ end
 function P.save(dir, state, opts, comm, I)
   local op = "checkpoint.save"
   local L = P.layout(comm)
-  if opts.partner and #L.names < 2 then
+  local partner = opts.partner
+  if partner ~= nil and partner ~= true and partner ~= false and partner ~= "auto" then
+    error(("checkpoint.save: partner: expected true, false or 'auto', got %s"):format(
+      type(partner) == "string" and ("'" .. partner .. "'") or type(partner)), 0)
+  end
+  -- "auto": copies while the ranks span two nodes or more, none once they are on one (a job
+  -- relaunched with tide run --elastic on the host left goes on saving)
+  if partner == "auto" then partner = #L.names >= 2 end
+  if partner and #L.names < 2 then
     error(("checkpoint.save: partner copies need ranks on two nodes or more, but all %d ranks"
-      .. " are on node '%s' (TIDE_NODE names emulated nodes)"):format(comm.size, L.node), 0)
+      .. " are on node '%s' (TIDE_NODE names emulated nodes; partner = 'auto' saves without"
+      .. " copies then)"):format(comm.size, L.node), 0)
   end
   local ldir = P.local_dir(opts.local_dir, L.node)
   local rank = comm.rank
@@ -133,7 +142,7 @@ function P.save(dir, state, opts, comm, I)
       files[i] = { path = f.path, label = f.label, bytes = bytes }
     end
   end)
-  if opts.partner then   -- the copies to and from partners
+  if partner then   -- the copies to and from partners
     I.together(comm, op, function()
       local reqs = {}
       for _, f in ipairs(files) do reqs[#reqs + 1] = comm:isend(f.bytes, L.partner[rank], TAG) end
