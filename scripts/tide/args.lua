@@ -29,6 +29,17 @@ function M.check_opts(opts, known, where, level)
   return opts
 end
 
+-- Raises "<where>: too many arguments (expected at most max, got n)", the C bindings' wording,
+-- when a public function declared with max parameters and a trailing `...` got values in that
+-- `...`: `function M.load(path, opts, ...) args.at_most("load", 2, ...)`. A select("#", ...)
+-- and no table, so it may sit on a path called once per batch.
+function M.at_most(where, max, ...)
+  local extra = select("#", ...)
+  if extra > 0 then
+    fail(3, "%s: too many arguments (expected at most %d, got %d)", where, max, max + extra)
+  end
+end
+
 -- The ranges a number option may be asked to lie in. Each excludes NaN (every comparison with
 -- it is false) and, but for "any", infinities: no option of tide means anything at infinity.
 local RANGES = {

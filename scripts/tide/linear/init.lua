@@ -29,7 +29,8 @@ LR.__index = LR
 local lr_opts = { C = true, solver = true, tol = true, max_iter = true, fit_intercept = true,
   memory = true, batch_size = true, lr = true, seed = true }
 
-function M.logistic_regression(opts)
+function M.logistic_regression(opts, ...)
+  args.at_most("linear.logistic_regression", 1, ...)
   local op = "linear.logistic_regression"
   opts = args.check_opts(opts, lr_opts, op, 3)
   local m = setmetatable({ C = opts.C or 1.0, solver = opts.solver or "lbfgs",

@@ -52,7 +52,8 @@ local function define(name, checks, get_lr, init)
   class.__index = class
   for k in pairs(checks) do known[k], keys[#keys + 1] = true, k end
   table.sort(keys)
-  optim[name] = function(opt, opts)
+  optim[name] = function(opt, opts, ...)
+    args.at_most(where, 2, ...)
     if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
       error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)
     end
@@ -226,7 +227,8 @@ end
 -- SequentialLR(opt, {schedules = {LinearLR(opt, ...), CosineAnnealingLR(opt, ...)},
 -- milestones = {warmup_epochs}}). The schedules are made on opt beforehand (each starts from
 -- the optimizer's lr before any schedule); made, it sets opt.lr to s1's value at epoch 0.
-function optim.SequentialLR(opt, opts)
+function optim.SequentialLR(opt, opts, ...)
+  args.at_most("optim.SequentialLR", 2, ...)
   local where = "optim.SequentialLR"
   if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
     error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)
