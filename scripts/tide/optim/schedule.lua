@@ -92,13 +92,13 @@ define("StepLR", { step_size = count("step_size"), gamma = rate("gamma", 0.1) },
 end)
 
 -- CosineAnnealingLR(opt, {t_max, eta_min = 0}):
--- lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2, held at eta_min after
--- t_max.
+-- lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2 at every epoch: down
+-- to eta_min at t_max, back up to base_lr at 2 t_max, and so on, as torch's schedule goes on
+-- past t_max (its recursive form's values, to rounding; SGDR's restarts are not this).
 define("CosineAnnealingLR", { t_max = count("t_max"), eta_min = rate("eta_min", 0) },
   function(self)
-    local e = math.min(self.epoch, self.t_max)
-    return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * e / self.t_max))
-      / 2
+    return self.eta_min + (self.base_lr - self.eta_min)
+      * (1 + math.cos(math.pi * self.epoch / self.t_max)) / 2
   end)
 
 -- LinearLR(opt, {start_factor = 1/3, end_factor = 1, total_iters = 5}): the factor of base_lr
