@@ -394,12 +394,11 @@ void tide_coll_end(coll *x, int64_t bytes)
 
 tide_status tide_coll_close(coll *x, int64_t bytes, tide_status st)
 {
-    if (st == TIDE_OK) {
-        tide_coll_end(x, bytes);
-    } else if (x->rec) {
+    if (st != TIDE_OK && x->rec) {
         tide_rec_fail(x->rec, tide_error());
-        x->rec = 0;
+        x->rec = 0;   /* tide_coll_end leaves it failed; the timeline still shows the call */
     }
+    tide_coll_end(x, bytes);
     return st;
 }
 
