@@ -33,7 +33,8 @@ void tide_coll_end(coll *x, int64_t bytes);
  * `return tide_coll_close(&x, bytes, st);`. */
 tide_status tide_coll_close(coll *x, int64_t bytes, tide_status st);
 /* TIDE_TRY for the steps between tide_coll_begin and the end: a failure ends the call. */
-#define COLL_TRY(x, expr) do { if ((expr) != TIDE_OK) return tide_coll_close((x), 0, TIDE_FAIL); } while (0)
+#define COLL_TRY(x, expr) \
+    do { if ((expr) != TIDE_OK) return tide_coll_close((x), 0, TIDE_FAIL); } while (0)
 /* Completes req: MPI_Wait, or polled under the watchdog. Returns MPI's code. */
 int tide_coll_wait(coll *x, MPI_Request *req, MPI_Status *st);
 

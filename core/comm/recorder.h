@@ -5,9 +5,10 @@
  * this rank, the communicator and its sequence number there, name, dtype and shape, op and
  * root, the Lua call site, start and end times and its state (queued: a non-blocking call not
  * yet waited for; started; done; failed: the call returned an error, whose message the entry
- * keeps, so a dump never says a rank is still in a call it has left). A dump writes the ring, with what the bindings add (the Lua
- * tracebacks), as JSON to DIR/rank-R.json; `tide doctor DIR` (scripts/tide/diag/doctor.lua) reads
- * every rank's file and says which rank diverged first.
+ * keeps, so a dump never says a rank is still in a call it has left). A dump writes the ring,
+ * with what the bindings add (the Lua tracebacks), as JSON to DIR/rank-R.json; `tide doctor
+ * DIR` (scripts/tide/diag/doctor.lua) reads every rank's file and says which rank diverged
+ * first.
  *
  * The ring is process-wide and written only by the thread that calls collectives (MPI runs
  * FUNNELED). A signal handler may only ask for a dump (tide_rec_request_dump): it is taken at

@@ -129,7 +129,8 @@ describe("deprecated names", function()
     local users = {}
     for path in p:lines() do
       -- the two specs that check the alias itself (here and dtensor_spec) may name it
-      if not (path:find("/tests/lua/library_spec%.lua$") or path:find("/tests/mpi/dtensor_spec%.lua$")) then
+      if not (path:find("/tests/lua/library_spec%.lua$")
+          or path:find("/tests/mpi/dtensor_spec%.lua$")) then
         users[#users + 1] = path
       end
     end

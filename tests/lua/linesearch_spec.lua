@@ -33,8 +33,10 @@ describe("the strong Wolfe line search", function()
       { function(t) return (t - 100) ^ 2 end, function(t) return 2 * (t - 100) end, 1 },
       { function(t) return (t - 0.01) ^ 2 end, function(t) return 2 * (t - 0.01) end, 1 },
       -- steep walls, a slope that changes sign twice
-      { function(t) return -t * math.exp(-t) end, function(t) return (t - 1) * math.exp(-t) end, 30 },
-      { function(t) return t ^ 4 - 4 * t ^ 2 - t end, function(t) return 4 * t ^ 3 - 8 * t - 1 end, 5 },
+      { function(t) return -t * math.exp(-t) end,
+        function(t) return (t - 1) * math.exp(-t) end, 30 },
+      { function(t) return t ^ 4 - 4 * t ^ 2 - t end,
+        function(t) return 4 * t ^ 3 - 8 * t - 1 end, 5 },
     }
     for i, c in ipairs(cases) do
       local phi = line(c[1], c[2])

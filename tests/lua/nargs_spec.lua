@@ -117,7 +117,7 @@ describe("extra arguments to the Lua library", function()
     assert.are.equal(0.1, optim.SGD(model, { lr = 0.1 }).lr)
   end)
 
-  it("are refused by data, placement, the task farm, the parameter server and the models", function()
+  it("are refused by data, placement, the farm, the parameter server and the models", function()
     local w, t = tide.world, tide.zeros({ 2, 3 }, "f64")
     assert.has_error(function() data.blobs({ n = 4 }, 1) end, msg("data.blobs", 1, 2))
     assert.has_error(function() data.DataLoader({}, {}, 1) end, msg("data.DataLoader", 2, 3))

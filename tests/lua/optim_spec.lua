@@ -258,7 +258,7 @@ describe("schedules", function()
     assert.are.equal(0.25, opt.lr)
   end)
 
-  it("CosineAnnealingLR follows a cosine to eta_min and, past t_max, back up as torch's does", function()
+  it("CosineAnnealingLR goes down to eta_min and, past t_max, back up as torch's does", function()
     local _, _, pair = problem({ 1 }, { 1 })
     local opt = optim.SGD(pair, { lr = 1 })
     local s = optim.CosineAnnealingLR(opt, { t_max = 4, eta_min = 0.1 })

@@ -73,7 +73,7 @@ describe("the flight recorder", function()
     assert.are.equal(0, tide.set_recorder(256))
   end)
 
-  it("ends a collective that fails as failed, with its message, in the ring and the dump", function()
+  it("ends a collective that fails as failed, with its message, in ring and dump", function()
     local wide = tide.ones(1, 3):expand(4, 3)   -- no rank may write into it: refused before MPI
     local calls = {
       { "allreduce", function() world:allreduce(wide) end },
@@ -95,7 +95,8 @@ describe("the flight recorder", function()
       if errs[i] then
         assert.are.equal("failed", e.state)
         assert.is_true(e.finish >= e.start)
-        assert.is_truthy(tostring(errs[i]):find(e.error, 1, true), e.error .. " | " .. tostring(errs[i]))
+        assert.is_truthy(tostring(errs[i]):find(e.error, 1, true),
+          e.error .. " | " .. tostring(errs[i]))
       else
         assert.are.equal("done", e.state)
         assert.is_nil(e.error)
