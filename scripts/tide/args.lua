@@ -164,7 +164,6 @@ function M.state_integer(v, where, field, min, level)
   return v
 end
 
--- Raises unless every key of s is in known (a set); names the first unexpected one in order.
 -- A deep copy of a state's plain Lua value (tables copied, everything else shared), so a state
 -- never aliases the object's own tables.
 function M.copy_value(v)
@@ -174,6 +173,7 @@ function M.copy_value(v)
   return out
 end
 
+-- Raises unless every key of s is in known (a set); names the first unexpected one in order.
 function M.state_keys(s, known, where, level)
   if type(s) ~= "table" then
     fail(level, "%s: expected a state table, got %s", where, type(s))
