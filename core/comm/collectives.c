@@ -184,7 +184,7 @@ static tide_status gather_common(tide_comm *c, tide_tensor *out, const tide_tens
             tide_tensor_release(out);
     }
 out:
-    tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
+    tide_coll_close(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype), st);
     tide_tensor_release(&src);
     free(hdr);
     free(rows);
@@ -304,7 +304,7 @@ tide_status tide_comm_scatter(tide_comm *c, tide_tensor *out, const tide_tensor 
     }
     moved = (int64_t)cnt[c->rank] * (int64_t)tide_dtype_size(like.dtype);
 out:
-    tide_coll_end(&x, moved);
+    tide_coll_close(&x, moved, st);
     tide_tensor_release(&src);
     free(msgbuf);
     free(cnt);
@@ -379,7 +379,7 @@ tide_status tide_comm_reduce_scatter(tide_comm *c, tide_tensor *out, const tide_
         if (st != TIDE_OK)
             tide_tensor_release(out);
     }
-    tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
+    tide_coll_close(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype), st);
     tide_tensor_release(&src);
     tide_tensor_release(&res);
     free(rows);
@@ -425,7 +425,7 @@ tide_status tide_comm_alltoall(tide_comm *c, tide_tensor *out, const tide_tensor
             tide_tensor_release(out);
         }
     }
-    tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
+    tide_coll_close(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype), st);
     tide_tensor_release(&src);
     return st;
 }
@@ -532,7 +532,7 @@ tide_status tide_comm_alltoallv(tide_comm *c, tide_tensor *out, const tide_tenso
             tide_tensor_release(out);
         }
     }
-    tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
+    tide_coll_close(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype), st);
     tide_tensor_release(&src);
     free(sh);
     free(ints);

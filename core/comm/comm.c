@@ -331,7 +331,12 @@ tide_status tide_coll_begin(coll *x, tide_comm *c, const char *name, const tide_
     x->rec = tide_rec_on() ? tide_rec_begin(name, c->cid, c->seq, t, op, root, site_buf) : 0;
     if (!debug_on && !tide_fp_light_on() && !(tide_wd_timeout() > 0) && !tide_trace_on())
         return TIDE_OK;
-    return coll_hooks(x, t, op, root, flags);
+    if (coll_hooks(x, t, op, root, flags) != TIDE_OK) {   /* a fingerprint mismatch */
+        if (x->rec)
+            tide_rec_fail(x->rec, tide_error());
+        return TIDE_FAIL;
+    }
+    return TIDE_OK;
 }
 
 const char *tide_comm_set_solo(const char *who)
@@ -356,8 +361,7 @@ tide_status tide_comm_agree(tide_comm *c, const char *name)
          * is caught here */
         rc = TIDE_WD_WATCHED(&x.wd, MPI_Barrier(c->comm));
     }
-    tide_coll_end(&x, 0);
-    return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name);
+    return tide_coll_close(&x, 0, rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, name));
 }
 
 tide_status tide_p2p_begin(coll *x, tide_comm *c, const char *name)
@@ -386,6 +390,16 @@ void tide_coll_end(coll *x, int64_t bytes)
         tide_rec_end(x->rec);
     if (x->traced)
         tide_trace_event(x->name, TIDE_TRACE_COMM, x->t0, tide_trace_now(), bytes);
+}
+
+tide_status tide_coll_close(coll *x, int64_t bytes, tide_status st)
+{
+    if (st != TIDE_OK && x->rec) {
+        tide_rec_fail(x->rec, tide_error());
+        x->rec = 0;   /* tide_coll_end leaves it failed; the timeline still shows the call */
+    }
+    tide_coll_end(x, bytes);
+    return st;
 }
 
 int tide_coll_wait(coll *x, MPI_Request *req, MPI_Status *st)
@@ -519,8 +533,7 @@ tide_status tide_comm_barrier(tide_comm *c)
         if (rc == MPI_SUCCESS)
             rc = tide_coll_wait(&x, &req, NULL);
     }
-    tide_coll_end(&x, 0);
-    return rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, "barrier");
+    return tide_coll_close(&x, 0, rc == MPI_SUCCESS ? TIDE_OK : tide_mpi_fail(rc, "barrier"));
 }
 
 typedef enum { EW_BCAST, EW_ALLREDUCE, EW_REDUCE } ew_kind;
@@ -598,15 +611,15 @@ tide_status tide_comm_broadcast(tide_comm *c, tide_tensor *t, int root)
     TIDE_TRY(tide_coll_begin(&x, c, "broadcast", t, -1, root, 0));
     tide_tensor w;
     int temp;
-    TIDE_TRY(tide_inplace_begin(&w, &temp, t, "broadcast"));
+    COLL_TRY(&x, tide_inplace_begin(&w, &temp, t, "broadcast"));
     int rc = ew_run(&x, EW_BCAST, tide_data(&w), tide_numel(&w), w.dtype, MPI_OP_NULL, root);
-    tide_coll_end(&x, tide_numel(&w) * (int64_t)tide_dtype_size(w.dtype));
+    int64_t bytes = tide_numel(&w) * (int64_t)tide_dtype_size(w.dtype);
     if (rc != MPI_SUCCESS) {
         if (temp)
             tide_tensor_release(&w);
-        return tide_mpi_fail(rc, "broadcast");
+        return tide_coll_close(&x, bytes, tide_mpi_fail(rc, "broadcast"));
     }
-    return tide_inplace_finish(t, &w, temp);
+    return tide_coll_close(&x, bytes, tide_inplace_finish(t, &w, temp));
 }
 
 static tide_status reduce_common(tide_comm *c, tide_tensor *t, tide_op op, int root,
@@ -625,22 +638,21 @@ static tide_status reduce_common(tide_comm *c, tide_tensor *t, tide_op op, int r
                    ? tide_comm_shared_slot(c, t) : -1;
     if (slot >= 0) {                    /* every rank's tensor is in one shared window */
         tide_status st = tide_comm_shared_allreduce(&x, slot, op);
-        tide_coll_end(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype));
-        return st;
+        return tide_coll_close(&x, tide_numel(t) * (int64_t)tide_dtype_size(t->dtype), st);
     }
     if (kind == EW_ALLREDUCE)           /* meets a rank that passed a shared tensor */
-        TIDE_TRY(tide_comm_shared_plain(&x, t, op));
+        COLL_TRY(&x, tide_comm_shared_plain(&x, t, op));
     tide_tensor w;
     int temp;
-    TIDE_TRY(tide_inplace_begin(&w, &temp, t, name));
+    COLL_TRY(&x, tide_inplace_begin(&w, &temp, t, name));
     tide_status st = ew_reduce(&x, kind, &w, op, root);
-    tide_coll_end(&x, tide_numel(&w) * (int64_t)tide_dtype_size(w.dtype));
+    int64_t bytes = tide_numel(&w) * (int64_t)tide_dtype_size(w.dtype);
     if (st != TIDE_OK) {
         if (temp)
             tide_tensor_release(&w);
-        return st;
+        return tide_coll_close(&x, bytes, st);
     }
-    return tide_inplace_finish(t, &w, temp);
+    return tide_coll_close(&x, bytes, tide_inplace_finish(t, &w, temp));
 }
 
 tide_status tide_comm_allreduce(tide_comm *c, tide_tensor *t, tide_op op)
@@ -674,9 +686,9 @@ tide_status tide_comm_allreduce_scalar(tide_comm *c, tide_scalar *v, tide_op op)
         if (rc == MPI_SUCCESS)
             rc = tide_coll_wait(&x, &req, NULL);
     }
-    tide_coll_end(&x, (int64_t)sizeof *v);
     if (rc != MPI_SUCCESS)
-        return tide_mpi_fail(rc, "allreduce");
+        return tide_coll_close(&x, 0, tide_mpi_fail(rc, "allreduce"));
+    tide_coll_end(&x, (int64_t)sizeof *v);
     if (op == TIDE_OP_AVG) {
         v->f = (v->is_float ? v->f : (double)v->i) / c->size;
         v->is_float = 1;

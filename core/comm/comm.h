@@ -194,6 +194,7 @@ typedef struct tide_request {
     tide_op op;
     int root, peer, tag;
     uint64_t seq;
+    uint64_t rec;            /* the flight recorder's id (0: not recorded) */
     char site[80];
     double t0;
     int64_t bytes;

@@ -28,6 +28,13 @@ tide_status tide_coll_begin(coll *x, tide_comm *c, const char *name, const tide_
                             int op, int root, int flags);
 /* Records the call on the timeline (bytes: this rank's payload) and leaves the watchdog. */
 void tide_coll_end(coll *x, int64_t bytes);
+/* Ends the call as st says: done (tide_coll_end), or failed with tide_error()'s message in
+ * the flight recorder. Returns st, so every exit after tide_coll_begin can read
+ * `return tide_coll_close(&x, bytes, st);`. */
+tide_status tide_coll_close(coll *x, int64_t bytes, tide_status st);
+/* TIDE_TRY for the steps between tide_coll_begin and the end: a failure ends the call. */
+#define COLL_TRY(x, expr) \
+    do { if ((expr) != TIDE_OK) return tide_coll_close((x), 0, TIDE_FAIL); } while (0)
 /* Completes req: MPI_Wait, or polled under the watchdog. Returns MPI's code. */
 int tide_coll_wait(coll *x, MPI_Request *req, MPI_Status *st);
 

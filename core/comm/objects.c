@@ -36,15 +36,15 @@ tide_status tide_comm_bcast_bytes(tide_comm *c, const char *name, const char *bu
     }
     int rc = run_bcast(&x, hdr, (int)sizeof hdr, root);
     if (rc != MPI_SUCCESS)
-        return tide_mpi_fail(rc, name);
+        return tide_coll_close(&x, 0, tide_mpi_fail(rc, name));
     out->len = hdr[0];
     out->data = malloc((size_t)hdr[0] + 1);
     if (!out->data)
-        return tide_fail("%s: out of memory for %lld bytes", name, (long long)hdr[0]);
+        return tide_coll_close(&x, 0, tide_fail("%s: out of memory for %lld bytes", name,
+                                                (long long)hdr[0]));
     if (c->rank == root && hdr[0])
         memcpy(out->data, buf, (size_t)hdr[0]);
     rc = run_bcast(&x, out->data, (int)hdr[0], root);
-    tide_coll_end(&x, hdr[0]);
     if (rc == MPI_SUCCESS && !hdr[1]) {
         out->data[hdr[0]] = '\0';
         tide_fail("%s: rank %d could not serialise its value: %s", name, root, out->data);
@@ -54,8 +54,9 @@ tide_status tide_comm_bcast_bytes(tide_comm *c, const char *name, const char *bu
         tide_status st = rc == -1 ? TIDE_FAIL : tide_mpi_fail(rc, name);
         free(out->data);
         out->data = NULL;
-        return st;
+        return tide_coll_close(&x, hdr[0], st);
     }
+    tide_coll_end(&x, hdr[0]);
     return TIDE_OK;
 }
 
@@ -152,9 +153,9 @@ static tide_status gather_bytes(tide_comm *c, const char *name, const char *buf,
         out[0].data = all;   /* displacement 0: the block to free */
     all = NULL;
 out:
-    tide_coll_end(&x, len);
     if (rc != MPI_SUCCESS && st == TIDE_OK)
         st = tide_mpi_fail(rc, name);
+    tide_coll_close(&x, len, st);
     free(hdr);
     free(counts);
     free(all);

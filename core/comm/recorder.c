@@ -131,6 +131,16 @@ void tide_rec_end(uint64_t id)
     }
 }
 
+void tide_rec_fail(uint64_t id, const char *msg)
+{
+    tide_rec_entry *e = slot_of(id);
+    if (e) {
+        e->t_end = mono();
+        e->state = TIDE_REC_FAILED;
+        snprintf(e->error, sizeof e->error, "%s", msg ? msg : "");
+    }
+}
+
 void tide_rec_end_seq(int cid, uint64_t seq)
 {
     for (int k = 1; k <= tide_rec_slots && next_id > (uint64_t)k; k++) {
@@ -166,6 +176,7 @@ const char *tide_rec_state_name(int state)
     case TIDE_REC_QUEUED: return "queued";
     case TIDE_REC_STARTED: return "started";
     case TIDE_REC_DONE: return "done";
+    case TIDE_REC_FAILED: return "failed";
     }
     return "?";
 }
@@ -238,8 +249,13 @@ static void put_entry(FILE *f, const tide_rec_entry *e)
         fprintf(f, ", \"root\": %d", e->root);
     fputs(", \"site\": ", f);
     put_string(f, e->site);
-    fprintf(f, ", \"start\": %.6f, \"end\": %.6f, \"state\": \"%s\"}", e->t_start, e->t_end,
+    fprintf(f, ", \"start\": %.6f, \"end\": %.6f, \"state\": \"%s\"", e->t_start, e->t_end,
             tide_rec_state_name(e->state));
+    if (e->state == TIDE_REC_FAILED) {
+        fputs(", \"error\": ", f);
+        put_string(f, e->error);
+    }
+    fputc('}', f);
 }
 
 /* mkdir -p */

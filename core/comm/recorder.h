@@ -4,9 +4,11 @@
  * default, TIDE_RECORDER=N, 0 turns it off): its number in the job's order of collectives on
  * this rank, the communicator and its sequence number there, name, dtype and shape, op and
  * root, the Lua call site, start and end times and its state (queued: a non-blocking call not
- * yet waited for; started; done). A dump writes the ring, with what the bindings add (the Lua
- * tracebacks), as JSON to DIR/rank-R.json; `tide doctor DIR` (scripts/tide/diag/doctor.lua) reads
- * every rank's file and says which rank diverged first.
+ * yet waited for; started; done; failed: the call returned an error, whose message the entry
+ * keeps, so a dump never says a rank is still in a call it has left). A dump writes the ring,
+ * with what the bindings add (the Lua tracebacks), as JSON to DIR/rank-R.json; `tide doctor
+ * DIR` (scripts/tide/diag/doctor.lua) reads every rank's file and says which rank diverged
+ * first.
  *
  * The ring is process-wide and written only by the thread that calls collectives (MPI runs
  * FUNNELED). A signal handler may only ask for a dump (tide_rec_request_dump): it is taken at
@@ -22,7 +24,7 @@
 
 #define TIDE_RECORDER_DEFAULT 256
 
-typedef enum { TIDE_REC_QUEUED, TIDE_REC_STARTED, TIDE_REC_DONE } tide_rec_state;
+typedef enum { TIDE_REC_QUEUED, TIDE_REC_STARTED, TIDE_REC_DONE, TIDE_REC_FAILED } tide_rec_state;
 
 typedef struct tide_rec_entry {
     uint64_t id;            /* 1, 2, ...: this rank's collectives in order (0: an empty slot) */
@@ -33,6 +35,7 @@ typedef struct tide_rec_entry {
     int64_t shape[TIDE_MAX_DIMS];
     double t_start, t_end;  /* CLOCK_MONOTONIC_COARSE seconds (ms resolution); t_end 0 until done */
     char site[64];
+    char error[128];        /* state failed: the start of the error's message */
 } tide_rec_entry;
 
 extern int tide_rec_slots;   /* 0: off */
@@ -51,6 +54,8 @@ uint64_t tide_rec_begin(const char *name, int cid, uint64_t seq, const tide_tens
 void tide_rec_queued(uint64_t id);
 /* The call is done (nothing when its slot was reused since). */
 void tide_rec_end(uint64_t id);
+/* The call returned an error (state failed, keeping msg); nothing when its slot was reused. */
+void tide_rec_fail(uint64_t id, const char *msg);
 /* The non-blocking call (cid, seq) completed. */
 void tide_rec_end_seq(int cid, uint64_t seq);
 

@@ -40,6 +40,7 @@ static tide_status start(tide_request *r, tide_comm *c, tide_req_kind kind, cons
         coll x;
         TIDE_TRY(tide_coll_begin(&x, c, name, t, op, root, flags));
         r->seq = c->seq;
+        r->rec = x.rec;
         tide_rec_queued(x.rec);
     }
     snprintf(r->site, sizeof r->site, "%s", tide_comm_site());
@@ -68,6 +69,17 @@ static void drop(tide_request *r)
     tide_tensor_release(&r->dst);
     tide_tensor_release(&r->result);
     r->active = 0;
+}
+
+/* A call that failed after start (or in its wait): drops it and says so in the flight
+ * recorder, whose entry would otherwise stay queued. Returns st. */
+static tide_status abandon(tide_request *r, tide_status st)
+{
+    drop(r);
+    if (r->rec)
+        tide_rec_fail(r->rec, tide_error());
+    r->rec = 0;
+    return st;
 }
 
 /* buf: what MPI writes for an in-place operation on t (t itself when contiguous, else a copy
@@ -99,18 +111,19 @@ tide_status tide_comm_iallreduce(tide_comm *c, tide_request *r, tide_tensor *t, 
     if (op == TIDE_OP_AVG && !tide_dtype_is_float(t->dtype) &&
         tide_dtype_size(t->dtype) < sizeof(int64_t)) {
         /* summed in 64 bits, as allreduce does, then cast back on completion */
-        TIDE_TRY(tide_cast(&r->buf, t, TIDE_I64));
+        if (tide_cast(&r->buf, t, TIDE_I64) != TIDE_OK)
+            return abandon(r, TIDE_FAIL);
         tide_tensor_share(&r->dst, t);
     } else {
-        TIDE_TRY(inplace(r, t, name));
+        if (inplace(r, t, name) != TIDE_OK)
+            return abandon(r, TIDE_FAIL);
     }
     int64_t n = tide_numel(&r->buf);
     r->bytes = n * (int64_t)tide_dtype_size(t->dtype);
     int rc = MPI_Iallreduce(MPI_IN_PLACE, tide_data(&r->buf), (int)n, tide_mpi_type(r->buf.dtype),
                             tide_mpi_op(op), c->comm, &r->req);
     if (rc != MPI_SUCCESS) {
-        drop(r);
-        return tide_mpi_fail(rc, name);
+        return abandon(r, tide_mpi_fail(rc, name));
     }
     r->active = 1;
     return TIDE_OK;
@@ -122,15 +135,15 @@ tide_status tide_comm_ibroadcast(tide_comm *c, tide_request *r, tide_tensor *t, 
     TIDE_TRY(tide_check_rank(c, root, name, "root", 0));
     TIDE_TRY(tide_check_count(tide_numel(t), name));
     TIDE_TRY(start(r, c, TIDE_REQ_BROADCAST, t, -1, root, 0));
-    TIDE_TRY(inplace(r, t, name));
+    if (inplace(r, t, name) != TIDE_OK)
+        return abandon(r, TIDE_FAIL);
     int64_t n = tide_numel(t);
     r->root = root;
     r->bytes = n * (int64_t)tide_dtype_size(t->dtype);
     int rc = MPI_Ibcast(tide_data(&r->buf), (int)n, tide_mpi_type(t->dtype), root, c->comm,
                         &r->req);
     if (rc != MPI_SUCCESS) {
-        drop(r);
-        return tide_mpi_fail(rc, name);
+        return abandon(r, tide_mpi_fail(rc, name));
     }
     r->active = 1;
     return TIDE_OK;
@@ -168,8 +181,7 @@ static tide_status arm_rows(tide_request *r, tide_tensor *out, const tide_tensor
     if (st == TIDE_OK)
         st = tide_alloc_rows(out, t, total, name);
     if (st != TIDE_OK) {
-        drop(r);
-        return st;
+        return abandon(r, st);
     }
     r->out = out;
     tide_tensor_share(&r->result, out);   /* the box may be collected before the request */
@@ -182,8 +194,7 @@ static tide_status launched(tide_request *r, tide_tensor *out, int rc, const cha
 {
     if (rc != MPI_SUCCESS) {
         tide_tensor_release(out);
-        drop(r);
-        return tide_mpi_fail(rc, name);
+        return abandon(r, tide_mpi_fail(rc, name));
     }
     r->active = 1;
     return TIDE_OK;
@@ -199,8 +210,7 @@ tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out
     r->counts = malloc(sizeof(int) * 2 * (size_t)size);
     r->hdr = hdr;
     if (!hdr || !r->counts) {
-        drop(r);
-        return tide_fail("%s: out of memory", name);
+        return abandon(r, tide_fail("%s: out of memory", name));
     }
     r->displs = r->counts + size;
     int64_t *mine = hdr + TIDE_ROW_HDR * size, total = 0;
@@ -214,8 +224,7 @@ tide_status tide_comm_iallgather(tide_comm *c, tide_request *r, tide_tensor *out
     if (st == TIDE_OK)
         st = tide_v_layout(name, hdr, size, tide_row_elems(t), r->counts, r->displs, &total);
     if (st != TIDE_OK) {
-        drop(r);
-        return st;
+        return abandon(r, st);
     }
     TIDE_TRY(arm_rows(r, out, t, total, name));
     MPI_Datatype mt = tide_mpi_type(t->dtype);
@@ -243,8 +252,7 @@ tide_status tide_comm_ialltoallv(tide_comm *c, tide_request *r, tide_tensor *out
     r->recv_counts = sh + 2 * TIDE_A2AV_HDR * size;
     r->counts = malloc(sizeof(int) * 4 * (size_t)size);
     if (!r->counts) {
-        drop(r);
-        return tide_fail("%s: out of memory", name);
+        return abandon(r, tide_fail("%s: out of memory", name));
     }
     r->displs = r->counts + size;
     r->scounts = r->counts + 2 * size;
@@ -255,8 +263,7 @@ tide_status tide_comm_ialltoallv(tide_comm *c, tide_request *r, tide_tensor *out
         st = tide_a2av_plan(c, t, send_counts, rh, r->recv_counts, r->scounts, r->sdispls,
                             r->counts, r->displs, &total, name);
     if (st != TIDE_OK) {
-        drop(r);
-        return st;
+        return abandon(r, st);
     }
     TIDE_TRY(arm_rows(r, out, t, total, name));
     MPI_Datatype mt = tide_mpi_type(t->dtype);
@@ -285,8 +292,7 @@ tide_status tide_comm_isend(tide_comm *c, tide_request *r, const tide_tensor *t,
     if (rc == MPI_SUCCESS)
         rc = MPI_Isend(MPI_BOTTOM, 1, r->type, dst, tag, c->comm, &r->req);
     if (rc != MPI_SUCCESS) {
-        drop(r);
-        return tide_mpi_fail(rc, name);
+        return abandon(r, tide_mpi_fail(rc, name));
     }
     r->active = 1;
     return TIDE_OK;
@@ -310,8 +316,7 @@ tide_status tide_comm_irecv(tide_comm *c, tide_request *r, tide_tensor *t, int s
         rc = MPI_Irecv(MPI_BOTTOM, 1, r->type, src == TIDE_ANY ? MPI_ANY_SOURCE : src,
                        tag == TIDE_ANY ? MPI_ANY_TAG : tag, c->comm, &r->req);
     if (rc != MPI_SUCCESS) {
-        drop(r);
-        return tide_mpi_fail(rc, name);
+        return abandon(r, tide_mpi_fail(rc, name));
     }
     r->active = 1;
     return TIDE_OK;
@@ -371,7 +376,10 @@ static tide_status step(tide_request *r, int wait, int *done)
             MPI_Cancel(&r->req);
             MPI_Wait(&r->req, MPI_STATUS_IGNORE);
         }
-        drop(r);
+        if (st != TIDE_OK)
+            abandon(r, st);
+        else
+            drop(r);
     }
     return st;
 }

@@ -29,6 +29,17 @@ function M.check_opts(opts, known, where, level)
   return opts
 end
 
+-- Raises "<where>: too many arguments (expected at most max, got n)", the C bindings' wording,
+-- when a public function declared with max parameters and a trailing `...` got values in that
+-- `...`: `function M.load(path, opts, ...) args.at_most("load", 2, ...)`. A select("#", ...)
+-- and no table, so it may sit on a path called once per batch.
+function M.at_most(where, max, ...)
+  local extra = select("#", ...)
+  if extra > 0 then
+    fail(3, "%s: too many arguments (expected at most %d, got %d)", where, max, max + extra)
+  end
+end
+
 -- The ranges a number option may be asked to lie in. Each excludes NaN (every comparison with
 -- it is false) and, but for "any", infinities: no option of tide means anything at infinity.
 local RANGES = {
@@ -153,7 +164,6 @@ function M.state_integer(v, where, field, min, level)
   return v
 end
 
--- Raises unless every key of s is in known (a set); names the first unexpected one in order.
 -- A deep copy of a state's plain Lua value (tables copied, everything else shared), so a state
 -- never aliases the object's own tables.
 function M.copy_value(v)
@@ -163,6 +173,7 @@ function M.copy_value(v)
   return out
 end
 
+-- Raises unless every key of s is in known (a set); names the first unexpected one in order.
 function M.state_keys(s, known, where, level)
   if type(s) ~= "table" then
     fail(level, "%s: expected a state table, got %s", where, type(s))

@@ -32,7 +32,8 @@ data.FASHION_MNIST_CLASSES = { "T-shirt/top", "Trouser", "Pullover", "Dress", "C
 -- files' 0..9 plus one; data.FASHION_MNIST_CLASSES names them). The folder holds the four
 -- IDX .gz files of Debian's package dataset-fashion-mnist (its default location unless path
 -- or the TIDE_FASHION_MNIST environment variable says otherwise).
-function data.fashion_mnist(opts)
+function data.fashion_mnist(opts, ...)
+  args.at_most("data.fashion_mnist", 1, ...)
   local where = "data.fashion_mnist"
   opts = check_opts(opts, { split = true, path = true }, where)
   local split = opts.split or "train"
@@ -71,7 +72,8 @@ end
 -- n points in d dims, labels uniform over 1..classes, each point its class centre plus
 -- standard normal noise; centres are N(0, separation^2) in every coordinate. Same seed, same
 -- data on every rank.
-function data.synthetic_classification(opts)
+function data.synthetic_classification(opts, ...)
+  args.at_most("data.synthetic_classification", 1, ...)
   local where = "data.synthetic_classification"
   opts = check_opts(opts, { n = true, d = true, classes = true, seed = true, separation = true,
     dtype = true }, where)
@@ -105,7 +107,8 @@ end
 -- block layout of dtensors) and labels (i64, 1..k) their true clusters; each rank generates
 -- only its own rows, and they are the same rows for any number of ranks (counter-based
 -- random numbers: row i uses the same counters wherever it lives). centres is k x d.
-function data.blobs(opts)
+function data.blobs(opts, ...)
+  args.at_most("data.blobs", 1, ...)
   local where = "data.blobs"
   opts = check_opts(opts, { n = true, d = true, k = true, std = true, box = true, seed = true,
     dtype = true, comm = true }, where)
@@ -142,7 +145,8 @@ Sampler.__index = Sampler
 -- r+1, r+1+size, r+1+2*size, ... So batch k of every rank together make batch k of one
 -- process with a batch size size times larger. comm is anything with .rank (0-based) and
 -- .size.
-function data.DistributedSampler(opts)
+function data.DistributedSampler(opts, ...)
+  args.at_most("data.DistributedSampler", 1, ...)
   local where = "data.DistributedSampler"
   opts = check_opts(opts, { n = true, comm = true, shuffle = true, seed = true,
     drop_last = true }, where)
@@ -167,7 +171,8 @@ function data.DistributedSampler(opts)
 end
 
 -- A sampler over 1..n for one process: DistributedSampler with a world of one.
-function data.Sampler(opts)
+function data.Sampler(opts, ...)
+  args.at_most("data.Sampler", 1, ...)
   opts = check_opts(opts, { n = true, shuffle = true, seed = true }, "data.Sampler")
   return data.DistributedSampler { n = opts.n, shuffle = opts.shuffle, seed = opts.seed,
     comm = { rank = 0, size = 1 } }
@@ -244,7 +249,8 @@ Loader.__index = Loader
 --                      drop_last = false})
 -- Without a sampler it walks the whole set (shuffled when asked; call loader:set_epoch(e) for
 -- a new order each epoch). drop_last drops a final batch smaller than batch_size.
-function data.DataLoader(dataset, opts)
+function data.DataLoader(dataset, opts, ...)
+  args.at_most("data.DataLoader", 2, ...)
   local where = "data.DataLoader"
   if type(dataset) ~= "table" or not tide.is_tensor(dataset.x) or not tide.is_tensor(dataset.y) then
     error(where .. ": expected a data set {x = tensor, y = tensor}, got " .. type(dataset), 2)

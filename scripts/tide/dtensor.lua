@@ -36,19 +36,23 @@ local function comm_or_world(comm)
   return comm or tide.world
 end
 
-function M.from_local(t, comm)
+function M.from_local(t, comm, ...)
+  args.at_most("dtensor.from_local", 2, ...)
   return core.from_local(t, comm_or_world(comm))
 end
 
-function M.replicated(t, comm)
+function M.replicated(t, comm, ...)
+  args.at_most("dtensor.replicated", 2, ...)
   return core.replicated(t, comm_or_world(comm))
 end
 
-function M.scatter(t, root, comm)
+function M.scatter(t, root, comm, ...)
+  args.at_most("dtensor.scatter", 3, ...)
   return core.scatter(t, root or 0, comm_or_world(comm))
 end
 
-function M.load(path, comm)
+function M.load(path, comm, ...)
+  args.at_most("dtensor.load", 2, ...)
   comm = comm_or_world(comm)
   if type(path) ~= "string" then
     error("dtensor.load: expected a path to a .npy file, got " .. type(path), 2)
@@ -111,17 +115,20 @@ local function create(kind, op, shape, opts)
   return dt
 end
 
-function M.zeros(shape, opts)
+function M.zeros(shape, opts, ...)
+  args.at_most("dtensor.zeros", 2, ...)
   local dt = create("zeros", "dtensor.zeros", shape, opts)   -- no tail call: errors name our caller
   return dt
 end
 
-function M.rand(shape, opts)
+function M.rand(shape, opts, ...)
+  args.at_most("dtensor.rand", 2, ...)
   local dt = create("uniform", "dtensor.rand", shape, opts)
   return dt
 end
 
-function M.randn(shape, opts)
+function M.randn(shape, opts, ...)
+  args.at_most("dtensor.randn", 2, ...)
   local dt = create("normal", "dtensor.randn", shape, opts)
   return dt
 end
@@ -174,7 +181,8 @@ end
 --- (keys, labels, weights aligned with them). Returns a table of the same form: new dtensors
 --- for dtensors, this rank's new rows for tensors. Received rows come ordered by source rank,
 --- then source order, so aligned entries stay aligned. Collective.
-function M.redistribute(tbl, dest, comm)
+function M.redistribute(tbl, dest, comm, ...)
+  args.at_most("dtensor.redistribute", 3, ...)
   local names, list = entries(tbl, "redistribute")
   local moved = core.redistribute(list, dest, comm)
   local out = {}

@@ -3,6 +3,7 @@
 -- `local tide = require "tide"` gives the C core's functions (tide.zeros, tide.matmul, ...)
 -- and the Lua library's modules, loaded on first use (tide.nn, tide.placement, ...).
 local core = require "tide.core"
+local args = require "tide.args"
 
 -- What the core exports for the Lua library's own use (kernels, method tables, the dtensor
 -- type, the deprecation notice) sits under one hidden name, tide._internal, apart from the API.
@@ -40,7 +41,8 @@ local function starts_as_npy(path)
   return magic == "\x93NUMPY"
 end
 
-function tide.save(path, value, opts)
+function tide.save(path, value, opts, ...)
+  args.at_most("save", 3, ...)
   if type(path) ~= "string" then
     error("save: expected a path (a string), got " .. type(path), 2)
   end
@@ -51,7 +53,8 @@ function tide.save(path, value, opts)
   return require("tide.checkpoint.value").save(path, value, opts)
 end
 
-function tide.load(path, opts)
+function tide.load(path, opts, ...)
+  args.at_most("load", 2, ...)
   if type(path) ~= "string" then
     error("load: expected a path (a string), got " .. type(path), 2)
   end

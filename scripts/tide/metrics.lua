@@ -39,7 +39,8 @@ Log.__index = Log
 
 -- open(path, {comm = tide.world, rank = 0, append = false}): a log written by one rank
 -- (rank, 0-based; the others' writes do nothing). The file is truncated unless append.
-function metrics.open(path, opts)
+function metrics.open(path, opts, ...)
+  args.at_most("metrics.open", 2, ...)
   local where = "metrics.open"
   if type(path) ~= "string" then
     error(where .. ": expected a file path, got " .. type(path), 2)
@@ -77,7 +78,8 @@ Log.__close = Log.close
 Log.__gc = Log.close
 
 -- Reads a JSON-lines file back into a list of tables.
-function metrics.read(path)
+function metrics.read(path, ...)
+  args.at_most("metrics.read", 1, ...)
   local fh, err = io.open(path, "r")
   if not fh then error("metrics.read: cannot open " .. path .. ": " .. tostring(err), 2) end
   local out = {}
@@ -92,7 +94,8 @@ end
 
 -- The number of rows of logits (batch x classes) whose largest entry is at the label (1-based
 -- i32/i64 labels): a Lua integer.
-function metrics.correct(logits, labels)
+function metrics.correct(logits, labels, ...)
+  args.at_most("metrics.correct", 2, ...)
   local pred = logits:argmax(2)
   local hits = pred:eq(labels):sum()
   if tide.is_tensor(hits) then hits = hits:item() end
@@ -102,7 +105,8 @@ end
 -- Accuracy of a model over a data set {x, y}, evaluated in batches (no gradient work); with
 -- comm, each rank takes a contiguous share of the rows and the counts are summed, so every
 -- rank gets the accuracy of the whole set.
-function metrics.accuracy(model, dataset, opts)
+function metrics.accuracy(model, dataset, opts, ...)
+  args.at_most("metrics.accuracy", 3, ...)
   opts = check_opts(opts, { batch_size = true, comm = true }, "metrics.accuracy")
   local bs = args.integer(opts.batch_size, "batch_size", "metrics.accuracy", 1, 1000)
   local comm = opts.comm
@@ -130,7 +134,8 @@ end
 -- Seconds of compute and of communication that tide.trace recorded on this rank since it
 -- started, as {compute_s =, comm_s =}; zeros when tracing is off. Collective over the
 -- world while tracing (every rank must call it).
-function metrics.trace_seconds()
+function metrics.trace_seconds(...)
+  args.at_most("metrics.trace_seconds", 0, ...)
   local tr = tide.trace
   if not (tr and tr.enabled and tr.enabled()) then return { compute_s = 0, comm_s = 0 } end
   local mine = tr.summary()[(tide.world and tide.world.rank or 0) + 1] or {}

@@ -56,7 +56,8 @@ end
 --- n keys drawn from Zipf(exponent) over 1..domain (P(k) proportional to k^-exponent): the
 --- skewed keys real workloads have, to try policies on. opts: exponent (1.1), domain
 --- (100000), seed (0), stream (0: pass the rank for different keys on every rank).
-function M.zipf(n, opts)
+function M.zipf(n, opts, ...)
+  args.at_most("placement.zipf", 2, ...)
   local op = "placement.zipf"
   opts = U.check_opts(opts, U.set("exponent", "domain", "seed", "stream"), op)
   local s = args.number(opts.exponent, "exponent", op, 1.1, "> 0")
@@ -80,7 +81,8 @@ end
 
 --- Runs the Lua file at path and returns the policy it makes: the file returns a policy (a
 --- table with assign) or a function that makes one from opts.
-function M.load(path, opts)
+function M.load(path, opts, ...)
+  args.at_most("placement.load", 2, ...)
   if type(path) ~= "string" then
     error("placement.load: expected a file path, got " .. type(path), 2)
   end
@@ -107,7 +109,8 @@ end
 
 --- Rows per rank, imbalance (max / mean) and the rows and bytes the redistribute that made dt
 --- moved (0 when it was made otherwise).
-function M.stats(dt)
+function M.stats(dt, ...)
+  args.at_most("placement.stats", 1, ...)
   local dtensor = require "tide.dtensor"
   if not dtensor.is_dtensor(dt) then
     error("placement.stats: expected a dtensor, got " .. U.describe(dt), 2)

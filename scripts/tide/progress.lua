@@ -22,8 +22,11 @@ local clock = tide.now
 -- it). Under mpirun a rank's stdout is mpirun's pipe or pseudo-terminal, not the user's
 -- terminal, so without TIDE_TTY the answer there is no. Alone, the shell is asked once (it
 -- inherits our stdout).
+local args = require "tide.args"
+
 local tty
-function progress.isatty()
+function progress.isatty(...)
+  args.at_most("progress.isatty", 0, ...)
   if tty == nil then
     local env = os.getenv("TIDE_TTY")
     if env then
@@ -38,7 +41,6 @@ function progress.isatty()
   return tty
 end
 
-local args = require "tide.args"
 local check_opts = args.check_opts
 
 local function fmt_time(s)
@@ -60,7 +62,8 @@ Bar.__index = Bar
 -- bar{total, label = "", comm = tide.world, mode = "auto" | "bar" | "lines" | "off",
 --     every = 10, width = 30, out = io.stdout}
 -- total counts samples (or any unit update() is given); comm decides who prints (rank 0).
-function progress.bar(opts)
+function progress.bar(opts, ...)
+  args.at_most("progress.bar", 1, ...)
   local where = "progress.bar"
   opts = check_opts(opts, { total = true, label = true, comm = true, mode = true, every = true,
     width = true, out = true }, where)

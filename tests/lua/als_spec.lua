@@ -4,11 +4,7 @@
 -- state round trip, the C kernel against a naive loop, and every error (issue 16).
 local tide = require "tide"
 local recommend = require "tide.recommend"
-
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
-end
+local err_of = require("support.spec").err_of
 
 -- x with A x = b, by Gaussian elimination with partial pivoting (A, b: Lua tables, copied)
 local function gauss(A, b)

@@ -7,11 +7,7 @@ local bayes = require "tide.bayes"
 
 local ASIA = (os.getenv("TIDE_SOURCE_DIR") or ".") .. "/examples/asia.json"
 
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  assert.is_false(ok)
-  return tostring(e)
-end
+local err_of = require("support.spec").err_of
 
 local function two_state(name, parents, cpt)
   return { name = name, states = { "yes", "no" }, parents = parents, cpt = cpt }

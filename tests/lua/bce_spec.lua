@@ -6,13 +6,9 @@
 local tide = require "tide"
 local nn = require "tide.nn"
 local ag = require "tide.autograd"
+local err_of = require("support.spec").err_of
 
 local F = nn.functional
-
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
-end
 
 local function num(v) return type(v) == "number" and v or v:item() end
 

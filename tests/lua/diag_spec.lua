@@ -239,6 +239,28 @@ describe("tide doctor", function()
     os.execute("rm -rf " .. q(dir))
   end)
 
+  it("says a rank left the call that failed on it, with its error, not that it is in it", function()
+    local doctor = require "tide.diag.doctor"
+    local function call(id, name, state, error)
+      return { id = id, comm = 0, seq = id, name = name, site = "job.lua:" .. (4 + id),
+        state = state, error = error }
+    end
+    local function dump(r, last)
+      local frames = { { what = "Lua", site = "job.lua:" .. (10 + r) } }
+      return { rank = r, size = 3, reason = "test",
+        traceback = { { thread = "main", frames = frames } },
+        collectives = { call(1, "barrier", "done"), last } }
+    end
+    local lines = doctor.analyse({ [0] = dump(0, call(2, "allreduce", "started")),
+      dump(1, call(2, "allreduce", "started")),
+      dump(2, call(2, "broadcast", "failed", "broadcast: cannot write into an expanded tensor")) },
+      3)
+    contains(table.concat(lines, "\n"),
+      "first incomplete: allreduce #2 at job.lua:6; missing: rank 2\n"
+      .. "  rank 2 is at job.lua:12, after broadcast #2 failed: broadcast: cannot write into an "
+      .. "expanded tensor")
+  end)
+
   it("names the ranks whose dump is missing", function()
     local dir = tmpdir()
     os.execute("mkdir -p " .. q(dir))

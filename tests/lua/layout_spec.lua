@@ -96,4 +96,14 @@ describe("the layout", function()
     table.sort(big)
     assert.same({}, big)
   end)
+
+  it("gives specs their shared header from tests/support/spec.lua, not a copy of err_of", function()
+    local copies = {}
+    for _, dir in ipairs {"tests/lua", "tests/mpi"} do
+      for _, path in ipairs(files(dir, "*_spec.lua")) do
+        if read(path):find("\nlocal function err_of%(") then copies[#copies + 1] = path end
+      end
+    end
+    assert.same({}, copies)
+  end)
 end)

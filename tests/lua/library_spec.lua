@@ -121,4 +121,20 @@ describe("deprecated names", function()
       assert.are.equal(1, n, out)
     end
   end)
+
+  it("are used nowhere else: scripts, examples and specs say dt.shard", function()
+    local source = assert(os.getenv("TIDE_SOURCE_DIR"), "TIDE_SOURCE_DIR is not set")
+    local p = assert(io.popen(("grep -rlE '\\.local_([^[:alnum:]_]|$)' %s/scripts %s/examples "
+      .. "%s/tests"):format(source, source, source)))
+    local users = {}
+    for path in p:lines() do
+      -- the two specs that check the alias itself (here and dtensor_spec) may name it
+      if not (path:find("/tests/lua/library_spec%.lua$")
+          or path:find("/tests/mpi/dtensor_spec%.lua$")) then
+        users[#users + 1] = path
+      end
+    end
+    p:close()
+    assert.are.same({}, users)
+  end)
 end)

@@ -85,3 +85,53 @@ describe("extra arguments", function()
     assert.are.same({ 2 }, d:row_counts())
   end)
 end)
+
+-- The Lua library's public functions say the same (tide.args.at_most), at the caller's line.
+describe("extra arguments to the Lua library", function()
+  local nn, optim, data = tide.nn, tide.optim, tide.data
+
+  it("are refused by tide.*, nn constructors, optimisers and schedules", function()
+    local model = nn.Linear(2, 2)
+    local opt = optim.SGD(model, { lr = 0.1 })
+    local cases = {
+      { "load", 2, function() tide.load("x.npy", {}, 1) end },
+      { "save", 3, function() tide.save("x.npy", 1, {}, 1) end },
+      { "nn.Linear", 3, function() nn.Linear(2, 2, {}, 1) end },
+      { "nn.ReLU", 1, function() nn.ReLU({}, 1) end },
+      { "nn.MaxPool2d", 2, function() nn.MaxPool2d(2, {}, 1) end },
+      { "nn.BatchNorm1d", 2, function() nn.BatchNorm1d(3, {}, 1) end },
+      { "nn.CrossEntropyLoss", 1, function() nn.CrossEntropyLoss({}, 1) end },
+      { "optim.SGD", 2, function() optim.SGD(model, { lr = 0.1 }, 1) end },
+      { "optim.Adam", 2, function() optim.Adam(model, {}, 1) end },
+      { "optim.StepLR", 2, function() optim.StepLR(opt, { step_size = 1 }, 1) end },
+      { "optim.clip_grad_norm", 3, function() optim.clip_grad_norm({}, 1, {}, 1) end },
+    }
+    for _, c in ipairs(cases) do
+      local ok, e = pcall(c[3])
+      assert.is_false(ok, c[1])
+      assert.are.equal("nargs_spec.lua:" .. debug.getinfo(c[3], "S").linedefined .. ": "
+        .. msg(c[1], c[2], c[2] + 1), tostring(e):match("[^/]*$"))
+    end
+    -- the right counts still work
+    assert.are.same({ 3, 2 }, nn.Linear(2, 3, {}).weight:shape())
+    assert.are.equal(0.1, optim.SGD(model, { lr = 0.1 }).lr)
+  end)
+
+  it("are refused by data, placement, the farm, the parameter server and the models", function()
+    local w, t = tide.world, tide.zeros({ 2, 3 }, "f64")
+    assert.has_error(function() data.blobs({ n = 4 }, 1) end, msg("data.blobs", 1, 2))
+    assert.has_error(function() data.DataLoader({}, {}, 1) end, msg("data.DataLoader", 2, 3))
+    assert.has_error(function() tide.placement.block({}, 1) end, msg("placement.block", 1, 2))
+    assert.has_error(function() tide.placement.consistent_hash({}, 1) end,
+      msg("placement.consistent_hash", 1, 2))
+    assert.has_error(function() tide.farm.run(w, {}, print, {}, 1) end, msg("farm.run", 4, 5))
+    assert.has_error(function() tide.ps.new(w, {}, 1) end, msg("ps.new", 2, 3))
+    assert.has_error(function() tide.cluster.kmeans(t, 2, {}, 1) end, msg("cluster.kmeans", 3, 4))
+    assert.has_error(function() tide.linear.logistic_regression({}, 1) end,
+      msg("linear.logistic_regression", 1, 2))
+    assert.has_error(function() tide.model_selection.kfold(4, 2, {}, 1) end,
+      msg("model_selection.kfold", 3, 4))
+    assert.has_error(function() dtensor.from_local(t, w, 1) end, msg("dtensor.from_local", 2, 3))
+    assert.are.same({ 2 }, dtensor.from_local(t, w):row_counts())
+  end)
+end)

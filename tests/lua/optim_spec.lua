@@ -258,15 +258,20 @@ describe("schedules", function()
     assert.are.equal(0.25, opt.lr)
   end)
 
-  it("CosineAnnealingLR follows half a cosine to eta_min", function()
+  it("CosineAnnealingLR goes down to eta_min and, past t_max, back up as torch's does", function()
     local _, _, pair = problem({ 1 }, { 1 })
     local opt = optim.SGD(pair, { lr = 1 })
     local s = optim.CosineAnnealingLR(opt, { t_max = 4, eta_min = 0.1 })
-    for e = 1, 6 do
-      local want = 0.1 + 0.9 * (1 + math.cos(math.pi * math.min(e, 4) / 4)) / 2
-      assert.is_true(math.abs(s:step() - want) < 1e-15)
+    -- torch 1.13's CosineAnnealingLR(SGD(lr = 1), T_max = 4, eta_min = 0.1), epochs 0 to 12
+    -- (/usr/bin/python3, the scheduler stepped after each optimizer step)
+    local torch = { 1.0, 0.8681980515339464, 0.55, 0.23180194846605368, 0.1, 0.2318019484660536,
+      0.55, 0.8681980515339467, 1.0000000000000004, 0.8681980515339468, 0.5500000000000004,
+      0.2318019484660541, 0.1 }
+    assert.is_true(math.abs(s:get_lr() - torch[1]) < 1e-12)
+    for e = 1, 12 do
+      assert.is_true(math.abs(s:step() - torch[e + 1]) < 1e-12, "epoch " .. e)
     end
-    assert.is_true(math.abs(opt.lr - 0.1) < 1e-15)
+    assert.is_true(math.abs(opt.lr - 0.1) < 1e-12)
     assert.has_error(function() optim.CosineAnnealingLR(opt, { t_max = 0 }) end,
       "optim.CosineAnnealingLR: t_max must be an integer of at least 1, got 0")
     assert.has_error(function() optim.CosineAnnealingLR(opt, { t_max = 2, eta_min = -1 }) end,

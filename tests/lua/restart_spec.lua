@@ -34,7 +34,7 @@ if not st then
 end
 while ck.step() < steps do
   local s = ck.tick()
-  local x, y = st.x.local_, st.y.local_
+  local x, y = st.x.shard, st.y.shard
   local r = x:matmul(st.w) - y
   local g = x:t():matmul(r)
   world:allreduce(g, "sum")

@@ -7,13 +7,8 @@ local tide = require "tide"
 local recommend = require "tide.recommend"
 local cjson = require "cjson"
 
-local world = tide.world
-local P, me = world.size, world.rank
-
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
-end
+local S = require "support.spec"
+local world, P, me, err_of = S.world, S.P, S.me, S.err_of
 
 local f = assert(io.open("../tests/data/als_twin.json"))   -- ctest runs in build/
 local twin = cjson.decode(f:read("a"))

@@ -59,10 +59,10 @@ local function check_state(s, step, comm)
   assert.are.equal("i64", s.keys:dtype())
   assert.are.same(global(37, 1, "i64"):view(-1):totable(), s.keys:full():totable())
   assert.is_true(s.labels:is_replicated())
-  assert.are.same({ 0, 1, 2, 3, 4 }, s.labels.local_:totable())
+  assert.are.same({ 0, 1, 2, 3, 4 }, s.labels.shard:totable())
   -- the block layout: rank r holds floor(37 / p) rows, one more for the first 37 % p
   local q, rem = 37 // comm.size, 37 % comm.size
-  assert.are.equal(q + (comm.rank < rem and 1 or 0), s.rows.local_:shape()[1])
+  assert.are.equal(q + (comm.rank < rem and 1 or 0), s.rows.shard:shape()[1])
 end
 
 setup(function()
@@ -109,7 +109,7 @@ describe("checkpoint", function()
     local st = state_at(1)
     ck.save(dir, st, { step = 1, async = true })
     st.model.w:fill_(-1)                      -- changes after save returned are not saved
-    st.rows.local_:fill_(-1)
+    st.rows.shard:fill_(-1)
     ck.wait()
     local s = ck.load(dir)
     check_state(s, 1, world)

@@ -5,13 +5,8 @@
 local tide = require "tide"
 local dmatrix = require "tide.dmatrix"
 
-local world = tide.world
-local P, me = world.size, world.rank
-
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
-end
+local S = require "support.spec"
+local world, P, me, err_of = S.world, S.P, S.me, S.err_of
 
 local function max_abs_diff(a, b)
   return (a - b):abs():max()

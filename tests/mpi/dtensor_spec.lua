@@ -4,18 +4,12 @@
 local tide = require "tide"
 local dtensor = require "tide.dtensor"
 
-local world = tide.world
-local P, me = world.size, world.rank
+local S = require "support.spec"
+local world, P, me, err_of = S.world, S.P, S.me, S.err_of
 
 -- every rank's value of x, as a list (rank r at r + 1)
 local function everyone(x)
   return world:allgather_obj(x)
-end
-
--- runs fn and returns its error message (nil when it did not fail)
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
 end
 
 local function max_abs_diff(a, b)

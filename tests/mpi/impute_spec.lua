@@ -8,13 +8,8 @@ local impute = require "tide.impute"
 local dtensor = require "tide.dtensor"
 local cjson = require "cjson"
 
-local world = tide.world
-local me = world.rank
-
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
-end
+local S = require "support.spec"
+local world, me, err_of = S.world, S.me, S.err_of
 
 local ref = require("support.refdata").read("impute_knn_sklearn.json")
 local n, d = ref.n, ref.d

@@ -9,13 +9,8 @@ local tide = require "tide"
 local linear = require "tide.linear"
 local dtensor = require "tide.dtensor"
 
-local world = tide.world
-local P, me = world.size, world.rank
-
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
-end
+local S = require "support.spec"
+local world, P, me, err_of = S.world, S.P, S.me, S.err_of
 
 local refdata = require "support.refdata"
 local ref = refdata.read("logreg_twin.json")

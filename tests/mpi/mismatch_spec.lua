@@ -4,20 +4,13 @@
 -- tensors match no later one. Every rank must raise the same message, and no tensor may change.
 local tide = require "tide"
 
-local world = tide.world
-local me, P = world.rank, world.size
+local S = require "support.spec"
+local world, me, P, err_of = S.world, S.me, S.P, S.err_of
 local EVERY = 128   -- LIGHT_EVERY of core/comm/fingerprint.h
 local FIRST = 3     -- LIGHT_FIRST
 
 -- The line this is called from (the call site the messages name).
 local function here() return debug.getinfo(2, "l").currentline end
-
--- Runs f on every rank; returns its error message (nil when it returned).
-local function err_of(f)
-  local ok, e = pcall(f)
-  if ok then return nil end
-  return (tostring(e):gsub("^[^:]*:%d+: ", ""))   -- without pcall's own "file:line: " prefix
-end
 
 -- rank 1's call, then rank 0's, as the fingerprint message words them.
 local function msg(coll, seq, one, zero, line)

@@ -8,13 +8,8 @@ local ms = require "tide.model_selection"
 local impute = require "tide.impute"
 local dtensor = require "tide.dtensor"
 
-local world = tide.world
-local P, me = world.size, world.rank
-
-local function err_of(fn)
-  local ok, e = pcall(fn)
-  return not ok and tostring(e):gsub("^.-:%d+: ", "") or nil
-end
+local S = require "support.spec"
+local world, P, me, err_of = S.world, S.P, S.me, S.err_of
 
 -- the multiset of a list of index tensors, as a count per row
 local function counts_of(list, n)

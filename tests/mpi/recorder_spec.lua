@@ -73,6 +73,47 @@ describe("the flight recorder", function()
     assert.are.equal(0, tide.set_recorder(256))
   end)
 
+  it("ends a collective that fails as failed, with its message, in ring and dump", function()
+    local wide = tide.ones(1, 3):expand(4, 3)   -- no rank may write into it: refused before MPI
+    local calls = {
+      { "allreduce", function() world:allreduce(wide) end },
+      { "broadcast", function() world:broadcast(wide, 0) end },
+      { "iallreduce", function() world:iallreduce(wide) end },
+      { "allgather", function() world:allgather(tide.ones(2, me % 2 + 1)) end },   -- rows differ
+    }
+    local start = last_id()
+    local errs = {}
+    for i, c in ipairs(calls) do
+      local ok, e = pcall(c[2])
+      assert.are.equal(P == 1 and i == 4, ok)   -- one rank's rows always agree with themselves
+      errs[i] = e
+    end
+    local got = since(start)
+    assert.are.equal(#calls, #got)
+    for i, e in ipairs(got) do
+      assert.are.equal(calls[i][1], e.name)
+      if errs[i] then
+        assert.are.equal("failed", e.state)
+        assert.is_true(e.finish >= e.start)
+        assert.is_truthy(tostring(errs[i]):find(e.error, 1, true),
+          e.error .. " | " .. tostring(errs[i]))
+      else
+        assert.are.equal("done", e.state)
+        assert.is_nil(e.error)
+      end
+    end
+    assert.matches("cannot write into an expanded tensor", got[1].error, 1, true)
+    local dir = world:bcast_obj(me == 0 and os.tmpname() .. ".d" or nil, 0)
+    local d = cjson.decode(read(tide.dump(dir)))
+    local j
+    for _, x in ipairs(d.collectives) do if x.id == got[1].id then j = x end end
+    assert.are.same({ "allreduce", "failed", got[1].error }, { j.name, j.state, j.error })
+    world:barrier()   -- the ranks still agree on the collectives that follow
+    os.remove(("%s/rank-%d.json"):format(dir, me))
+    world:barrier()
+    if me == 0 then os.remove(dir) end
+  end)
+
   it("refuses a size that is not a count of collectives", function()
     local ok, e = pcall(tide.set_recorder, -1)
     assert.is_false(ok)

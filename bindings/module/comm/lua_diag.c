@@ -283,6 +283,10 @@ static int l_recorder(lua_State *L)
         lua_setfield(L, -2, "finish");
         lua_pushstring(L, tide_rec_state_name(e->state));
         lua_setfield(L, -2, "state");
+        if (e->state == TIDE_REC_FAILED) {
+            lua_pushstring(L, e->error);
+            lua_setfield(L, -2, "error");
+        }
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

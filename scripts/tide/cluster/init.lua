@@ -121,7 +121,8 @@ end
 -- iterations, converged, history (one record per iteration: iteration, inertia (for the
 -- centres the iteration started from), shift, changed (labels), empty (re-seeded clusters),
 -- seconds, gemm_seconds, assign_seconds and allreduce_seconds (this rank's)).
-function cluster.kmeans(x, k, opts)
+function cluster.kmeans(x, k, opts, ...)
+  args.at_most("cluster.kmeans", 3, ...)
   local where = "kmeans"
   local max_iter, tol, seed, callback
   opts, max_iter, tol, seed, callback = fit_opts(opts, k, KMEANS_OPTS, where, 300, 1e-4)
@@ -235,7 +236,8 @@ end
 -- moves each centre to the running weighted mean of all rows it has absorbed (Sculley, 2010).
 -- For tensor data the model's labels and inertia come from one final pass over all rows;
 -- for a stream they are nil.
-function cluster.minibatch_kmeans(x, k, opts)
+function cluster.minibatch_kmeans(x, k, opts, ...)
+  args.at_most("cluster.minibatch_kmeans", 3, ...)
   local where = "minibatch_kmeans"
   local max_iter, tol, seed, callback
   opts, max_iter, tol, seed, callback = fit_opts(opts, k, MINIBATCH_OPTS, where, 100, 0)
@@ -286,13 +288,15 @@ function cluster.minibatch_kmeans(x, k, opts)
 end
 
 -- cluster.model_from_state(s) -> a model (as a fit returns, without labels) from model:state().
-function cluster.model_from_state(s)
+function cluster.model_from_state(s, ...)
+  args.at_most("cluster.model_from_state", 1, ...)
   return setmetatable({}, Model):load_state(s)
 end
 
 -- cluster.blobs{n, d, k, ...}: the seeded Gaussian blobs of tide.data (data.blobs), kept here
 -- under the name it first had.
-function cluster.blobs(opts)
+function cluster.blobs(opts, ...)
+  args.at_most("cluster.blobs", 1, ...)
   return require("tide.data").blobs(opts)
 end
 

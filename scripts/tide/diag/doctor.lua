@@ -188,9 +188,14 @@ function M.analyse(dumps, size)
         lines[#lines + 1] = ("  rank %d: no dump"):format(r)
       else
         local e = d.collectives and d.collectives[#d.collectives]   -- its latest, on any comm
-        local now = e and e.state ~= "done"
-          and (", in %s #%d%s (%s)"):format(e.name, e.seq,
-            e.comm ~= cid and (" of communicator " .. e.comm) or "", e.state) or ""
+        local now = ""
+        if e and e.state ~= "done" then
+          local comm = e.comm ~= cid and (" of communicator " .. e.comm) or ""
+          -- a failed call returned its error: the rank has left it
+          now = e.state == "failed"
+            and (", after %s #%d%s failed: %s"):format(e.name, e.seq, comm, e.error or "?")
+            or (", in %s #%d%s (%s)"):format(e.name, e.seq, comm, e.state)
+        end
         lines[#lines + 1] = ("  rank %d is at %s%s"):format(r, lua_frame(d) or "? (no Lua frame)",
           now)
       end

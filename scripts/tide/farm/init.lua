@@ -54,7 +54,8 @@ local function check_policy(p, where)
 end
 
 --- A policy from a Lua file that returns a policy object or a function(opts) making one.
-function M.load(path, opts)
+function M.load(path, opts, ...)
+  args.at_most("farm.load", 2, ...)
   if type(path) ~= "string" then
     error("farm.load: expected a file path, got " .. type(path), 2)
   end
@@ -74,7 +75,8 @@ function M.load(path, opts)
 end
 
 --- The policy of that name (round_robin, least_loaded, weighted, stealing), freshly made.
-function M.policy(name, opts)
+function M.policy(name, opts, ...)
+  args.at_most("farm.policy", 2, ...)
   if not POLICIES[name] then
     local names = {}
     for n in pairs(POLICIES) do names[#names + 1] = n end
@@ -276,7 +278,8 @@ function Sched:run()
 end
 
 --- Runs fn(tasks[i], i) for every task on the workers of comm; collective over comm.
-function M.run(comm, tasks, fn, opts)
+function M.run(comm, tasks, fn, opts, ...)
+  args.at_most("farm.run", 4, ...)
   local where = "farm.run"
   if type(comm) ~= "userdata" or comm.size == nil then
     error(where .. ": expected a communicator, got " .. type(comm), 2)

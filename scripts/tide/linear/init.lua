@@ -11,7 +11,8 @@
 --   m:loss(X, y) -> the objective: mean log-loss + ||coef||^2 / (2 C n), scikit-learn's
 --                 C * sum(log-loss) + ||coef||^2 / 2 divided by C n (the intercept is not
 --                 penalised); m:score(X, y) -> accuracy. Both collective for a dtensor.
--- Solvers: "lbfgs" (two-loop recursion, Armijo backtracking on the global loss), "gd" (full
+-- Solvers: "lbfgs" (two-loop recursion, a strong Wolfe line search on the global loss,
+-- tide/linear/wolfe.lua, the same for binary and multinomial), "gd" (full
 -- batch, backtracking), "sgd" (mini-batches drawn by each rank from its rows, the gradients
 -- summed over ranks every step; lr / sqrt(epoch) in epoch 1, 2, ...). Every sum over rows is a local sum
 -- then an allgather added in rank order, so every rank takes the same steps bit for bit.
@@ -20,6 +21,7 @@
 local tide = require "tide"
 local args = require "tide.args"
 local dtensor = require "tide.dtensor"
+local wolfe = require "tide.linear.wolfe"
 
 local K = tide._internal.kernels
 local M = {}
@@ -29,7 +31,8 @@ LR.__index = LR
 local lr_opts = { C = true, solver = true, tol = true, max_iter = true, fit_intercept = true,
   memory = true, batch_size = true, lr = true, seed = true }
 
-function M.logistic_regression(opts)
+function M.logistic_regression(opts, ...)
+  args.at_most("linear.logistic_regression", 1, ...)
   local op = "linear.logistic_regression"
   opts = args.check_opts(opts, lr_opts, op, 3)
   local m = setmetatable({ C = opts.C or 1.0, solver = opts.solver or "lbfgs",
@@ -216,14 +219,26 @@ local function lbfgs(m, fg, theta)
       S, Y, RHO = {}, {}, {}
       d, gd = -g, -dot(g, g)
     end
-    local t, fn, gn, tn = 1, nil, nil, nil
-    for _ = 1, 60 do
-      tn = theta + d * t
-      fn, gn = fg(tn)
-      if accept(f, fn, t, gd, g, gn) then break end
-      t = t / 2
+    -- the loss, its slope along d and the point with its gradient, at step t
+    local function phi(t)
+      local x = theta + d * t
+      local fx, gx = fg(x)
+      return fx, dot(gx, d), { x, gx }
     end
-    if not accept(f, fn, t, gd, g, gn) then break end   -- nothing left to gain in f64
+    local t, fn, at = wolfe.search(phi, f, gd, 1)
+    local tn, gn
+    if t then
+      tn, gn = at[1], at[2]
+    else   -- no step lowers the loss by Wolfe's margin in f64: accept's rounding rule decides
+      t = 1
+      for _ = 1, 60 do
+        tn = theta + d * t
+        fn, gn = fg(tn)
+        if accept(f, fn, t, gd, g, gn) then break end
+        t = t / 2
+      end
+      if not accept(f, fn, t, gd, g, gn) then break end   -- nothing left to gain in f64
+    end
     local s, yv = tn - theta, gn - g
     local sy = dot(s, yv)
     if sy > 1e-300 then

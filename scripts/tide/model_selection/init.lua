@@ -85,7 +85,8 @@ end
 
 local split_opts = { seed = true, stratify = true }
 
-function M.kfold(n, k, opts)
+function M.kfold(n, k, opts, ...)
+  args.at_most("model_selection.kfold", 3, ...)
   local op = "model_selection.kfold"
   check_count(n, "n", op)
   if math.type(k) ~= "integer" or k < 2 or k > n then
@@ -106,7 +107,8 @@ function M.kfold(n, k, opts)
   return out
 end
 
-function M.train_test_split(n, opts)
+function M.train_test_split(n, opts, ...)
+  args.at_most("model_selection.train_test_split", 2, ...)
   local op = "model_selection.train_test_split"
   check_count(n, "n", op)
   opts = args.check_opts(opts, { test_size = true, seed = true, stratify = true }, op, 3)
@@ -135,7 +137,8 @@ local function subset(data, keys, idx)
   return out
 end
 
-function M.cross_validate(fit_fn, data, k, opts)
+function M.cross_validate(fit_fn, data, k, opts, ...)
+  args.at_most("model_selection.cross_validate", 4, ...)
   local op = "model_selection.cross_validate"
   if type(fit_fn) ~= "function" then
     error(op .. ": expected fit_fn as a function, got " .. type(fit_fn), 2)

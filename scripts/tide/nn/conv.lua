@@ -68,7 +68,8 @@ M.contiguous = contiguous
 local Conv2d = nn.class("nn.Conv2d")
 nn.Conv2d_class = Conv2d
 
-function nn.Conv2d(n_in, n_out, kernel, opts)
+function nn.Conv2d(n_in, n_out, kernel, opts, ...)
+  args.at_most("nn.Conv2d", 4, ...)
   local where = "nn.Conv2d"
   opts = check_opts(opts, { stride = true, padding = true, dilation = true, groups = true,
     bias = true, dtype = true }, where)
@@ -164,7 +165,8 @@ local function pool_class(name, fwd, bwd)
   local cls = nn.class("nn." .. name)
   nn[name .. "_class"] = cls
   local where = "nn." .. name
-  nn[name] = function(kernel, opts)
+  nn[name] = function(kernel, opts, ...)
+    args.at_most(where, 2, ...)
     opts = check_opts(opts, { stride = true, padding = true }, where)
     local k = pair(kernel, "kernel_size", where, 1)
     local p = { kernel = k, stride = pair(opts.stride or kernel, "stride", where, 1),
@@ -228,7 +230,8 @@ end, function(self, g, x) return K.avg_pool2d_backward(g, x, self.p, grad_in(sel
 local Adaptive = nn.class("nn.AdaptiveAvgPool2d")
 nn.AdaptiveAvgPool2d_class = Adaptive
 
-function nn.AdaptiveAvgPool2d(size, opts)
+function nn.AdaptiveAvgPool2d(size, opts, ...)
+  args.at_most("nn.AdaptiveAvgPool2d", 2, ...)
   check_opts(opts, {}, "nn.AdaptiveAvgPool2d")
   return setmetatable({ size = pair(size, "output_size", "nn.AdaptiveAvgPool2d", 1),
     training = true }, Adaptive)

@@ -20,7 +20,8 @@ local nn = base.nn
 local GCNConv = nn.class("nn.GCNConv")
 nn.GCNConv_class = GCNConv
 
-function nn.GCNConv(n_in, n_out, opts)
+function nn.GCNConv(n_in, n_out, opts, ...)
+  args.at_most("nn.GCNConv", 3, ...)
   local where = "nn.GCNConv"
   opts = args.check_opts(opts, { bias = true, dtype = true }, where)
   args.integer(n_in, "in", where, 1)

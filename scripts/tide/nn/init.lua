@@ -43,7 +43,8 @@ nn.Linear_class = Linear
 -- Linear(in, out, {bias = true, dtype = "f32"}): y = x W^T + b with W of out x in.
 -- Weights and bias are drawn U(-1/sqrt(in), 1/sqrt(in)) from tide's seeded default generator
 -- (torch's default Kaiming-uniform init), so tide.manual_seed(s) fixes them.
-function nn.Linear(n_in, n_out, opts)
+function nn.Linear(n_in, n_out, opts, ...)
+  args.at_most("nn.Linear", 3, ...)
   opts = check_opts(opts, { bias = true, dtype = true }, "nn.Linear")
   if math.type(n_in) ~= "integer" or n_in < 1 then
     error("nn.Linear: in must be a positive integer, got " .. tostring(n_in), 2)
@@ -169,8 +170,10 @@ end
 local function activation(name, forward_fn, method, backward_kernel, from_output)
   local cls = nn.class("nn." .. name)
   nn[name .. "_class"] = cls
-  nn[name] = function(opts)
-    check_opts(opts, {}, "nn." .. name)
+  local where = "nn." .. name
+  nn[name] = function(opts, ...)
+    args.at_most(where, 1, ...)
+    check_opts(opts, {}, where)
     return setmetatable({ training = true }, cls)
   end
   function cls:forward(x)
@@ -208,7 +211,8 @@ local Dropout = nn.class("nn.Dropout")
 -- a restored model draws the same masks: tide.rng(s) with {seed = s}, g with {generator = g}
 -- (shared, not copied), and otherwise one seeded from a draw of tide's default generator (so
 -- tide.manual_seed fixes it, as it fixes Linear's weights).
-function nn.Dropout(p, opts)
+function nn.Dropout(p, opts, ...)
+  args.at_most("nn.Dropout", 2, ...)
   opts = check_opts(opts, { seed = true, generator = true }, "nn.Dropout")
   p = args.number(p, "p", "nn.Dropout", 0.5, "in [0, 1]")
   if opts.seed ~= nil and opts.generator ~= nil then
@@ -265,7 +269,8 @@ end
 
 local LogSoftMax = nn.class("nn.LogSoftMax")
 
-function nn.LogSoftMax(opts)
+function nn.LogSoftMax(opts, ...)
+  args.at_most("nn.LogSoftMax", 1, ...)
   check_opts(opts, {}, "nn.LogSoftMax")
   return setmetatable({ training = true }, LogSoftMax)
 end
@@ -383,7 +388,8 @@ local CrossEntropyLoss = nn.class("nn.CrossEntropyLoss")
 
 -- CrossEntropyLoss{reduction = "mean" | "sum"}: log-softmax and negative log-likelihood fused
 -- in one kernel. input: batch x classes logits; target: i32/i64 labels 1..classes.
-function nn.CrossEntropyLoss(opts)
+function nn.CrossEntropyLoss(opts, ...)
+  args.at_most("nn.CrossEntropyLoss", 1, ...)
   local self = criterion(CrossEntropyLoss, opts)
   self._opts = { reduction = self.reduction, grad = true }
   return self
@@ -421,7 +427,8 @@ local NLLLoss = nn.class("nn.NLLLoss")
 -- NLLLoss{reduction = "mean" | "sum"} (Torch7's ClassNLLCriterion): the negative of
 -- input[i][target[i]], for input log-probabilities (LogSoftMax's output, batch x classes) and
 -- i32/i64 targets 1..classes.
-function nn.NLLLoss(opts)
+function nn.NLLLoss(opts, ...)
+  args.at_most("nn.NLLLoss", 1, ...)
   local self = criterion(NLLLoss, opts)   -- not a tail call: errors name this one's caller
   return self
 end
@@ -471,7 +478,8 @@ end
 local MSELoss = nn.class("nn.MSELoss")
 
 -- MSELoss{reduction = "mean" | "sum"}: the mean (or sum) of squared differences.
-function nn.MSELoss(opts)
+function nn.MSELoss(opts, ...)
+  args.at_most("nn.MSELoss", 1, ...)
   local self = criterion(MSELoss, opts)
   return self
 end
@@ -560,7 +568,8 @@ end
 -- "mean" | "sum"}): the loss of BCEWithLogitsLoss as a number (a 0-d tensor on autograd's
 -- tape, which differentiates it like any other tensor code).
 nn.functional = nn.functional or {}
-function nn.functional.binary_cross_entropy_with_logits(input, target, opts)
+function nn.functional.binary_cross_entropy_with_logits(input, target, opts, ...)
+  args.at_most("nn.functional.binary_cross_entropy_with_logits", 3, ...)
   local where = "nn.functional.binary_cross_entropy_with_logits"
   local red, pw = bce_opts(opts, where, 2)
   local y = bce_target(input, target, where)
@@ -576,7 +585,8 @@ local BCEWithLogitsLoss = nn.class("nn.BCEWithLogitsLoss")
 -- logits of any size give finite losses and gradients. input: logits of any shape; target: the
 -- same shape, 0/1 labels or probabilities. pos_weight (a number, or a tensor of one weight per
 -- class along the last dim) scales the positive term, as in PyTorch.
-function nn.BCEWithLogitsLoss(opts)
+function nn.BCEWithLogitsLoss(opts, ...)
+  args.at_most("nn.BCEWithLogitsLoss", 1, ...)
   local red, pw = bce_opts(opts, "nn.BCEWithLogitsLoss", 2)
   return setmetatable({ reduction = red, pos_weight = pw }, BCEWithLogitsLoss)
 end

@@ -19,7 +19,8 @@ local M = {}
 local Identity = nn.class("nn.Identity")
 nn.Identity_class = Identity
 
-function nn.Identity(opts)
+function nn.Identity(opts, ...)
+  args.at_most("nn.Identity", 1, ...)
   check_opts(opts, {}, "nn.Identity")
   return setmetatable({ training = true }, Identity)
 end
@@ -40,7 +41,8 @@ end
 local Flatten = nn.class("nn.Flatten")
 nn.Flatten_class = Flatten
 
-function nn.Flatten(opts)
+function nn.Flatten(opts, ...)
+  args.at_most("nn.Flatten", 1, ...)
   opts = check_opts(opts, { start_dim = true, end_dim = true }, "nn.Flatten")
   local s, e = opts.start_dim or 2, opts.end_dim or -1
   if math.type(s) ~= "integer" or math.type(e) ~= "integer" then
@@ -88,7 +90,8 @@ local function contiguous(x) return x:is_contiguous() and x or x:contiguous() en
 local LeakyReLU = nn.class("nn.LeakyReLU")
 nn.LeakyReLU_class = LeakyReLU
 
-function nn.LeakyReLU(slope, opts)
+function nn.LeakyReLU(slope, opts, ...)
+  args.at_most("nn.LeakyReLU", 2, ...)
   check_opts(opts, {}, "nn.LeakyReLU")
   slope = args.number(slope, "negative_slope", "nn.LeakyReLU", 0.01)
   return setmetatable({ slope = slope, training = true }, LeakyReLU)
@@ -112,7 +115,8 @@ end
 local GELU = nn.class("nn.GELU")
 nn.GELU_class = GELU
 
-function nn.GELU(opts)
+function nn.GELU(opts, ...)
+  args.at_most("nn.GELU", 1, ...)
   check_opts(opts, {}, "nn.GELU")
   return setmetatable({ training = true }, GELU)
 end
@@ -136,7 +140,8 @@ local SoftMax = nn.class("nn.SoftMax")
 nn.SoftMax_class = SoftMax
 
 -- SoftMax(dim): torch's nn.Softmax(dim); dim defaults to the last (a warning case in torch).
-function nn.SoftMax(dim, opts)
+function nn.SoftMax(dim, opts, ...)
+  args.at_most("nn.SoftMax", 2, ...)
   check_opts(opts, {}, "nn.SoftMax")
   if dim ~= nil and math.type(dim) ~= "integer" then
     error("nn.SoftMax: dim must be an integer, got " .. tostring(dim), 2)
@@ -173,7 +178,8 @@ nn.Embedding_class = Embedding
 -- appends the rows it touched to the list self.sparse_grad, one {indices = i64 (k), values =
 -- k x dim} per backward (repeated indices repeat): what a parameter server applies with
 -- index_add_(1, indices, values); zero_grad empties it.
-function nn.Embedding(num, dim, opts)
+function nn.Embedding(num, dim, opts, ...)
+  args.at_most("nn.Embedding", 3, ...)
   opts = check_opts(opts, { sparse = true, dtype = true }, "nn.Embedding")
   args.integer(num, "num_embeddings", "nn.Embedding", 1)
   args.integer(dim, "embedding_dim", "nn.Embedding", 1)
@@ -249,7 +255,8 @@ nn.Unflatten_class = Unflatten
 
 -- Unflatten(dim, sizes): torch's nn.Unflatten, dim 1-based; Unflatten(2, {1, 28, 28}) makes
 -- batch x 784 images batch x 1 x 28 x 28.
-function nn.Unflatten(dim, sizes, opts)
+function nn.Unflatten(dim, sizes, opts, ...)
+  args.at_most("nn.Unflatten", 3, ...)
   check_opts(opts, {}, "nn.Unflatten")
   args.integer(dim, "dim", "nn.Unflatten", 1)
   if type(sizes) ~= "table" or #sizes == 0 then

@@ -34,8 +34,9 @@ local BatchNorm = nn.class("nn.BatchNorm")
 local function batchnorm(name, ranks)
   local cls = nn.class("nn." .. name, BatchNorm)
   nn[name .. "_class"] = cls
-  nn[name] = function(C, opts)
-    local where = "nn." .. name
+  local where = "nn." .. name
+  nn[name] = function(C, opts, ...)
+    args.at_most(where, 2, ...)
     opts = check_opts(opts, { eps = true, momentum = true, affine = true,
       track_running_stats = true, sync = true, dtype = true }, where)
     args.integer(C, "num_features", where, 1)
@@ -175,7 +176,8 @@ end
 local LayerNorm = nn.class("nn.LayerNorm")
 nn.LayerNorm_class = LayerNorm
 
-function nn.LayerNorm(shape, opts)
+function nn.LayerNorm(shape, opts, ...)
+  args.at_most("nn.LayerNorm", 2, ...)
   local where = "nn.LayerNorm"
   opts = check_opts(opts, { eps = true, elementwise_affine = true, dtype = true }, where)
   if math.type(shape) == "integer" then shape = { shape } end

@@ -29,7 +29,8 @@ local RMSprop = base.class("optim.RMSprop")
 --                 centered = false}): divides the gradient by the root of a running mean of
 -- its square (alpha is that mean's decay); centered subtracts the square of the gradient's
 -- running mean first (its variance); momentum > 0 keeps a buffer of the scaled steps.
-function optim.RMSprop(model, opts)
+function optim.RMSprop(model, opts, ...)
+  args.at_most("optim.RMSprop", 2, ...)
   local where = "optim.RMSprop"
   opts = check_opts(opts, { lr = true, alpha = true, eps = true, weight_decay = true,
     momentum = true, centered = true }, where)
@@ -96,7 +97,8 @@ local Adagrad = base.class("optim.Adagrad")
 --                 eps = 1e-10}): divides the gradient by the root of the sum of its squares
 -- (which starts at initial_accumulator_value); the rate at step t is
 -- lr / (1 + (t - 1) * lr_decay).
-function optim.Adagrad(model, opts)
+function optim.Adagrad(model, opts, ...)
+  args.at_most("optim.Adagrad", 2, ...)
   local where = "optim.Adagrad"
   opts = check_opts(opts, { lr = true, lr_decay = true, weight_decay = true,
     initial_accumulator_value = true, eps = true }, where)

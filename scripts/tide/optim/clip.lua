@@ -48,7 +48,8 @@ end
 -- taken before clipping. When it exceeds max_norm every gradient is multiplied by
 -- max_norm / (norm + 1e-6), as torch does. norm_type is any p > 0, or math.huge for the
 -- largest absolute value.
-function optim.clip_grad_norm(grads, max_norm, opts)
+function optim.clip_grad_norm(grads, max_norm, opts, ...)
+  args.at_most("optim.clip_grad_norm", 3, ...)
   local where = "optim.clip_grad_norm"
   local gs = gradients(grads, where)
   max_norm = args.number(max_norm, "max_norm", where)
@@ -84,7 +85,8 @@ end
 
 -- clip_grad_value(grads, clip_value): clamps every gradient entry into [-clip_value,
 -- clip_value] in place. No communication: it acts entry by entry.
-function optim.clip_grad_value(grads, clip_value)
+function optim.clip_grad_value(grads, clip_value, ...)
+  args.at_most("optim.clip_grad_value", 2, ...)
   local where = "optim.clip_grad_value"
   local gs = gradients(grads, where)
   clip_value = args.number(clip_value, "clip_value", where)

@@ -29,7 +29,8 @@ local param_source, class, copy_list, check_list, check_common = base.param_sour
 local SGD = class("optim.SGD")
 
 -- SGD(model, {lr, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false})
-function optim.SGD(model, opts)
+function optim.SGD(model, opts, ...)
+  args.at_most("optim.SGD", 2, ...)
   local where = "optim.SGD"
   opts = check_opts(opts, { lr = true, momentum = true, dampening = true, weight_decay = true,
     nesterov = true }, where)
@@ -98,7 +99,8 @@ local Adam = class("optim.Adam")
 
 -- Adam(model, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0,
 --              decoupled = false})  -- decoupled = true is AdamW
-function optim.Adam(model, opts)
+function optim.Adam(model, opts, ...)
+  args.at_most("optim.Adam", 2, ...)
   local where = "optim.Adam"
   opts = check_opts(opts, { lr = true, betas = true, eps = true, weight_decay = true,
     decoupled = true }, where)

@@ -17,7 +17,8 @@ local Plateau = base.class("optim.ReduceLROnPlateau")
 -- threshold ("abs") in mode "min" (above best * (1 + threshold) or best + threshold in "max").
 -- After more than patience epochs without improvement the lr becomes max(lr * factor, min_lr)
 -- (unless that changes it by eps or less), and the count pauses for cooldown epochs.
-function optim.ReduceLROnPlateau(opt, opts)
+function optim.ReduceLROnPlateau(opt, opts, ...)
+  args.at_most("optim.ReduceLROnPlateau", 2, ...)
   local where = "optim.ReduceLROnPlateau"
   if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
     error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)

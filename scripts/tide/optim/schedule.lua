@@ -52,7 +52,8 @@ local function define(name, checks, get_lr, init)
   class.__index = class
   for k in pairs(checks) do known[k], keys[#keys + 1] = true, k end
   table.sort(keys)
-  optim[name] = function(opt, opts)
+  optim[name] = function(opt, opts, ...)
+    args.at_most(where, 2, ...)
     if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
       error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)
     end
@@ -91,13 +92,13 @@ define("StepLR", { step_size = count("step_size"), gamma = rate("gamma", 0.1) },
 end)
 
 -- CosineAnnealingLR(opt, {t_max, eta_min = 0}):
--- lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2, held at eta_min after
--- t_max.
+-- lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2 at every epoch: down
+-- to eta_min at t_max, back up to base_lr at 2 t_max, and so on, as torch's schedule goes on
+-- past t_max (its recursive form's values, to rounding; SGDR's restarts are not this).
 define("CosineAnnealingLR", { t_max = count("t_max"), eta_min = rate("eta_min", 0) },
   function(self)
-    local e = math.min(self.epoch, self.t_max)
-    return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * e / self.t_max))
-      / 2
+    return self.eta_min + (self.base_lr - self.eta_min)
+      * (1 + math.cos(math.pi * self.epoch / self.t_max)) / 2
   end)
 
 -- LinearLR(opt, {start_factor = 1/3, end_factor = 1, total_iters = 5}): the factor of base_lr
@@ -226,7 +227,8 @@ end
 -- SequentialLR(opt, {schedules = {LinearLR(opt, ...), CosineAnnealingLR(opt, ...)},
 -- milestones = {warmup_epochs}}). The schedules are made on opt beforehand (each starts from
 -- the optimizer's lr before any schedule); made, it sets opt.lr to s1's value at epoch 0.
-function optim.SequentialLR(opt, opts)
+function optim.SequentialLR(opt, opts, ...)
+  args.at_most("optim.SequentialLR", 2, ...)
   local where = "optim.SequentialLR"
   if type(opt) ~= "table" or type(opt.lr) ~= "number" or type(opt.step) ~= "function" then
     error(where .. ": expected an optimizer (optim.SGD, Adam, RMSprop or Adagrad)", 2)

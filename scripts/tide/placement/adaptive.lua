@@ -1,8 +1,9 @@
 -- tide.placement.adaptive: shares in proportion to each rank's measured throughput, and a
 -- rebalance that moves only each rank's surplus.
 local tide = require "tide"
+local args = require "tide.args"
 local U = require "tide.placement.util"
-local window_of = require("tide.args").integer
+local window_of = args.integer
 
 local M = {}
 
@@ -99,7 +100,8 @@ function Adaptive:rebalance(dt)
   return dtensor.redistribute(dt, dest)
 end
 
-function M.adaptive(opts)
+function M.adaptive(opts, ...)
+  args.at_most("placement.adaptive", 1, ...)
   opts = U.check_opts(opts, U.set("window"), "placement.adaptive")
   local window = window_of(opts.window, "window", "placement.adaptive", 1, 4)
   return setmetatable({ window = window, history = {} }, Adaptive)

@@ -112,7 +112,8 @@ function Consistent:assign(keys, comm)
   return tide.ring_bounded(pos, ring.owners, tide.tensor(quota, "i64"))
 end
 
-function M.consistent_hash(opts)
+function M.consistent_hash(opts, ...)
+  args.at_most("placement.consistent_hash", 1, ...)
   local op = "placement.consistent_hash"
   opts = U.check_opts(opts, U.set("vnodes", "weights", "bounded_load", "seed"), op)
   local self = {

@@ -21,7 +21,8 @@ local U = require "tide.placement.util"
 
 local M = {}
 
-function M.graph_stats(src, dst, parts, P)
+function M.graph_stats(src, dst, parts, P, ...)
+  args.at_most("placement.graph_stats", 4, ...)
   local op = "placement.graph_stats"
   U.check_keys(src, op)
   U.check_keys(dst, op)
@@ -112,7 +113,8 @@ end
 
 function EdgeCut:after_load() self.parts, self._stats = nil, nil end
 
-function M.edgecut(opts)
+function M.edgecut(opts, ...)
+  args.at_most("placement.edgecut", 1, ...)
   local op = "placement.edgecut"
   opts = U.check_opts(opts, U.set("passes", "slack", "seed"), op)
   return setmetatable({

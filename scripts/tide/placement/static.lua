@@ -17,7 +17,8 @@ function Block:assign(keys, comm)
   return U.split(pos, U.block_counts(total, P))
 end
 
-function M.block(opts)
+function M.block(opts, ...)
+  args.at_most("placement.block", 1, ...)
   U.check_opts(opts, {}, "placement.block")
   return setmetatable({}, Block)
 end
@@ -41,7 +42,8 @@ function Cyclic:assign(keys, comm)
   return ranks:narrow(1, first + 1, n):clone()
 end
 
-function M.cyclic(opts)
+function M.cyclic(opts, ...)
+  args.at_most("placement.cyclic", 1, ...)
   U.check_opts(opts, {}, "placement.cyclic")
   return setmetatable({}, Cyclic)
 end
@@ -57,7 +59,8 @@ function Hash:assign(keys, comm)
   return tide.hash_bucket(keys, P, self.seed)
 end
 
-function M.hash(opts)
+function M.hash(opts, ...)
+  args.at_most("placement.hash", 1, ...)
   opts = U.check_opts(opts, U.set("seed"), "placement.hash")
   return setmetatable({ seed = args.seed(opts.seed, "placement.hash") }, Hash)
 end
@@ -236,7 +239,8 @@ function Weighted:assign(keys, comm)
   return U.cut(tide.hash_unit(keys, self.seed), tide.tensor(bounds, "f64"))
 end
 
-function M.weighted(opts)
+function M.weighted(opts, ...)
+  args.at_most("placement.weighted", 1, ...)
   local op = "placement.weighted"
   opts = U.check_opts(opts, U.set("weights", "seed"), op)
   local w = U.check_weights(opts.weights, op)

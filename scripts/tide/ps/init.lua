@@ -66,7 +66,8 @@ local function parse_consistency(c, where)
 end
 
 --- A parameter server over comm (collective: every rank of comm calls it).
-function M.new(comm, opts)
+function M.new(comm, opts, ...)
+  args.at_most("ps.new", 2, ...)
   local where = "ps.new"
   if type(comm) ~= "userdata" or comm.size == nil then
     error(where .. ": expected a communicator, got " .. type(comm), 2)
