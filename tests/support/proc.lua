@@ -13,9 +13,16 @@ local CLEAN_ENV = [[env -u LD_PRELOAD $(env | sed -n -E ]] ..
 -- The prefix that runs a command without those variables: `proc.clean_env .. "mpirun ..."`.
 M.clean_env = CLEAN_ENV
 
+-- Quotes s for the shell.
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+
 -- Runs cmd (a shell command line) with stderr joined to stdout; returns output, exit code.
+-- (Through sh -c, so that a line starting with a builtin, `cd X && ...`, runs too: env execs
+-- a program.)
 function M.run(cmd)
-  local p = assert(io.popen(CLEAN_ENV .. cmd .. " 2>&1"))
+  local p = assert(io.popen(CLEAN_ENV .. "sh -c " .. M.quote(cmd) .. " 2>&1"))
   local out = p:read("a")
   local _, _, code = p:close()
   return out, code
@@ -29,9 +36,5 @@ function M.now()
   return t
 end
 
--- Quotes s for the shell.
-function M.quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
 
 return M
