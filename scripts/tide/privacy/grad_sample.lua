@@ -106,7 +106,7 @@ local function layer_norms(leaves, scale)
     local t
     if is_conv(m) then
       local gw, gb = conv_grads(m)
-      gw = gw:view({ gw:size(1), -1 })
+      gw = gw:view({ gw:size(1), m.weight:numel() })      -- (a Poisson batch may be empty)
       m._dp_gw, m._dp_gb = gw, gb
       t = (gw * gw):sum(2)
       if gb then t:add_((gb * gb):sum(2)) end
