@@ -1,6 +1,6 @@
 -- The MPI half of the privacy benchmark: federated.secure_sum of TIDE_BENCH_SECURE_N f32 values
 -- over TIDE_BENCH_SECURE_CLIENTS clients spread over the ranks (rank 0 the server), against an
--- allreduce of the clients' plain sum, median of TIDE_BENCH_REPEATS rounds. Run by
+-- allreduce of the clients' plain sum, median of TIDE_BENCH_SECURE_REPEATS (3) rounds. Run by
 -- tests/bench/privacy.lua as `tide run -n 2 tests/bench/privacy_secure.lua`; prints on rank 0,
 -- never asserts a time.
 local tide = require "tide"
@@ -9,7 +9,7 @@ local world = tide.world
 
 local N = math.tointeger(tonumber(os.getenv("TIDE_BENCH_SECURE_N") or "1000000")) or 1000000
 local CLIENTS = math.tointeger(tonumber(os.getenv("TIDE_BENCH_SECURE_CLIENTS") or "100")) or 100
-local REPEATS = math.tointeger(tonumber(os.getenv("TIDE_BENCH_REPEATS") or "3")) or 3
+local REPEATS = math.tointeger(tonumber(os.getenv("TIDE_BENCH_SECURE_REPEATS") or "3")) or 3
 
 local mine = {}
 for id = 1, CLIENTS do
