@@ -25,8 +25,10 @@ local M = {}
 local K = tide._internal.kernels
 local BETA0 = { beta = 0 }
 
+local conv_class       -- nn.Conv2d's metatable, looked up once tide.nn has loaded
 local function is_conv(m)
-  return getmetatable(m) == require("tide.nn").Conv2d_class
+  conv_class = conv_class or require("tide.nn").Conv2d_class
+  return getmetatable(m) == conv_class
 end
 
 -- "layers" or "loop", and the leaves that hold parameters.
