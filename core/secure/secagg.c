@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The input libsodium's stream is xored with, to give the stream itself (16 KiB of zeros). */
+static const uint32_t zero_words[4096];
+
 tide_status tide_secagg_init(void)
 {
     if (sodium_init() < 0) return tide_fail("secure_sum: libsodium failed to initialise");
@@ -43,33 +46,59 @@ tide_status tide_secagg_agree(uint8_t seed[TIDE_SECAGG_KEY], const uint8_t sk[TI
 
 static tide_status check_ring(const tide_tensor *y, const char *op)
 {
-    if (y->dtype != TIDE_I64 || !tide_is_contiguous(y))
-        return tide_fail("%s: expected a contiguous i64 tensor of Z_2^32 values, got %s", op,
-                         tide_dtype_name(y->dtype));
+    if (y->dtype != TIDE_I32 || !tide_is_contiguous(y))
+        return tide_fail("%s: expected a contiguous i32 tensor of Z_2^32 values, got %s%s", op,
+                         tide_dtype_name(y->dtype), tide_is_contiguous(y) ? "" : " (strided)");
     return TIDE_OK;
 }
 
-tide_status tide_secagg_mask(tide_tensor *y, const uint8_t seed[TIDE_SECAGG_KEY], int sign)
+/* The ring's words: an i32 tensor's bits read as uint32_t, where sums wrap mod 2^32 (signed
+ * overflow would be undefined). */
+static uint32_t *ring(const tide_tensor *y)
+{
+    return tide_data(y);
+}
+
+/* Each block of y stays in L1 while every seed's stream for it is made and added: one pass
+ * over y for all the masks, not one per seed. Word i of a seed's mask is word i of its
+ * ChaCha20 stream (nonce 0: a seed masks once), made by libsodium into a block buffer. */
+tide_status tide_secagg_mask(tide_tensor *y, const uint8_t *seeds, const int *signs, int count)
 {
     TIDE_TRY(check_ring(y, "secure_sum mask"));
     int64_t n = tide_numel(y);
-    int64_t *v = tide_data(y);
-    static const uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];   /* a seed masks once */
-    enum { BLOCK = 4096 };
+    uint32_t *v = ring(y);
+    static const uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+    enum { BLOCK = 4096 };      /* words: 16 KiB, 256 ChaCha20 blocks */
     uint32_t words[BLOCK];
-    uint64_t offset = 0;   /* ChaCha20's byte position, so blocks continue one stream */
     for (int64_t start = 0; start < n; start += BLOCK) {
         int64_t len = n - start < BLOCK ? n - start : BLOCK;
-        memset(words, 0, (size_t)len * 4);      /* the stream itself: 0 xor keystream */
-        crypto_stream_chacha20_xor_ic((uint8_t *)words, (const uint8_t *)words,
-                                      (unsigned long long)len * 4, nonce, offset / 64, seed);
-        offset += (uint64_t)BLOCK * 4;
-        for (int64_t i = 0; i < len; i++) {
-            uint32_t cur = (uint32_t)v[start + i];
-            v[start + i] = (uint32_t)(sign > 0 ? cur + words[i] : cur - words[i]);
+        uint32_t *w = v + start;
+        for (int j = 0; j < count; j++) {
+            const uint8_t *seed = seeds + (size_t)j * TIDE_SECAGG_KEY;
+            crypto_stream_chacha20_xor_ic((uint8_t *)words, (const uint8_t *)zero_words,
+                                          (unsigned long long)len * 4, nonce,
+                                          (uint64_t)start / 16, seed);   /* 16 words a block */
+            if (signs[j] > 0)
+                for (int64_t i = 0; i < len; i++) w[i] += words[i];
+            else
+                for (int64_t i = 0; i < len; i++) w[i] -= words[i];
         }
     }
     sodium_memzero(words, sizeof words);
+    return TIDE_OK;
+}
+
+tide_status tide_secagg_ring_add(tide_tensor *total, const tide_tensor *y)
+{
+    TIDE_TRY(check_ring(total, "secure_sum add"));
+    TIDE_TRY(check_ring(y, "secure_sum add"));
+    int64_t n = tide_numel(total);
+    if (tide_numel(y) != n)
+        return tide_fail("secure_sum add: expected %lld values, got %lld", (long long)n,
+                         (long long)tide_numel(y));
+    uint32_t *t = ring(total);
+    const uint32_t *a = ring(y);
+    for (int64_t i = 0; i < n; i++) t[i] += a[i];
     return TIDE_OK;
 }
 
@@ -79,8 +108,8 @@ tide_status tide_secagg_encode(tide_tensor *out, const tide_tensor *x, double sc
         return tide_fail("secure_sum: expected a contiguous f32 or f64 tensor, got %s",
                          tide_dtype_name(x->dtype));
     int64_t n = tide_numel(x);
-    TIDE_TRY(tide_prepare_out(out, TIDE_I64, 1, &n, "secure_sum encode"));
-    int64_t *o = tide_data(out);
+    TIDE_TRY(tide_prepare_out(out, TIDE_I32, 1, &n, "secure_sum encode"));
+    uint32_t *o = ring(out);
     for (int64_t i = 0; i < n; i++) {
         double v = x->dtype == TIDE_F32 ? ((const float *)tide_data(x))[i]
                                         : ((const double *)tide_data(x))[i];
@@ -98,9 +127,9 @@ tide_status tide_secagg_decode(tide_tensor *out, const tide_tensor *y, double sc
     TIDE_TRY(check_ring(y, "secure_sum decode"));
     int64_t n = tide_numel(y);
     TIDE_TRY(tide_prepare_out(out, TIDE_F64, 1, &n, "secure_sum decode"));
-    const int64_t *v = tide_data(y);
+    const uint32_t *v = ring(y);
     double *o = tide_data(out);
-    for (int64_t i = 0; i < n; i++) o[i] = (double)(int32_t)(uint32_t)v[i] / scale;
+    for (int64_t i = 0; i < n; i++) o[i] = (double)(int32_t)v[i] / scale;
     return TIDE_OK;
 }
 
@@ -209,6 +238,21 @@ int tide_secagg_verify(const uint8_t tag[TIDE_SECAGG_TAG], const uint8_t *msg, s
                        const uint8_t key[TIDE_SECAGG_KEY])
 {
     return crypto_auth_verify(tag, msg, len, key) == 0;
+}
+
+void tide_secagg_to_hex(char *hex, const uint8_t *bin, size_t len)
+{
+    sodium_bin2hex(hex, 2 * len + 1, bin, len);
+}
+
+tide_status tide_secagg_from_hex(uint8_t *bin, const char *hex, size_t len)
+{
+    size_t got = 0;
+    if (len % 2 != 0 || sodium_hex2bin(bin, len / 2, hex, len, NULL, &got, NULL) != 0 ||
+        got != len / 2)
+        return tide_fail("secure_sum: expected a string of hex digit pairs, got %zu characters "
+                         "that are not", len);
+    return TIDE_OK;
 }
 
 void tide_secagg_random(uint8_t *buf, size_t len)

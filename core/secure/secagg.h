@@ -4,7 +4,8 @@
  * - X25519 key agreement (crypto_scalarmult): each pair of clients derives a shared 32-byte
  *   seed, hashed (BLAKE2b, crypto_generichash) with both public keys in a fixed order.
  * - Masks: a seed expanded by the ChaCha20 stream (crypto_stream_chacha20) into 32-bit words,
- *   added to or subtracted from a vector of Z_2^32 values held in an i64 tensor.
+ *   added to or subtracted from a vector of Z_2^32 values: a ring, held in an i32 tensor whose
+ *   bits are read as uint32_t (the residues 2^31 .. 2^32-1 show as negative i32 values).
  * - Fixed-point encoding of f32/f64 values into Z_2^32 (round(x * scale) mod 2^32) and back
  *   (the residue read as a signed 32-bit number, divided by scale).
  * - Shamir t-of-n sharing of a 32-byte secret, as 8 chunks of 32 bits each shared in the prime
@@ -31,11 +32,14 @@ tide_status tide_secagg_keypair(uint8_t pk[TIDE_SECAGG_KEY], uint8_t sk[TIDE_SEC
 tide_status tide_secagg_agree(uint8_t seed[TIDE_SECAGG_KEY], const uint8_t sk[TIDE_SECAGG_KEY],
                               const uint8_t pk[TIDE_SECAGG_KEY],
                               const uint8_t other_pk[TIDE_SECAGG_KEY]);
-/* y (contiguous i64, values in [0, 2^32)) += sign * ChaCha20(seed) mod 2^32; sign is +1/-1 */
-tide_status tide_secagg_mask(tide_tensor *y, const uint8_t seed[TIDE_SECAGG_KEY], int sign);
-/* out (i64, x's numel) = round(x * scale) mod 2^32; |x * scale| must stay below 2^31 */
+/* y (a contiguous i32 ring) += sum over j < count of signs[j] * ChaCha20(seed j) mod 2^32;
+ * seed j is seeds + 32 j, signs[j] is +1 or -1 */
+tide_status tide_secagg_mask(tide_tensor *y, const uint8_t *seeds, const int *signs, int count);
+/* total += y mod 2^32 (contiguous i32 rings of one size) */
+tide_status tide_secagg_ring_add(tide_tensor *total, const tide_tensor *y);
+/* out (an i32 ring, x's numel) = round(x * scale) mod 2^32; |x * scale| must stay below 2^31 */
 tide_status tide_secagg_encode(tide_tensor *out, const tide_tensor *x, double scale);
-/* out (f64, y's numel) = the signed 32-bit reading of y, divided by scale */
+/* out (f64, y's numel) = the signed 32-bit reading of the ring y, divided by scale */
 tide_status tide_secagg_decode(tide_tensor *out, const tide_tensor *y, double scale);
 /* shares: n * TIDE_SECAGG_SHARE bytes, share i (1-based x = i) at shares + (i-1) * 64 */
 tide_status tide_secagg_split(uint8_t *shares, const uint8_t secret[TIDE_SECAGG_KEY], int n,
@@ -48,6 +52,11 @@ void tide_secagg_auth(uint8_t tag[TIDE_SECAGG_TAG], const uint8_t *msg, size_t l
 int tide_secagg_verify(const uint8_t tag[TIDE_SECAGG_TAG], const uint8_t *msg, size_t len,
                        const uint8_t key[TIDE_SECAGG_KEY]);
 void tide_secagg_random(uint8_t *buf, size_t len);
+/* hex (2 len + 1 bytes, NUL-terminated) = bin in lowercase hex digits; from_hex the inverse
+ * (len hex digits into len / 2 bytes), failing on an odd length or a non-hex digit. For the
+ * byte strings of the protocol's messages, which cross MPI in JSON. */
+void tide_secagg_to_hex(char *hex, const uint8_t *bin, size_t len);
+tide_status tide_secagg_from_hex(uint8_t *bin, const char *hex, size_t len);
 /* BLAKE2b-256 of a contiguous tensor's bytes */
 tide_status tide_secagg_digest(uint8_t out[TIDE_SECAGG_KEY], const tide_tensor *t);
 #define TIDE_SECAGG_NONCE 24

@@ -30,10 +30,11 @@ local function log_a_integral(q, s, a)
   return top + math.log(sum * h / 3)
 end
 
-local function eps_by_integration(sigma, q, steps, delta, orders)
+-- log_as[i] is log A at orders[i] (one step's, so one integration serves every steps count).
+local function eps_by_integration(log_as, steps, delta, orders)
   local best = math.huge
-  for _, a in ipairs(orders) do
-    local rdp = steps * log_a_integral(q, sigma, a) / (a - 1)
+  for i, a in ipairs(orders) do
+    local rdp = steps * log_as[i] / (a - 1)
     local e = rdp + math.log(1 - 1 / a) - (math.log(delta) + math.log(a)) / (a - 1)
     best = math.min(best, e)
   end
@@ -45,10 +46,12 @@ describe("privacy.epsilon", function()
     local orders = { 1.5, 2, 2.7, 4, 6.3, 10, 17, 32 }
     for _, sigma in ipairs { 0.8, 2 } do
       for _, q in ipairs { 0.001, 0.05 } do
+        local log_as = {}
+        for i, a in ipairs(orders) do log_as[i] = log_a_integral(q, sigma, a) end
         for _, c in ipairs { { 100, 1e-5 }, { 2000, 1e-6 } } do
           local eps = privacy.epsilon { noise = sigma, sample_rate = q, steps = c[1],
             delta = c[2], orders = orders }
-          local want = eps_by_integration(sigma, q, c[1], c[2], orders)
+          local want = eps_by_integration(log_as, c[1], c[2], orders)
           assert.is_true(math.abs(eps - want) < 1e-6,
             ("sigma %g q %g steps %d: %.9f vs %.9f"):format(sigma, q, c[1], eps, want))
         end
@@ -162,6 +165,48 @@ describe("privacy.per_sample_grads", function()
     end
   end)
 
+  -- A small f64 CNN (two Conv2d of the given options, then a Linear) and a batch.
+  local function cnn_batch(rows, conv1, conv2)
+    tide.manual_seed(11)
+    local f64 = { dtype = "f64" }
+    local function opts(o)
+      local t = { dtype = "f64" }
+      for k, v in pairs(o) do t[k] = v end
+      return t
+    end
+    local model = nn.Sequential { nn.Conv2d(2, 4, 3, opts(conv1)), nn.ReLU(),
+      nn.Conv2d(4, 4, { 2, 3 }, opts(conv2)), nn.Tanh(), nn.Flatten() }
+    local x = tide.randn({ rows, 2, 7, 6 }, "f64")
+    local flat = model:forward(x):size(2)
+    model = nn.Sequential { model, nn.Linear(flat, 3, f64) }
+    return model, x, tide.randint(1, 4, { rows }, "i64")
+  end
+
+  for _, case in ipairs {
+    { "stride 1, no padding", {}, {} },
+    { "stride 2 and padding 1", { stride = 2, padding = 1 }, { padding = { 1, 0 } } },
+    { "groups 2, dilation and no bias", { padding = 1, dilation = 2 },
+      { groups = 2, stride = { 1, 2 }, bias = false } },
+  } do
+    it("equals one-sample backward passes (Conv2d by im2col products, " .. case[1] .. ")",
+      function()
+        local model, x, y = cnn_batch(5, case[2], case[3])
+        assert.are.equal("layers", require("tide.privacy.grad_sample").path(model))
+        local crit = nn.CrossEntropyLoss()
+        local out = model:forward(x)
+        crit:forward(out, y)
+        local per = privacy.per_sample_grads(model, x, crit:backward(out, y):clone())
+        local _, gs = model:parameters()
+        assert.are.equal(#gs, #per)
+        for i = 1, 5 do
+          for j, g in ipairs(one_sample_grads(model, crit, x, y, i)) do
+            assert.are.same(g:shape(), per[j][i]:shape())
+            assert.is_true(max_diff(per[j][i], g) < 1e-12)
+          end
+        end
+      end)
+  end
+
   it("equals one-sample backward passes through any other module (one sample at a time)", function()
     tide.manual_seed(5)
     local model = nn.Sequential { nn.Linear(5, 4, { dtype = "f64" }), nn.Tanh(),
@@ -215,6 +260,42 @@ describe("DP-SGD clipping", function()
     pm:backward(x, crit:backward(out, y))
     local _, gs = pm:parameters()
     for j, g in ipairs(gs) do assert.is_true(max_diff(g, want[j]) < 1e-12) end
+  end)
+
+  it("clips a CNN's per-sample gradients as its one-sample backward passes say", function()
+    tide.manual_seed(4)
+    local f64 = { dtype = "f64" }
+    local model = nn.Sequential { nn.Conv2d(1, 3, 3, { dtype = "f64", padding = 1 }), nn.ReLU(),
+      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 4, f64) }
+    local x, y = tide.randn({ 6, 1, 6, 6 }, "f64"):mul_(4), tide.randint(1, 5, { 6 }, "i64")
+    local crit = nn.CrossEntropyLoss()
+    local want, clipped = {}, 0
+    for i = 1, 6 do
+      local gs = one_sample_grads(model, crit, x, y, i)
+      local sq = 0
+      for _, g in ipairs(gs) do sq = sq + g:norm() ^ 2 end
+      local c = math.min(1, 0.5 / (math.sqrt(sq) + 1e-6))
+      if c < 1 then clipped = clipped + 1 end
+      for j, g in ipairs(gs) do want[j] = (want[j] or tide.zeros(g:shape(), "f64")):add_(g * c) end
+    end
+    assert.is_true(clipped >= 2)
+    local pm = private(model, x, y)
+    assert.are.equal("layers", pm.path)
+    pm:zero_grad()
+    local out = pm:forward(x)
+    crit:forward(out, y)
+    pm:backward(x, crit:backward(out, y))
+    local _, gs = pm:parameters()
+    for j, g in ipairs(gs) do assert.is_true(max_diff(g, want[j]) < 1e-12) end
+    -- a Poisson batch may be empty on a rank: its clipped sum is zero
+    local x0, y0 = x:narrow(1, 1, 0), y:narrow(1, 1, 0)
+    pm:zero_grad()
+    out = pm:forward(x0)
+    crit:forward(out, y0)
+    pm:backward(x0, crit:backward(out, y0))
+    _, gs = pm:parameters()
+    for _, g in ipairs(gs) do assert.are.equal(0, g:abs():max()) end
+    assert.are.equal(0, pm.norms:size(1))
   end)
 
   it("never leaves a sample's gradient above the clip norm", function()
@@ -328,6 +409,58 @@ describe("Poisson batches", function()
       lo, hi = math.min(lo, counts[k] or 0), math.max(hi, counts[k] or 0)
     end
     assert.is_true(lo > 60 and hi < 140, ("counts %d..%d"):format(lo, hi))
+  end)
+
+  -- A Poisson loader of 60 samples at q = 1/6 (6 batches an epoch), seed 3.
+  local function poisson_loader()
+    local n = 60
+    local set = { x = tide.arange(n, "f64"):view({ n, 1 }), y = tide.ones({ n }, "i64") }
+    local model = nn.Linear(1, 1, { dtype = "f64" })
+    local _, _, pl = privacy.make_private(model, optim.SGD(model, { lr = 0.1 }),
+      data.DataLoader(set, { batch_size = 10 }), { noise = 1, clip = 1, delta = 1e-5, seed = 3,
+        comm = { rank = 0, size = 1 } })
+    return pl
+  end
+
+  -- The batches (as lists of sample values) and their k of epochs e0 .. e1 from loader.
+  local function draw_epochs(pl, e0, e1, stop_after)
+    local out = {}
+    for e = e0, e1 do
+      pl:set_epoch(e)
+      for bx, _, k in pl:batches() do
+        out[#out + 1] = { k = k, rows = bx:view({ -1 }):totable() }
+        if #out == stop_after then return out end
+      end
+    end
+    return out
+  end
+
+  it("resume from state() after k batches with the batches that followed", function()
+    local want = draw_epochs(poisson_loader(), 0, 2)
+    assert.are.equal(18, #want)
+    for _, k in ipairs { 4, 6, 11 } do               -- mid-epoch, at an epoch's end, later
+      local a = poisson_loader()
+      draw_epochs(a, 0, 2, k)
+      local s = require("support.state").through_file(a:state())
+      local b = poisson_loader():load_state(s)
+      assert.are.equal(k // 6, s.epoch)
+      local rest = draw_epochs(b, s.epoch, 2)
+      assert.are.same({ table.unpack(want, k + 1) }, rest)
+    end
+  end)
+
+  it("load_state names a state of another loader", function()
+    local s = poisson_loader():state()
+    s.ranks = 2
+    assert.has_error(function() poisson_loader():load_state(s) end,
+      "privacy.PoissonLoader.load_state: ranks expected 1 (this loader's), got 2")
+    s.ranks, s.step = 1, 6
+    assert.has_error(function() poisson_loader():load_state(s) end,
+      "privacy.PoissonLoader.load_state: step expected below 6 (the batches of an epoch), got 6")
+    s.step, s.seed = 0, 1
+    assert.has_error(function() poisson_loader():load_state(s) end,
+      "privacy.PoissonLoader.load_state: unexpected field 'seed' (expected epoch, generators, " ..
+      "n, ranks, sample_rate, step)")
   end)
 end)
 

@@ -586,6 +586,33 @@ describe("examples/train_mnist.lua --checkpoint", function()
     assert.are.same({ want[2], want[3], want[4] }, results(lines))
   end)
 
+  it("with --dp-epsilon, resumed, ends bit-identical and at the same epsilon", function()
+    local dp = { "--dp-epsilon", "3", "--batch", "100", "--lr", "0.5" }
+    local ok, plain, plain_lines = run_example(with(table.unpack(dp)), nil)
+    assert(ok, plain)
+    local store = {}
+    local saving = with(table.unpack(dp))
+    for _, a in ipairs { "--checkpoint", "dpckpt", "--every", "5" } do saving[#saving + 1] = a end
+    local ok1, err = run_example(saving, stand_in(store, 19))
+    assert.is_false(ok1)
+    assert.are.equal("stand-in: killed at step 19", err)
+    assert.are.same({ 1, 3 }, { store.dpckpt[2].loader.epoch, store.dpckpt[2].loader.step })
+    assert.are.equal(15, store.dpckpt[2].opt.steps)   -- the accountant's steps came along
+    local ok2, resumed, lines = run_example(saving, stand_in(store))
+    assert(ok2, resumed)
+    assert.are.same(param_bits(plain.model), param_bits(resumed.model))
+    local function epsilons(ls)
+      local out = {}
+      for _, l in ipairs(ls) do out[#out + 1] = l:match("^epoch %d+/%d+ .*epsilon ([%d.]+)") end
+      return out
+    end
+    local eps = epsilons(plain_lines)
+    assert.are.equal(3, #eps)
+    assert.are.same({ eps[2], eps[3] }, epsilons(lines))
+    local want = results(plain_lines)
+    assert.are.same({ want[2], want[3], want[4] }, results(lines))
+  end)
+
   it("says what it needs when tide.checkpoint is missing", function()
     if pcall(require, "tide.checkpoint") then return end   -- the real one has landed
     local ok, err = run_example(with("--checkpoint", "ckpt"), nil)

@@ -9,6 +9,9 @@
  * has already checked (nn/conv.lua); the core checks shapes again. grad_weight and grad_bias
  * are added to; grad_input = true allocates it.
  *
+ *   conv2d_grad_sample(grad_out, x, w, p, bias) -> grad_w (N x <w's shape>), grad_b (N x O) or
+ *     nil when bias is false: every sample's own gradients (core/nn/conv_sample.h, for DP-SGD)
+ *
  *   gelu(x[, out]), gelu_backward(g, x[, out]), leaky_relu(x, slope[, out]),
  *   leaky_relu_backward(g, x, slope[, out])
  *   max_pool2d(x, p[, out, argmax]) -> out, argmax; max_pool2d_backward(g, argmax, x[, out])
@@ -25,6 +28,7 @@
 #include "lua_bindings.h"
 #include "nn/activation.h"
 #include "nn/conv.h"
+#include "nn/conv_sample.h"
 #include "nn/pool.h"
 #include "nn/qgemm.h"
 #include "tensor/lua_args.h"
@@ -110,6 +114,24 @@ static int k_conv2d_backward(lua_State *L)
     if (!gx)
         lua_pushnil(L);
     return 1;
+}
+
+static int k_conv2d_grad_sample(lua_State *L)
+{
+    tide_lua_checknargs(L, 5, "conv2d_grad_sample");
+    tide_tensor *go = tide_lua_checktensor(L, 1);
+    tide_tensor *x = tide_lua_checktensor(L, 2);
+    tide_tensor *w = tide_lua_checktensor(L, 3);
+    tide_conv2d_params p;
+    conv_params(L, 4, &p);
+    int with_bias = lua_toboolean(L, 5);
+    tide_tensor *gw = tide_lua_newtensor(L);
+    tide_tensor *gb = with_bias ? tide_lua_newtensor(L) : NULL;
+    tide_lua_check(L, tide_conv2d_grad_sample(gw, gb, go, x, w, &p));
+    if (!gb)
+        lua_pushnil(L);
+    tide_lua_gc_pressure(L);
+    return 2;
 }
 
 static int k_gelu(lua_State *L)
@@ -261,7 +283,8 @@ static int k_qgemm_paths(lua_State *L)
 }
 
 static const luaL_Reg kernels[] = {
-    {"conv2d", k_conv2d}, {"conv2d_backward", k_conv2d_backward}, {"gelu", k_gelu},
+    {"conv2d", k_conv2d}, {"conv2d_backward", k_conv2d_backward},
+    {"conv2d_grad_sample", k_conv2d_grad_sample}, {"gelu", k_gelu},
     {"gelu_backward", k_gelu_backward}, {"leaky_relu", k_leaky_relu},
     {"leaky_relu_backward", k_leaky_relu_backward}, {"max_pool2d", k_max_pool2d},
     {"max_pool2d_backward", k_max_pool2d_backward}, {"avg_pool2d", k_avg_pool2d},

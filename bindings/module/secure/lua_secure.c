@@ -2,12 +2,16 @@
  * scripts/tide/federated/secure.lua. Keys, seeds, shares and tags are Lua strings of bytes.
  *
  *   keypair() -> pk, sk                  agree(sk, pk, other_pk) -> seed
- *   mask_(y, seed, sign)                 y: i64 tensor of Z_2^32 values; sign 1 or -1
- *   encode(x, scale) -> i64 tensor       decode(y, scale) -> f64 tensor
+ *   mask_(y, seeds, signs) -> y          y: an i32 ring of Z_2^32 values; seeds: k seeds of
+ *                                        32 bytes in one string; signs: a list of k 1 or -1
+ *                                        (or one number for all): y += sum of the masks
+ *   add_(total, y) -> total              total += y mod 2^32
+ *   encode(x, scale) -> i32 ring         decode(y, scale) -> f64 tensor
  *   split(secret, n, t) -> {share_1, ..., share_n}
  *   combine({x_1, ...}, {share_1, ...}) -> secret
  *   auth(key, msg) -> tag                verify(tag, msg, key) -> boolean
  *   random(n) -> n random bytes         digest(tensor) -> 32 bytes (BLAKE2b of its data)
+ *   hex(bytes) -> hex digits             unhex(hex digits) -> bytes
  *   seal(key, nonce, msg) -> box         open(key, nonce, box) -> msg, or nil when not genuine
  *   normal_(t, key, block, std) -> t, next block   (ChaCha20 Gaussian noise, for DP-SGD) */
 #include "lua_bindings.h"
@@ -49,9 +53,34 @@ static int k_agree(lua_State *L)
 static int k_mask(lua_State *L)
 {
     tide_tensor *y = tide_lua_checktensor(L, 1);
-    const uint8_t *seed = bytes_arg(L, 2, TIDE_SECAGG_KEY, "a seed");
-    int sign = (int)luaL_checkinteger(L, 3);
-    tide_lua_check(L, tide_secagg_mask(y, seed, sign >= 0 ? 1 : -1));
+    size_t len;
+    const uint8_t *seeds = (const uint8_t *)luaL_checklstring(L, 2, &len);
+    if (len % TIDE_SECAGG_KEY != 0)
+        luaL_error(L, "secure_sum: seeds must be a multiple of %d bytes, got %d",
+                   TIDE_SECAGG_KEY, (int)len);
+    int count = (int)(len / TIDE_SECAGG_KEY);
+    /* the signs in a Lua-owned buffer: a raised error leaks nothing */
+    int *signs = lua_newuserdatauv(L, (size_t)(count ? count : 1) * sizeof *signs, 0);
+    for (int j = 0; j < count; j++) {
+        lua_Integer sign;
+        if (lua_istable(L, 3)) {
+            lua_geti(L, 3, j + 1);
+            sign = luaL_checkinteger(L, -1);
+            lua_pop(L, 1);
+        } else {
+            sign = luaL_checkinteger(L, 3);
+        }
+        signs[j] = sign >= 0 ? 1 : -1;
+    }
+    tide_lua_check(L, tide_secagg_mask(y, seeds, signs, count));
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int k_add(lua_State *L)
+{
+    tide_tensor *total = tide_lua_checktensor(L, 1);
+    tide_lua_check(L, tide_secagg_ring_add(total, tide_lua_checktensor(L, 2)));
     lua_settop(L, 1);
     return 1;
 }
@@ -143,6 +172,28 @@ static int k_random(lua_State *L)
     return 1;
 }
 
+static int k_hex(lua_State *L)
+{
+    size_t len;
+    const uint8_t *bin = (const uint8_t *)luaL_checklstring(L, 1, &len);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, 2 * len + 1);
+    tide_secagg_to_hex(p, bin, len);
+    luaL_pushresultsize(&b, 2 * len);
+    return 1;
+}
+
+static int k_unhex(lua_State *L)
+{
+    size_t len;
+    const char *hex = luaL_checklstring(L, 1, &len);
+    luaL_Buffer b;
+    uint8_t *p = (uint8_t *)luaL_buffinitsize(L, &b, len / 2 + 1);
+    tide_lua_check(L, tide_secagg_from_hex(p, hex, len));
+    luaL_pushresultsize(&b, len / 2);
+    return 1;
+}
+
 static int k_digest(lua_State *L)
 {
     uint8_t d[TIDE_SECAGG_KEY];
@@ -198,11 +249,12 @@ static int k_normal(lua_State *L)
 }
 
 static const luaL_Reg kernels[] = {
-    {"keypair", k_keypair}, {"agree", k_agree},     {"mask_", k_mask},
+    {"keypair", k_keypair}, {"agree", k_agree},     {"mask_", k_mask}, {"add_", k_add},
     {"encode", k_encode},   {"decode", k_decode},   {"split", k_split},
     {"combine", k_combine}, {"auth", k_auth},       {"verify", k_verify},
     {"random", k_random},   {"digest", k_digest},   {"seal", k_seal},
-    {"open", k_open},       {"normal_", k_normal},  {NULL, NULL}};
+    {"open", k_open},       {"normal_", k_normal},
+    {"hex", k_hex},         {"unhex", k_unhex},  {NULL, NULL}};
 
 void tide_open_secure(lua_State *L, int module, int methods, int meta)
 {

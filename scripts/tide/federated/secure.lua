@@ -11,7 +11,9 @@
 -- 4. Clients may drop out from here on. A surviving client u sends y_u = encode(x_u) +
 --    sum over v > u of PRG(s_uv) - sum over v < u of PRG(s_uv) (mod 2^32), where s_uv is the
 --    seed u and v agree by X25519 and PRG is ChaCha20; with it a MAC under its key with the
---    server over (session, u, BLAKE2b(y_u)). Every y_u alone is uniform in Z_2^32.
+--    server over (session, u, BLAKE2b(y_u)). Every y_u alone is uniform in Z_2^32. (y_u is an
+--    i32 tensor whose bits are the residues; all of a client's masks are added in one pass of
+--    C over it, and the server adds the y_u up in C.)
 -- 5. The server names the survivors; each survivor opens its boxes from the dropped clients
 --    and sends those shares (MACed, with the session) to the server; never a survivor's share.
 -- 6. The server rebuilds each dropped client's s_sk from t shares, recomputes its seeds with
@@ -21,14 +23,15 @@
 -- box that does not open is rejected with an error naming the client. Fixed point: values are
 -- rounded to multiples of 1/scale (scale = 2^16 unless given), so the sum is exact to
 -- clients / (2 scale) per element, and the sum must stay below 2^31 / scale in magnitude.
+-- Over MPI the masked vectors travel as binary tensors (one alltoallv of every rank's rows to
+-- the server); keys, boxes, shares and tags, a few dozen bytes each, as hex in JSON.
 local tide = require "tide"
 local args = require "tide.args"
 
 local S = tide._internal.secure_kernels
 local M = {}
 
-local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
-local function unhex(h) return (h:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)) end
+local hex, unhex = S.hex, S.unhex       -- libsodium's bin2hex and hex2bin
 M.hex, M.unhex = hex, unhex
 
 local function nonce(sid, from, to)      -- 24 bytes naming the session and the pair
@@ -114,8 +117,9 @@ function Server:finish()
   local total
   for _, id in ipairs(self.alive) do
     local y = self.inputs[id]
-    total = total and (total + y) % 4294967296 or y:clone()
+    total = total and S.add_(total, y) or y:clone()
   end
+  local seeds, signs = {}, {}
   for id, who in pairs(self.roster) do
     if not self.inputs[id] then
       local list = self.shares[id] or {}
@@ -127,12 +131,13 @@ function Server:finish()
       for i = 1, self.t do xs[i], shares[i] = list[i].from, list[i].share end
       local s_sk = S.combine(xs, shares)
       for _, w in ipairs(self.alive) do
-        local seed = S.agree(s_sk, who.s, self.roster[w].s)
+        seeds[#seeds + 1] = S.agree(s_sk, who.s, self.roster[w].s)
         -- w added +PRG when w < id and -PRG when w > id: take it back out
-        S.mask_(total, seed, w < id and -1 or 1)
+        signs[#signs + 1] = w < id and -1 or 1
       end
     end
   end
+  S.mask_(total, table.concat(seeds), signs)
   return S.decode(total, self.scale)
 end
 
@@ -162,9 +167,11 @@ function Client:share(roster, t)
   local shares = S.split(self.ssk, math.max(table.unpack(ids)), t)
   self.own_share = shares[self.id]
   local out = {}
+  self.channel = {}
   for _, v in ipairs(ids) do
     if v ~= self.id then
       local key = S.agree(self.csk, self.cpk, roster[v].c)
+      self.channel[v] = key       -- the same key opens v's box to this client
       local body = self.sid .. ("%d:%d:"):format(self.id, v) .. shares[v]
       out[#out + 1] = { sid = self.sid, from = self.id, to = v,
         box = S.seal(key, nonce(self.sid, self.id, v), body) }
@@ -176,7 +183,8 @@ end
 -- Takes a box addressed to this client; a box that does not open, or opens to another
 -- session or pair, is rejected.
 function Client:receive_box(b)
-  local key = S.agree(self.csk, self.cpk, self.roster[b.from].c)
+  local key = self.channel[b.from]
+  if not key then reject("a share from client %s, not in the roster", tostring(b.from)) end
   local body = S.open(key, nonce(self.sid, b.from, self.id), b.box)
   local head = self.sid .. ("%d:%d:"):format(b.from, self.id)
   if not body or body:sub(1, #head) ~= head then
@@ -189,11 +197,14 @@ end
 -- The masked input {sid, id, y, tag}.
 function Client:masked_input()
   local y = S.encode(self.x:contiguous(), self.scale)
+  local seeds, signs = {}, {}
   for v, keys in pairs(self.roster) do
     if v ~= self.id then
-      S.mask_(y, S.agree(self.ssk, self.spk, keys.s), self.id < v and 1 or -1)
+      seeds[#seeds + 1] = S.agree(self.ssk, self.spk, keys.s)
+      signs[#signs + 1] = self.id < v and 1 or -1
     end
   end
+  S.mask_(y, table.concat(seeds), signs)
   return { sid = self.sid, id = self.id, y = y,
     tag = S.auth(self.server_key, self.sid .. "input" .. self.id .. S.digest(y)) }
 end
@@ -218,10 +229,9 @@ end
 
 -- ------------------------------------------------------------------ over a communicator
 
--- Messages cross MPI as JSON: byte strings as hex, tensors as {i64 = list}.
+-- Small messages cross MPI as JSON, byte strings as hex.
 local function wire(v)
   if type(v) == "string" then return hex(v) end
-  if tide.is_tensor(v) then return { i64 = v:totable() } end
   if type(v) ~= "table" then return v end
   local out = {}
   for k, e in pairs(v) do out[k] = wire(e) end
@@ -231,7 +241,6 @@ end
 local function unwire(v)
   if type(v) == "string" then return unhex(v) end
   if type(v) ~= "table" then return v end
-  if v.i64 then return tide.tensor(v.i64, "i64") end
   local out = {}
   for k, e in pairs(v) do out[k] = unwire(e) end
   return out
@@ -252,6 +261,25 @@ end
 local function from_server(comm, v)
   if comm.size == 1 then return v end
   return unwire(comm:bcast_obj(comm.rank == 0 and wire(v) or nil, 0))
+end
+
+-- The masked inputs {sid, id, y, tag} of every rank's clients, on the server: the rings y of a
+-- rank as the rows of one i32 tensor (numel values each) sent to rank 0 by one alltoallv, the
+-- rest as JSON; rows arrive in rank order, as gather_obj's lists do.
+local function inputs_to_server(comm, list, numel)
+  if comm.size == 1 then return list end
+  local rows = tide.empty({ #list, numel }, "i32")
+  local heads, counts = {}, {}
+  for i, m in ipairs(list) do
+    rows[i]:copy_(m.y)
+    heads[i] = { sid = m.sid, id = m.id, tag = m.tag }
+  end
+  for r = 1, comm.size do counts[r] = r == 1 and #list or 0 end
+  local got = comm:alltoallv(rows, counts)
+  local all = to_server(comm, heads)
+  if not all then return nil end
+  for i, m in ipairs(all) do m.y = got[i] end
+  return all
 end
 
 local SECURE_SUM = { comm = true, clients = true, drop = true, threshold = true, scale = true }
@@ -330,8 +358,14 @@ function M.secure_sum(x, group)
     if by_id[b.to] then by_id[b.to]:receive_box(b) end
   end
   -- 4: masked inputs of the clients that stay
-  local inputs = to_server(comm, each(function(c)
-    return drop[c.id] and {} or { c:masked_input() } end))
+  local numel = 0
+  if shape then
+    numel = 1
+    for _, d in ipairs(shape) do numel = numel * d end
+  end
+  if comm.size > 1 then numel = comm:allreduce(numel, "max") end
+  local inputs = inputs_to_server(comm, each(function(c)
+    return drop[c.id] and {} or { c:masked_input() } end), numel)
   local alive
   if server then
     for _, m in ipairs(inputs) do server:receive_input(m) end
@@ -346,14 +380,9 @@ function M.secure_sum(x, group)
     for _, m in ipairs(shares) do server:receive_share(m) end
     sum = server:finish()
   else
-    local numel = 1
-    for _, d in ipairs(shape or {}) do numel = numel * d end
-    sum = tide.empty({ from_server(comm, nil) or numel }, "f64")
+    sum = tide.empty({ numel }, "f64")
   end
-  if comm.size > 1 then
-    if server then from_server(comm, sum:numel()) end
-    comm:broadcast(sum, 0)
-  end
+  if comm.size > 1 then comm:broadcast(sum, 0) end
   return shape and sum:view(shape) or sum
 end
 

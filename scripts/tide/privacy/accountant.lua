@@ -68,18 +68,6 @@ local function log_erfc(x)
 end
 M.log_erfc = log_erfc
 
--- log of the binomial coefficient C(a, k) for real a and integer k (its absolute value, and
--- its sign: for fractional a the coefficients alternate once k > a).
-local function log_binom(a, k)
-  local l, sign = 0, 1
-  for j = 0, k - 1 do
-    local f = (a - j) / (j + 1)
-    if f < 0 then sign = -sign end
-    l = l + log(abs(f))
-  end
-  return l, sign
-end
-
 -- log(A_a) for an integer order: the binomial expansion
 -- A_a = sum_k C(a, k) (1-q)^(a-k) q^k exp((k^2 - k) / (2 sigma^2)).
 local function log_a_int(q, sigma, a)
@@ -96,14 +84,21 @@ end
 -- log(A_a) for a fractional order: the integral split at z0, where the two Gaussians'
 -- weighted densities cross, and each half expanded in a binomial series (Mironov et al.,
 -- section 3.3; Opacus's _compute_log_a_frac), summed until both terms fall below e^-30.
+-- The binomial coefficient C(a, i) is carried from one term to the next, C(a, i) = C(a, i-1)
+-- (a - i + 1) / i, as the log of its absolute value and its sign (for fractional a the
+-- coefficients alternate once i > a).
 local function log_a_frac(q, sigma, a)
   local a0, a1 = -huge, -huge
   local z0 = sigma * sigma * log(1 / q - 1) + 0.5
   local lq, l1q, s2 = log(q), log(1 - q), 2 * sigma * sigma
   local rt = sqrt(2) * sigma
-  local i = 0
+  local i, lc, sign = 0, 0, 1
   while true do
-    local lc, sign = log_binom(a, i)
+    if i > 0 then
+      local f = (a - i + 1) / i
+      if f < 0 then sign = -sign end
+      lc = lc + log(abs(f))
+    end
     local j = a - i
     local s0 = lc + i * lq + j * l1q + (i * i - i) / s2 + log(0.5) + log_erfc((i - z0) / rt)
     local s1 = lc + j * lq + i * l1q + (j * j - j) / s2 + log(0.5) + log_erfc((z0 - j) / rt)

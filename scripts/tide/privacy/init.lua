@@ -81,9 +81,9 @@ function PrivateModel:forward(x) return self.module:forward(x) end
 -- clipped per-sample gradients; self.norms keeps the per-sample norms before clipping.
 function PrivateModel:backward(x, grad_out, opts)
   local scale = self.loss_reduction == "mean" and x:size(1) or 1
-  if self.path == "linear" then
+  if self.path == "layers" then
     local gi = self.module:backward(x, grad_out, opts)
-    self.norms = grad_sample.linear_clip_(self.leaves, self.clip, scale)
+    self.norms = grad_sample.layers_clip_(self.leaves, self.clip, scale)
     return gi
   end
   self.norms = grad_sample.loop_clip_(self.module, x, grad_out, self.clip, scale)
@@ -131,8 +131,23 @@ function PrivateOptimizer:epsilon(delta)
     steps = self.steps, delta = delta or self.delta }
 end
 
+-- state() -> {optimizer, steps, noise_block}: the wrapped optimizer's state, the steps the
+-- accountant counts and the position in the noise stream, so that a resumed run adds the noise
+-- and reports the epsilon an uninterrupted one would. load_state(s) takes it back.
 function PrivateOptimizer:state()
-  return { optimizer = self.optimizer:state(), steps = self.steps }
+  return { optimizer = self.optimizer:state(), steps = self.steps, noise_block = self._block }
+end
+
+local OPT_STATE = { optimizer = true, steps = true, noise_block = true }
+
+function PrivateOptimizer:load_state(s)
+  local where = "privacy.PrivateOptimizer.load_state"
+  args.state_keys(s, OPT_STATE, where)
+  local steps = args.state_integer(s.steps, where, "steps", 0)
+  local block = args.state_integer(s.noise_block, where, "noise_block", 0)
+  self.optimizer:load_state(s.optimizer)
+  self.steps, self._block = steps, block
+  return self
 end
 
 -- ------------------------------------------------------------------ make_private
@@ -196,7 +211,7 @@ function privacy.make_private(model, optimizer, loader, opts)
     if comm.size > 1 then comm:broadcast(p, 0) end
   end
   local path, leaves = grad_sample.path(model)
-  if path == "linear" then grad_sample.record(leaves) end
+  if path == "layers" then grad_sample.record(leaves) end
   local pmodel = setmetatable({ module = model, clip = clip, path = path, leaves = leaves,
     loss_reduction = red }, PrivateModel)
   local popt = setmetatable({ optimizer = optimizer, model = model, comm = comm, noise = noise,
