@@ -95,12 +95,15 @@ __attribute__((target("avx2"))) static void qgemm_avx2(int64_t M, int64_t N, int
  * is made unsigned by adding 128 (flipping its top bit), which adds 128 * sum(w) to every
  * dot product: subtracted at the end with the weight row's sum.
  *
- * The weights are first packed so that one 64-byte load holds four consecutive k's of 16
- * output channels: group g (k = 4g .. 4g+3) is a run of Np channels of 4 bytes each, zero past
- * N and K. Broadcasting four activation bytes then multiplies them into 16 channels at once,
- * and a tile of 4 rows x 32 channels keeps 8 accumulators in registers with no horizontal
- * sums. The packing costs N K byte moves, 1/M of the products. */
+ * The weights are packed once into panels of 32 output channels. Inside a panel, group g
+ * (k = 4g .. 4g+3) is 128 contiguous bytes: 4 bytes for each of the 32 channels, zero past N
+ * and K. Broadcasting four activation bytes then multiplies them into 16 channels per
+ * register, and a tile of 8 rows x 32 channels keeps 16 accumulators in registers with no
+ * horizontal sums. A panel (K/4 x 128 bytes: 25 KB at K = 784) is read front to back and
+ * stays in L1 while every row block of the activations passes over it. */
 #define QG_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define QG_PANEL 32
+#define QG_ROWS 8
 
 /* The packed weights (Kp x Np bytes, see above) and 128 * each row's sum (Np int32s, zero
  * past N) from b (N x K). */
@@ -108,18 +111,17 @@ static void pack_weights(int8_t *bp, int32_t *rs, int64_t N, int64_t K, int64_t 
                          const int8_t *b)
 {
     memset(bp, 0, (size_t)(Kp * Np));
-    int64_t full = K / 4;             /* groups of four k's inside K: 4-byte copies */
-    for (int64_t g = 0; g < full; g++)
-        for (int64_t n = 0; n < N; n++)
-            memcpy(bp + (g * Np + n) * 4, b + n * K + 4 * g, 4);
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t k = 4 * full; k < K; k++)
-            bp[(full * Np + n) * 4 + (k & 3)] = b[n * K + k];
-    for (int64_t n = 0; n < Np; n++) {
+    int64_t G = Kp / 4;
+    for (int64_t n = 0; n < N; n++) {
+        int8_t *panel = bp + (n / QG_PANEL) * G * 4 * QG_PANEL + (n % QG_PANEL) * 4;
         int32_t sum = 0;
-        for (int64_t k = 0; n < N && k < K; k++) sum += b[n * K + k];
+        for (int64_t k = 0; k < K; k++) {
+            panel[(k / 4) * 4 * QG_PANEL + (k & 3)] = b[n * K + k];
+            sum += b[n * K + k];
+        }
         rs[n] = 128 * sum;
     }
+    for (int64_t n = N; n < Np; n++) rs[n] = 0;
 }
 
 static inline int32_t four_bytes(const uint8_t *p)
@@ -129,55 +131,63 @@ static inline int32_t four_bytes(const uint8_t *p)
     return v;
 }
 
-QG_VNNI static void vnni_tile(int32_t *c, int64_t N, int rows, int64_t n0, int64_t G,
-                              int64_t Np, int64_t Kp, const uint8_t *x, const int8_t *bp,
-                              const int32_t *rs)
+/* Where a tile's int32 sums go: to c (M x N int32), or dequantized into o (M x N f32). */
+typedef struct qgemm_sink {
+    int32_t *c;
+    float *o;
+    const float *sx, *sw, *bias;
+} qgemm_sink;
+
+/* (defined below; not inlined, so that every path runs the very same instructions) */
+__attribute__((noinline)) static void dequant_row(float *o, const int32_t *acc, float sx,
+                                                  const float *sw, const float *bias, int64_t n);
+
+/* rows (<= 8) rows of activations x (u8, stride Kp) against panel bg (G groups), channels
+ * n0 .. n0+31 of N. Rows past `rows` repeat row 0: computed and dropped. */
+QG_VNNI static void vnni_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int rows,
+                              int64_t n0, int64_t G, int64_t Kp, const uint8_t *x,
+                              const int8_t *bg, const int32_t *rs)
 {
-    const uint8_t *x0 = x, *x1 = rows > 1 ? x + Kp : x, *x2 = rows > 2 ? x + 2 * Kp : x,
-                  *x3 = rows > 3 ? x + 3 * Kp : x;
-    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00,
-            a21 = a00, a30 = a00, a31 = a00;
-    for (int64_t g = 0; g < G; g++) {
-        const int8_t *bg = bp + (g * Np + n0) * 4;
+    const uint8_t *xr[QG_ROWS];
+    for (int i = 0; i < QG_ROWS; i++) xr[i] = x + (i < rows ? i : 0) * Kp;
+    __m512i acc[QG_ROWS][2];
+    for (int i = 0; i < QG_ROWS; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+    for (int64_t g = 0; g < G; g++, bg += 4 * QG_PANEL) {
         __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 64);
-        __m512i v = _mm512_set1_epi32(four_bytes(x0 + 4 * g));
-        a00 = _mm512_dpbusd_epi32(a00, v, b0), a01 = _mm512_dpbusd_epi32(a01, v, b1);
-        v = _mm512_set1_epi32(four_bytes(x1 + 4 * g));
-        a10 = _mm512_dpbusd_epi32(a10, v, b0), a11 = _mm512_dpbusd_epi32(a11, v, b1);
-        v = _mm512_set1_epi32(four_bytes(x2 + 4 * g));
-        a20 = _mm512_dpbusd_epi32(a20, v, b0), a21 = _mm512_dpbusd_epi32(a21, v, b1);
-        v = _mm512_set1_epi32(four_bytes(x3 + 4 * g));
-        a30 = _mm512_dpbusd_epi32(a30, v, b0), a31 = _mm512_dpbusd_epi32(a31, v, b1);
+        for (int i = 0; i < QG_ROWS; i++) {      /* unrolled: the 16 sums stay in registers */
+            __m512i v = _mm512_set1_epi32(four_bytes(xr[i] + 4 * g));
+            acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], v, b0);
+            acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], v, b1);
+        }
     }
     __m512i r0 = _mm512_loadu_si512(rs + n0), r1 = _mm512_loadu_si512(rs + n0 + 16);
-    int64_t left = N - n0;
-    __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-    __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
-    __m512i acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+    int64_t cols = N - n0 < QG_PANEL ? N - n0 : QG_PANEL;
+    int32_t out[QG_PANEL];
     for (int i = 0; i < rows; i++) {
-        _mm512_mask_storeu_epi32(c + i * N + n0, m0, _mm512_sub_epi32(acc[i][0], r0));
-        _mm512_mask_storeu_epi32(c + i * N + n0 + 16, m1, _mm512_sub_epi32(acc[i][1], r1));
+        _mm512_storeu_si512(out, _mm512_sub_epi32(acc[i][0], r0));
+        _mm512_storeu_si512(out + 16, _mm512_sub_epi32(acc[i][1], r1));
+        int64_t m = m0 + i;
+        if (sink->o)
+            dequant_row(sink->o + m * N + n0, out, sink->sx[m], sink->sw + n0,
+                        sink->bias ? sink->bias + n0 : NULL, cols);
+        else
+            memcpy(sink->c + m * N + n0, out, (size_t)cols * sizeof *out);
     }
 }
 
-/* c from a and packed weights (bp, rs); returns 0, or -1 when memory cannot be had. */
-static int qgemm_vnni_packed(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *bp,
-                             const int32_t *rs, int32_t *c)
+/* The product of xu (M x Kp activations + 128, zero past K) and the packed weights (bp, rs)
+ * into sink: panel by panel, every row block over each panel while it is in L1. */
+static void qgemm_vnni_packed(const qgemm_sink *sink, int64_t M, int64_t N, int64_t K,
+                              const uint8_t *xu, const int8_t *bp, const int32_t *rs)
 {
-    int64_t G = (K + 3) / 4, Kp = 4 * G, Np = (N + 31) & ~(int64_t)31;
-    uint8_t *xu = malloc((size_t)(M * Kp + 1));
-    if (!xu) return -1;
-    for (int64_t m = 0; m < M; m++) {          /* activations + 128, zero past K */
-        for (int64_t k = 0; k < K; k++) xu[m * Kp + k] = (uint8_t)(a[m * K + k] ^ 0x80);
-        for (int64_t k = K; k < Kp; k++) xu[m * Kp + k] = 0;
+    int64_t G = (K + 3) / 4, Kp = 4 * G;
+    for (int64_t n0 = 0; n0 < N; n0 += QG_PANEL) {
+        const int8_t *panel = bp + (n0 / QG_PANEL) * G * 4 * QG_PANEL;
+        for (int64_t m0 = 0; m0 < M; m0 += QG_ROWS) {
+            int rows = M - m0 < QG_ROWS ? (int)(M - m0) : QG_ROWS;
+            vnni_tile(sink, N, m0, rows, n0, G, Kp, xu + m0 * Kp, panel, rs);
+        }
     }
-    for (int64_t m0 = 0; m0 < M; m0 += 4) {
-        int rows = M - m0 < 4 ? (int)(M - m0) : 4;
-        for (int64_t n0 = 0; n0 < N; n0 += 32)
-            vnni_tile(c + m0 * N, N, rows, n0, G, Np, Kp, xu + m0 * Kp, bp, rs);
-    }
-    free(xu);
-    return 0;
 }
 
 static int qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *b,
@@ -185,12 +195,21 @@ static int qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a, const in
 {
     int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
     int8_t *bp = malloc((size_t)(Kp * Np + 4 * Np));
-    if (!bp) return -1;
+    uint8_t *xu = malloc((size_t)(M * Kp + 1));
+    if (!bp || !xu) {
+        free(bp), free(xu);
+        return -1;
+    }
     int32_t *rs = (int32_t *)(void *)(bp + Kp * Np);     /* Kp Np is a multiple of 128 */
     pack_weights(bp, rs, N, K, Kp, Np, b);
-    int r = qgemm_vnni_packed(M, N, K, a, bp, rs, c);
-    free(bp);
-    return r;
+    for (int64_t m = 0; m < M; m++) {          /* activations + 128, zero past K */
+        for (int64_t k = 0; k < K; k++) xu[m * Kp + k] = (uint8_t)(a[m * K + k] ^ 0x80);
+        for (int64_t k = K; k < Kp; k++) xu[m * Kp + k] = 0;
+    }
+    qgemm_sink sink = {.c = c};
+    qgemm_vnni_packed(&sink, M, N, K, xu, bp, rs);
+    free(bp), free(xu);
+    return 0;
 }
 
 #endif /* TIDE_QGEMM_X86 */
@@ -249,9 +268,10 @@ tide_status tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
 
 /* ---------------------------------------------------------------- quantization */
 
-/* Row r of src (n values) as int8 in dst; returns the row's scale (max|x| / 127, 1 when the
- * row is all zeros, so that dequantizing gives zeros back). */
-static float quantize_row(int8_t *dst, const float *src, int64_t n)
+/* src (n values) as int8 in dst, each byte xor flip (0x80 makes the unsigned activations of
+ * the VNNI path); returns the scale (max|x| / 127, 1 when the row is all zeros, so that
+ * dequantizing gives zeros back). Values are rounded half away from zero. */
+static float quantize_row_portable(uint8_t *dst, const float *src, int64_t n, uint8_t flip)
 {
     float mx = 0;         /* (fmaxf would be a libm call per element: NaN rules) */
     for (int64_t i = 0; i < n; i++) {
@@ -260,12 +280,70 @@ static float quantize_row(int8_t *dst, const float *src, int64_t n)
     }
     float scale = mx > 0 ? mx / 127.0f : 1.0f;
     float inv = 1.0f / scale;
-    for (int64_t i = 0; i < n; i++) {     /* round half away from zero; |v| <= 127 */
+    for (int64_t i = 0; i < n; i++) {     /* |v| <= 127 */
         float v = src[i] * inv;
         int q = (int)(v + (v >= 0 ? 0.5f : -0.5f));
-        dst[i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+        dst[i] = (uint8_t)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q) ^ flip;
     }
     return scale;
+}
+
+#ifdef TIDE_QGEMM_X86
+/* the lanes of a 16-lane vector that hold one of the `left` values still to do */
+static inline __mmask16 live_mask(int64_t left)
+{
+    return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* The VNNI path's quantizer (VNNI implies AVX-512 F and BW): quantize_row_portable with 16
+ * values at a time, to the same bytes (test_qgemm checks): the maximum is exact in any
+ * order, and the rounding is the same two float operations (GCC leaves the maximum scalar:
+ * a float reduction it may not reorder without -ffast-math); scalar, it took a fifth of the
+ * first layer's time at batch 256. */
+__attribute__((target("avx512f,avx512bw"))) static float
+quantize_row_avx512(uint8_t *dst, const float *src, int64_t n, uint8_t flip)
+{
+    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;   /* four chains */
+    int64_t i = 0;
+#define QG_ABS(p, mask) _mm512_and_ps(_mm512_maskz_loadu_ps(mask, p), abs_mask)
+    for (; i + 64 <= n; i += 64) {      /* max_ps(v, m) is v > m ? v : m, as below */
+        m0 = _mm512_max_ps(QG_ABS(src + i, 0xffff), m0);
+        m1 = _mm512_max_ps(QG_ABS(src + i + 16, 0xffff), m1);
+        m2 = _mm512_max_ps(QG_ABS(src + i + 32, 0xffff), m2);
+        m3 = _mm512_max_ps(QG_ABS(src + i + 48, 0xffff), m3);
+    }
+    for (; i < n; i += 16)              /* zeros past n leave the maximum alone */
+        m0 = _mm512_max_ps(QG_ABS(src + i, live_mask(n - i)), m0);
+#undef QG_ABS
+    float mx = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+    float scale = mx > 0 ? mx / 127.0f : 1.0f;
+    const __m512 inv = _mm512_set1_ps(1.0f / scale), half = _mm512_set1_ps(0.5f);
+    const __m512 mhalf = _mm512_set1_ps(-0.5f), zero = _mm512_setzero_ps();
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    const __m128i fl = _mm_set1_epi8((char)flip);
+    for (i = 0; i < n; i += 16) {
+        __mmask16 live = live_mask(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, src + i), inv);
+        __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ), mhalf, half);
+        __m512i q = _mm512_cvttps_epi32(_mm512_add_ps(v, r));
+        q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
+        _mm_mask_storeu_epi8(dst + i, live, _mm_xor_si128(_mm512_cvtepi32_epi8(q), fl));
+    }
+    return scale;
+}
+#endif
+
+/* One row of the output from its int32 sums. Every path ends here, so all give the same
+ * floats: one copy of the code, which the VNNI kernel must not inline and compile for its
+ * own target (it might contract to fused multiply-adds where the portable build does not). */
+__attribute__((noinline)) static void dequant_row(float *o, const int32_t *acc, float sx, const float *sw,
+                        const float *bias, int64_t n)
+{
+    if (bias)
+        for (int64_t j = 0; j < n; j++) o[j] = sx * sw[j] * (float)acc[j] + bias[j];
+    else
+        for (int64_t j = 0; j < n; j++) o[j] = sx * sw[j] * (float)acc[j];
 }
 
 static tide_status check_f32_2d(const tide_tensor *t, const char *what, const char *op)
@@ -289,7 +367,7 @@ tide_status tide_quantize_rows(tide_tensor *q, tide_tensor *scale, const tide_te
     float *sd = tide_data(scale);
     const float *wd = tide_data(w);
     for (int64_t n = 0; n < N; n++)
-        sd[n] = quantize_row(qd + n * K, wd + n * K, K);
+        sd[n] = quantize_row_portable((uint8_t *)qd + n * K, wd + n * K, K, 0);
     return TIDE_OK;
 }
 
@@ -331,30 +409,44 @@ tide_status tide_qgemm_pack(tide_tensor *packed, const tide_tensor *wq)
     return TIDE_OK;
 }
 
-/* acc = xq W^T: from the packed weights when the VNNI path runs and they are given */
-static tide_status product(int32_t *acc, const int8_t *xq, const tide_tensor *wq,
-                           const tide_tensor *packed, tide_qgemm_path path, int64_t M)
+static tide_status check_packed(const tide_tensor *packed, int64_t N, int64_t K)
 {
-    int64_t N = wq->shape[0], K = wq->shape[1];
-    if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
-#ifdef TIDE_QGEMM_X86
-    if (packed && path == TIDE_QGEMM_VNNI) {
-        if (packed->dtype != TIDE_U8 || tide_numel(packed) != packed_bytes(N, K) ||
-            !tide_is_contiguous(packed))
-            return tide_fail("qlinear: the packed weights do not match a %lld x %lld weight",
-                             (long long)N, (long long)K);
-        int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
-        const int8_t *bp = tide_data(packed);
-        if (qgemm_vnni_packed(M, N, K, xq, bp, (const int32_t *)(const void *)(bp + Kp * Np),
-                              acc))
-            return tide_fail("qlinear: out of memory for %lld x %lld", (long long)M,
-                             (long long)K);
-        return TIDE_OK;
-    }
-#endif
-    (void)packed;
-    return tide_qgemm_s8(path, M, N, K, xq, tide_data(wq), acc);
+    if (packed->dtype != TIDE_U8 || tide_numel(packed) != packed_bytes(N, K) ||
+        !tide_is_contiguous(packed))
+        return tide_fail("qlinear: the packed weights do not match a %lld x %lld weight",
+                         (long long)N, (long long)K);
+    return TIDE_OK;
 }
+
+#ifdef TIDE_QGEMM_X86
+/* The VNNI path of qlinear: the activations quantized straight to their unsigned form, and
+ * the dequantization (scales, bias) done by the kernel as it stores each tile. Weights not
+ * packed beforehand are packed here. */
+static tide_status qlinear_vnni(float *o, const float *x, const tide_tensor *wq,
+                                const float *sw, const float *bias, const tide_tensor *packed,
+                                int64_t M)
+{
+    int64_t N = wq->shape[0], K = wq->shape[1], G = (K + 3) / 4, Kp = 4 * G;
+    int64_t Np = (N + 31) & ~(int64_t)31;
+    uint8_t *xu = malloc((size_t)(M * Kp + 1));
+    float *sx = malloc((size_t)(M + 1) * sizeof *sx);
+    int8_t *own = packed ? NULL : malloc((size_t)packed_bytes(N, K));
+    if (!xu || !sx || (!packed && !own)) {
+        free(xu), free(sx), free(own);
+        return tide_fail("qlinear: out of memory for %lld x %lld", (long long)M, (long long)K);
+    }
+    const int8_t *bp = packed ? tide_data(packed) : own;
+    if (own) pack_weights(own, (int32_t *)(void *)(own + Kp * Np), N, K, Kp, Np, tide_data(wq));
+    for (int64_t m = 0; m < M; m++) {
+        sx[m] = quantize_row_avx512(xu + m * Kp, x + m * K, K, 0x80);
+        memset(xu + m * Kp + K, 0, (size_t)(Kp - K));
+    }
+    qgemm_sink sink = {.o = o, .sx = sx, .sw = sw, .bias = bias};
+    qgemm_vnni_packed(&sink, M, N, K, xu, bp, (const int32_t *)(const void *)(bp + Kp * Np));
+    free(xu), free(sx), free(own);
+    return TIDE_OK;
+}
+#endif
 
 tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tensor *wq,
                          const tide_tensor *wscale, const tide_tensor *bias,
@@ -363,29 +455,30 @@ tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tens
     TIDE_TRY(check_qlinear(x, wq, wscale, bias));
     int64_t M = x->shape[0], K = x->shape[1], N = wq->shape[0];
     int64_t shape[2] = {M, N};
+    if (packed) TIDE_TRY(check_packed(packed, N, K));
     TIDE_TRY(tide_prepare_out(out, TIDE_F32, 2, shape, "qlinear"));
     if (!tide_is_contiguous(out)) return tide_fail("qlinear: out must be contiguous");
     if (!tide_qgemm_available(path))
         return tide_fail("qlinear: this CPU cannot run the %s path", tide_qgemm_name(path));
-    int8_t *xq = malloc((size_t)(M * K + 1));
+    if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
+    float *o = tide_data(out);
+    const float *xd = tide_data(x), *sw = tide_data(wscale);
+    const float *bd = bias ? tide_data(bias) : NULL;
+#ifdef TIDE_QGEMM_X86
+    if (path == TIDE_QGEMM_VNNI) return qlinear_vnni(o, xd, wq, sw, bd, packed, M);
+#endif
+    uint8_t *xq = malloc((size_t)(M * K + 1));
     float *sx = malloc((size_t)(M + 1) * sizeof *sx);
     int32_t *acc = malloc((size_t)(M * N + 1) * sizeof *acc);
     if (!xq || !sx || !acc) {
         free(xq), free(sx), free(acc);
         return tide_fail("qlinear: out of memory for %lld x %lld", (long long)M, (long long)N);
     }
-    const float *xd = tide_data(x);
     for (int64_t m = 0; m < M; m++)
-        sx[m] = quantize_row(xq + m * K, xd + m * K, K);
-    tide_status st = product(acc, xq, wq, packed, path, M);
-    if (!st) {
-        float *o = tide_data(out);
-        const float *sw = tide_data(wscale);
-        const float *bd = bias ? tide_data(bias) : NULL;
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t n = 0; n < N; n++)
-                o[m * N + n] = sx[m] * sw[n] * (float)acc[m * N + n] + (bd ? bd[n] : 0.0f);
-    }
+        sx[m] = quantize_row_portable(xq + m * K, xd + m * K, K, 0);
+    tide_status st = tide_qgemm_s8(path, M, N, K, (const int8_t *)xq, tide_data(wq), acc);
+    for (int64_t m = 0; !st && m < M; m++)
+        dequant_row(o + m * N, acc + m * N, sx[m], sw, bd, N);
     free(xq), free(sx), free(acc);
     return st;
 }

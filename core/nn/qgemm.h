@@ -9,8 +9,10 @@
  *
  * The kernel has three paths that give identical (exact integer) results: portable C, AVX2
  * (int8 widened to int16, multiplied and pair-summed by vpmaddwd) and AVX-512 VNNI (vpdpbusd
- * on weights packed 16 channels x 4 k's to a register; its unsigned operand is the activation
- * plus 128, a bias taken back out with the weight rows' sums). TIDE_QGEMM_AUTO takes the best the CPU has, asked at run time
+ * on weights packed in panels of 32 channels, 4 k's to a 4-byte cell; its unsigned operand
+ * is the activation plus 128, a bias taken back out with the weight rows' sums; tiles of
+ * 8 rows x 32 channels, dequantized as they are stored). qlinear gives the same floats on
+ * every path too. TIDE_QGEMM_AUTO takes the best the CPU has, asked at run time
  * (__builtin_cpu_supports), so one binary runs everywhere. */
 #ifndef TIDE_NN_QGEMM_H
 #define TIDE_NN_QGEMM_H
