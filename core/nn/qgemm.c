@@ -337,8 +337,8 @@ quantize_row_avx512(uint8_t *dst, const float *src, int64_t n, uint8_t flip)
 /* One row of the output from its int32 sums. Every path ends here, so all give the same
  * floats: one copy of the code, which the VNNI kernel must not inline and compile for its
  * own target (it might contract to fused multiply-adds where the portable build does not). */
-__attribute__((noinline)) static void dequant_row(float *o, const int32_t *acc, float sx, const float *sw,
-                        const float *bias, int64_t n)
+__attribute__((noinline)) static void dequant_row(float *o, const int32_t *acc, float sx,
+                                                  const float *sw, const float *bias, int64_t n)
 {
     if (bias)
         for (int64_t j = 0; j < n; j++) o[j] = sx * sw[j] * (float)acc[j] + bias[j];

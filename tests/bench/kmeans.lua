@@ -8,9 +8,12 @@
 -- scikit-learn is absent), and with the arithmetic floor (about 0.03 s: 4.1 GFLOP of GEMM at
 -- ~300 GFLOP/s for two cores plus one pass over the 128 MB of data).
 --
--- The assignment pass is already the fused kernel issue 16 asks to try (core/algo/kmeans.c):
--- per chunk of rows one small GEMM into a 512 KiB block, then the argmin, sums and counts
--- while the chunk is in cache; there is no separate whole-matrix GEMM path left to race it.
+-- The assignment pass has two kernels for the nearest centres of a chunk of rows (issue 16):
+-- one GEMM of the chunk against the centres into a 512 KiB block and an argmin over it
+-- (core/algo/kmeans.c), or the fused kernel (core/algo/kmeans_fused.c: distances and argmin
+-- in registers, no block written). Sums and counts follow while the chunk is in cache. The
+-- 2-rank runs are made with each (TIDE_KMEANS_KERNEL=gemm, and the default, which takes the
+-- fused kernel on f32 with AVX-512), so the table shows which is faster in the same run.
 --
 --   scripts/bench.sh kmeans          TIDE_BENCH_KMEANS="N d k iters" to change the sizes
 -- It never asserts a time. The 2-core machine is shared: run it when it is quiet.
@@ -91,6 +94,12 @@ for _, np in ipairs { 1, 2 } do
     tide = run(("%s lua5.4 %q --worker"):format(launch, root .. "/tests/bench/kmeans.lua")),
   }
 end
+-- the GEMM kernel, at 2 ranks, right after the default one
+local gemm_kernel = {
+  c = results[2].c,
+  tide = run(("TIDE_KMEANS_KERNEL=gemm %s %s --oversubscribe -np 2 lua5.4 %q --worker"):format(
+    env, mpirun, root .. "/tests/bench/kmeans.lua")),
+}
 
 -- OpenBLAS 0.3.21 does not know every CPU it runs on: on an AVX-512 machine it may fall back
 -- to its AVX2 (Haswell) kernels. Then the same 2-rank runs again with its SkylakeX kernels
@@ -116,10 +125,11 @@ print(("k-means (Lloyd), %d x %d f32 blobs, k = %d, %d iterations from random ro
 local core = results[1].c and results[1].c.blas_core or "?"
 print(("OpenBLAS kernels: %s"):format(core))
 print()
-print("ranks   tide s/iter   C twin s/iter   tide/C    GEMM   assign  allreduce  other   GEMM GFLOP/s per rank")
+print("ranks   tide s/iter   C twin s/iter   tide/C    dist.  assign  allreduce  other   "
+  .. "dist. GFLOP/s per rank")
 local gemm_flop = 2.0 * N * D * NK
-local rows = { { "1", results[1] }, { "2", results[2] } }
-if forced then rows[3] = { "2 (*)", forced } end
+local rows = { { "1", results[1] }, { "2", results[2] }, { "2 (gemm)", gemm_kernel } }
+if forced then rows[#rows + 1] = { "2 (*)", forced } end
 for _, row in ipairs(rows) do
   local label, t, c = row[1], row[2].tide, row[2].c
   local np = label == "1" and 1 or 2
@@ -132,6 +142,8 @@ for _, row in ipairs(rows) do
       gemm_flop / np / t.gemm_s / 1e9))
   end
 end
+print("dist.: the nearest centres (the default kernel, fused on f32 with AVX-512; (gemm): "
+  .. "TIDE_KMEANS_KERNEL=gemm, a GEMM per chunk, its argmin counted in assign)")
 if forced then
   print(("(*) OPENBLAS_CORETYPE=SkylakeX: OpenBLAS's AVX-512 kernels, which it does not pick by "
     .. "itself on this CPU"))
@@ -157,13 +169,18 @@ if t2 then
     gemm_floor + pass_floor, gemm_floor, N * D * 4 // 1000000, pass_floor,
     s / (gemm_floor + pass_floor)))
   local gemm_rate = gemm_flop / 2 / t2.gemm_s / 1e9
-  print(("  GEMM %.4f s: %.0f GFLOP/s per core (OpenBLAS's %s kernels; K = %d is a thin inner "
-    .. "dimension) against the ~150 the floor assumes%s"):format(t2.gemm_s, gemm_rate, core, D,
-    forced and forced.tide and (", %.0f with its AVX-512 kernels"):format(
+  print(("  distances %.4f s: %.0f GFLOP/s per core (the default kernel; K = %d is a thin inner "
+    .. "dimension for a GEMM) against the ~150 the floor assumes%s"):format(t2.gemm_s, gemm_rate,
+    D, forced and forced.tide and (", %.0f with OpenBLAS's AVX-512 kernels forced"):format(
       gemm_flop / 2 / forced.tide.gemm_s / 1e9) or ""))
-  print(("  assignment %.4f s: the argmin over %d centres, the distance to the winner, sums "
-    .. "and counts; the rows are read from memory once, for the GEMM, and come from cache "
-    .. "here"):format(t2.assign_s, NK))
+  print(("  assignment %.4f s: the distance to the winner, sums and counts (and the argmin "
+    .. "for the GEMM kernel); the rows come from cache here"):format(t2.assign_s))
+  local g = gemm_kernel.tide
+  if g then
+    print(("  the GEMM kernel (OpenBLAS's %s sgemm per chunk + argmin), same run: %.4f s per "
+      .. "iteration, %.4f s of GEMM + %.4f s of the rest; default / GEMM kernel %.2fx"):format(
+      core, g.per_iter_s, g.gemm_s, g.assign_s, s / g.per_iter_s))
+  end
   print(("  allreduce %.4f s: one of %d doubles per iteration, most of it waiting for the "
     .. "slower rank"):format(t2.allreduce_s, NK * D + NK + 2))
 end
