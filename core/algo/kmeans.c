@@ -336,15 +336,18 @@ TIDE_FOREACH_FLOAT_DTYPE(KMEANS_TYPED)
 /* ---------------------------------------------------------------- passes over the data */
 
 /* Whether the pass finds nearest centres with the fused kernel (kmeans_fused.c) rather than
- * GEMM + argmin. TIDE_KMEANS_KERNEL=gemm or =fused forces one (the benchmark races them, the
- * tests run both); otherwise: f32 data on a CPU with AVX-512 and more than one centre. */
-static int use_fused(tide_dtype dt, int64_t k, int64_t d)
+ * GEMM + argmin: f32 data on a CPU with AVX-512, more than one centre, and OpenBLAS on one
+ * thread (as for one rank a core): the fused kernel runs on one, where the GEMM would use
+ * them all. TIDE_KMEANS_KERNEL=gemm or =fused forces one (the benchmark races them, the
+ * tests run both). */
+static int use_fused(tide_dtype dt, int64_t k)
 {
-    (void)d;
     if (dt != TIDE_F32 || k < 2 || !tide_kmeans_fused_available())
         return 0;
     const char *kernel = getenv("TIDE_KMEANS_KERNEL");
-    return !kernel || strcmp(kernel, "gemm") != 0;
+    if (kernel)
+        return strcmp(kernel, "fused") == 0;
+    return openblas_get_num_threads() == 1;
 }
 
 tide_status tide_kmeans_assign(const tide_tensor *x, const tide_tensor *c, const tide_kmeans_io *io,
@@ -364,7 +367,7 @@ tide_status tide_kmeans_assign(const tide_tensor *x, const tide_tensor *c, const
     TIDE_TRY(tide_contiguous(&xc, x));
     tide_status st = tide_contiguous(&cc, c);
     tide_kmeans_fused *fz = NULL;
-    if (st == TIDE_OK && use_fused(x->dtype, k, d)) {
+    if (st == TIDE_OK && use_fused(x->dtype, k)) {
         fz = tide_kmeans_fused_new(tide_data(&cc), k, d);
         if (!fz)
             st = tide_fail("kmeans_assign: out of memory for %lld centres", (long long)k);
