@@ -29,81 +29,20 @@ static void qgemm_portable(int64_t M, int64_t N, int64_t K, const int8_t *a, con
         }
 }
 
-#ifdef TIDE_QGEMM_X86
+/* ---------------------------------------------------------------- packed weights */
 
-/* ---------------------------------------------------------------- AVX2 */
-
-__attribute__((target("avx2"))) static inline int32_t hsum256(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* One row of a against four rows of b at a time: each 16-byte chunk of the activation row is
- * widened once and reused for the four weight rows. */
-__attribute__((target("avx2"))) static void qgemm_avx2(int64_t M, int64_t N, int64_t K,
-                                                        const int8_t *a, const int8_t *b,
-                                                        int32_t *c)
-{
-    int64_t K16 = K & ~(int64_t)15;
-    for (int64_t m = 0; m < M; m++) {
-        const int8_t *x = a + m * K;
-        int64_t n = 0;
-        for (; n + 4 <= N; n += 4) {
-            const int8_t *w0 = b + n * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-            __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-            for (int64_t k = 0; k < K16; k += 16) {
-                __m256i xv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + k)));
-#define QG_MAC(s, w) s = _mm256_add_epi32(s, _mm256_madd_epi16(xv, \
-                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((w) + k)))))
-                QG_MAC(s0, w0);
-                QG_MAC(s1, w1);
-                QG_MAC(s2, w2);
-                QG_MAC(s3, w3);
-#undef QG_MAC
-            }
-            int32_t r0 = hsum256(s0), r1 = hsum256(s1), r2 = hsum256(s2), r3 = hsum256(s3);
-            for (int64_t k = K16; k < K; k++) {
-                r0 += x[k] * w0[k];
-                r1 += x[k] * w1[k];
-                r2 += x[k] * w2[k];
-                r3 += x[k] * w3[k];
-            }
-            int32_t *out = c + m * N + n;
-            out[0] = r0, out[1] = r1, out[2] = r2, out[3] = r3;
-        }
-        for (; n < N; n++) {
-            const int8_t *w = b + n * K;
-            __m256i s = _mm256_setzero_si256();
-            for (int64_t k = 0; k < K16; k += 16)
-                s = _mm256_add_epi32(s, _mm256_madd_epi16(
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x + k))),
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + k)))));
-            int32_t r = hsum256(s);
-            for (int64_t k = K16; k < K; k++)
-                r += x[k] * w[k];
-            c[m * N + n] = r;
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- AVX-512 VNNI */
-
-/* vpdpbusd multiplies unsigned bytes by signed bytes, four to an int32 lane. The activation
- * is made unsigned by adding 128 (flipping its top bit), which adds 128 * sum(w) to every
- * dot product: subtracted at the end with the weight row's sum.
- *
- * The weights are packed once into panels of 32 output channels. Inside a panel, group g
- * (k = 4g .. 4g+3) is 128 contiguous bytes: 4 bytes for each of the 32 channels, zero past N
- * and K. Broadcasting four activation bytes then multiplies them into 16 channels per
- * register, and a tile of 8 rows x 32 channels keeps 16 accumulators in registers with no
- * horizontal sums. A panel (K/4 x 128 bytes: 25 KB at K = 784) is read front to back and
- * stays in L1 while every row block of the activations passes over it. */
-#define QG_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+/* The AVX2 and VNNI paths read the weights packed once into panels of 32 output channels.
+ * Inside a panel, group g (k = 4g .. 4g+3) is 128 contiguous bytes: 4 bytes for each of the
+ * 32 channels, zero past N and K. A panel (K/4 x 128 bytes: 25 KB at K = 784) is read front
+ * to back and stays in L1 while every row block of the activations passes over it. After the
+ * panels come 128 * each weight row's sum (Np int32s), which the VNNI path needs. */
 #define QG_PANEL 32
-#define QG_ROWS 8
+
+static int64_t packed_bytes(int64_t N, int64_t K)
+{
+    int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
+    return Kp * Np + 4 * Np;
+}
 
 /* The packed weights (Kp x Np bytes, see above) and 128 * each row's sum (Np int32s, zero
  * past N) from b (N x K). */
@@ -124,12 +63,7 @@ static void pack_weights(int8_t *bp, int32_t *rs, int64_t N, int64_t K, int64_t 
     for (int64_t n = N; n < Np; n++) rs[n] = 0;
 }
 
-static inline int32_t four_bytes(const uint8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
+#ifdef TIDE_QGEMM_X86
 
 /* Where a tile's int32 sums go: to c (M x N int32), or dequantized into o (M x N f32). */
 typedef struct qgemm_sink {
@@ -141,6 +75,92 @@ typedef struct qgemm_sink {
 /* (defined below; not inlined, so that every path runs the very same instructions) */
 __attribute__((noinline)) static void dequant_row(float *o, const int32_t *acc, float sx,
                                                   const float *sw, const float *bias, int64_t n);
+
+/* Row m's sums for channels n0 .. n0+cols-1 into the sink. */
+static void sink_row(const qgemm_sink *sink, int64_t N, int64_t m, int64_t n0, int64_t cols,
+                     const int32_t *sums)
+{
+    if (sink->o)
+        dequant_row(sink->o + m * N + n0, sums, sink->sx[m], sink->sw + n0,
+                    sink->bias ? sink->bias + n0 : NULL, cols);
+    else
+        memcpy(sink->c + m * N + n0, sums, (size_t)cols * sizeof *sums);
+}
+
+/* ---------------------------------------------------------------- AVX2 */
+
+/* AVX2's byte product (vpmaddubsw) saturates in int16, so this path widens int8 to int16 and
+ * multiplies and pair-sums with vpmaddwd: 16 bytes of a panel group (4 channels x 4 k's)
+ * widen to one register, and a row's 4 activations (widened once, beforehand) are repeated
+ * across it; each channel's sum stays in two lanes until the end. A tile of 4 rows x 8
+ * channels keeps its 8 accumulators in registers (AVX2 has 16). */
+#define QG_AVX2 __attribute__((target("avx2")))
+#define QG_AVX2_ROWS 4
+#define QG_AVX2_COLS 8
+
+/* rows (<= 4) rows of activations x (int16, stride Kp) against channels n0 .. n0+7 of N,
+ * whose cells start at bg in their panel. Rows past `rows` repeat row 0: computed, dropped. */
+QG_AVX2 static void avx2_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int rows,
+                              int64_t n0, int64_t G, int64_t Kp, const int16_t *x,
+                              const int8_t *bg)
+{
+    const int16_t *xr[QG_AVX2_ROWS];
+    for (int i = 0; i < QG_AVX2_ROWS; i++) xr[i] = x + (i < rows ? i : 0) * Kp;
+    __m256i acc[QG_AVX2_ROWS][2];
+    for (int i = 0; i < QG_AVX2_ROWS; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    for (int64_t g = 0; g < G; g++, bg += 4 * QG_PANEL) {
+        __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bg));
+        __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 16)));
+        for (int i = 0; i < QG_AVX2_ROWS; i++) {
+            int64_t four;
+            memcpy(&four, xr[i] + 4 * g, sizeof four);
+            __m256i v = _mm256_set1_epi64x(four);
+            acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(v, w0));
+            acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(v, w1));
+        }
+    }
+    int64_t cols = N - n0 < QG_AVX2_COLS ? N - n0 : QG_AVX2_COLS;
+    int32_t out[QG_AVX2_COLS];
+    for (int i = 0; i < rows; i++) {
+        /* the pair sums come out as channels (0 1 4 5 | 2 3 6 7): the permute orders them */
+        __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][0], acc[i][1]), 0xd8);
+        _mm256_storeu_si256((__m256i *)out, s);
+        sink_row(sink, N, m0 + i, n0, cols, out);
+    }
+}
+
+/* The product of xw (M x Kp activations as int16, zero past K) and the packed weights bp into
+ * sink: panel by panel, every row block over each panel while it is in L1. */
+static void qgemm_avx2_packed(const qgemm_sink *sink, int64_t M, int64_t N, int64_t K,
+                              const int16_t *xw, const int8_t *bp)
+{
+    int64_t G = (K + 3) / 4, Kp = 4 * G;
+    for (int64_t n0 = 0; n0 < N; n0 += QG_PANEL) {
+        const int8_t *panel = bp + (n0 / QG_PANEL) * G * 4 * QG_PANEL;
+        for (int64_t m0 = 0; m0 < M; m0 += QG_AVX2_ROWS) {
+            int rows = M - m0 < QG_AVX2_ROWS ? (int)(M - m0) : QG_AVX2_ROWS;
+            for (int64_t s = 0; s < QG_PANEL && n0 + s < N; s += QG_AVX2_COLS)
+                avx2_tile(sink, N, m0, rows, n0 + s, G, Kp, xw + m0 * Kp, panel + 4 * s);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- AVX-512 VNNI */
+
+/* vpdpbusd multiplies unsigned bytes by signed bytes, four to an int32 lane. The activation
+ * is made unsigned by adding 128 (flipping its top bit), which adds 128 * sum(w) to every
+ * dot product: subtracted at the end with the weight row's sum. Broadcasting a row's four
+ * activation bytes multiplies them into 16 channels of a panel group per register, and a
+ * tile of 8 rows x 32 channels keeps 16 accumulators in registers with no horizontal sums. */
+#define QG_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#define QG_ROWS 8
+
+static inline int32_t four_bytes(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 /* rows (<= 8) rows of activations x (u8, stride Kp) against panel bg (G groups), channels
  * n0 .. n0+31 of N. Rows past `rows` repeat row 0: computed and dropped. */
@@ -166,12 +186,7 @@ QG_VNNI static void vnni_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int
     for (int i = 0; i < rows; i++) {
         _mm512_storeu_si512(out, _mm512_sub_epi32(acc[i][0], r0));
         _mm512_storeu_si512(out + 16, _mm512_sub_epi32(acc[i][1], r1));
-        int64_t m = m0 + i;
-        if (sink->o)
-            dequant_row(sink->o + m * N + n0, out, sink->sx[m], sink->sw + n0,
-                        sink->bias ? sink->bias + n0 : NULL, cols);
-        else
-            memcpy(sink->c + m * N + n0, out, (size_t)cols * sizeof *out);
+        sink_row(sink, N, m0 + i, n0, cols, out);
     }
 }
 
@@ -190,25 +205,52 @@ static void qgemm_vnni_packed(const qgemm_sink *sink, int64_t M, int64_t N, int6
     }
 }
 
-static int qgemm_vnni(int64_t M, int64_t N, int64_t K, const int8_t *a, const int8_t *b,
-                      int32_t *c)
+/* ---------------------------------------------------------------- packed paths' driver */
+
+/* Row a (K int8) as the kernel of path reads it, in dst (Kp entries, zero past K): plus 128
+ * as u8 for VNNI, widened to int16 for AVX2. */
+static void activation_row(tide_qgemm_path path, void *dst, const int8_t *a, int64_t K,
+                           int64_t Kp)
+{
+    if (path == TIDE_QGEMM_VNNI) {
+        uint8_t *u = dst;
+        for (int64_t k = 0; k < Kp; k++) u[k] = k < K ? (uint8_t)(a[k] ^ 0x80) : 0;
+    } else {
+        int16_t *w = dst;
+        for (int64_t k = 0; k < Kp; k++) w[k] = k < K ? a[k] : 0;
+    }
+}
+
+/* The product into sink on a packed path, from activations laid out by activation_row (act,
+ * M x Kp) and packed weights bp. */
+static void qgemm_packed(tide_qgemm_path path, const qgemm_sink *sink, int64_t M, int64_t N,
+                         int64_t K, const void *act, const int8_t *bp)
 {
     int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
-    int8_t *bp = malloc((size_t)(Kp * Np + 4 * Np));
-    uint8_t *xu = malloc((size_t)(M * Kp + 1));
-    if (!bp || !xu) {
-        free(bp), free(xu);
+    if (path == TIDE_QGEMM_VNNI)
+        qgemm_vnni_packed(sink, M, N, K, act, bp, (const int32_t *)(const void *)(bp + Kp * Np));
+    else
+        qgemm_avx2_packed(sink, M, N, K, act, bp);
+}
+
+/* tide_qgemm_s8 on a packed path: the weights packed here first. Returns 0, or -1 when memory
+ * cannot be had. */
+static int qgemm_s8_packed(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
+                           const int8_t *a, const int8_t *b, int32_t *c)
+{
+    int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
+    int8_t *bp = malloc((size_t)packed_bytes(N, K));
+    uint8_t *act = malloc((size_t)(M * Kp) * sizeof(int16_t) + 1);
+    if (!bp || !act) {
+        free(bp), free(act);
         return -1;
     }
-    int32_t *rs = (int32_t *)(void *)(bp + Kp * Np);     /* Kp Np is a multiple of 128 */
-    pack_weights(bp, rs, N, K, Kp, Np, b);
-    for (int64_t m = 0; m < M; m++) {          /* activations + 128, zero past K */
-        for (int64_t k = 0; k < K; k++) xu[m * Kp + k] = (uint8_t)(a[m * K + k] ^ 0x80);
-        for (int64_t k = K; k < Kp; k++) xu[m * Kp + k] = 0;
-    }
+    pack_weights(bp, (int32_t *)(void *)(bp + Kp * Np), N, K, Kp, Np, b);
+    size_t stride = (size_t)Kp * (path == TIDE_QGEMM_VNNI ? 1 : sizeof(int16_t));
+    for (int64_t m = 0; m < M; m++) activation_row(path, act + m * stride, a + m * K, K, Kp);
     qgemm_sink sink = {.c = c};
-    qgemm_vnni_packed(&sink, M, N, K, xu, bp, rs);
-    free(bp), free(xu);
+    qgemm_packed(path, &sink, M, N, K, act, bp);
+    free(bp), free(act);
     return 0;
 }
 
@@ -251,14 +293,10 @@ tide_status tide_qgemm_s8(tide_qgemm_path path, int64_t M, int64_t N, int64_t K,
 {
     if (path == TIDE_QGEMM_AUTO) path = tide_qgemm_best();
 #ifdef TIDE_QGEMM_X86
-    if (path == TIDE_QGEMM_VNNI && tide_qgemm_available(path)) {
-        if (qgemm_vnni(M, N, K, a, b, c))
+    if ((path == TIDE_QGEMM_VNNI || path == TIDE_QGEMM_AVX2) && tide_qgemm_available(path)) {
+        if (qgemm_s8_packed(path, M, N, K, a, b, c))
             return tide_fail("qgemm: out of memory packing %lld x %lld", (long long)N,
                              (long long)K);
-        return TIDE_OK;
-    }
-    if (path == TIDE_QGEMM_AVX2 && tide_qgemm_available(path)) {
-        qgemm_avx2(M, N, K, a, b, c);
         return TIDE_OK;
     }
 #endif
@@ -303,10 +341,9 @@ static inline __mmask16 live_mask(int64_t left)
 __attribute__((target("avx512f,avx512bw"))) static float
 quantize_row_avx512(uint8_t *dst, const float *src, int64_t n, uint8_t flip)
 {
-    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;   /* four chains */
     int64_t i = 0;
-#define QG_ABS(p, mask) _mm512_and_ps(_mm512_maskz_loadu_ps(mask, p), abs_mask)
+#define QG_ABS(p, mask) _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, p))
     for (; i + 64 <= n; i += 64) {      /* max_ps(v, m) is v > m ? v : m, as below */
         m0 = _mm512_max_ps(QG_ABS(src + i, 0xffff), m0);
         m1 = _mm512_max_ps(QG_ABS(src + i + 16, 0xffff), m1);
@@ -321,14 +358,14 @@ quantize_row_avx512(uint8_t *dst, const float *src, int64_t n, uint8_t flip)
     const __m512 inv = _mm512_set1_ps(1.0f / scale), half = _mm512_set1_ps(0.5f);
     const __m512 mhalf = _mm512_set1_ps(-0.5f), zero = _mm512_setzero_ps();
     const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    const __m128i fl = _mm_set1_epi8((char)flip);
+    const __m512i fl = _mm512_set1_epi32(flip);      /* the low byte is all that is kept */
     for (i = 0; i < n; i += 16) {
         __mmask16 live = live_mask(n - i);
         __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, src + i), inv);
         __m512 r = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ), mhalf, half);
         __m512i q = _mm512_cvttps_epi32(_mm512_add_ps(v, r));
         q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
-        _mm_mask_storeu_epi8(dst + i, live, _mm_xor_si128(_mm512_cvtepi32_epi8(q), fl));
+        _mm512_mask_cvtepi32_storeu_epi8(dst + i, live, _mm512_xor_si512(q, fl));
     }
     return scale;
 }
@@ -391,12 +428,6 @@ static tide_status check_qlinear(const tide_tensor *x, const tide_tensor *wq,
     return TIDE_OK;
 }
 
-static int64_t packed_bytes(int64_t N, int64_t K)
-{
-    int64_t Kp = 4 * ((K + 3) / 4), Np = (N + 31) & ~(int64_t)31;
-    return Kp * Np + 4 * Np;
-}
-
 tide_status tide_qgemm_pack(tide_tensor *packed, const tide_tensor *wq)
 {
     if (wq->dtype != TIDE_U8 || wq->ndim != 2 || !tide_is_contiguous(wq))
@@ -419,31 +450,37 @@ static tide_status check_packed(const tide_tensor *packed, int64_t N, int64_t K)
 }
 
 #ifdef TIDE_QGEMM_X86
-/* The VNNI path of qlinear: the activations quantized straight to their unsigned form, and
- * the dequantization (scales, bias) done by the kernel as it stores each tile. Weights not
- * packed beforehand are packed here. */
-static tide_status qlinear_vnni(float *o, const float *x, const tide_tensor *wq,
-                                const float *sw, const float *bias, const tide_tensor *packed,
-                                int64_t M)
+/* qlinear on a packed path (AVX2 or VNNI): the activations quantized and laid out for its
+ * kernel (VNNI's straight to their unsigned form), and the dequantization (scales, bias) done
+ * by the kernel as it stores each tile. Weights not packed beforehand are packed here. */
+static tide_status qlinear_packed(tide_qgemm_path path, float *o, const float *x,
+                                  const tide_tensor *wq, const float *sw, const float *bias,
+                                  const tide_tensor *packed, int64_t M)
 {
-    int64_t N = wq->shape[0], K = wq->shape[1], G = (K + 3) / 4, Kp = 4 * G;
+    int64_t N = wq->shape[0], K = wq->shape[1], Kp = 4 * ((K + 3) / 4);
     int64_t Np = (N + 31) & ~(int64_t)31;
-    uint8_t *xu = malloc((size_t)(M * Kp + 1));
+    size_t stride = (size_t)Kp * (path == TIDE_QGEMM_VNNI ? 1 : sizeof(int16_t));
+    uint8_t *act = malloc((size_t)M * stride + 1), *row = malloc((size_t)K + 1);
     float *sx = malloc((size_t)(M + 1) * sizeof *sx);
     int8_t *own = packed ? NULL : malloc((size_t)packed_bytes(N, K));
-    if (!xu || !sx || (!packed && !own)) {
-        free(xu), free(sx), free(own);
+    if (!act || !row || !sx || (!packed && !own)) {
+        free(act), free(row), free(sx), free(own);
         return tide_fail("qlinear: out of memory for %lld x %lld", (long long)M, (long long)K);
     }
     const int8_t *bp = packed ? tide_data(packed) : own;
     if (own) pack_weights(own, (int32_t *)(void *)(own + Kp * Np), N, K, Kp, Np, tide_data(wq));
     for (int64_t m = 0; m < M; m++) {
-        sx[m] = quantize_row_avx512(xu + m * Kp, x + m * K, K, 0x80);
-        memset(xu + m * Kp + K, 0, (size_t)(Kp - K));
+        if (path == TIDE_QGEMM_VNNI) {
+            sx[m] = quantize_row_avx512(act + m * stride, x + m * K, K, 0x80);
+            memset(act + m * stride + K, 0, (size_t)(Kp - K));
+        } else {
+            sx[m] = quantize_row_portable(row, x + m * K, K, 0);
+            activation_row(path, act + m * stride, (const int8_t *)row, K, Kp);
+        }
     }
     qgemm_sink sink = {.o = o, .sx = sx, .sw = sw, .bias = bias};
-    qgemm_vnni_packed(&sink, M, N, K, xu, bp, (const int32_t *)(const void *)(bp + Kp * Np));
-    free(xu), free(sx), free(own);
+    qgemm_packed(path, &sink, M, N, K, act, bp);
+    free(act), free(row), free(sx), free(own);
     return TIDE_OK;
 }
 #endif
@@ -465,9 +502,10 @@ tide_status tide_qlinear(tide_tensor *out, const tide_tensor *x, const tide_tens
     const float *xd = tide_data(x), *sw = tide_data(wscale);
     const float *bd = bias ? tide_data(bias) : NULL;
 #ifdef TIDE_QGEMM_X86
-    if (path == TIDE_QGEMM_VNNI) return qlinear_vnni(o, xd, wq, sw, bd, packed, M);
+    if (path == TIDE_QGEMM_VNNI || path == TIDE_QGEMM_AVX2)
+        return qlinear_packed(path, o, xd, wq, sw, bd, packed, M);
 #endif
-    uint8_t *xq = malloc((size_t)(M * K + 1));
+    uint8_t *xq = calloc((size_t)(M * K + 1), 1);   /* (zeroed: GCC cannot tell M rows fill it) */
     float *sx = malloc((size_t)(M + 1) * sizeof *sx);
     int32_t *acc = malloc((size_t)(M * N + 1) * sizeof *acc);
     if (!xq || !sx || !acc) {
