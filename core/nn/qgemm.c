@@ -380,7 +380,8 @@ quantize_row_avx512(uint8_t *dst, const float *src, int64_t n, uint8_t flip)
     }
     for (; i < n; i += 16) {
         __mmask16 live = live_mask(n - i);
-        _mm512_mask_cvtepi32_storeu_epi8(dst + i, live, _mm512_xor_si512(QG_ROUND(src + i, live), fl));
+        __m512i q = QG_ROUND(src + i, live);
+        _mm512_mask_cvtepi32_storeu_epi8(dst + i, live, _mm512_xor_si512(q, fl));
     }
 #undef QG_ROUND
     return scale;
