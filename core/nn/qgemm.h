@@ -12,9 +12,9 @@
  * 4-byte cell, in register tiles dequantized as they are stored: AVX2 widens int8 to int16
  * for vpmaddwd (4 rows x 8 channels), VNNI multiplies bytes with vpdpbusd (8 rows x 32
  * channels; its unsigned operand is the activation plus 128, a bias taken back out with the
- * weight rows' sums). qlinear gives the same floats on
- * every path too. TIDE_QGEMM_AUTO takes the best the CPU has, asked at run time
- * (__builtin_cpu_supports), so one binary runs everywhere. */
+ * weight rows' sums). qlinear gives the same floats on every path too. TIDE_QGEMM_AUTO takes
+ * the best the CPU has, asked at run time (__builtin_cpu_supports), so one binary runs
+ * everywhere. */
 #ifndef TIDE_NN_QGEMM_H
 #define TIDE_NN_QGEMM_H
 
