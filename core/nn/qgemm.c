@@ -98,22 +98,21 @@ static void sink_row(const qgemm_sink *sink, int64_t N, int64_t m, int64_t n0, i
 #define QG_AVX2_ROWS 4
 #define QG_AVX2_COLS 8
 
-/* rows (<= 4) rows of activations x (int16, stride Kp) against channels n0 .. n0+7 of N,
- * whose cells start at bg in their panel. Rows past `rows` repeat row 0: computed, dropped. */
-QG_AVX2 static void avx2_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int rows,
-                              int64_t n0, int64_t G, int64_t Kp, const int16_t *x,
-                              const int8_t *bg)
+/* rows (4, 2 or 1: a constant once inlined, so that the sums stay in registers) rows of
+ * activations x (int16, stride Kp) against channels n0 .. n0+7 of N, whose cells start at
+ * bg in their panel. */
+QG_AVX2 static inline __attribute__((always_inline)) void
+avx2_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int rows, int64_t n0, int64_t G,
+          int64_t Kp, const int16_t *x, const int8_t *bg)
 {
-    const int16_t *xr[QG_AVX2_ROWS];
-    for (int i = 0; i < QG_AVX2_ROWS; i++) xr[i] = x + (i < rows ? i : 0) * Kp;
     __m256i acc[QG_AVX2_ROWS][2];
-    for (int i = 0; i < QG_AVX2_ROWS; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    for (int i = 0; i < rows; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
     for (int64_t g = 0; g < G; g++, bg += 4 * QG_PANEL) {
         __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bg));
         __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 16)));
-        for (int i = 0; i < QG_AVX2_ROWS; i++) {
+        for (int i = 0; i < rows; i++) {
             int64_t four;
-            memcpy(&four, xr[i] + 4 * g, sizeof four);
+            memcpy(&four, x + i * Kp + 4 * g, sizeof four);
             __m256i v = _mm256_set1_epi64x(four);
             acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(v, w0));
             acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(v, w1));
@@ -129,6 +128,26 @@ QG_AVX2 static void avx2_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int
     }
 }
 
+QG_AVX2 static void avx2_tile_rows(const qgemm_sink *sink, int64_t N, int64_t m0, int rows,
+                                   int64_t n0, int64_t G, int64_t Kp, const int16_t *x,
+                                   const int8_t *bg)
+{
+    switch (rows) {
+    case 4: avx2_tile(sink, N, m0, 4, n0, G, Kp, x, bg); break;
+    case 2: avx2_tile(sink, N, m0, 2, n0, G, Kp, x, bg); break;
+    default: avx2_tile(sink, N, m0, 1, n0, G, Kp, x, bg); break;
+    }
+}
+
+/* The most rows a tile of at most `most` rows (a power of two) takes of the `left` still to
+ * do: a power of two too, so that a remainder costs no rows computed in vain. */
+static int tile_rows(int64_t left, int most)
+{
+    int r = most;
+    while (r > left) r /= 2;
+    return r;
+}
+
 /* The product of xw (M x Kp activations as int16, zero past K) and the packed weights bp into
  * sink: panel by panel, every row block over each panel while it is in L1. */
 static void qgemm_avx2_packed(const qgemm_sink *sink, int64_t M, int64_t N, int64_t K,
@@ -137,10 +156,11 @@ static void qgemm_avx2_packed(const qgemm_sink *sink, int64_t M, int64_t N, int6
     int64_t G = (K + 3) / 4, Kp = 4 * G;
     for (int64_t n0 = 0; n0 < N; n0 += QG_PANEL) {
         const int8_t *panel = bp + (n0 / QG_PANEL) * G * 4 * QG_PANEL;
-        for (int64_t m0 = 0; m0 < M; m0 += QG_AVX2_ROWS) {
-            int rows = M - m0 < QG_AVX2_ROWS ? (int)(M - m0) : QG_AVX2_ROWS;
+        for (int64_t m0 = 0, rows; m0 < M; m0 += rows) {
+            rows = tile_rows(M - m0, QG_AVX2_ROWS);
             for (int64_t s = 0; s < QG_PANEL && n0 + s < N; s += QG_AVX2_COLS)
-                avx2_tile(sink, N, m0, rows, n0 + s, G, Kp, xw + m0 * Kp, panel + 4 * s);
+                avx2_tile_rows(sink, N, m0, (int)rows, n0 + s, G, Kp, xw + m0 * Kp,
+                               panel + 4 * s);
         }
     }
 }
@@ -162,20 +182,18 @@ static inline int32_t four_bytes(const uint8_t *p)
     return v;
 }
 
-/* rows (<= 8) rows of activations x (u8, stride Kp) against panel bg (G groups), channels
- * n0 .. n0+31 of N. Rows past `rows` repeat row 0: computed and dropped. */
-QG_VNNI static void vnni_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int rows,
-                              int64_t n0, int64_t G, int64_t Kp, const uint8_t *x,
-                              const int8_t *bg, const int32_t *rs)
+/* rows (8, 4, 2 or 1: a constant once inlined, so that the sums stay in registers) rows of
+ * activations x (u8, stride Kp) against panel bg (G groups), channels n0 .. n0+31 of N. */
+QG_VNNI static inline __attribute__((always_inline)) void
+vnni_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int rows, int64_t n0, int64_t G,
+          int64_t Kp, const uint8_t *x, const int8_t *bg, const int32_t *rs)
 {
-    const uint8_t *xr[QG_ROWS];
-    for (int i = 0; i < QG_ROWS; i++) xr[i] = x + (i < rows ? i : 0) * Kp;
     __m512i acc[QG_ROWS][2];
-    for (int i = 0; i < QG_ROWS; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+    for (int i = 0; i < rows; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
     for (int64_t g = 0; g < G; g++, bg += 4 * QG_PANEL) {
         __m512i b0 = _mm512_loadu_si512(bg), b1 = _mm512_loadu_si512(bg + 64);
-        for (int i = 0; i < QG_ROWS; i++) {      /* unrolled: the 16 sums stay in registers */
-            __m512i v = _mm512_set1_epi32(four_bytes(xr[i] + 4 * g));
+        for (int i = 0; i < rows; i++) {
+            __m512i v = _mm512_set1_epi32(four_bytes(x + i * Kp + 4 * g));
             acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], v, b0);
             acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], v, b1);
         }
@@ -190,6 +208,18 @@ QG_VNNI static void vnni_tile(const qgemm_sink *sink, int64_t N, int64_t m0, int
     }
 }
 
+QG_VNNI static void vnni_tile_rows(const qgemm_sink *sink, int64_t N, int64_t m0, int rows,
+                                   int64_t n0, int64_t G, int64_t Kp, const uint8_t *x,
+                                   const int8_t *bg, const int32_t *rs)
+{
+    switch (rows) {
+    case 8: vnni_tile(sink, N, m0, 8, n0, G, Kp, x, bg, rs); break;
+    case 4: vnni_tile(sink, N, m0, 4, n0, G, Kp, x, bg, rs); break;
+    case 2: vnni_tile(sink, N, m0, 2, n0, G, Kp, x, bg, rs); break;
+    default: vnni_tile(sink, N, m0, 1, n0, G, Kp, x, bg, rs); break;
+    }
+}
+
 /* The product of xu (M x Kp activations + 128, zero past K) and the packed weights (bp, rs)
  * into sink: panel by panel, every row block over each panel while it is in L1. */
 static void qgemm_vnni_packed(const qgemm_sink *sink, int64_t M, int64_t N, int64_t K,
@@ -198,9 +228,9 @@ static void qgemm_vnni_packed(const qgemm_sink *sink, int64_t M, int64_t N, int6
     int64_t G = (K + 3) / 4, Kp = 4 * G;
     for (int64_t n0 = 0; n0 < N; n0 += QG_PANEL) {
         const int8_t *panel = bp + (n0 / QG_PANEL) * G * 4 * QG_PANEL;
-        for (int64_t m0 = 0; m0 < M; m0 += QG_ROWS) {
-            int rows = M - m0 < QG_ROWS ? (int)(M - m0) : QG_ROWS;
-            vnni_tile(sink, N, m0, rows, n0, G, Kp, xu + m0 * Kp, panel, rs);
+        for (int64_t m0 = 0, rows; m0 < M; m0 += rows) {
+            rows = tile_rows(M - m0, QG_ROWS);
+            vnni_tile_rows(sink, N, m0, (int)rows, n0, G, Kp, xu + m0 * Kp, panel, rs);
         }
     }
 }
