@@ -262,7 +262,8 @@ TIDE_FOREACH_FLOAT_DTYPE(NO_SIMD)
     }                                                                                          \
                                                                                                \
     static tide_status assign_##name(const T *x, int64_t n, int64_t d, const T *c, int64_t k,  \
-                                  const tide_kmeans_io *io, tide_kmeans_stats *st)             \
+                                  const tide_kmeans_io *io, const tide_kmeans_fused *fz,      \
+                                  tide_kmeans_stats *st)                                       \
     {                                                                                          \
         int64_t chunk = chunk_rows(k, sizeof(T));                                              \
         T *g = k > 1 ? alloc64((size_t)(k * chunk) * sizeof(T)) : NULL;                        \
@@ -283,10 +284,12 @@ TIDE_FOREACH_FLOAT_DTYPE(NO_SIMD)
             int64_t m = n - r0 < chunk ? n - r0 : chunk;                                       \
             const T *xc = x + r0 * d;                                                          \
             double t0 = now_seconds();                                                         \
-            if (k > 1)                                                                         \
+            if (fz)                                                                            \
+                tide_kmeans_fused_nearest(fz, xc, m, lab);                                     \
+            else if (k > 1)                                                                    \
                 gemm_neg2_##name(k, m, d, c, xc, g);                                           \
             double t1 = now_seconds();                                                         \
-            if (k > 1)                                                                         \
+            if (k > 1 && !fz)                                                                  \
                 argmin_generic_##name(g, cn, k, m,                                            \
                                       argmin_simd_##name(g, cn, k, m, best, lab), best,       \
                                       lab);                                                   \
@@ -332,6 +335,21 @@ TIDE_FOREACH_FLOAT_DTYPE(KMEANS_TYPED)
 
 /* ---------------------------------------------------------------- passes over the data */
 
+/* Whether the pass finds nearest centres with the fused kernel (kmeans_fused.c) rather than
+ * GEMM + argmin: f32 data on a CPU with AVX-512, more than one centre, and OpenBLAS on one
+ * thread (as for one rank a core): the fused kernel runs on one, where the GEMM would use
+ * them all. TIDE_KMEANS_KERNEL=gemm or =fused forces one (the benchmark races them, the
+ * tests run both). */
+static int use_fused(tide_dtype dt, int64_t k)
+{
+    if (dt != TIDE_F32 || k < 2 || !tide_kmeans_fused_available())
+        return 0;
+    const char *kernel = getenv("TIDE_KMEANS_KERNEL");
+    if (kernel)
+        return strcmp(kernel, "fused") == 0;
+    return openblas_get_num_threads() == 1;
+}
+
 tide_status tide_kmeans_assign(const tide_tensor *x, const tide_tensor *c, const tide_kmeans_io *io,
                                tide_kmeans_stats *stats)
 {
@@ -348,15 +366,22 @@ tide_status tide_kmeans_assign(const tide_tensor *x, const tide_tensor *c, const
     tide_tensor xc = TIDE_TENSOR_EMPTY, cc = TIDE_TENSOR_EMPTY;
     TIDE_TRY(tide_contiguous(&xc, x));
     tide_status st = tide_contiguous(&cc, c);
+    tide_kmeans_fused *fz = NULL;
+    if (st == TIDE_OK && use_fused(x->dtype, k)) {
+        fz = tide_kmeans_fused_new(tide_data(&cc), k, d);
+        if (!fz)
+            st = tide_fail("kmeans_assign: out of memory for %lld centres", (long long)k);
+    }
     if (st == TIDE_OK) {
         switch (x->dtype) {
 #define ASSIGN_CASE(E, name, T)                                                                \
-    case E: st = assign_##name(tide_data(&xc), n, d, tide_data(&cc), k, io, stats); break;
+    case E: st = assign_##name(tide_data(&xc), n, d, tide_data(&cc), k, io, fz, stats); break;
             TIDE_FOREACH_FLOAT_DTYPE(ASSIGN_CASE)
 #undef ASSIGN_CASE
         default: break;   /* check_pair refused the rest */
         }
     }
+    tide_kmeans_fused_free(fz);
     tide_tensor_release(&xc);
     tide_tensor_release(&cc);
     return st;

@@ -4,7 +4,9 @@
  * - x is n×d and the centres c are k×d, both f32 or both f64 (a view is copied to a contiguous
  *   temporary first). Squared distances are ‖x‖² − 2·x·cᵀ + ‖c‖², the x·cᵀ part by one GEMM per
  *   chunk of rows (cblas_sgemm/dgemm, as many threads as OpenBLAS is set to), so memory stays
- *   bounded by chunk × k whatever n is. The nearest centre is the argmin of that (ties go to the
+ *   bounded by chunk × k whatever n is; f32 on a CPU with AVX-512, when OpenBLAS runs one
+ *   thread, takes a fused kernel instead (kmeans_fused.c; TIDE_KMEANS_KERNEL=gemm|fused forces
+ *   one). The nearest centre is the argmin of that (ties go to the
  *   lower index); the distance reported for it (inertia, mind, farthest) is then recomputed
  *   directly as Σ(x − c)² (in the data's type over a row, summed over rows in double), so no
  *   cancellation reaches the inertia.

@@ -13,6 +13,17 @@ tide_status tide_kmeans_check_pair(const tide_tensor *x, const tide_tensor *c, c
 tide_status tide_kmeans_check_f64(const tide_tensor *t, int64_t numel, const char *op,
                                   const char *what);
 
+/* The fused nearest-centre kernel for f32 (kmeans_fused.c), which the assignment pass may use
+ * instead of GEMM + argmin: AVX-512 only (available() says whether this CPU has it). new()
+ * lays out the k centres c (k x d) once per pass, or returns NULL when memory cannot be had;
+ * nearest() writes the 0-based label of each of the m rows of x (f32, m x d). */
+typedef struct tide_kmeans_fused tide_kmeans_fused;
+int tide_kmeans_fused_available(void);
+tide_kmeans_fused *tide_kmeans_fused_new(const float *c, int64_t k, int64_t d);
+void tide_kmeans_fused_nearest(const tide_kmeans_fused *f, const void *x, int64_t m,
+                               int32_t *labels);
+void tide_kmeans_fused_free(tide_kmeans_fused *f);
+
 static inline const double *kmeans_f64_or_null(const tide_tensor *t)
 {
     return t ? tide_data(t) : NULL;

@@ -8,9 +8,12 @@
 -- scikit-learn is absent), and with the arithmetic floor (about 0.03 s: 4.1 GFLOP of GEMM at
 -- ~300 GFLOP/s for two cores plus one pass over the 128 MB of data).
 --
--- The assignment pass is already the fused kernel issue 16 asks to try (core/algo/kmeans.c):
--- per chunk of rows one small GEMM into a 512 KiB block, then the argmin, sums and counts
--- while the chunk is in cache; there is no separate whole-matrix GEMM path left to race it.
+-- The assignment pass has two kernels for the nearest centres of a chunk of rows (issue 16):
+-- one GEMM of the chunk against the centres into a 512 KiB block and an argmin over it
+-- (core/algo/kmeans.c), or the fused kernel (core/algo/kmeans_fused.c: distances and argmin
+-- in registers, no block written). Sums and counts follow while the chunk is in cache. The
+-- 2-rank runs are made with each (TIDE_KMEANS_KERNEL=gemm, and the default, which takes the
+-- fused kernel on f32 with AVX-512), so the table shows which is faster in the same run.
 --
 --   scripts/bench.sh kmeans          TIDE_BENCH_KMEANS="N d k iters" to change the sizes
 -- It never asserts a time. The 2-core machine is shared: run it when it is quiet.
@@ -73,16 +76,20 @@ end
 
 local env = "OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
 
--- scikit-learn in the same session, when /usr/bin/python3 has it
-local sklearn
+-- scikit-learn in the same session, when /usr/bin/python3 has it: run before tide's runs and
+-- again right after the 2-rank ones, so that a change in the machine's load during the run
+-- weighs on both sides alike (its figures are the means of the two)
+local has_sklearn
 do
   local p = io.popen(PYTHON .. " -c 'import sklearn, threadpoolctl' 2>&1")
   p:read("a")
-  if p:close() then
-    sklearn = run(("%s %q %d %d %d %d 2 3"):format(PYTHON, root .. "/tests/bench/kmeans_sklearn.py",
-      N, D, NK, ITERS))
-  end
+  has_sklearn = p:close()
 end
+local function sklearn_run()
+  return has_sklearn and run(("%s %q %d %d %d %d 2 3"):format(PYTHON,
+    root .. "/tests/bench/kmeans_sklearn.py", N, D, NK, ITERS))
+end
+local sklearn_before = sklearn_run()
 local results = {}
 for _, np in ipairs { 1, 2 } do
   local launch = ("%s %s --oversubscribe -np %d"):format(env, mpirun, np)
@@ -91,6 +98,19 @@ for _, np in ipairs { 1, 2 } do
     tide = run(("%s lua5.4 %q --worker"):format(launch, root .. "/tests/bench/kmeans.lua")),
   }
 end
+local sklearn_after = sklearn_before and sklearn_run()
+local sklearn = sklearn_after and {
+  sklearn = sklearn_before.sklearn,
+  per_iter_s = (sklearn_before.per_iter_s + sklearn_after.per_iter_s) / 2,
+  per_iter_marginal_s = (sklearn_before.per_iter_marginal_s
+    + sklearn_after.per_iter_marginal_s) / 2,
+}
+-- the GEMM kernel, at 2 ranks, after the default one
+local gemm_kernel = {
+  c = results[2].c,
+  tide = run(("TIDE_KMEANS_KERNEL=gemm %s %s --oversubscribe -np 2 lua5.4 %q --worker"):format(
+    env, mpirun, root .. "/tests/bench/kmeans.lua")),
+}
 
 -- OpenBLAS 0.3.21 does not know every CPU it runs on: on an AVX-512 machine it may fall back
 -- to its AVX2 (Haswell) kernels. Then the same 2-rank runs again with its SkylakeX kernels
@@ -116,10 +136,11 @@ print(("k-means (Lloyd), %d x %d f32 blobs, k = %d, %d iterations from random ro
 local core = results[1].c and results[1].c.blas_core or "?"
 print(("OpenBLAS kernels: %s"):format(core))
 print()
-print("ranks   tide s/iter   C twin s/iter   tide/C    GEMM   assign  allreduce  other   GEMM GFLOP/s per rank")
+print("ranks   tide s/iter   C twin s/iter   tide/C    dist.  assign  allreduce  other   "
+  .. "dist. GFLOP/s per rank")
 local gemm_flop = 2.0 * N * D * NK
-local rows = { { "1", results[1] }, { "2", results[2] } }
-if forced then rows[3] = { "2 (*)", forced } end
+local rows = { { "1", results[1] }, { "2", results[2] }, { "2 (gemm)", gemm_kernel } }
+if forced then rows[#rows + 1] = { "2 (*)", forced } end
 for _, row in ipairs(rows) do
   local label, t, c = row[1], row[2].tide, row[2].c
   local np = label == "1" and 1 or 2
@@ -132,6 +153,8 @@ for _, row in ipairs(rows) do
       gemm_flop / np / t.gemm_s / 1e9))
   end
 end
+print("dist.: the nearest centres (the default kernel, fused on f32 with AVX-512; (gemm): "
+  .. "TIDE_KMEANS_KERNEL=gemm, a GEMM per chunk, its argmin counted in assign)")
 if forced then
   print(("(*) OPENBLAS_CORETYPE=SkylakeX: OpenBLAS's AVX-512 kernels, which it does not pick by "
     .. "itself on this CPU"))
@@ -144,10 +167,13 @@ if t2 then
     local sk = sklearn.per_iter_s
     print(("at 2 ranks: %.4f s per iteration; scikit-learn %s (2 threads, same run) %.4f s per "
       .. "iteration (%.4f s marginal): tide / scikit-learn %.2fx (goal <= 0.4): %s"):format(s,
-      sklearn.sklearn, sk, sklearn.per_iter_marginal_s, s / sk, s / sk <= 0.4 and "met" or "NOT met"))
+      sklearn.sklearn, sk, sklearn.per_iter_marginal_s, s / sk,
+      s / sk <= 0.4 and "met" or "NOT met"))
+    print(("  (scikit-learn: the mean of its runs before and after tide's: %.4f and %.4f s per "
+      .. "iteration)"):format(sklearn_before.per_iter_s, sklearn_after.per_iter_s))
   else
-    print(("at 2 ranks: %.4f s per iteration; scikit-learn is not installed for %s "
-      .. "(apt: python3-sklearn), so no ratio to it"):format(s, PYTHON))
+    print(("at 2 ranks: %.4f s per iteration; scikit-learn %s for %s, so no ratio to it"):format(
+      s, has_sklearn and "failed" or "is not installed (apt: python3-sklearn)", PYTHON))
   end
   -- the floor: the GEMM at ~150 GFLOP/s per core, plus the rows read once at ~10 GB/s
   local gemm_floor = gemm_flop / 300e9
@@ -157,13 +183,18 @@ if t2 then
     gemm_floor + pass_floor, gemm_floor, N * D * 4 // 1000000, pass_floor,
     s / (gemm_floor + pass_floor)))
   local gemm_rate = gemm_flop / 2 / t2.gemm_s / 1e9
-  print(("  GEMM %.4f s: %.0f GFLOP/s per core (OpenBLAS's %s kernels; K = %d is a thin inner "
-    .. "dimension) against the ~150 the floor assumes%s"):format(t2.gemm_s, gemm_rate, core, D,
-    forced and forced.tide and (", %.0f with its AVX-512 kernels"):format(
+  print(("  distances %.4f s: %.0f GFLOP/s per core (the default kernel; K = %d is a thin inner "
+    .. "dimension for a GEMM) against the ~150 the floor assumes%s"):format(t2.gemm_s, gemm_rate,
+    D, forced and forced.tide and (", %.0f with OpenBLAS's AVX-512 kernels forced"):format(
       gemm_flop / 2 / forced.tide.gemm_s / 1e9) or ""))
-  print(("  assignment %.4f s: the argmin over %d centres, the distance to the winner, sums "
-    .. "and counts; the rows are read from memory once, for the GEMM, and come from cache "
-    .. "here"):format(t2.assign_s, NK))
+  print(("  assignment %.4f s: the distance to the winner, sums and counts (and the argmin "
+    .. "for the GEMM kernel); the rows come from cache here"):format(t2.assign_s))
+  local g = gemm_kernel.tide
+  if g then
+    print(("  the GEMM kernel (OpenBLAS's %s sgemm per chunk + argmin), same run: %.4f s per "
+      .. "iteration, %.4f s of GEMM + %.4f s of the rest; default / GEMM kernel %.2fx"):format(
+      core, g.per_iter_s, g.gemm_s, g.assign_s, s / g.per_iter_s))
+  end
   print(("  allreduce %.4f s: one of %d doubles per iteration, most of it waiting for the "
     .. "slower rank"):format(t2.allreduce_s, NK * D + NK + 2))
 end

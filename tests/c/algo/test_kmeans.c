@@ -363,11 +363,65 @@ static void test_trials_and_plusplus(void)
     TT_RELEASE(&pwt, &pt, &cands, &mt, &w, &x);
 }
 
+/* Both nearest-centre kernels of f32 (GEMM + argmin, and the fused AVX-512 one where the CPU
+ * has it) against the exact nearest centre in double, on shapes the fused kernel cuts into
+ * blocks with remainders: rows not a multiple of its 6, k past one block of 64 centres and
+ * not a multiple of 16, k below 16. A label may differ from the exact one only on a near-tie
+ * that f32 cannot tell apart; the two kernels' inertias agree to f32 rounding. */
+static void test_kernels_agree(void)
+{
+    const int64_t shapes[][3] = {{1001, 19, 70}, {37, 3, 5}, {500, 32, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t n = shapes[s][0], d = shapes[s][1], k = shapes[s][2];
+        uint64_t rng = 7 + s;
+        double *xv = malloc(sizeof(double) * (size_t)(n * d));
+        double *cv = malloc(sizeof(double) * (size_t)(k * d));
+        for (int64_t i = 0; i < k * d; i++) cv[i] = 8 * tt_rand(&rng);
+        for (int64_t i = 0; i < n * d; i++)
+            xv[i] = cv[(i / d) % k * d + i % d] + 6 * tt_rand(&rng) - 3;
+        tide_tensor x = tt_mat(TIDE_F32, n, d, xv), c = tt_mat(TIDE_F32, k, d, cv);
+        double inertia[2] = {0, 0};
+        for (int kernel = 0; kernel < 2; kernel++) {
+            setenv("TIDE_KMEANS_KERNEL", kernel ? "fused" : "gemm", 1);
+            tide_tensor labels = TIDE_TENSOR_EMPTY;
+            CHECK_OK(tide_tensor_zeros(&labels, TIDE_I32, 1, (int64_t[]){n}));
+            tide_kmeans_io io = {.labels = &labels};
+            tide_kmeans_stats st;
+            CHECK_OK(tide_kmeans_assign(&x, &c, &io, &st));
+            inertia[kernel] = st.inertia;
+            int ok = 1;
+            for (int64_t i = 0; i < n; i++) {
+                double best = INFINITY, e[128];
+                for (int64_t j = 0; j < k; j++) {   /* in double, from the f32 values */
+                    e[j] = 0;
+                    for (int64_t t = 0; t < d; t++) {
+                        double v = tt_at(&x, i * d + t) - tt_at(&c, j * d + t);
+                        e[j] += v * v;
+                    }
+                    best = e[j] < best ? e[j] : best;
+                }
+                int64_t got = tt_iat(&labels, i);
+                ok &= got >= 0 && got < k && e[got] <= best * (1 + 1e-5) + 1e-5;
+            }
+            CHECK(ok);
+            tide_tensor_release(&labels);
+        }
+        CHECK(fabs(inertia[0] - inertia[1]) <= 1e-5 * inertia[0]);
+        unsetenv("TIDE_KMEANS_KERNEL");
+        TT_RELEASE(&c, &x);
+        free(xv), free(cv);
+    }
+}
+
 int main(void)
 {
     make_data();
     test_assign(TIDE_F64);
     test_assign(TIDE_F32);
+    setenv("TIDE_KMEANS_KERNEL", "gemm", 1);     /* the other kernel than auto's on AVX-512 */
+    test_assign(TIDE_F32);
+    unsetenv("TIDE_KMEANS_KERNEL");
+    test_kernels_agree();
     test_assign_errors();
     test_update();
     test_farthest();
