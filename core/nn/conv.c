@@ -12,34 +12,28 @@
  * (c, ki, kj) and nb L columns (n, oi, oj), ld = nb L, so that each of forward, grad-weight and
  * grad-input is one GEMM per chunk (CHUNK_BYTES below sizes the chunks). Taps that fall in the
  * padding are 0. col2im is its adjoint: it adds each entry back where it was read. */
-/* GCC turns a plain copy loop into a memcpy call (-ftree-loop-distribute-patterns); for the
- * short rows of im2col the call costs more than the copy (perf: 4.6% of a CNN step in memcpy). */
+/* GCC turns plain copy and zero loops into memcpy and memset calls
+ * (-ftree-loop-distribute-patterns); for im2col's rows of 10-30 elements a call costs more
+ * than the loop (perf: 4.6% of a CNN step went to memcpy). */
 #if defined(__GNUC__) && !defined(__clang__)
-#define SHORT_LOOP __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#define SHORT_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #else
-#define SHORT_LOOP
+#define SHORT_LOOPS
 #endif
 
 #define IM2COL(E, name, T)                                                                    \
     /* One row of a tap whose reads are contiguous (stride 1) and all inside the input:     \
-     * restrict lets the short copy or sum vectorise without a check for overlap, and the   \
-     * copy stays a loop: rows are 10-30 elements, which a memcpy call costs more than. */  \
-    SHORT_LOOP static inline void copy_row_##name(T *restrict d, const T *restrict s,       \
-                                                  int64_t n)                                \
-    {                                                                                         \
-        for (int64_t i = 0; i < n; i++)                                                       \
-            d[i] = s[i];                                                                      \
-    }                                                                                         \
+     * restrict lets the short sum vectorise without a check for overlap. */                \
     static inline void add_row_##name(T *restrict d, const T *restrict s, int64_t n)        \
     {                                                                                         \
         for (int64_t i = 0; i < n; i++)                                                       \
             d[i] += s[i];                                                                     \
     }                                                                                         \
-    static void im2col_##name(const void *xv, const tide_conv_geom *g,                       \
+    SHORT_LOOPS static void im2col_##name(const void *xv, const tide_conv_geom *g,           \
                               const tide_conv2d_params *p, void *colv, int64_t ld)            \
     {                                                                                         \
-        const T *x = xv;                                                                      \
-        T *col = colv;                                                                        \
+        const T *restrict x = xv;                                                             \
+        T *restrict col = colv;                                                               \
         const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;                             \
         const int64_t sh = p->stride[0], sw = p->stride[1];                                   \
         for (int64_t c = 0; c < g->Cg; c++)                                                   \
@@ -57,9 +51,10 @@
                         memset(row + i1 * OW, 0, (size_t)((OH - i1) * OW) * sizeof(T));      \
                     const T *xr = x + (c * H + i0 * sh + ioff) * W + joff;                    \
                     T *r = row + i0 * OW;                                                     \
-                    if (sw == 1 && j0 == 0 && j1 == OW) {                                     \
+                    if (sw == 1 && j0 == 0 && j1 == OW) { /* the tap reads whole rows */   \
                         for (int64_t oi = i0; oi < i1; oi++, r += OW, xr += sh * W)           \
-                            copy_row_##name(r, xr, OW);                                       \
+                            for (int64_t oj = 0; oj < OW; oj++)                               \
+                                r[oj] = xr[oj];                                               \
                         continue;                                                             \
                     }                                                                         \
                     for (int64_t oi = i0; oi < i1; oi++, r += OW, xr += sh * W) {             \
