@@ -95,8 +95,8 @@
                 }                                                                             \
     }                                                                                         \
     /* Between the output's layout (n, o, l) and the GEMM's (o, n, l) for a chunk of nb      \
-     * samples and the Og channels of one group: to_out adds the bias on the way (in place  \
-     * when nb is 1, where the two layouts are one). */                                     \
+     * samples and the Og channels of one group: to_out adds the bias on the way (when nb   \
+     * is 1 the layouts are one, and the GEMM writes the output over fill_bias's planes). */ \
     static void to_out_##name(const void *mv, const tide_conv_geom *g, int64_t nb,            \
                               const void *biasv, void *outv)                                  \
     {                                                                                         \
@@ -133,6 +133,15 @@
         for (int64_t o = 0; o < O; o++)                                                       \
             gb[o] += (T)acc[o];                                                               \
     }                                                                                         \
+    /* Each of n planes of L elements starts as its channel's bias, for a GEMM to add to. */ \
+    static void fill_bias_##name(const void *biasv, int64_t n, int64_t L, void *outv)         \
+    {                                                                                         \
+        const T *bias = biasv;                                                                \
+        T *out = outv;                                                                        \
+        for (int64_t o = 0; o < n; o++)                                                       \
+            for (int64_t l = 0; l < L; l++)                                                   \
+                out[o * L + l] = bias[o];                                                     \
+    }                                                                                         \
     static void fill_one_##name(void *v, int64_t n)                                           \
     {                                                                                         \
         for (int64_t i = 0; i < n; i++)                                                       \
@@ -152,12 +161,14 @@ typedef struct lowering {
     void (*bias_add)(const void *t, int64_t O, double *acc);
     void (*bias_store)(const double *acc, int64_t O, void *gb);
     void (*fill_one)(void *v, int64_t n);
+    void (*fill_bias)(const void *bias, int64_t n, int64_t L, void *out);
 } lowering;
 
 #define LOWERING(E, name, T)                                                              \
     static const lowering lowering_##name = {im2col_##name, col2im_##name, to_out_##name, \
                                              from_out_##name, bias_add_##name,            \
-                                             bias_store_##name, fill_one_##name};
+                                             bias_store_##name, fill_one_##name, \
+                                             fill_bias_##name};
 TIDE_FOREACH_FLOAT_DTYPE(LOWERING)
 
 static const lowering *lowering_for(tide_dtype dt)
@@ -378,13 +389,17 @@ static void forward_im2col(const tide_conv_geom *g, const tide_conv2d_params *p,
     for (int64_t n0 = 0; n0 < g->N; n0 += c->nb) {
         int64_t nb = g->N - n0 < c->nb ? g->N - n0 : c->nb;
         for (int64_t gr = 0; gr < p->groups; gr++) {
-            /* one sample's output planes are already in the GEMM's layout: written in place */
+            /* one sample's output planes are already in the GEMM's layout: written in place,
+             * over the bias (the GEMM adds to it, which costs less than a pass after it) */
             char *o = plane(out, g, n0, g->O, gr * g->Og, g->L), *m = nb == 1 ? o : c->m;
+            const char *b = bias ? elem(bias, g, gr * g->Og) : NULL;
             lower(k, c, g, p, x, n0, nb, gr);
+            if (m == o && b)
+                k->fill_bias(b, g->Og, g->L, o);
             gemm(g->dt, 0, 0, g->Og, nb * g->L, g->K, elem(w, g, gr * g->Og * g->K), g->K,
-                 c->col, nb * g->L, 0, m, nb * g->L);
-            if (m != o || bias)
-                k->to_out(m, g, nb, bias ? elem(bias, g, gr * g->Og) : NULL, o);
+                 c->col, nb * g->L, m == o && b ? 1 : 0, m, nb * g->L);
+            if (m != o)
+                k->to_out(m, g, nb, b, o);
         }
     }
 }
