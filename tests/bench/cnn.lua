@@ -30,7 +30,12 @@ local median = bench.median
 -- The JSON line a command prints, or nil and its output (run without the MPI variables a
 -- process that loaded tide would pass on).
 local function run_json(cmd)
-  return bench.json_of(proc.clean_env .. cmd)
+  local rec, out = bench.json_of(proc.clean_env .. cmd)
+  if rec then return rec end
+  -- mpirun can forward a rank's last stderr line and its stdout JSON as one line
+  local ok, found = pcall(cjson.decode, out:match('({"bench".-})%s*\n') or "")
+  if ok then return found end
+  return nil, out
 end
 
 -- The CNN (without the example's Unflatten), its loss and optimizer, and a rank's share of a
