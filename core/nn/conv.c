@@ -12,32 +12,57 @@
  * (c, ki, kj) and nb L columns (n, oi, oj), ld = nb L, so that each of forward, grad-weight and
  * grad-input is one GEMM per chunk (CHUNK_BYTES below sizes the chunks). Taps that fall in the
  * padding are 0. col2im is its adjoint: it adds each entry back where it was read. */
+/* GCC turns plain copy and zero loops into memcpy and memset calls
+ * (-ftree-loop-distribute-patterns); for im2col's rows of 10-30 elements a call costs more
+ * than the loop (perf: 4.6% of a CNN step went to memcpy). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SHORT_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define SHORT_LOOPS
+#endif
+
 #define IM2COL(E, name, T)                                                                    \
-    static void im2col_##name(const void *xv, const tide_conv_geom *g,                       \
+    /* One row of a tap whose reads are contiguous (stride 1) and all inside the input:     \
+     * restrict lets the short sum vectorise without a check for overlap. */                \
+    static inline void add_row_##name(T *restrict d, const T *restrict s, int64_t n)        \
+    {                                                                                         \
+        for (int64_t i = 0; i < n; i++)                                                       \
+            d[i] += s[i];                                                                     \
+    }                                                                                         \
+    SHORT_LOOPS static void im2col_##name(const void *xv, const tide_conv_geom *g,           \
                               const tide_conv2d_params *p, void *colv, int64_t ld)            \
     {                                                                                         \
-        const T *x = xv;                                                                      \
-        T *col = colv;                                                                        \
+        const T *restrict x = xv;                                                             \
+        T *restrict col = colv;                                                               \
+        const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;                             \
+        const int64_t sh = p->stride[0], sw = p->stride[1];                                   \
         for (int64_t c = 0; c < g->Cg; c++)                                                   \
             for (int64_t ki = 0; ki < g->kh; ki++)                                            \
                 for (int64_t kj = 0; kj < g->kw; kj++) {                                      \
                     T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;                      \
                     int64_t ioff = ki * p->dilation[0] - p->padding[0];                       \
                     int64_t joff = kj * p->dilation[1] - p->padding[1], i0, i1, j0, j1;       \
-                    tide_conv_valid(ioff, p->stride[0], g->H, g->OH, &i0, &i1);               \
-                    tide_conv_valid(joff, p->stride[1], g->W, g->OW, &j0, &j1);               \
-                    for (int64_t oi = 0; oi < g->OH; oi++) {                                  \
-                        T *r = row + oi * g->OW;                                              \
-                        if (oi < i0 || oi >= i1) {                                            \
-                            memset(r, 0, (size_t)g->OW * sizeof(T));                          \
-                            continue;                                                         \
-                        }                                                                     \
-                        const T *xr = x + (c * g->H + oi * p->stride[0] + ioff) * g->W + joff; \
+                    tide_conv_valid(ioff, sh, H, OH, &i0, &i1);                               \
+                    tide_conv_valid(joff, sw, W, OW, &j0, &j1);                               \
+                    /* output rows whose tap reads the top or bottom padding */              \
+                    if (i0 > 0)                                                               \
+                        memset(row, 0, (size_t)(i0 * OW) * sizeof(T));                       \
+                    if (i1 < OH)                                                              \
+                        memset(row + i1 * OW, 0, (size_t)((OH - i1) * OW) * sizeof(T));      \
+                    const T *xr = x + (c * H + i0 * sh + ioff) * W + joff;                    \
+                    T *r = row + i0 * OW;                                                     \
+                    if (sw == 1 && j0 == 0 && j1 == OW) { /* the tap reads whole rows */   \
+                        for (int64_t oi = i0; oi < i1; oi++, r += OW, xr += sh * W)           \
+                            for (int64_t oj = 0; oj < OW; oj++)                               \
+                                r[oj] = xr[oj];                                               \
+                        continue;                                                             \
+                    }                                                                         \
+                    for (int64_t oi = i0; oi < i1; oi++, r += OW, xr += sh * W) {             \
                         for (int64_t oj = 0; oj < j0; oj++) /* rows are short: loops, */  \
                             r[oj] = 0;                      /* not memset/memcpy calls */ \
                         for (int64_t oj = j0; oj < j1; oj++)                                  \
-                            r[oj] = xr[oj * p->stride[1]];                                    \
-                        for (int64_t oj = j1; oj < g->OW; oj++)                               \
+                            r[oj] = xr[oj * sw];                                              \
+                        for (int64_t oj = j1; oj < OW; oj++)                                  \
                             r[oj] = 0;                                                        \
                     }                                                                         \
                 }                                                                             \
@@ -47,25 +72,31 @@
     {                                                                                         \
         const T *col = colv;                                                                  \
         T *x = xv;                                                                            \
+        const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;                             \
+        const int64_t sh = p->stride[0], sw = p->stride[1];                                   \
         for (int64_t c = 0; c < g->Cg; c++)                                                   \
             for (int64_t ki = 0; ki < g->kh; ki++)                                            \
                 for (int64_t kj = 0; kj < g->kw; kj++) {                                      \
                     const T *row = col + ((c * g->kh + ki) * g->kw + kj) * ld;                \
                     int64_t ioff = ki * p->dilation[0] - p->padding[0];                       \
                     int64_t joff = kj * p->dilation[1] - p->padding[1], i0, i1, j0, j1;       \
-                    tide_conv_valid(ioff, p->stride[0], g->H, g->OH, &i0, &i1);               \
-                    tide_conv_valid(joff, p->stride[1], g->W, g->OW, &j0, &j1);               \
-                    for (int64_t oi = i0; oi < i1; oi++) {                                    \
-                        const T *r = row + oi * g->OW;                                        \
-                        T *xr = x + (c * g->H + oi * p->stride[0] + ioff) * g->W + joff;      \
-                        for (int64_t oj = j0; oj < j1; oj++)                                  \
-                            xr[oj * p->stride[1]] += r[oj];                                   \
+                    tide_conv_valid(ioff, sh, H, OH, &i0, &i1);                               \
+                    tide_conv_valid(joff, sw, W, OW, &j0, &j1);                               \
+                    const T *r = row + i0 * OW;                                               \
+                    T *xr = x + (c * H + i0 * sh + ioff) * W + joff;                          \
+                    if (sw == 1) {                                                            \
+                        for (int64_t oi = i0; oi < i1; oi++, r += OW, xr += sh * W)           \
+                            add_row_##name(xr + j0, r + j0, j1 - j0);                       \
+                        continue;                                                             \
                     }                                                                         \
+                    for (int64_t oi = i0; oi < i1; oi++, r += OW, xr += sh * W)               \
+                        for (int64_t oj = j0; oj < j1; oj++)                                  \
+                            xr[oj * sw] += r[oj];                                             \
                 }                                                                             \
     }                                                                                         \
     /* Between the output's layout (n, o, l) and the GEMM's (o, n, l) for a chunk of nb      \
-     * samples and the Og channels of one group: to_out adds the bias on the way (in place  \
-     * when nb is 1, where the two layouts are one). */                                     \
+     * samples and the Og channels of one group: to_out adds the bias on the way (when nb   \
+     * is 1 the layouts are one, and the GEMM writes the output over fill_bias's planes). */ \
     static void to_out_##name(const void *mv, const tide_conv_geom *g, int64_t nb,            \
                               const void *biasv, void *outv)                                  \
     {                                                                                         \
@@ -102,6 +133,15 @@
         for (int64_t o = 0; o < O; o++)                                                       \
             gb[o] += (T)acc[o];                                                               \
     }                                                                                         \
+    /* Each of n planes of L elements starts as its channel's bias, for a GEMM to add to. */ \
+    static void fill_bias_##name(const void *biasv, int64_t n, int64_t L, void *outv)         \
+    {                                                                                         \
+        const T *bias = biasv;                                                                \
+        T *out = outv;                                                                        \
+        for (int64_t o = 0; o < n; o++)                                                       \
+            for (int64_t l = 0; l < L; l++)                                                   \
+                out[o * L + l] = bias[o];                                                     \
+    }                                                                                         \
     static void fill_one_##name(void *v, int64_t n)                                           \
     {                                                                                         \
         for (int64_t i = 0; i < n; i++)                                                       \
@@ -121,12 +161,14 @@ typedef struct lowering {
     void (*bias_add)(const void *t, int64_t O, double *acc);
     void (*bias_store)(const double *acc, int64_t O, void *gb);
     void (*fill_one)(void *v, int64_t n);
+    void (*fill_bias)(const void *bias, int64_t n, int64_t L, void *out);
 } lowering;
 
 #define LOWERING(E, name, T)                                                              \
     static const lowering lowering_##name = {im2col_##name, col2im_##name, to_out_##name, \
                                              from_out_##name, bias_add_##name,            \
-                                             bias_store_##name, fill_one_##name};
+                                             bias_store_##name, fill_one_##name, \
+                                             fill_bias_##name};
 TIDE_FOREACH_FLOAT_DTYPE(LOWERING)
 
 static const lowering *lowering_for(tide_dtype dt)
@@ -290,6 +332,9 @@ static int use_direct(const tide_conv2d_params *p)
  * layer in one chunk would have needed 36 MB. */
 #define CHUNK_BYTES ((size_t)256 << 10)
 
+/* Below this many taps per output (K), a chunk is one sample (see chunks_open). */
+#define SHORT_K 32
+
 typedef struct chunks {
     int64_t nb;        /* samples per chunk */
     void *col, *m;     /* K x nb L and Og x nb L */
@@ -299,7 +344,12 @@ static tide_status chunks_open(chunks *c, const tide_conv_geom *g)
 {
     size_t per = (size_t)((g->K + g->Og) * g->L) * g->es;
     c->nb = (int64_t)(CHUNK_BYTES / (per ? per : 1));
-    if (c->nb < 1)
+    /* Short dot products (few input channels: the CNN's first layer has K = 9) make thin
+     * GEMMs, which a chunk of several samples does not fatten by much, while its copies
+     * between the (n, o, l) and (o, n, l) layouts cost as much as the GEMMs: one sample a
+     * chunk needs none (bench conv, 64 x 1 x 28 x 28 -> 32: 74 against 54 GFLOP/s; at K = 72
+     * the two were within the noise). */
+    if (c->nb < 1 || g->K < SHORT_K)
         c->nb = 1;
     if (c->nb > g->N)
         c->nb = g->N;
@@ -347,13 +397,17 @@ static void forward_im2col(const tide_conv_geom *g, const tide_conv2d_params *p,
     for (int64_t n0 = 0; n0 < g->N; n0 += c->nb) {
         int64_t nb = g->N - n0 < c->nb ? g->N - n0 : c->nb;
         for (int64_t gr = 0; gr < p->groups; gr++) {
-            /* one sample's output planes are already in the GEMM's layout: written in place */
+            /* one sample's output planes are already in the GEMM's layout: written in place,
+             * over the bias (the GEMM adds to it, which costs less than a pass after it) */
             char *o = plane(out, g, n0, g->O, gr * g->Og, g->L), *m = nb == 1 ? o : c->m;
+            const char *b = bias ? elem(bias, g, gr * g->Og) : NULL;
             lower(k, c, g, p, x, n0, nb, gr);
+            if (m == o && b)
+                k->fill_bias(b, g->Og, g->L, o);
             gemm(g->dt, 0, 0, g->Og, nb * g->L, g->K, elem(w, g, gr * g->Og * g->K), g->K,
-                 c->col, nb * g->L, 0, m, nb * g->L);
-            if (m != o || bias)
-                k->to_out(m, g, nb, bias ? elem(bias, g, gr * g->Og) : NULL, o);
+                 c->col, nb * g->L, m == o && b ? 1 : 0, m, nb * g->L);
+            if (m != o)
+                k->to_out(m, g, nb, b, o);
         }
     }
 }

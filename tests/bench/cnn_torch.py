@@ -21,7 +21,9 @@ Modes:
   mpirun -np 2 /usr/bin/python3 cnn_torch.py ddp [--epochs N] [--seed S]
 
 Prints one JSON line (rank 0): seconds of every epoch (training only; the test accuracy after
-each epoch is measured outside the timing), their median, the accuracies. Used by
+each epoch is measured outside the timing), their median, the CPU seconds of every epoch (all
+threads, and in ddp mode all ranks, added up: time.process_time, which the load of other jobs
+does not inflate as it inflates wall time) and their median, the accuracies. Used by
 tests/bench/cnn.lua; tide does not depend on torch.
 """
 import argparse
@@ -122,12 +124,12 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOM)
     g = torch.Generator().manual_seed(a.seed)
     n = xtr.shape[0]
-    epoch_s, acc = [], []
+    epoch_s, cpu_s, acc = [], [], []
     for _ in range(a.epochs):
         perm = torch.randperm(n, generator=g)     # the same on every rank
         if a.mode == "ddp":
             dist.barrier()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, n, BATCH):
             idx = perm[i:i + BATCH]
             m = idx.shape[0]
@@ -138,6 +140,10 @@ def main():
         if a.mode == "ddp":
             dist.barrier()
         epoch_s.append(time.perf_counter() - t0)
+        cpu = torch.tensor([time.process_time() - c0], dtype=torch.float64)
+        if a.mode == "ddp":       # every rank's CPU seconds, added up
+            dist.all_reduce(cpu)
+        cpu_s.append(cpu.item())
         acc.append(round(accuracy(net, xte, yte), 4))
         if rank == 0:      # progress, for long runs on a loaded machine
             print("epoch %d: %.1f s, test accuracy %.4f" % (len(acc), epoch_s[-1], acc[-1]),
@@ -147,6 +153,8 @@ def main():
                               threads_per_rank=threads, seed=a.seed, epochs=a.epochs,
                               epoch_s=[round(t, 3) for t in epoch_s],
                               epoch_s_median=round(float(np.median(epoch_s)), 3),
+                              cpu_s=[round(t, 3) for t in cpu_s],
+                              cpu_s_median=round(float(np.median(cpu_s)), 3),
                               test_acc_per_epoch=acc, final_test_acc=acc[-1])), flush=True)
     if a.mode == "ddp":
         dist.barrier()

@@ -154,6 +154,55 @@ describe("nn.Conv2d", function()
       "nn.Conv2d: the direct kernel needs stride 1, got 2x2")
   end)
 
+  it("lowers unit-stride taps (whole rows, rows cut by padding, odd widths) as the others do",
+    function()
+    -- im2col copies and col2im adds a tap's rows as contiguous runs when the width stride is
+    -- 1; the direct kernel and nested loops reach the same numbers another way
+    local cases = {   -- C, O, kernel, input HxW, options
+      { 3, 4, 3, { 7, 13 }, {} },
+      { 2, 3, 3, { 6, 9 }, { padding = 1 } },
+      { 2, 2, 5, { 5, 11 }, { padding = 2 } },
+      { 4, 2, { 3, 1 }, { 8, 5 }, { padding = { 0, 1 } } },
+      { 2, 4, 3, { 9, 7 }, { padding = 1, dilation = 2, groups = 2 } },
+    }
+    for k, c in ipairs(cases) do
+      local o = c[5]
+      tide.manual_seed(10 + k)
+      local m = nn.Conv2d(c[1], c[2], c[3], { padding = o.padding, dilation = o.dilation,
+        groups = o.groups, dtype = "f64" })
+      local x = rand({ 3, c[1], c[4][1], c[4][2] })
+      local r = rand(m:forward(x):shape())
+      local got = {}
+      for _, algo in ipairs({ "im2col", "direct" }) do
+        m.p.algo = algo
+        m:zero_grad()
+        local y = m:forward(x)
+        got[algo] = { flat(y), flat(m:backward(x, r)), flat(m.grad_weight) }
+      end
+      for i, what in ipairs({ "output", "grad_input", "grad_weight" }) do
+        assert_close(got.direct[i], got.im2col[i], 1e-10, ("case %d %s"):format(k, what))
+      end
+      if type(c[3]) == "number" and type(o.padding or 0) == "number" then
+        local want = naive_conv(x, m.weight, m.bias, 1, o.padding or 0, o.dilation or 1,
+          o.groups or 1)
+        assert_close(want, got.im2col[1], 1e-12, ("case %d nested loops"):format(k))
+      end
+    end
+    -- stride 2 down, 1 across: grad_input and grad_weight are the adjoints of the (bias-free,
+    -- linear) map, sum(conv(x) r) = sum(x grad_input) = sum(w grad_weight)
+    local m = nn.Conv2d(3, 5, 3, { stride = { 2, 1 }, padding = { 1, 0 }, bias = false,
+      dtype = "f64" })
+    local x = rand({ 2, 3, 9, 10 })
+    local y = m:forward(x)
+    local r = rand(y:shape())
+    m:zero_grad()
+    local gi = m:backward(x, r)
+    local yr = num((y * r):sum())
+    assert.is_true(math.abs(yr - num((x * gi):sum())) < 1e-10 * math.max(1, math.abs(yr)))
+    assert.is_true(math.abs(yr - num((m.weight * m.grad_weight):sum())) <
+      1e-10 * math.max(1, math.abs(yr)))
+  end)
+
   it("has input, weight and bias gradients matching finite differences", function()
     gradcheck(nn.Conv2d(4, 4, 3, { stride = 2, padding = 1, dilation = 2, groups = 2,
       dtype = "f64" }), rand({ 2, 4, 7, 6 }))

@@ -172,6 +172,9 @@ describe("examples/train_mnist.lua on 2 ranks", function()
       assert.are.equal(i, r.epoch)
       assert.are.equal(2, r.ranks)
       assert.is_true(r.seconds > 0)
+      -- cpu_s adds up both ranks' CPU seconds: some, and no more than 2 busy cores could give
+      assert.is_true(r.cpu_s > 0 and r.cpu_s <= 2 * r.seconds + 0.5,
+        ("cpu_s %s for %s s"):format(r.cpu_s, r.seconds))
       acc[i], secs[i] = 100 * r.accuracy, ("%.2f"):format(r.seconds)
       if i > 10 then last5 = last5 + acc[i] / 5 end
     end
