@@ -182,7 +182,12 @@ static void read_beats(listener *l, deaths *d)
         memcpy(l->host[b.rank], b.host, TIDE_HB_HOST_LEN);
         if (b.kind == TIDE_HB_LOST && b.about >= 0 && b.about < l->size) {
             l->reported[b.rank] = 1;
-            note_rank(&d->silent, b.about);
+            /* its own beats from that rank, 10 a second, outweigh a rank's report: a rank
+             * whose heartbeat thread ran late under load may report a live one */
+            int fresh = b.about < MAX_RANKS && l->heard[b.about] > 0 &&
+                        now() - l->heard[b.about] < 0.5;
+            if (!fresh)
+                note_rank(&d->silent, b.about);
             if (d->alarm == 0)
                 d->alarm = now();
         }

@@ -130,7 +130,10 @@ static void lost(int r, double silent)
             dumped = t;   /* still waiting for the dump */
         else if (t - (dumped ? dumped : t0) >= REPORT_LINGER)
             break;
-        send_all(KIND_BEAT, -1);   /* this rank is alive while it waits */
+        send_all(KIND_BEAT, -1);   /* this rank is alive while it waits, */
+        beat alive = {MAGIC, KIND_BEAT, me, -1, {0}};
+        memcpy(alive.host, peers[me].host, HOST_LEN);
+        send_supervisor(&alive);   /* to the supervisor too (it would think this rank lost) */
         send_all(KIND_LOST, r);    /* repeated: a datagram may be lost */
         struct timespec nap = {0, 20000000};
         nanosleep(&nap, NULL);
