@@ -32,8 +32,8 @@
 -- model's dtype (m:to) before wrapping: the gradients then live in the buckets.
 --
 -- {compress = "fp16" | "bf16" | "int8" | "topk" | "powersgd" | function(bucket, ctx)} replaces
--- each bucket's allreduce by a compression hook (tide.comm_hooks: {ratio = 0.01} for topk,
--- {rank = 4} for powersgd). The hooks run when backward ends, bucket by bucket, in bucket order,
+-- each bucket's allreduce by a compression hook (tide.comm_hooks: {ratio = 0.01, momentum = m,
+-- warmup = steps} for topk, {rank = 4} for powersgd). The hooks run when backward ends, bucket by bucket, in bucket order,
 -- over the flat communicator (no overlap with backward, no hierarchy: a hook's collectives
 -- are its own). model.compress_stats adds up, over steps: bytes (what this rank sent),
 -- raw_bytes (what ring allreduces of the buckets would send), comm_s and compute_s (the
@@ -68,7 +68,7 @@ function ddp.wrap(model, comm, opts)
     error(where .. ": expected a communicator (with :iallreduce), got " .. type(comm), 2)
   end
   opts = check_opts(opts, { bucket_mb = true, broadcast = true, hierarchical = true,
-    compress = true, ratio = true, rank = true }, where)
+    compress = true, ratio = true, rank = true, momentum = true, warmup = true }, where)
   local mb = args.number(opts.bucket_mb, "bucket_mb", where, 1, "> 0")
   if opts.hierarchical ~= nil and type(opts.hierarchical) ~= "boolean" then
     error(where .. ": hierarchical must be a boolean, got " .. type(opts.hierarchical), 2)
@@ -78,8 +78,8 @@ function ddp.wrap(model, comm, opts)
   if opts.compress ~= nil then
     self._hook, self.compress = compress.hook(opts.compress, opts, where)
     self.compress_stats = { bytes = 0, raw_bytes = 0, comm_s = 0, compute_s = 0, steps = 0 }
-  elseif opts.ratio ~= nil or opts.rank ~= nil then
-    error(where .. ": ratio and rank are options of compress, which is not given", 2)
+  elseif opts.ratio ~= nil or opts.rank ~= nil or opts.momentum ~= nil or opts.warmup ~= nil then
+    error(where .. ": ratio, rank, momentum and warmup are options of compress, which is not given", 2)
   end
   -- a hook's collectives are its own, over the flat communicator
   self:_plan_hierarchy(self._hook and false or opts.hierarchical)
