@@ -285,6 +285,33 @@ describe("ddp.wrap with compress", function()
       "got number")
   end)
 
+  it("runs the hook among node leaders on their node's share when hierarchical", function()
+    local node = world:split_node()
+    local nodes = world:allreduce(node.rank == 0 and 1 or 0)
+    local sizes = {}
+    local function mean_hook(bucket, ctx)
+      sizes[#sizes + 1] = ctx.size
+      return ctx:allreduce(bucket:clone()):mul_(1 / ctx.size)
+    end
+    local flat = ddp.wrap(net(), world, { hierarchical = false })
+    local hier = ddp.wrap(net(), world, { hierarchical = true, compress = mean_hook })
+    hier:load_state(flat:state())
+    local x = tide.tensor(values_of(me, 32)):view({ 4, 8 })
+    for _, m in ipairs { flat, hier } do
+      m:zero_grad()
+      m:backward(x, m:forward(x))
+    end
+    local _, gf = flat:parameters()
+    local _, gh = hier:parameters()
+    for i = 1, #gf do
+      local d = (gf[i] - gh[i]):abs():max()
+      assert(d < 1e-6, "gradient " .. i .. " differs from the flat mean by " .. d)
+    end
+    -- only the leaders run the hook, over one rank a node; the others send nothing
+    assert.are.same(node.rank == 0 and { nodes } or {}, sizes)
+    if node.rank ~= 0 then assert.are.equal(0, hier.compress_stats.bytes) end
+  end)
+
   it("records each hook call as a tide.trace span", function()
     local path = world:bcast_obj(me == 0 and os.tmpname() or nil, 0)
     tide.trace.start(path)
