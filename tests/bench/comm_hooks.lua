@@ -22,6 +22,13 @@ local build = os.getenv("TIDE_BUILD_DIR") or (root .. "/build")
 local epochs, ranks, seeds = bench.sizes("TIDE_BENCH_COMPRESS", "5 4 3")
 seeds = seeds or 1
 local bed = os.getenv("TIDE_BENCH_BED") == "1"
+-- TIDE_BENCH_SEEDS="4 5": these seeds instead of 1..S (to add seeds to an earlier run)
+local seed_list = {}
+for s in (os.getenv("TIDE_BENCH_SEEDS") or ""):gmatch("%d+") do seed_list[#seed_list + 1] = s end
+if #seed_list == 0 then
+  for s = 1, seeds do seed_list[s] = tostring(s) end
+end
+seeds = #seed_list
 local SCRUB = require("support.proc").clean_env
 
 local CONFIGS = {
@@ -73,9 +80,9 @@ if bed and io.popen("id -u"):read("l") ~= "0" then
   print("comm_hooks bench: TIDE_BENCH_BED=1 needs root (network namespaces): skipped")
   return
 end
-print(("train_mnist, %d epochs, %d ranks%s, seeds 1..%d, paired by seed, on %s (a shared " ..
+print(("train_mnist, %d epochs, %d ranks%s, seeds %s, paired by seed, on %s (a shared " ..
   "machine: times under load)"):format(epochs, ranks, bed and " over 2 hosts of the test bed"
-  or " on one host", seeds, bench.cpu()))
+  or " on one host", table.concat(seed_list, ","), bench.cpu()))
 
 -- every hook's runs, seed by seed, so that a partial run still pairs
 local results = {}             -- name -> { acc = {seed -> %}, secs = {...}, stats = last }
@@ -83,7 +90,7 @@ for _, c in ipairs(CONFIGS) do results[c[1]] = { acc = {}, secs = {} } end
 for seed = 1, seeds do
   for _, c in ipairs(CONFIGS) do
     local r = results[c[1]]
-    local recs, out = run(c[1], c[2], tostring(seed))
+    local recs, out = run(c[1], c[2], seed_list[seed])
     if recs then
       for _, rec in ipairs(recs) do r.secs[#r.secs + 1] = rec.seconds end
       r.acc[seed] = 100 * recs[#recs].accuracy
@@ -94,8 +101,8 @@ for seed = 1, seeds do
   end
 end
 
-print(("%-9s %9s %8s %6s %15s %6s %5s %9s %8s %8s %10s"):format("hook", "accuracy", "paired",
-  "sd", "range", "bar", "ok", "epoch s", "vs none", "bytes", "compute s"))
+print(("%-9s %9s %8s %6s %15s %6s %5s %9s %8s %8s %10s  %s"):format("hook", "accuracy", "paired",
+  "sd", "range", "bar", "ok", "epoch s", "vs none", "bytes", "compute s", "per seed"))
 local base = results.none
 local base_med = #base.secs > 0 and bench.median(base.secs) or 0 / 0
 for _, c in ipairs(CONFIGS) do
@@ -116,10 +123,12 @@ for _, c in ipairs(CONFIGS) do
     local d, sd = mean_sd(diffs)
     local med = bench.median(r.secs)
     local s = r.stats
-    print(("%-9s %8.2f%% %+8.2f %6.2f %15s %6s %5s %9.2f %8.2f %8s %10s"):format(c[1], acc, d, sd,
+    local each = {}
+    for i, x in ipairs(diffs) do each[i] = ("%+.2f"):format(x) end
+    print(("%-9s %8.2f%% %+8.2f %6.2f %15s %6s %5s %9.2f %8.2f %8s %10s  %s"):format(c[1], acc, d, sd,
       ("[%+.2f, %+.2f]"):format(lo, hi), c[3] and ("%.1f"):format(c[3]) or "-",
       c[3] and (math.abs(d) <= c[3] and "yes" or "NO") or "-", med, med / base_med,
       s and ("%.1f%%"):format(100 * s.bytes / s.raw_bytes) or "100%",
-      s and ("%.2f"):format(s.compute_s) or "-"))
+      s and ("%.2f"):format(s.compute_s) or "-", table.concat(each, " ")))
   end
 end
