@@ -274,6 +274,12 @@ describe("ddp.wrap with compress", function()
       "ddp.wrap: ratio must be in (0, 1], got 2")
     assert.has_error(function() ddp.wrap(net(), world, { compress = "fp16", rank = 4 }) end,
       "ddp.wrap: rank is an option of powersgd, not of fp16")
+    assert.has_error(function() ddp.wrap(net(), world, { compress = "fp16", momentum = 0.9 }) end,
+      "ddp.wrap: momentum is an option of topk, not of fp16")
+    assert.has_error(function() ddp.wrap(net(), world, { compress = "topk", momentum = 1 }) end,
+      "ddp.wrap: momentum must be in [0, 1), got 1")
+    assert.has_error(function() ddp.wrap(net(), world, { compress = "topk", warmup = -1 }) end,
+      "ddp.wrap: warmup must be an integer of at least 0, got -1")
     assert.has_error(function() ddp.wrap(net(), world, { ratio = 0.1 }) end,
       "ddp.wrap: ratio, rank, momentum and warmup are options of compress, which is not given")
     local m = ddp.wrap(net(), world, { compress = function() return 1 end })
@@ -283,6 +289,19 @@ describe("ddp.wrap with compress", function()
     assert.has_error(function() m:backward(x, out) end,
       "ddp: the compress hook must return the averaged bucket (a tensor of 195 elements), " ..
       "got number")
+  end)
+
+  it("train_mnist refuses --dgc without topk, or other than on or off", function()
+    if me ~= 0 then return end                 -- one process is enough: the flags fail first
+    local proc = require "support.proc"
+    local exe = os.getenv("TIDE_EXE") or "tide"
+    local script = (os.getenv("TIDE_SOURCE_DIR") or ".") .. "/examples/train_mnist.lua"
+    for _, c in ipairs { { "--compress fp16 --dgc on", "with --compress topk, got 'on'" },
+                         { "--compress topk --dgc yes", "with --compress topk, got 'yes'" } } do
+      local out, code = proc.run(("%s %s %s"):format(exe, proc.quote(script), c[1]))
+      assert.are_not.equal(0, code)
+      assert.truthy(out:find("train_mnist: --dgc expects on or off, " .. c[2], 1, true), out)
+    end
   end)
 
   it("runs the hook among node leaders on their node's share when hierarchical", function()
