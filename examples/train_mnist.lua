@@ -59,6 +59,9 @@ usage: tide train_mnist.lua [options]
   --bucket-mb X    gradient bucket size in MB for the allreduce (1)
   --compress NAME  compress the gradients: fp16, bf16, int8, topk or powersgd (tide.comm_hooks)
   --ratio X        fraction of each bucket topk sends (0.01)
+  --dgc on|off     topk with Deep Gradient Compression's momentum correction (the hook keeps
+                   the momentum, the optimizer runs without) and a warm-up of the ratio from
+                   25% over the first epoch (on); off: plain error feedback
   --rank R         rank of powersgd's factors (4)
   --ranks N        launch N ranks with `tide run` when started alone (1)
   --metrics PATH   JSON-lines log written by rank 0 (metrics.jsonl; "" for none)
@@ -82,7 +85,7 @@ local numeric = { epochs = "integer", batch = "integer", lr = "number", momentum
   delta = "number", ratio = "number", rank = "integer" }
 local optional = { trace = true, data = true, samples = true, checkpoint = true, every = true,
   keep = true, ["dp-epsilon"] = true, clip = true, delta = true, compress = true, ratio = true,
-  rank = true }
+  rank = true, dgc = true }
 local flags_seen = {}
 do
   local i = 1
@@ -132,6 +135,8 @@ if dp then
     -- DP-SGD adds the clipped per-sample gradients in its own reduction, not in ddp's buckets
     error("train_mnist: --dp-epsilon does not go with --compress", 0)
   end
+elseif opts.dgc and (opts.compress ~= "topk" or (opts.dgc ~= "on" and opts.dgc ~= "off")) then
+  error("train_mnist: --dgc expects on or off, with --compress topk, got '" .. opts.dgc .. "'", 0)
 elseif opts.clip or opts.delta then
   error("train_mnist: --clip and --delta go with --dp-epsilon E", 0)
 end
@@ -222,9 +227,12 @@ if dp then
       comm = world, seed = opts.seed })
   sampler = loader
 else
+  -- top-k's momentum correction: the hook keeps the velocity, the optimizer runs without
+  local dgc = opts.compress == "topk" and opts.dgc ~= "off"
   model = ddp.wrap(nn.Sequential(layers), world, { bucket_mb = opts["bucket-mb"],
-    compress = opts.compress, ratio = opts.ratio, rank = opts.rank })
-  opt = optim.SGD(model, { lr = opts.lr, momentum = opts.momentum })
+    compress = opts.compress, ratio = opts.ratio, rank = opts.rank,
+    momentum = dgc and opts.momentum or nil, warmup = dgc and loader:num_batches() or nil })
+  opt = optim.SGD(model, { lr = opts.lr, momentum = dgc and 0 or opts.momentum })
 end
 local crit = nn.CrossEntropyLoss()
 

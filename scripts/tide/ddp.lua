@@ -32,10 +32,16 @@
 -- model's dtype (m:to) before wrapping: the gradients then live in the buckets.
 --
 -- {compress = "fp16" | "bf16" | "int8" | "topk" | "powersgd" | function(bucket, ctx)} replaces
--- each bucket's allreduce by a compression hook (tide.comm_hooks: {ratio = 0.01} for topk,
--- {rank = 4} for powersgd). The hooks run when backward ends, bucket by bucket, in bucket order,
--- over the flat communicator (no overlap with backward, no hierarchy: a hook's collectives
--- are its own). model.compress_stats adds up, over steps: bytes (what this rank sent),
+-- each bucket's allreduce by a compression hook (tide.comm_hooks: {ratio = 0.01, momentum = m,
+-- warmup = steps} for topk, {rank = 4} for powersgd). The hooks run when backward ends, bucket
+-- by bucket, in bucket order (no overlap with backward: a hook's collectives are blocking).
+-- Across nodes they are hierarchical too: each bucket is summed within the node through shared
+-- memory, the node leaders run the hook among themselves on their node's share (node sum *
+-- nodes / ranks, so that the leaders' average is the average over all ranks, whatever the
+-- nodes' sizes), and each leader broadcasts the result within its node; only the
+-- leaders cross the network, and error feedback is kept per node. {hierarchical = false}:
+-- every rank runs the hook over the flat communicator. model.compress_stats adds up, over
+-- steps: bytes (what this rank's hook sent: 0 on a node's other ranks),
 -- raw_bytes (what ring allreduces of the buckets would send), comm_s and compute_s (the
 -- hooks' seconds in and out of their collectives), steps. With tide.trace on, each hook call
 -- is a span "compress.<name>".
@@ -68,7 +74,7 @@ function ddp.wrap(model, comm, opts)
     error(where .. ": expected a communicator (with :iallreduce), got " .. type(comm), 2)
   end
   opts = check_opts(opts, { bucket_mb = true, broadcast = true, hierarchical = true,
-    compress = true, ratio = true, rank = true }, where)
+    compress = true, ratio = true, rank = true, momentum = true, warmup = true }, where)
   local mb = args.number(opts.bucket_mb, "bucket_mb", where, 1, "> 0")
   if opts.hierarchical ~= nil and type(opts.hierarchical) ~= "boolean" then
     error(where .. ": hierarchical must be a boolean, got " .. type(opts.hierarchical), 2)
@@ -78,11 +84,10 @@ function ddp.wrap(model, comm, opts)
   if opts.compress ~= nil then
     self._hook, self.compress = compress.hook(opts.compress, opts, where)
     self.compress_stats = { bytes = 0, raw_bytes = 0, comm_s = 0, compute_s = 0, steps = 0 }
-  elseif opts.ratio ~= nil or opts.rank ~= nil then
-    error(where .. ": ratio and rank are options of compress, which is not given", 2)
+  elseif opts.ratio ~= nil or opts.rank ~= nil or opts.momentum ~= nil or opts.warmup ~= nil then
+    error(where .. ": ratio, rank, momentum and warmup are options of compress, which is not given", 2)
   end
-  -- a hook's collectives are its own, over the flat communicator
-  self:_plan_hierarchy(self._hook and false or opts.hierarchical)
+  self:_plan_hierarchy(opts.hierarchical)
   -- closed as DDP:backward's scope ends, by a return or by an error passing through
   self._end_backward = setmetatable({}, { __close = function() self._in_backward = false end })
   local params = model:parameters()
@@ -186,7 +191,9 @@ function DDP:_build_buckets()
     if self._hook then          -- the hook's view of the bucket, kept across steps
       local entries = {}
       for i, e in ipairs(b.entries) do entries[i] = { offset = e.offset, shape = e.tensor:shape() } end
-      b.ctx = compress.context(self.comm, entries)
+      local over = self.comm
+      if self.hierarchical then over = self.leaders end           -- nil on a node's others
+      if over then b.ctx = compress.context(over, entries) end
     end
   end
   self.buckets = buckets
@@ -281,27 +288,42 @@ function DDP:_finish()
   end
 end
 
--- Runs the compression hook on every bucket, in bucket order, and records what it cost.
-function DDP:_compress_all()
-  local stats, hook, name = self.compress_stats, self._hook, "compress." .. self.compress
-  local traced = tide.trace.enabled()
-  for _, b in ipairs(self.buckets) do
-    local ctx = b.ctx
-    local bytes0, comm0, t0 = ctx.bytes, ctx.comm_s, clock()
-    local avg
-    if traced then avg = tide.trace.span(name, hook, b.flat, ctx) else avg = hook(b.flat, ctx) end
-    if not tide.is_tensor(avg) or avg:numel() ~= b.flat:numel() then
-      error("ddp: the compress hook must return the averaged bucket (a tensor of " ..
-        b.flat:numel() .. " elements), got " .. (tide.is_tensor(avg) and avg:numel() ..
-        " elements" or type(avg)), 0)
-    end
-    b.flat:copy_(avg:reshape({ b.flat:numel() }))
-    local wall, comm_s = clock() - t0, ctx.comm_s - comm0
-    stats.bytes = stats.bytes + (ctx.bytes - bytes0)
-    stats.raw_bytes = stats.raw_bytes + compress.allreduce_bytes(b.numel, b.dtype, self.comm.size)
-    stats.comm_s, stats.compute_s = stats.comm_s + comm_s, stats.compute_s + (wall - comm_s)
-    self.comm_wait_s = self.comm_wait_s + comm_s
+-- Runs the compression hook on one bucket (in place) and records what it cost.
+function DDP:_run_hook(b, stats)
+  local hook, name, ctx = self._hook, "compress." .. self.compress, b.ctx
+  local bytes0, comm0, t0 = ctx.bytes, ctx.comm_s, clock()
+  local avg
+  if tide.trace.enabled() then avg = tide.trace.span(name, hook, b.flat, ctx) else avg = hook(b.flat, ctx) end
+  if not tide.is_tensor(avg) or avg:numel() ~= b.flat:numel() then
+    error("ddp: the compress hook must return the averaged bucket (a tensor of " ..
+      b.flat:numel() .. " elements), got " .. (tide.is_tensor(avg) and avg:numel() ..
+      " elements" or type(avg)), 0)
   end
+  b.flat:copy_(avg:reshape({ b.flat:numel() }))
+  local wall, comm_s = clock() - t0, ctx.comm_s - comm0
+  stats.bytes = stats.bytes + (ctx.bytes - bytes0)
+  stats.comm_s, stats.compute_s = stats.comm_s + comm_s, stats.compute_s + (wall - comm_s)
+end
+
+-- Runs the compression hook on every bucket, in bucket order: on every rank (flat), or on the
+-- node leaders between an in-node sum and an in-node broadcast (hierarchical).
+function DDP:_compress_all()
+  local stats, comm = self.compress_stats, self.comm
+  local t0, compute0 = clock(), stats.compute_s
+  for _, b in ipairs(self.buckets) do
+    if self.hierarchical then
+      self.node:allreduce(b.flat, "sum")
+      if b.ctx then
+        b.flat:mul_(self.nodes / comm.size)     -- the leaders' average is then the ranks'
+        self:_run_hook(b, stats)
+      end
+      self.node:broadcast(b.flat, 0)
+    else
+      self:_run_hook(b, stats)
+    end
+    stats.raw_bytes = stats.raw_bytes + compress.allreduce_bytes(b.numel, b.dtype, comm.size)
+  end
+  self.comm_wait_s = self.comm_wait_s + (clock() - t0) - (stats.compute_s - compute0)
   stats.steps = stats.steps + 1
 end
 

@@ -5,7 +5,7 @@
 --      broadcast) and raw MPI_Allreduce (the allreduce_twin module, tests/bench/allreduce.c) in
 --      the same job, alternating; medians of TIDE_BENCH_ROUNDS rounds (3);
 --   2. the train_mnist MLP's epoch time uncompressed and with each compression hook
---      (tests/bench/compress.lua on the bed, TIDE_BENCH_EPOCHS epochs, 1 by default);
+--      (tests/bench/comm_hooks.lua on the bed, TIDE_BENCH_EPOCHS epochs, 1 by default);
 --   3. PyTorch DDP (gloo) on the same recipe and bed, plain and with its fp16 and PowerSGD
 --      (rank 4) hooks (tests/bench/hosts_torch.py), when /usr/bin/python3 has torch;
 -- and the ratio of PyTorch's best epoch time to tide's best (the issue's goal: >= 2).
@@ -92,6 +92,8 @@ end
 print(("hosts bench on %s (a shared machine: times under load), links shaped to %s"):format(
   bench.cpu(), rate))
 assert(bench.sh(("bash %q up --hosts 2 --rate %s"):format(hosts, rate)))
+-- host h1's address, where PyTorch's rank 0 listens (the bed's subnet follows TIDE_BED)
+local master = select(2, bench.sh(("bash %q status"):format(hosts))):match("([%d.]+) h1")
 local ok, err = pcall(function()
   -- 1. allreduce bandwidth
   local okw, out = bench.sh(SCRUB .. ("TIDE_BUILD_DIR=%q TIDE_BENCH_ROUNDS=%d bash %q run -n 4 %q --worker")
@@ -99,10 +101,11 @@ local ok, err = pcall(function()
   print(okw and out or ("allreduce part failed:\n" .. out))
   -- 2. tide's MLP epochs with each hook
   local _, tide_out = bench.sh(SCRUB .. ("TIDE_BENCH_BED=1 TIDE_BENCH_COMPRESS=%q TIDE_SOURCE_DIR=%q " ..
-    "TIDE_BUILD_DIR=%q lua5.4 %q"):format(epochs .. " 4", root, build, root .. "/tests/bench/compress.lua"))
+    "TIDE_BUILD_DIR=%q lua5.4 %q"):format(epochs .. " 4 1", root, build, root .. "/tests/bench/comm_hooks.lua"))
   print(tide_out)
   local tide_best = math.huge
-  for secs in tide_out:gmatch("\n%S+%s+[%d.]+%%%s+%S+%s+%S+%s+%S+%s+([%d.]+)") do
+  -- the epoch column of comm_hooks.lua's table: hook, accuracy, paired, sd, [range], bar, ok
+  for secs in tide_out:gmatch("\n%S+%s+[%d.]+%%%s+%S+%s+%S+%s+%b[]%s+%S+%s+%S+%s+([%d.]+)") do
     tide_best = math.min(tide_best, tonumber(secs))
   end
   -- 3. PyTorch DDP (gloo) and its hooks
@@ -113,8 +116,8 @@ local ok, err = pcall(function()
   print(("%-10s %10s %10s"):format("PyTorch", "epoch s", "accuracy"))
   local torch_best = math.huge
   for _, hook in ipairs { "none", "fp16", "powersgd" } do
-    local rec, out = bench.json_of(SCRUB .. ("bash %q mpirun -n 4 -- /usr/bin/python3 %q --hook %s --epochs %s")
-      :format(hosts, root .. "/tests/bench/hosts_torch.py", hook, epochs))
+    local rec, out = bench.json_of(SCRUB .. ("bash %q mpirun -n 4 -- /usr/bin/python3 %q --hook %s --epochs %s --master %s")
+      :format(hosts, root .. "/tests/bench/hosts_torch.py", hook, epochs, master))
     if rec then
       local med = median(rec.epoch_s)
       torch_best = math.min(torch_best, med)

@@ -58,21 +58,45 @@ describe("compression hooks at " .. N .. " ranks", function()
     end
   end)
 
-  it("int8 errs by at most scale / 2 per element and rank (and the average's own rounding)", function()
-    local got, ctx = run(compress.int8, n)
-    local exact, bound, top = mean_of(n), 0, 0
+  it("int8 errs by at most its block's scale / 2 per element and rank (and the average's own rounding)", function()
+    -- two halves of whole blocks, the first a hundred times the second: one scale for the
+    -- whole bucket would round the second half to nothing, a scale per block keeps it
+    local B = compress.INT8_BLOCK
+    local m = 2 * B * N           -- N chunks of whole blocks: no padding
+    local function block_values(r)
+      local v = values_of(r, m)
+      for i = 1, m // 2 do v[i] = v[i] * 100 end
+      return v
+    end
+    local exact, amax = {}, { 0, 0 }
+    for i = 1, m do exact[i] = 0 end
+    local bound = { 0, 0 }
     for r = 0, N - 1 do
-      local amax = 0
-      for _, x in ipairs(values_of(r, n)) do amax = math.max(amax, math.abs(x)) end
-      bound = bound + (amax / 127) / 2 / N
+      local top = { 0, 0 }
+      for i, x in ipairs(block_values(r)) do
+        local b = (i - 1) // (m // 2) + 1
+        top[b] = math.max(top[b], math.abs(x))
+        exact[i] = exact[i] + x / N
+      end
+      for b = 1, 2 do bound[b] = bound[b] + (top[b] / 127) / 2 / N end
     end
-    for i = 1, n do top = math.max(top, math.abs(exact[i])) end
-    bound = bound + (top + bound) / 127 / 2     -- the averaged chunk is quantized again
-    for i = 1, n do
-      assert(math.abs(got[i] - exact[i]) <= bound * (1 + 1e-5), "int8 bound at " .. i)
+    for i = 1, m do
+      local b = (i - 1) // (m // 2) + 1
+      amax[b] = math.max(amax[b], math.abs(exact[i]))
     end
-    local chunk = -(-n // N)   -- bytes and a scale each way
-    assert.are.equal(2 * (N - 1) * (chunk + 4), ctx.bytes)
+    -- the averaged blocks are quantized again, each with its own scale
+    for b = 1, 2 do bound[b] = bound[b] + (amax[b] + bound[b]) / 127 / 2 end
+    local ctx = compress.context(world)
+    local got = compress.int8(tide.tensor(block_values(me)), ctx):totable()
+    local small_err = 0
+    for i = 1, m do
+      local b = (i - 1) // (m // 2) + 1
+      assert(math.abs(got[i] - exact[i]) <= bound[b] * (1 + 1e-5), "int8 bound at " .. i)
+      if b == 2 then small_err = math.max(small_err, math.abs(got[i] - exact[i])) end
+    end
+    assert(small_err < amax[1] / 127 / 4, "the small block keeps its own scale")
+    local chunk = m // N                -- bytes and a scale per block, each way
+    assert.are.equal(2 * (N - 1) * (chunk + 4 * chunk // B), ctx.bytes)
   end)
 
   it("topk keeps the k largest and carries the rest to the next step", function()
@@ -104,6 +128,47 @@ describe("compression hooks at " .. N .. " ranks", function()
       end
     end
     assert.are.equal(3 * (N - 1) * 8 * k, ctx.bytes)   -- indices and values, allgathered
+  end)
+
+  it("topk with momentum correction and warm-up equals a plain-Lua DGC over four steps", function()
+    local ratio, m, warmup = 0.05, 0.9, 3
+    local hook = compress.topk(ratio, { momentum = m, warmup = warmup })
+    local ctx = compress.context(world)
+    -- the reference (Lin et al. 2018): u = m u + g, v = v + u, send the top-k of v, clear u
+    -- and v where sent; k from a ratio falling geometrically from 25% to 5% over 3 steps
+    local u, v = {}, {}
+    for r = 0, N - 1 do
+      u[r], v[r] = {}, {}
+      for i = 1, n do u[r][i], v[r][i] = 0, 0 end
+    end
+    local f32 = function(x) return tide.tensor({ x }):get(1) end
+    for step = 1, 4 do
+      local now = step - 1 >= warmup and ratio or 0.25 * (ratio / 0.25) ^ ((step - 1) / warmup)
+      local k = math.ceil(now * n)
+      local got = run(hook, n, step, ctx)
+      local want = {}
+      for i = 1, n do want[i] = 0 end
+      for r = 0, N - 1 do
+        local order = {}
+        for i, g in ipairs(values_of(r, n, step)) do
+          u[r][i] = f32(m * u[r][i] + f32(g))
+          v[r][i] = f32(v[r][i] + u[r][i])
+          order[i] = i
+        end
+        table.sort(order, function(a, b) return math.abs(v[r][a]) > math.abs(v[r][b]) end)
+        for j = 1, k do
+          local i = order[j]
+          want[i] = want[i] + v[r][i] / N
+          u[r][i], v[r][i] = 0, 0
+        end
+      end
+      for i = 1, n do
+        assert(math.abs(got[i] - want[i]) <= 1e-4 * (1 + math.abs(want[i])),
+          ("step %d element %d: %g, want %g"):format(step, i, got[i], want[i]))
+      end
+    end
+    assert.are.equal(compress.topk_ratio(ratio, warmup, 0), 0.25)
+    assert.are.equal(compress.topk_ratio(ratio, warmup, warmup), ratio)
   end)
 
   it("powersgd equals a plain-Lua PowerSGD over three steps (error feedback, warm start)", function()
@@ -209,8 +274,14 @@ describe("ddp.wrap with compress", function()
       "ddp.wrap: ratio must be in (0, 1], got 2")
     assert.has_error(function() ddp.wrap(net(), world, { compress = "fp16", rank = 4 }) end,
       "ddp.wrap: rank is an option of powersgd, not of fp16")
+    assert.has_error(function() ddp.wrap(net(), world, { compress = "fp16", momentum = 0.9 }) end,
+      "ddp.wrap: momentum is an option of topk, not of fp16")
+    assert.has_error(function() ddp.wrap(net(), world, { compress = "topk", momentum = 1 }) end,
+      "ddp.wrap: momentum must be in [0, 1), got 1")
+    assert.has_error(function() ddp.wrap(net(), world, { compress = "topk", warmup = -1 }) end,
+      "ddp.wrap: warmup must be an integer of at least 0, got -1")
     assert.has_error(function() ddp.wrap(net(), world, { ratio = 0.1 }) end,
-      "ddp.wrap: ratio and rank are options of compress, which is not given")
+      "ddp.wrap: ratio, rank, momentum and warmup are options of compress, which is not given")
     local m = ddp.wrap(net(), world, { compress = function() return 1 end })
     local x = tide.ones({ 2, 8 })
     m:zero_grad()
@@ -218,6 +289,46 @@ describe("ddp.wrap with compress", function()
     assert.has_error(function() m:backward(x, out) end,
       "ddp: the compress hook must return the averaged bucket (a tensor of 195 elements), " ..
       "got number")
+  end)
+
+  it("train_mnist refuses --dgc without topk, or other than on or off", function()
+    if me ~= 0 then return end                 -- one process is enough: the flags fail first
+    local proc = require "support.proc"
+    local exe = os.getenv("TIDE_EXE") or "tide"
+    local script = (os.getenv("TIDE_SOURCE_DIR") or ".") .. "/examples/train_mnist.lua"
+    for _, c in ipairs { { "--compress fp16 --dgc on", "with --compress topk, got 'on'" },
+                         { "--compress topk --dgc yes", "with --compress topk, got 'yes'" } } do
+      local out, code = proc.run(("%s %s %s"):format(exe, proc.quote(script), c[1]))
+      assert.are_not.equal(0, code)
+      assert.truthy(out:find("train_mnist: --dgc expects on or off, " .. c[2], 1, true), out)
+    end
+  end)
+
+  it("runs the hook among node leaders on their node's share when hierarchical", function()
+    local node = world:split_node()
+    local nodes = world:allreduce(node.rank == 0 and 1 or 0)
+    local sizes = {}
+    local function mean_hook(bucket, ctx)
+      sizes[#sizes + 1] = ctx.size
+      return ctx:allreduce(bucket:clone()):mul_(1 / ctx.size)
+    end
+    local flat = ddp.wrap(net(), world, { hierarchical = false })
+    local hier = ddp.wrap(net(), world, { hierarchical = true, compress = mean_hook })
+    hier:load_state(flat:state())
+    local x = tide.tensor(values_of(me, 32)):view({ 4, 8 })
+    for _, m in ipairs { flat, hier } do
+      m:zero_grad()
+      m:backward(x, m:forward(x))
+    end
+    local _, gf = flat:parameters()
+    local _, gh = hier:parameters()
+    for i = 1, #gf do
+      local d = (gf[i] - gh[i]):abs():max()
+      assert(d < 1e-6, "gradient " .. i .. " differs from the flat mean by " .. d)
+    end
+    -- only the leaders run the hook, over one rank a node; the others send nothing
+    assert.are.same(node.rank == 0 and { nodes } or {}, sizes)
+    if node.rank ~= 0 then assert.are.equal(0, hier.compress_stats.bytes) end
   end)
 
   it("records each hook call as a tide.trace span", function()

@@ -186,7 +186,7 @@ describe("ddp at " .. N .. " ranks", function()
       "ddp.wrap: bucket_mb must be a number > 0, got inf")
     assert.has_error(function() ddp.wrap(build(), world, { buckets = 2 }) end,
       "ddp.wrap: unknown option 'buckets' (expected one of: broadcast, bucket_mb, compress, " ..
-      "hierarchical, rank, ratio)")
+      "hierarchical, momentum, rank, ratio, warmup)")
     assert.has_error(function() ddp.wrap(build(), world, { hierarchical = "yes" }) end,
       "ddp.wrap: hierarchical must be a boolean, got string")
   end)
