@@ -140,6 +140,12 @@ elseif opts.dgc and (opts.compress ~= "topk" or (opts.dgc ~= "on" and opts.dgc ~
 elseif opts.clip or opts.delta then
   error("train_mnist: --clip and --delta go with --dp-epsilon E", 0)
 end
+if opts.checkpoint and (opts.compress == "topk" or opts.compress == "powersgd") then
+  -- their residuals (and PowerSGD's warm start) differ per rank and are not in the checkpoint:
+  -- a resumed run would silently start them over
+  error(("train_mnist: --checkpoint does not go with --compress %s (its per-rank residuals are"
+    .. " not saved); fp16, bf16 and int8 keep no state"):format(opts.compress), 0)
+end
 
 local world = tide.world
 

@@ -291,7 +291,8 @@ describe("ddp.wrap with compress", function()
       "got number")
   end)
 
-  it("train_mnist refuses --dgc without topk, or other than on or off", function()
+  it("train_mnist refuses --dgc without topk, or other than on or off, and --checkpoint with a "
+    .. "hook that keeps state", function()
     if me ~= 0 then return end                 -- one process is enough: the flags fail first
     local proc = require "support.proc"
     local exe = os.getenv("TIDE_EXE") or "tide"
@@ -301,6 +302,13 @@ describe("ddp.wrap with compress", function()
       local out, code = proc.run(("%s %s %s"):format(exe, proc.quote(script), c[1]))
       assert.are_not.equal(0, code)
       assert.truthy(out:find("train_mnist: --dgc expects on or off, " .. c[2], 1, true), out)
+    end
+    for _, hook in ipairs { "topk", "powersgd" } do
+      local out, code = proc.run(("%s %s --compress %s --checkpoint /nonexistent"):format(exe,
+        proc.quote(script), hook))
+      assert.are_not.equal(0, code)
+      assert.truthy(out:find(("train_mnist: --checkpoint does not go with --compress %s (its "
+        .. "per-rank residuals are not saved)"):format(hook), 1, true), out)
     end
   end)
 
