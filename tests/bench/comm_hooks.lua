@@ -95,6 +95,9 @@ for seed = 1, seeds do
       for _, rec in ipairs(recs) do r.secs[#r.secs + 1] = rec.seconds end
       r.acc[seed] = 100 * recs[#recs].accuracy
       r.stats = recs[#recs].compress_stats
+      -- as it goes, so that a run stopped early still tells its pairs
+      print(("  %s, seed %s: %.2f%%"):format(c[1], seed_list[seed], r.acc[seed]))
+      io.stdout:flush()
     else
       print(("%s, seed %d, failed:\n%s"):format(c[1], seed, out))
     end
