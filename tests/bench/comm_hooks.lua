@@ -11,6 +11,8 @@
 -- run takes minutes; CI runs tests/mpi/comm_hooks_spec.lua's unit checks).
 --
 --   scripts/bench.sh comm_hooks
+--   acceptance 4 as README reports it: TIDE_BENCH_BED=1 TIDE_BENCH_COMPRESS="5 4 17" (17 pairs;
+--   five leave a standard error of about 0.25, wider than the 0.2 bar; ~25 min on 2 cores)
 --   TIDE_BENCH_COMPRESS="5 4 3" (epochs, ranks, seeds 1..S)   TIDE_BENCH_HOOKS="fp16 topk"
 --   (a subset; uncompressed always runs)   TIDE_BENCH_BED=1: on scripts/hosts.sh's two hosts
 --   (root only; TIDE_BENCH_RATE=1gbit shapes the links; TIDE_BED picks the bed), else
