@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #define EX_LOST 75   /* EX_TEMPFAIL: a rank says it was lost */
+/* Ranks beat to the supervisor 10 times a second: one not heard for SILENT_GAP seconds has
+ * missed several beats (fell silent), one heard within it is alive. */
+#define SILENT_GAP 0.5
 /* Once a rank is known lost, mpirun has END_GRACE seconds to end the job itself (the ranks
  * that report a loss take up to 3 s to dump and exit) before it is sent SIGTERM, and KILL_GRACE
  * more before SIGKILL: it waits ~2 minutes for a host it cannot reach. */
@@ -185,7 +188,7 @@ static void read_beats(listener *l, deaths *d)
             /* its own beats from that rank, 10 a second, outweigh a rank's report: a rank
              * whose heartbeat thread ran late under load may report a live one */
             int fresh = b.about < MAX_RANKS && l->heard[b.about] > 0 &&
-                        now() - l->heard[b.about] < 0.5;
+                        now() - l->heard[b.about] < SILENT_GAP;
             if (!fresh)
                 note_rank(&d->silent, b.about);
             if (d->alarm == 0)
@@ -218,7 +221,7 @@ static void last_beats(const listener *l, deaths *d)
         if (l->heard[r] > newest)
             newest = l->heard[r];
     for (int r = 0; r < l->size && r < MAX_RANKS; r++)
-        if (l->heard[r] > 0 && !l->reported[r] && newest - l->heard[r] > 0.5)
+        if (l->heard[r] > 0 && !l->reported[r] && newest - l->heard[r] > SILENT_GAP)
             note_rank(&d->silent, r);
 }
 

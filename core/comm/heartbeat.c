@@ -76,10 +76,17 @@ static void send_supervisor(const beat *b)
                sizeof supervisor[k]);
 }
 
-static void send_all(int kind, int about)
+/* This rank's datagram of a kind (about: the silent rank, for KIND_LOST; else -1). */
+static beat own_beat(int kind, int about)
 {
     beat b = {MAGIC, (uint32_t)kind, me, about, {0}};
     memcpy(b.host, peers[me].host, HOST_LEN);
+    return b;
+}
+
+static void send_all(int kind, int about)
+{
+    beat b = own_beat(kind, about);
     if (kind != KIND_BEAT)   /* the supervisor hears beats on their own clock (run) */
         send_supervisor(&b);
     for (int r = 0; r < size; r++) {
@@ -131,8 +138,7 @@ static void lost(int r, double silent)
         else if (t - (dumped ? dumped : t0) >= REPORT_LINGER)
             break;
         send_all(KIND_BEAT, -1);   /* this rank is alive while it waits, */
-        beat alive = {MAGIC, KIND_BEAT, me, -1, {0}};
-        memcpy(alive.host, peers[me].host, HOST_LEN);
+        beat alive = own_beat(KIND_BEAT, -1);
         send_supervisor(&alive);   /* to the supervisor too (it would think this rank lost) */
         send_all(KIND_LOST, r);    /* repeated: a datagram may be lost */
         struct timespec nap = {0, 20000000};
@@ -149,8 +155,7 @@ static void *run(void *arg)
 {
     (void)arg;
     double next = 0, next_supervisor = 0;
-    beat b = {MAGIC, KIND_BEAT, me, -1, {0}};
-    memcpy(b.host, peers[me].host, HOST_LEN);
+    beat b = own_beat(KIND_BEAT, -1);
     while (!atomic_load(&stop_now)) {
         double t = now();
         if (t >= next) {

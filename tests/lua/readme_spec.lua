@@ -6,6 +6,7 @@
 --     `check <rank> <name> <value>` lines, and a function judges them against closed forms.
 -- A block with neither fails: no block runs without its output checked.
 local proc = require "support.proc"
+local try_read = require("support.files").try_read
 
 local source = os.getenv("TIDE_SOURCE_DIR") or "."
 local exe = os.getenv("TIDE_EXE") or "build/tide"
@@ -171,9 +172,7 @@ describe("README.md", function()
       os.remove(path)
       local parts = {}
       for r = 0, RANKS - 1 do
-        local rf = io.open(("%s/1/rank.%d/stdout"):format(files, r))
-        parts[#parts + 1] = rf and rf:read("a") or ""
-        if rf then rf:close() end
+        parts[#parts + 1] = try_read(("%s/1/rank.%d/stdout"):format(files, r)) or ""
       end
       os.execute("rm -rf " .. proc.quote(files))
       local out = table.concat(parts)
